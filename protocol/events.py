@@ -1,0 +1,275 @@
+"""Pydantic models of the v1 event envelope and of every v1 event type.
+
+`parse_event(raw)` is the one entry point for bytes arriving from the wire: it either
+returns a typed event or raises `InvalidEvent` with a reason a person can read.
+No I/O here.
+"""
+
+from __future__ import annotations
+
+import json
+import unicodedata
+import uuid
+from datetime import datetime, timezone
+from typing import Annotated, Any, Literal, Union
+
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    Field,
+    TypeAdapter,
+    ValidationError,
+    field_validator,
+)
+
+PROTOCOL_VERSION = 1
+SLUG_PATTERN = r"^[a-z0-9-]{1,40}$"
+MAX_PAYLOAD_BYTES = 64 * 1024
+
+Slug = Annotated[str, Field(pattern=SLUG_PATTERN)]
+OUTCOMES = ("returned", "appointment", "guided", "info")
+Outcome = Literal["returned", "appointment", "guided", "info"]
+
+
+class InvalidEvent(ValueError):
+    """A payload that is not a valid v1 event; `reason` says why in one line."""
+
+    def __init__(self, reason: str):
+        super().__init__(reason)
+        self.reason = reason
+
+
+def _nfc(value: str) -> str:
+    return unicodedata.normalize("NFC", value)
+
+
+Text = Annotated[str, AfterValidator(_nfc), Field(max_length=200)]
+
+
+class _Data(BaseModel):
+    # Consumers ignore fields they do not know (additions within v1 are optional fields).
+    model_config = ConfigDict(extra="ignore", frozen=True)
+
+
+class TicketIssuedData(_Data):
+    ticket_id: uuid.UUID
+    number: Annotated[str, Field(pattern=r"^[A-Z0-9]{1,8}$")]
+    service: Slug
+    priority: Slug | None = None
+
+
+class TicketCalledData(_Data):
+    ticket_id: uuid.UUID
+    number: Annotated[str, Field(pattern=r"^[A-Z0-9]{1,8}$")]
+    counter: Slug
+
+
+class TicketStartedData(_Data):
+    ticket_id: uuid.UUID
+    counter: Slug
+
+
+class TicketCompletedData(_Data):
+    ticket_id: uuid.UUID
+    counter: Slug
+    outcome: Outcome
+    dossier_code: Annotated[str, Field(max_length=64)] | None = None
+
+
+class TicketTransferredData(_Data):
+    ticket_id: uuid.UUID
+    counter: Slug
+    to_service: Slug
+
+
+class CounterData(_Data):
+    counter: Slug
+    reason: Text | None = None
+
+
+class FeedbackData(_Data):
+    ticket_id: uuid.UUID | None = None
+    counter: Slug
+    rating: Annotated[int, Field(ge=1, le=5)]
+    scale: Literal["3-level", "4-level", "5-star"]
+
+
+class _Envelope(BaseModel):
+    model_config = ConfigDict(extra="ignore", frozen=True)
+
+    v: Literal[1]
+    id: uuid.UUID
+    site: Slug
+    source: Slug
+    seq: Annotated[int, Field(ge=0, lt=2**53)]
+    ts: datetime
+
+    @field_validator("ts")
+    @classmethod
+    def _aware(cls, value: datetime) -> datetime:
+        if value.tzinfo is None or value.utcoffset() is None:
+            raise ValueError("ts must carry a UTC offset")
+        return value
+
+    @property
+    def ticket_id(self) -> str | None:
+        ticket_id = getattr(self.data, "ticket_id", None)
+        return str(ticket_id) if ticket_id is not None else None
+
+    def to_json(self) -> bytes:
+        return self.model_dump_json(exclude_none=False).encode("utf-8")
+
+
+class TicketIssued(_Envelope):
+    type: Literal["ticket.issued"]
+    data: TicketIssuedData
+
+
+class TicketCalled(_Envelope):
+    type: Literal["ticket.called"]
+    data: TicketCalledData
+
+
+class TicketRecalled(_Envelope):
+    type: Literal["ticket.recalled"]
+    data: TicketCalledData
+
+
+class TicketStarted(_Envelope):
+    type: Literal["ticket.started"]
+    data: TicketStartedData
+
+
+class TicketCompleted(_Envelope):
+    type: Literal["ticket.completed"]
+    data: TicketCompletedData
+
+
+class TicketNoShow(_Envelope):
+    type: Literal["ticket.no_show"]
+    data: TicketStartedData
+
+
+class TicketTransferred(_Envelope):
+    type: Literal["ticket.transferred"]
+    data: TicketTransferredData
+
+
+class CounterOpened(_Envelope):
+    type: Literal["counter.opened"]
+    data: CounterData
+
+
+class CounterPaused(_Envelope):
+    type: Literal["counter.paused"]
+    data: CounterData
+
+
+class CounterClosed(_Envelope):
+    type: Literal["counter.closed"]
+    data: CounterData
+
+
+class FeedbackGiven(_Envelope):
+    type: Literal["feedback.given"]
+    data: FeedbackData
+
+
+Event = Annotated[
+    Union[
+        TicketIssued,
+        TicketCalled,
+        TicketRecalled,
+        TicketStarted,
+        TicketCompleted,
+        TicketNoShow,
+        TicketTransferred,
+        CounterOpened,
+        CounterPaused,
+        CounterClosed,
+        FeedbackGiven,
+    ],
+    Field(discriminator="type"),
+]
+EVENT_TYPES: dict[str, type[_Envelope]] = {
+    cls.model_fields["type"].annotation.__args__[0]: cls  # type: ignore[union-attr]
+    for cls in Event.__origin__.__args__  # type: ignore[attr-defined]
+}
+_adapter: TypeAdapter[Any] = TypeAdapter(Event)
+
+
+def _readable(error: ValidationError) -> str:
+    parts = []
+    for item in error.errors()[:3]:
+        where = ".".join(str(p) for p in item["loc"]) or "payload"
+        parts.append(f"{where}: {item['msg']}")
+    more = len(error.errors()) - 3
+    return "; ".join(parts) + (f" (+{more} more)" if more > 0 else "")
+
+
+def parse_event(raw: bytes | str | dict[str, Any]) -> Any:
+    """Parse one event from wire bytes (or an already decoded object).
+
+    Raises InvalidEvent with a one-line reason for anything that is not a v1 event.
+    """
+    if isinstance(raw, (bytes, bytearray, memoryview)):
+        if len(raw) > MAX_PAYLOAD_BYTES:
+            raise InvalidEvent(f"payload too large ({len(raw)} bytes > {MAX_PAYLOAD_BYTES})")
+        try:
+            text = bytes(raw).decode("utf-8")
+        except UnicodeDecodeError as exc:
+            raise InvalidEvent(f"not UTF-8 at byte {exc.start}") from None
+    else:
+        text = raw  # type: ignore[assignment]
+    if isinstance(text, str):
+        try:
+            obj = json.loads(text)
+        except (json.JSONDecodeError, RecursionError) as exc:
+            raise InvalidEvent(f"not JSON: {exc}"[:200]) from None
+    else:
+        obj = text
+    if not isinstance(obj, dict):
+        raise InvalidEvent("not a JSON object")
+    if obj.get("v") != PROTOCOL_VERSION:
+        raise InvalidEvent(f"unsupported protocol version {obj.get('v')!r}"[:200])
+    kind = obj.get("type")
+    if kind not in EVENT_TYPES:
+        raise InvalidEvent(f"unknown event type {kind!r}"[:200])
+    try:
+        return _adapter.validate_python(obj)
+    except ValidationError as exc:
+        raise InvalidEvent(_readable(exc)) from None
+
+
+def make_event(
+    type: str,
+    *,
+    site: str,
+    source: str,
+    seq: int,
+    data: dict[str, Any],
+    ts: datetime | None = None,
+    id: uuid.UUID | str | None = None,
+) -> Any:
+    """Build and validate a new event; ts defaults to now in UTC."""
+    return parse_event(
+        {
+            "v": PROTOCOL_VERSION,
+            "id": str(id or uuid.uuid4()),
+            "type": type,
+            "site": site,
+            "source": source,
+            "seq": seq,
+            "ts": (ts or datetime.now(timezone.utc)).isoformat(),
+            "data": {k: (str(v) if isinstance(v, uuid.UUID) else v) for k, v in data.items()},
+        }
+    )
+
+
+def json_schema() -> dict[str, Any]:
+    """JSON Schema of every v1 event (a discriminated union on `type`)."""
+    schema = _adapter.json_schema()
+    schema["$schema"] = "https://json-schema.org/draft/2020-12/schema"
+    schema["title"] = "xephang wire contract v1 event"
+    return schema

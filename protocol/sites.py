@@ -1,0 +1,176 @@
+"""Configuration of reception points (sites): services, counters, priorities, hours.
+
+The site model is shared by the server, kiosks and displays so that all of them agree on
+what a service or a counter is. Pure data and validation; no I/O here.
+"""
+
+from __future__ import annotations
+
+import unicodedata
+from datetime import date, datetime, time
+from typing import Annotated
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, field_validator, model_validator
+
+SLUG = r"^[a-z0-9-]{1,40}$"
+Slug = Annotated[str, Field(pattern=SLUG, description="a slug [a-z0-9-]{1,40}")]
+
+
+def _nfc(value: str) -> str:
+    return unicodedata.normalize("NFC", value.strip())
+
+
+Name = Annotated[str, AfterValidator(_nfc), Field(min_length=1, max_length=120)]
+
+
+class _Model(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class Service(_Model):
+    """A field (lĩnh vực) citizens queue for."""
+
+    id: Slug = Field(description="service id used on the wire")
+    name: Name = Field(description="Vietnamese name shown on tickets and boards")
+    name_en: Name | None = Field(default=None, description="English name")
+    letter: Annotated[str, Field(pattern=r"^[A-Z]$")] | None = Field(
+        default=None, description="numbers look like A001 (letter + 3 digits)"
+    )
+    block: tuple[int, int] | None = Field(
+        default=None, description="numbers from a block, e.g. [1001, 1999]"
+    )
+    target_eligible: bool = Field(
+        default=True, description="counts towards the 60-minute return target"
+    )
+    target_minutes: int = Field(default=60, ge=1, le=24 * 60, description="target in minutes")
+    counter_hint: Name | None = Field(default=None, description="printed on the ticket")
+
+    @model_validator(mode="after")
+    def _one_numbering(self) -> "Service":
+        if (self.letter is None) == (self.block is None):
+            raise ValueError("give exactly one of 'letter' or 'block'")
+        if self.block is not None:
+            low, high = self.block
+            if not (1 <= low < high <= 99_999_999):
+                raise ValueError("block must be [low, high] with 1 <= low < high")
+        return self
+
+    def label(self, locale: str = "vi") -> str:
+        return self.name_en if locale == "en" and self.name_en else self.name
+
+
+class Counter(_Model):
+    """A desk (quầy) and the services it serves."""
+
+    id: Slug = Field(description="counter id used on the wire")
+    number: int = Field(ge=1, le=999, description="number said in calls: 'quầy số 3'")
+    name: Name = Field(description="Vietnamese name shown on the board")
+    services: list[Slug] = Field(min_length=1, description="service ids this counter serves")
+
+
+class Priority(_Model):
+    """A priority category (elderly, disability, ...): goes ahead within a service."""
+
+    id: Slug = Field(description="category id used on the wire")
+    name: Name = Field(description="Vietnamese name")
+
+
+class Hours(_Model):
+    """Opening hours in the site's time zone."""
+
+    weekdays: list[Annotated[int, Field(ge=0, le=6)]] = Field(
+        default=[0, 1, 2, 3, 4], description="open weekdays, 0 = Monday (Thứ Hai)"
+    )
+    open: time = Field(default=time(7, 30), description="first ticket")
+    close: time = Field(default=time(17, 0), description="office closes")
+    last_ticket: time = Field(default=time(16, 30), description="no tickets after this")
+
+    @model_validator(mode="after")
+    def _ordered(self) -> "Hours":
+        if not (self.open < self.last_ticket <= self.close):
+            raise ValueError("need open < last_ticket <= close")
+        return self
+
+
+class Site(_Model):
+    """A reception point (bộ phận một cửa / điểm tiếp nhận)."""
+
+    id: Slug = Field(description="site id used in topics")
+    name: Name = Field(description="office name printed on tickets and boards")
+    timezone: str = Field(default="Asia/Ho_Chi_Minh", description="IANA time zone")
+    groups: dict[str, Name] = Field(
+        default_factory=dict, description="grouping labels for reports, e.g. commune = ..."
+    )
+    notice: Name | None = Field(default=None, description="scrolling notice on the board")
+    hours: Hours = Field(default_factory=Hours, description="opening hours")
+    services: list[Service] = Field(min_length=1, description="services (fields) offered")
+    counters: list[Counter] = Field(min_length=1, description="counters (desks)")
+    priorities: list[Priority] = Field(default_factory=list, description="priority categories")
+    max_consecutive_priority: int | None = Field(
+        default=None, ge=1, description="cap on priority calls in a row at one counter"
+    )
+    at_risk_minutes: int = Field(default=45, ge=1, description="a waiting ticket is at risk past this")
+
+    @field_validator("timezone")
+    @classmethod
+    def _zone(cls, value: str) -> str:
+        try:
+            ZoneInfo(value)
+        except (ZoneInfoNotFoundError, ValueError):
+            raise ValueError(f"unknown time zone {value!r}") from None
+        return value
+
+    @model_validator(mode="after")
+    def _consistent(self) -> "Site":
+        problems = []
+        service_ids = [s.id for s in self.services]
+        if len(set(service_ids)) != len(service_ids):
+            problems.append("service ids repeat")
+        letters = [s.letter for s in self.services if s.letter]
+        if len(set(letters)) != len(letters):
+            problems.append("two services share a letter")
+        blocks = sorted(s.block for s in self.services if s.block)
+        for (_, high), (low, _) in zip(blocks, blocks[1:]):
+            if low <= high:
+                problems.append("number blocks overlap")
+        counter_ids = [c.id for c in self.counters]
+        if len(set(counter_ids)) != len(counter_ids):
+            problems.append("counter ids repeat")
+        numbers = [c.number for c in self.counters]
+        if len(set(numbers)) != len(numbers):
+            problems.append("counter numbers repeat")
+        for counter in self.counters:
+            unknown = sorted(set(counter.services) - set(service_ids))
+            if unknown:
+                problems.append(f"counter {counter.id} serves unknown services {unknown}")
+        if problems:
+            raise ValueError("; ".join(problems))
+        return self
+
+    @property
+    def zone(self) -> ZoneInfo:
+        return ZoneInfo(self.timezone)
+
+    def service(self, service_id: str) -> Service | None:
+        return next((s for s in self.services if s.id == service_id), None)
+
+    def counter(self, counter_id: str) -> Counter | None:
+        return next((c for c in self.counters if c.id == counter_id), None)
+
+    def local_day(self, moment: datetime) -> date:
+        """The site-local calendar day of an aware datetime."""
+        return moment.astimezone(self.zone).date()
+
+    def is_open_for_tickets(self, moment: datetime) -> bool:
+        local = moment.astimezone(self.zone)
+        return (
+            local.weekday() in self.hours.weekdays
+            and self.hours.open <= local.time() < self.hours.last_ticket
+        )
+
+
+def find_site(sites: list[Site], site_id: str) -> Site | None:
+    return next((s for s in sites if s.id == site_id), None)
+
+

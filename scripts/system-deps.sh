@@ -1,0 +1,19 @@
+#!/bin/sh
+# Installs the Debian packages xephang's tests and demo need, only when missing.
+# Usage: scripts/system-deps.sh [test|demo]
+set -eu
+need=""
+have_cmd() { command -v "$1" >/dev/null 2>&1 || [ -x "/usr/sbin/$1" ]; }
+have_cmd mosquitto || need="$need mosquitto"
+[ -f /usr/share/fonts/truetype/dejavu/DejaVuSans.ttf ] || need="$need fonts-dejavu-core"
+have_cmd espeak-ng || need="$need espeak-ng"
+if [ "${1:-test}" = "test" ]; then
+  have_cmd chromium || need="$need chromium"
+fi
+if [ -n "$need" ]; then
+  echo "xephang: installing Debian packages:$need"
+  SUDO=""
+  [ "$(id -u)" -eq 0 ] || SUDO="sudo"
+  $SUDO apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends $need
+fi

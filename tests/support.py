@@ -1,0 +1,112 @@
+"""Test support: a real Mosquitto per test from xephang's generated config, and a
+small site configuration. Used by fixtures in conftest.py and by bench/."""
+
+from __future__ import annotations
+
+import getpass
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable
+
+from protocol.settings import BrokerSettings, Device
+from server.broker import BrokerProcess, BrokerTuning, free_port, write_config
+
+SITE_ID = "test-site"
+OTHER_SITE_ID = "other-site"
+
+DEVICES = [
+    Device(id="server", role="server"),
+    Device(id="kiosk-1", role="kiosk", site=SITE_ID),
+    Device(id="kiosk-2", role="kiosk", site=OTHER_SITE_ID),
+    Device(id="display-1", role="display", site=SITE_ID),
+    Device(id="keypad-1", role="keypad", site=SITE_ID, counter="quay-1"),
+    Device(id="feedback-1", role="feedback", site=SITE_ID, counter="quay-1"),
+]
+
+
+def password_for(device_id: str) -> str:
+    return f"{device_id}-secret-pw"
+
+
+def site_dict(site_id: str = SITE_ID, name: str = "Trung tâm Phục vụ hành chính công xã Thử Nghiệm") -> dict[str, Any]:
+    return {
+        "id": site_id,
+        "name": name,
+        "timezone": "Asia/Ho_Chi_Minh",
+        "hours": {"weekdays": [0, 1, 2, 3, 4, 5, 6], "open": "00:00:00", "close": "23:59:59", "last_ticket": "23:59:00"},
+        "services": [
+            {"id": "tu-phap-ho-tich", "name": "Tư pháp - Hộ tịch", "name_en": "Civil status", "letter": "A"},
+            {"id": "chung-thuc", "name": "Chứng thực", "name_en": "Certification", "letter": "B"},
+            {"id": "dat-dai", "name": "Đất đai", "name_en": "Land", "block": [3001, 3999], "target_eligible": False},
+        ],
+        "counters": [
+            {"id": "quay-1", "number": 1, "name": "Quầy 1", "services": ["tu-phap-ho-tich", "chung-thuc"]},
+            {"id": "quay-2", "number": 2, "name": "Quầy 2", "services": ["chung-thuc", "tu-phap-ho-tich"]},
+            {"id": "quay-3", "number": 3, "name": "Quầy 3", "services": ["dat-dai"]},
+        ],
+        "priorities": [{"id": "elderly", "name": "Người cao tuổi"}],
+    }
+
+
+def settings_dict(broker: BrokerSettings | None = None) -> dict[str, Any]:
+    """A whole configuration (two sites, the test devices) as a dict for load_settings."""
+    data: dict[str, Any] = {
+        "sites": [site_dict(), site_dict(OTHER_SITE_ID, "Điểm tiếp nhận phường Khác")],
+        "devices": [d.model_dump() for d in DEVICES],
+    }
+    if broker is not None:
+        data["broker"] = broker.model_dump()
+        data["broker"]["password"] = broker.password.get_secret_value() if broker.password else None
+    return data
+
+
+@dataclass
+class RunningBroker:
+    """A real Mosquitto from `xephang broker config`, restartable within a test."""
+
+    directory: Path
+    port: int
+    process: BrokerProcess
+    passwords: dict[str, str] = field(default_factory=dict)
+
+    def settings_for(self, user: str, password: str | None = None) -> BrokerSettings:
+        return BrokerSettings(
+            host="127.0.0.1",
+            port=self.port,
+            username=user,
+            password=password if password is not None else self.passwords.get(user, "wrong"),
+        )
+
+    def kill(self) -> None:
+        self.process.kill()
+
+    def stop(self) -> None:
+        self.process.stop()
+
+    def start(self) -> None:
+        self.process.start()
+
+    def restart(self) -> None:
+        self.process.stop()
+        self.process.start()
+
+
+def start_broker(directory: Path, devices: list[Device] = DEVICES, tuning: BrokerTuning = BrokerTuning()) -> RunningBroker:
+    port = free_port()
+    passwords = {d.id: password_for(d.id) for d in devices}
+    conf = write_config(directory, devices, passwords, port, tuning=tuning, run_as_user=getpass.getuser())
+    process = BrokerProcess(conf, port).start()
+    return RunningBroker(directory, port, process, passwords)
+
+
+def wait_until(predicate: Callable[[], Any], timeout_s: float = 10.0, interval_s: float = 0.02) -> Any:
+    """Poll `predicate` until it returns something truthy; fail the test otherwise."""
+    deadline = time.monotonic() + timeout_s
+    while True:
+        value = predicate()
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            raise AssertionError(f"condition not met within {timeout_s} s")
+        time.sleep(interval_s)
