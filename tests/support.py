@@ -110,3 +110,25 @@ def wait_until(predicate: Callable[[], Any], timeout_s: float = 10.0, interval_s
         if time.monotonic() > deadline:
             raise AssertionError(f"condition not met within {timeout_s} s")
         time.sleep(interval_s)
+
+
+def server_settings_dict(broker: "RunningBroker", database: Path, **server: Any) -> dict[str, Any]:
+    data = settings_dict(broker.settings_for("server"))
+    data["server"] = {"database": str(database), "dispatch_sites": [SITE_ID], **server}
+    return data
+
+
+def write_toml(path: Path, data: dict[str, Any]) -> Path:
+    import tomli_w
+
+    def clean(value: Any) -> Any:
+        if isinstance(value, dict):
+            return {k: clean(v) for k, v in value.items() if v is not None}
+        if isinstance(value, (list, tuple)):
+            return [clean(v) for v in value]
+        if isinstance(value, Path):
+            return str(value)
+        return value
+
+    path.write_text(tomli_w.dumps(clean(data)), encoding="utf-8")
+    return path

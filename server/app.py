@@ -1,0 +1,60 @@
+"""`create_app(settings)`: builds the FastAPI app. Nothing is created at import time;
+the lifespan starts and stops the runtime (store, MQTT ingest). Every module in
+`server/routes/` with a `router` is included, so adding a route file needs no edit here.
+"""
+
+from __future__ import annotations
+
+import importlib
+import pkgutil
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from fastapi import FastAPI, Request
+from fastapi.responses import JSONResponse
+
+from server import routes
+from server.errors import ApiError
+from server.runtime import Runtime
+from server.settings import ServerSettings
+
+
+def create_app(settings: ServerSettings, runtime: Runtime | None = None) -> FastAPI:
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        rt = runtime or Runtime.build(settings)
+        app.state.runtime = rt
+        for module in _route_modules():
+            setup = getattr(module, "on_startup", None)
+            if setup:
+                setup(app, rt)
+        rt.start()
+        try:
+            yield
+        finally:
+            rt.stop()
+
+    app = FastAPI(
+        title="xephang",
+        version="1",
+        description="Queue and kiosk system for one-stop offices: REST API v1",
+        lifespan=lifespan,
+    )
+    app.state.settings = settings
+
+    @app.exception_handler(ApiError)
+    async def _api_error(request: Request, exc: ApiError) -> JSONResponse:
+        return JSONResponse(status_code=exc.status, content={"code": exc.code, "detail": exc.detail})
+
+    for module in _route_modules():
+        app.include_router(module.router)
+    return app
+
+
+def _route_modules() -> list:
+    found = []
+    for info in sorted(pkgutil.iter_modules(routes.__path__), key=lambda i: i.name):
+        module = importlib.import_module(f"{routes.__name__}.{info.name}")
+        if hasattr(module, "router"):
+            found.append(module)
+    return found

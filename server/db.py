@@ -1,0 +1,152 @@
+"""The server's SQLite database: opening it, and every migration in one place.
+
+Times are stored as UTC epoch seconds (REAL) in `*_at` columns; `local_day` is the
+site-local date of issue (YYYY-MM-DD). Migrations are named functions applied in order
+with sqlite-utils `Migrations`; a database carrying a migration this code does not know
+(a newer schema) is refused. Append new migrations at the end; never edit old ones.
+No FastAPI here.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from pathlib import Path
+
+import sqlite_utils
+from sqlite_utils.migrations import Migrations
+
+from xephang.errors import XephangError
+
+migrations = Migrations("xephang")
+
+
+@migrations()
+def m001_events(db: sqlite_utils.Database) -> None:
+    db.executescript(
+        """
+        CREATE TABLE events (
+            id TEXT PRIMARY KEY,
+            site TEXT NOT NULL,
+            type TEXT NOT NULL,
+            source TEXT NOT NULL,
+            seq INTEGER NOT NULL,
+            ts TEXT NOT NULL,
+            ts_at REAL NOT NULL,
+            ticket_id TEXT,
+            received_at REAL NOT NULL,
+            payload TEXT NOT NULL
+        );
+        CREATE INDEX events_ticket ON events(ticket_id);
+        CREATE INDEX events_site_ts ON events(site, ts_at);
+        CREATE INDEX events_source_seq ON events(source, seq);
+
+        CREATE TABLE rejected_events (
+            id INTEGER PRIMARY KEY,
+            received_at REAL NOT NULL,
+            topic TEXT NOT NULL,
+            reason TEXT NOT NULL,
+            size INTEGER NOT NULL,
+            payload BLOB NOT NULL
+        );
+
+        CREATE TABLE tickets (
+            ticket_id TEXT PRIMARY KEY,
+            site TEXT NOT NULL,
+            number TEXT,
+            service TEXT,
+            original_service TEXT,
+            priority TEXT,
+            source TEXT,
+            issued_at REAL,
+            local_day TEXT,
+            first_called_at REAL,
+            last_called_at REAL,
+            called_count INTEGER NOT NULL DEFAULT 0,
+            recalled_count INTEGER NOT NULL DEFAULT 0,
+            started_at REAL,
+            completed_at REAL,
+            no_show_at REAL,
+            outcome TEXT,
+            dossier_code TEXT,
+            counter TEXT,
+            status TEXT NOT NULL,
+            transfers INTEGER NOT NULL DEFAULT 0,
+            wait_s REAL,
+            service_s REAL,
+            total_s REAL,
+            last_event_at REAL
+        );
+        CREATE INDEX tickets_site_day ON tickets(site, local_day);
+        CREATE INDEX tickets_site_status ON tickets(site, status, service);
+
+        CREATE TABLE sources (
+            source TEXT PRIMARY KEY,
+            site TEXT NOT NULL,
+            min_seq INTEGER NOT NULL,
+            max_seq INTEGER NOT NULL,
+            events INTEGER NOT NULL,
+            missing INTEGER NOT NULL,
+            last_received_at REAL NOT NULL
+        );
+
+        CREATE TABLE devices (
+            device TEXT NOT NULL,
+            site TEXT NOT NULL,
+            state TEXT NOT NULL,
+            details TEXT NOT NULL,
+            reported_at REAL,
+            received_at REAL NOT NULL,
+            skew_s REAL,
+            PRIMARY KEY (site, device)
+        );
+
+        CREATE TABLE anomalies (
+            id INTEGER PRIMARY KEY,
+            site TEXT NOT NULL,
+            kind TEXT NOT NULL,
+            key TEXT NOT NULL,
+            detail TEXT NOT NULL,
+            detected_at REAL NOT NULL,
+            UNIQUE (site, kind, key)
+        );
+
+        CREATE TABLE ingest_counters (
+            name TEXT PRIMARY KEY,
+            value INTEGER NOT NULL
+        );
+        """
+    )
+
+
+def open_database(path: Path | str) -> sqlite_utils.Database:
+    """Open (creating if needed) the server database with WAL and apply migrations."""
+    path = Path(path)
+    if str(path) != ":memory:":
+        path.parent.mkdir(parents=True, exist_ok=True)
+    conn = sqlite3.connect(str(path), check_same_thread=False, isolation_level=None, timeout=30)
+    db = sqlite_utils.Database(conn)
+    db.execute("PRAGMA journal_mode=WAL")
+    db.execute("PRAGMA synchronous=NORMAL")
+    db.execute("PRAGMA foreign_keys=ON")
+    check_schema(db)
+    migrations.apply(db)
+    return db
+
+
+def check_schema(db: sqlite_utils.Database) -> None:
+    """Refuse a database migrated by newer code (its schema may not mean what we think)."""
+    known = {m.name for m in migrations._migrations}
+    applied = {m.name for m in migrations.applied(db)}
+    newer = sorted(applied - known)
+    if newer:
+        raise XephangError(
+            f"the database was created by a newer xephang (unknown migrations: {', '.join(newer)}); "
+            "upgrade xephang or restore a backup"
+        )
+
+
+def read_connection(path: Path | str) -> sqlite3.Connection:
+    """A separate read-only-use connection (WAL lets readers run beside the writer)."""
+    conn = sqlite3.connect(str(path), check_same_thread=False, timeout=30)
+    conn.row_factory = sqlite3.Row
+    return conn

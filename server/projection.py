@@ -1,0 +1,110 @@
+"""The `tickets` projection: one row per ticket, folded from that ticket's events.
+
+A row is always recomputed from *all* stored events of the ticket, sorted by event time
+(then a fixed type order, then seq), so the result does not depend on the order or the
+number of times events arrived. Measures follow docs/measures.md:
+wait = first called - issued; service = completed - (last started, else first called);
+total = completed - issued. No FastAPI here.
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+from collections.abc import Iterable
+from datetime import datetime, timezone
+from zoneinfo import ZoneInfo
+
+# Ties on the same timestamp resolve in the order a ticket lives through.
+TYPE_RANK = {
+    "ticket.issued": 0,
+    "ticket.transferred": 1,
+    "ticket.called": 2,
+    "ticket.recalled": 3,
+    "ticket.started": 4,
+    "ticket.no_show": 5,
+    "ticket.completed": 6,
+}
+
+COLUMNS = (
+    "ticket_id", "site", "number", "service", "original_service", "priority", "source",
+    "issued_at", "local_day", "first_called_at", "last_called_at", "called_count",
+    "recalled_count", "started_at", "completed_at", "no_show_at", "outcome", "dossier_code",
+    "counter", "status", "transfers", "wait_s", "service_s", "total_s", "last_event_at",
+)
+
+
+def fold(ticket_id: str, rows: Iterable[tuple[str, str, float, int, str, str]], zones: dict[str, ZoneInfo]) -> dict:
+    """Fold (type, site, ts_at, seq, source, payload) rows of one ticket into its row."""
+    ordered = sorted(rows, key=lambda r: (r[2], TYPE_RANK.get(r[0], 9), r[3], r[4]))
+    t: dict = {c: None for c in COLUMNS}
+    t.update(ticket_id=ticket_id, called_count=0, recalled_count=0, transfers=0, status="unknown")
+    for kind, site, ts_at, _seq, source, payload in ordered:
+        data = json.loads(payload)["data"]
+        t["site"] = t["site"] or site
+        t["last_event_at"] = ts_at
+        if kind == "ticket.issued":
+            t.update(
+                number=data["number"], original_service=data["service"], priority=data.get("priority"),
+                source=source, issued_at=ts_at,
+            )
+            if not t["transfers"]:
+                t["service"] = data["service"]
+            if t["status"] == "unknown":
+                t["status"] = "waiting"
+        elif kind in ("ticket.called", "ticket.recalled"):
+            t["number"] = t["number"] or data.get("number")
+            if kind == "ticket.called":
+                t["called_count"] += 1
+                if t["first_called_at"] is None:
+                    t["first_called_at"] = ts_at
+            else:
+                t["recalled_count"] += 1
+            t["last_called_at"] = ts_at
+            t.update(counter=data["counter"], status="called")
+        elif kind == "ticket.started":
+            t.update(started_at=ts_at, counter=data["counter"], status="serving")
+        elif kind == "ticket.completed":
+            t.update(
+                completed_at=ts_at, outcome=data["outcome"], dossier_code=data.get("dossier_code"),
+                counter=data["counter"], status="completed",
+            )
+        elif kind == "ticket.no_show":
+            t.update(no_show_at=ts_at, counter=data["counter"], status="no_show")
+        elif kind == "ticket.transferred":
+            t["transfers"] += 1
+            t.update(service=data["to_service"], counter=None, status="waiting", started_at=None)
+    if t["issued_at"] is not None:
+        zone = zones.get(t["site"]) or ZoneInfo("Asia/Ho_Chi_Minh")
+        t["local_day"] = datetime.fromtimestamp(t["issued_at"], timezone.utc).astimezone(zone).date().isoformat()
+        if t["first_called_at"] is not None:
+            t["wait_s"] = t["first_called_at"] - t["issued_at"]
+        if t["completed_at"] is not None:
+            t["total_s"] = t["completed_at"] - t["issued_at"]
+    if t["completed_at"] is not None:
+        begin = t["started_at"] if t["started_at"] is not None else t["first_called_at"]
+        if begin is not None:
+            t["service_s"] = t["completed_at"] - begin
+    return t
+
+
+_UPSERT = (
+    f"INSERT OR REPLACE INTO tickets ({', '.join(COLUMNS)}) "
+    f"VALUES ({', '.join('?' for _ in COLUMNS)})"
+)
+
+
+def refresh_tickets(conn: sqlite3.Connection, ticket_ids: Iterable[str], zones: dict[str, ZoneInfo]) -> list[dict]:
+    """Recompute the rows of these tickets from their events (inside the caller's transaction)."""
+    rows_out = []
+    for ticket_id in set(ticket_ids):
+        rows = conn.execute(
+            "SELECT type, site, ts_at, seq, source, payload FROM events WHERE ticket_id = ?",
+            (ticket_id,),
+        ).fetchall()
+        if not rows:
+            continue
+        row = fold(ticket_id, rows, zones)
+        conn.execute(_UPSERT, [row[c] for c in COLUMNS])
+        rows_out.append(row)
+    return rows_out

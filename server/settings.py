@@ -1,0 +1,39 @@
+"""Settings of the `xephang server` program (the [server] table of the shared TOML)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+from protocol.settings import CommonSettings
+from protocol.sites import Slug
+
+
+class ServerSection(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    database: Path = Field(default=Path("var/xephang.db"), description="SQLite database file")
+    http_host: str = Field(default="127.0.0.1", description="HTTP listen address")
+    http_port: int = Field(default=8000, ge=1, le=65535, description="HTTP listen port")
+    client_id: Slug = Field(default="server", description="fixed MQTT client id (persistent session)")
+    dispatch_sites: list[Slug] = Field(
+        default_factory=list, description="sites this server dispatches for (exactly one server per site)"
+    )
+    public_url: str | None = Field(default=None, description="public base URL printed in ticket QR codes")
+    demo: bool = Field(default=False, description="demo mode: demo accounts with printed passwords")
+    batch_max: int = Field(default=500, ge=1, le=10000, description="ingest: most events per commit")
+    batch_window_ms: int = Field(default=100, ge=1, le=5000, description="ingest: longest wait before a commit")
+
+
+class ServerSettings(CommonSettings):
+    """Everything `xephang server` reads."""
+
+    server: ServerSection = Field(default_factory=ServerSection, description="the server itself")
+
+    @model_validator(mode="after")
+    def _dispatch_known(self) -> "ServerSettings":
+        unknown = sorted(set(self.server.dispatch_sites) - {s.id for s in self.sites})
+        if unknown:
+            raise ValueError(f"server.dispatch_sites names unknown sites {unknown}")
+        return self

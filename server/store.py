@@ -1,0 +1,274 @@
+"""The event store: every event stored once, the projection kept in step, bad input kept.
+
+One `EventStore` owns the single writing SQLite connection of the server process; every
+write (MQTT ingest batches, events the server creates itself for desk actions) goes
+through `store.lock`, so the dispatcher's read-then-write is atomic. Readers use their
+own connections (WAL). No FastAPI, no paho here.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import sqlite3
+import threading
+import time
+from datetime import datetime
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from protocol import topics
+from protocol.events import InvalidEvent, parse_event
+from protocol.sites import Site
+from server.db import open_database, read_connection
+from server.projection import refresh_tickets
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class Incoming:
+    """One MQTT message as received (before any parsing)."""
+
+    topic: str
+    payload: bytes
+    received_at: float
+    retained: bool = False
+    mid: int = 0
+    qos: int = 0
+
+
+@dataclass
+class BatchResult:
+    stored: list[Any] = field(default_factory=list)  # new events (parsed), in arrival order
+    duplicates: int = 0
+    rejected: int = 0
+    tickets: list[dict] = field(default_factory=list)  # refreshed ticket rows
+    device_updates: list[dict] = field(default_factory=list)
+
+
+class EventStore:
+    """Stores events exactly once and keeps `tickets`, `sources` and counters in step."""
+
+    def __init__(self, path: Path | str, sites: Iterable[Site]):
+        self.path = Path(path)
+        self.sites = {s.id: s for s in sites}
+        self.zones = {s.id: s.zone for s in self.sites.values()}
+        self.db = open_database(self.path)
+        self.conn: sqlite3.Connection = self.db.conn
+        self.lock = threading.RLock()
+        self.last_error: str | None = None
+
+    def reader(self) -> sqlite3.Connection:
+        return read_connection(self.path)
+
+    def close(self) -> None:
+        with self.lock:
+            self.conn.close()
+
+    @contextmanager
+    def writing(self) -> Iterator[sqlite3.Connection]:
+        """One write transaction under the store lock (BEGIN IMMEDIATE ... COMMIT)."""
+        with self.lock:
+            self.conn.execute("BEGIN IMMEDIATE")
+            try:
+                yield self.conn
+            except BaseException:
+                self.conn.execute("ROLLBACK")
+                raise
+            self.conn.execute("COMMIT")
+
+    # -- ingest -----------------------------------------------------------------------
+    def ingest(self, messages: list[Incoming]) -> BatchResult:
+        """Store one batch in one transaction; raises sqlite3.Error if it cannot commit
+        (the caller must then not acknowledge the messages)."""
+        result = BatchResult()
+        accepted: list[tuple[Any, Incoming]] = []
+        rejected: list[tuple[Incoming, str]] = []
+        statuses: list[Incoming] = []
+        for message in messages:
+            try:
+                topic = topics.parse(message.topic)
+            except topics.InvalidTopic as exc:
+                rejected.append((message, str(exc)))
+                continue
+            if topic.kind == "devices":
+                statuses.append(message)
+                continue
+            if topic.kind != "events":
+                continue
+            try:
+                event = parse_event(message.payload)
+            except InvalidEvent as exc:
+                rejected.append((message, exc.reason))
+                continue
+            reason = self._rule_violation(event, topic)
+            if reason:
+                rejected.append((message, reason))
+            else:
+                accepted.append((event, message))
+        with self.writing() as conn:
+            self._check_cross_site(conn, accepted, rejected)
+            new = self._insert(conn, accepted, result)
+            for message, reason in rejected:
+                conn.execute(
+                    "INSERT INTO rejected_events (received_at, topic, reason, size, payload) VALUES (?, ?, ?, ?, ?)",
+                    (message.received_at, message.topic[:500], reason[:500], len(message.payload), message.payload),
+                )
+            result.rejected = len(rejected)
+            result.device_updates = [u for u in (self._device(conn, m) for m in statuses) if u]
+            self._bump(conn, stored=len(new), duplicates=result.duplicates, rejected=len(rejected))
+        self.last_error = None
+        return result
+
+    def append_local(self, events: list[Any], conn: sqlite3.Connection | None = None) -> BatchResult:
+        """Store events the server made itself (desk actions). Pass `conn` to join an
+        open `writing()` transaction, e.g. the dispatcher's."""
+        result = BatchResult()
+        now = time.time()
+        pairs = [(e, Incoming(topics.event(e.site, e.type), b"", now)) for e in events]
+        if conn is not None:
+            new = self._insert(conn, pairs, result)
+            self._bump(conn, stored=len(new), duplicates=result.duplicates)
+            return result
+        with self.writing() as conn:
+            new = self._insert(conn, pairs, result)
+            self._bump(conn, stored=len(new), duplicates=result.duplicates)
+        return result
+
+    def _rule_violation(self, event: Any, topic: topics.Topic) -> str | None:
+        if event.site not in self.sites:
+            return f"unknown site {event.site!r}"
+        if topic.site != event.site:
+            return f"topic site {topic.site!r} differs from event site {event.site!r}"
+        if topic.name != event.type:
+            return f"topic type {topic.name!r} differs from event type {event.type!r}"
+        site = self.sites[event.site]
+        data = event.data
+        service = getattr(data, "service", None) or getattr(data, "to_service", None)
+        if service is not None and site.service(service) is None:
+            return f"unknown service {service!r} at site {event.site!r}"
+        counter = getattr(data, "counter", None)
+        if counter is not None and site.counter(counter) is None:
+            return f"unknown counter {counter!r} at site {event.site!r}"
+        return None
+
+    def _check_cross_site(self, conn: sqlite3.Connection, accepted: list, rejected: list) -> None:
+        """An event about a ticket that belongs to another site is rejected."""
+        owner: dict[str, str] = {}
+        keep = []
+        for event, message in accepted:
+            ticket_id = event.ticket_id
+            if ticket_id is None:
+                keep.append((event, message))
+                continue
+            if ticket_id not in owner:
+                row = conn.execute("SELECT site FROM events WHERE ticket_id = ? LIMIT 1", (ticket_id,)).fetchone()
+                owner[ticket_id] = row[0] if row else event.site
+            if owner[ticket_id] != event.site:
+                rejected.append((message, f"ticket {ticket_id} belongs to site {owner[ticket_id]!r}, not {event.site!r}"))
+            else:
+                keep.append((event, message))
+        accepted[:] = keep
+
+    def _insert(self, conn: sqlite3.Connection, pairs: list[tuple[Any, Incoming]], result: BatchResult) -> list[Any]:
+        new = []
+        touched_tickets = set()
+        touched_sources: dict[str, str] = {}
+        for event, message in pairs:
+            cursor = conn.execute(
+                "INSERT OR IGNORE INTO events (id, site, type, source, seq, ts, ts_at, ticket_id, received_at, payload) "
+                "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                (
+                    str(event.id), event.site, event.type, event.source, event.seq, event.ts.isoformat(),
+                    event.ts.timestamp(), event.ticket_id, message.received_at, event.model_dump_json(),
+                ),
+            )
+            if cursor.rowcount == 1:
+                new.append(event)
+                touched_sources[event.source] = event.site
+                if event.ticket_id:
+                    touched_tickets.add(event.ticket_id)
+            else:
+                result.duplicates += 1
+        result.stored = new
+        result.tickets = refresh_tickets(conn, touched_tickets, self.zones)
+        for row in result.tickets:
+            self._flag_duplicate_number(conn, row)
+        now = time.time()
+        for source, site in touched_sources.items():
+            min_seq, max_seq, count = conn.execute(
+                "SELECT MIN(seq), MAX(seq), COUNT(*) FROM events WHERE source = ? AND site = ?", (source, site)
+            ).fetchone()
+            conn.execute(
+                "INSERT OR REPLACE INTO sources (source, site, min_seq, max_seq, events, missing, last_received_at) "
+                "VALUES (?, ?, ?, ?, ?, ?, ?)",
+                (source, site, min_seq, max_seq, count, max_seq - min_seq + 1 - count, now),
+            )
+        return new
+
+    def _flag_duplicate_number(self, conn: sqlite3.Connection, row: dict) -> None:
+        if not row.get("number") or not row.get("local_day") or row["issued_at"] is None:
+            return
+        clash = conn.execute(
+            "SELECT ticket_id FROM tickets WHERE site = ? AND local_day = ? AND number = ? AND ticket_id != ? "
+            "AND issued_at IS NOT NULL LIMIT 1",
+            (row["site"], row["local_day"], row["number"], row["ticket_id"]),
+        ).fetchone()
+        if clash:
+            conn.execute(
+                "INSERT OR IGNORE INTO anomalies (site, kind, key, detail, detected_at) VALUES (?, ?, ?, ?, ?)",
+                (
+                    row["site"], "duplicate_number", f"{row['local_day']}/{row['number']}",
+                    json.dumps({"tickets": sorted([clash[0], row["ticket_id"]]), "number": row["number"]}),
+                    time.time(),
+                ),
+            )
+
+    def _device(self, conn: sqlite3.Connection, message: Incoming) -> dict | None:
+        """Device presence; a live (not retained) status also measures clock skew."""
+        topic = topics.parse(message.topic)
+        try:
+            body = json.loads(message.payload.decode("utf-8"))
+            state = str(body.get("state", "unknown"))[:40]
+        except (UnicodeDecodeError, json.JSONDecodeError, AttributeError):
+            return None
+        reported_at = skew_s = None
+        try:
+            reported_at = datetime.fromisoformat(str(body.get("ts"))).timestamp()
+            if not message.retained:
+                skew_s = reported_at - message.received_at
+        except ValueError:
+            pass
+        if skew_s is None:
+            previous = conn.execute(
+                "SELECT skew_s FROM devices WHERE site = ? AND device = ?", (topic.site, topic.name)
+            ).fetchone()
+            skew_s = previous[0] if previous else None
+        details = json.dumps({k: v for k, v in body.items() if k not in ("state", "ts")}, ensure_ascii=False)[:4000]
+        conn.execute(
+            "INSERT OR REPLACE INTO devices (device, site, state, details, reported_at, received_at, skew_s) "
+            "VALUES (?, ?, ?, ?, ?, ?, ?)",
+            (topic.name, topic.site, state, details, reported_at, message.received_at, skew_s),
+        )
+        return {"site": topic.site, "device": topic.name, "state": state, "skew_s": skew_s}
+
+    def _bump(self, conn: sqlite3.Connection, **counts: int) -> None:
+        for name, value in counts.items():
+            if value:
+                conn.execute(
+                    "INSERT INTO ingest_counters (name, value) VALUES (?, ?) "
+                    "ON CONFLICT(name) DO UPDATE SET value = value + excluded.value",
+                    (name, value),
+                )
+
+    def counts(self) -> dict[str, int]:
+        conn = self.reader()
+        try:
+            found = dict(conn.execute("SELECT name, value FROM ingest_counters").fetchall())
+        finally:
+            conn.close()
+        return {name: int(found.get(name, 0)) for name in ("stored", "duplicates", "rejected")}
