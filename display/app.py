@@ -116,6 +116,8 @@ class BoardApp:
         return items
 
     def _handle_input(self) -> None:
+        if not pygame.display.get_init():
+            return  # an off-screen board (snapshot) has no window to close
         for event in pygame.event.get():
             if event.type == pygame.QUIT:
                 self.running = False

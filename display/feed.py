@@ -64,19 +64,25 @@ class Feed:
         inbox: queue.Queue[Inbound],
         clock: Callable[[], float] = time.perf_counter,
         details: dict[str, Any] | None = None,
+        *,
+        presence: bool = True,
+        client_suffix: str = "",
     ):
         from protocol.link import MqttLink  # paho only for a board that connects
 
         self.inbox = inbox
         self.clock = clock
         self.dropped = 0
+        # A one-off reader (a snapshot) uses its own client id and no presence, so it
+        # neither kicks the running board off the broker nor marks it offline.
         self.link = MqttLink(
-            client_id=device,
+            client_id=device + client_suffix,
             broker=broker,
             subscriptions=subscriptions(site),
             on_message=self._on_message,
-            status_topic=topics.device_status(site, device),
+            status_topic=topics.device_status(site, device) if presence else None,
             status_details=details,
+            clean_session=not presence,
             on_connection_change=self._on_link,
         )
 

@@ -189,7 +189,8 @@ class Renderer:
             (self._("Counter"), rect.left, number_w, "center"),
             (self._("Serving"), rect.right - ticket_w, ticket_w, "center"),
         ):
-            self.fonts.draw(self.surface, self.fonts.fit(text, round(w), round(row_h), size, bold=True), _rect(x, header.top, w, row_h), WHITE, align)
+            self.fonts.draw(self.surface, self.fonts.fit(text, round(w * 0.9), round(row_h), size, bold=True), _rect(x, header.top, w, row_h), WHITE, align)
+        names = [self._counter_label(c) for c in counters]
         for index, counter in enumerate(counters):
             top = rect.top + row_h * (index + 1)
             row = _rect(rect.left, top, rect.width, row_h)
@@ -200,15 +201,23 @@ class Renderer:
             number_box = _rect(rect.left, top, number_w, row_h)
             self.fonts.draw(self.surface, self.fonts.fit(str(counter.number), number_box.width, row_h, round(row_h * 0.6), bold=True), number_box, YELLOW if is_open else GREY, "center")
             name_box = _rect(rect.left + number_w + self.layout.pad, top, rect.width - number_w - ticket_w - 2 * self.layout.pad, row_h)
-            name = counter.name
-            if not is_open:
-                label = self._("Paused") if counter.state == "paused" else self._("Closed")
-                name = f"{name} ({label}{': ' + counter.reason if counter.reason else ''})"
-            fit = self.fonts.fit(name, name_box.width, round(row_h * 0.92), round(row_h * 0.38), min_size=max(10, round(row_h * 0.18)), lines=2)
+            name = names[index]
+            fit = self._uniform(name, name_box, round(row_h * 0.92), round(row_h * 0.38), max(10, round(row_h * 0.18)), names)
             self.fonts.draw(self.surface, fit, name_box, ink)
             ticket_box = _rect(rect.right - ticket_w, top, ticket_w, row_h)
             ticket = counter.ticket_number if is_open else "–"
             self.fonts.draw(self.surface, self.fonts.fit(ticket or "–", ticket_box.width, row_h, round(row_h * 0.62), bold=True), ticket_box, YELLOW if is_open else GREY, "center")
+
+    def _counter_label(self, counter) -> str:
+        if counter.state == "open":
+            return counter.name
+        label = self._("Paused") if counter.state == "paused" else self._("Closed")
+        return f"{counter.name} ({label}{': ' + counter.reason if counter.reason else ''})"
+
+    def _uniform(self, text: str, box: pygame.Rect, height: int, max_size: int, min_size: int, texts: list[str]):
+        """Fit `text` at the size the longest of `texts` gets, so a column reads evenly."""
+        common = min(self.fonts.fit(t, box.width, height, max_size, min_size, False, 2).size for t in texts)
+        return self.fonts.fit(text, box.width, height, max(common, min_size), min_size, False, 2)
 
     def _titled(self, rect: pygame.Rect, title: str) -> pygame.Rect:
         self.surface.fill(BACKGROUND, rect)
@@ -246,7 +255,7 @@ class Renderer:
             y = inner.top + cell_h * (index % per_column)
             count_w = cell_w * 0.2
             name_box = _rect(x, y, cell_w - count_w - 2 * self.layout.pad, cell_h)
-            fit = self.fonts.fit(name, name_box.width, round(cell_h * 0.95), round(cell_h * 0.5), min_size=max(10, round(cell_h * 0.25)), lines=2)
+            fit = self._uniform(name, name_box, round(cell_h * 0.95), round(cell_h * 0.5), max(10, round(cell_h * 0.25)), [n for n, _ in rows])
             self.fonts.draw(self.surface, fit, name_box, WHITE)
             count_box = _rect(x + cell_w - count_w - 2 * self.layout.pad, y, count_w, cell_h)
             self.fonts.draw(self.surface, self.fonts.fit(str(count), count_box.width, cell_h, round(cell_h * 0.7), bold=True), count_box, YELLOW, "right")

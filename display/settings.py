@@ -17,7 +17,7 @@ from protocol.sites import Slug
 from protocol.speech import DEFAULT_TEMPLATE, SpeechError, check_template
 
 SIZES = ((1920, 1080), (1366, 768))
-_SIZE = re.compile(r"^([1-9][0-9]{2,4})x([1-9][0-9]{2,4})$")
+_SIZE = re.compile(r"^([1-9][0-9]{0,4})x([1-9][0-9]{0,4})$")
 
 
 def parse_size(text: str) -> tuple[int, int]:

@@ -1,0 +1,139 @@
+"""Assembles the board program: screen, audio, announcer, MQTT feed and the loop; and
+the one-off snapshot. Called by display.cli inside its `run` (pygame imported here).
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import queue
+import signal
+import time
+from datetime import datetime, timezone
+from typing import Any
+
+import pygame
+
+from hardware.audio import AudioError, MixerOutput, Output, SilentOutput, build_voices, synthesize_chime
+from protocol import topics
+from xephang.errors import XephangError
+
+from display.announcer import Announcer
+from display.app import BoardApp, save_png
+from display.demo import demo_state
+from display.feed import Feed, Inbound
+from display.settings import DisplaySettings, parse_size
+
+log = logging.getLogger(__name__)
+DEFAULT_WINDOW = (1366, 768)
+DEFAULT_SNAPSHOT = (1920, 1080)
+
+
+def _demo_items(settings: DisplaySettings) -> list[Inbound]:
+    state = demo_state(datetime.now(timezone.utc), settings.display.site or "demo")
+    payload = state.model_dump_json().encode("utf-8")
+    return [Inbound("link", up=True), Inbound("message", topics.board_state(state.site), payload)]
+
+
+def open_screen(settings: DisplaySettings) -> pygame.Surface:
+    """Full screen (KMSDRM without X, or the desktop) or a window."""
+    section = settings.display
+    size = parse_size(section.size) if section.size else None
+    try:
+        pygame.display.init()
+        if section.windowed or not section.fullscreen:
+            screen = pygame.display.set_mode(size or DEFAULT_WINDOW)
+        else:
+            screen = pygame.display.set_mode(size or (0, 0), pygame.FULLSCREEN)
+            pygame.mouse.set_visible(False)
+    except pygame.error as exc:
+        raise XephangError(
+            f"cannot open the screen with SDL driver {os.environ.get('SDL_VIDEODRIVER') or 'auto'}: {exc}"
+        ) from None
+    pygame.display.set_caption("xephang")
+    pygame.event.set_allowed(None)
+    pygame.event.set_allowed([pygame.QUIT, pygame.KEYDOWN])
+    log.info("screen %s via %s", screen.get_size(), pygame.display.get_driver())
+    return screen
+
+
+def open_audio(settings: DisplaySettings) -> Output:
+    if settings.display.audio_output == "silent":
+        return SilentOutput()
+    try:
+        return MixerOutput()
+    except AudioError as exc:
+        # The board keeps showing calls without sound; the device status says so.
+        log.error("%s: calls will be shown but not heard", exc)
+        return SilentOutput()
+
+
+def build_announcer(settings: DisplaySettings, output: Output) -> Announcer:
+    section = settings.display
+    voices = build_voices(section.voice, section.clips_dir, section.espeak_voice, section.espeak_speed_wpm)
+    return Announcer(
+        output, voices, synthesize_chime() if section.chime else None,
+        template=section.sentence, variant=section.variant, repeat=section.repeat,
+    )
+
+
+def run_board(settings: DisplaySettings, demo: bool = False) -> int:
+    section = settings.display
+    screen = open_screen(settings)
+    output = open_audio(settings)
+    announcer = build_announcer(settings, output)
+    inbox: queue.Queue[Inbound] = queue.Queue(maxsize=5000)
+    feed = None
+    details: dict[str, Any] = {
+        "screen": "x".join(map(str, screen.get_size())),
+        "audio": output.name,
+        "voice": announcer.voices[0].name if announcer.voices else "chime",
+    }
+    if demo:
+        for item in _demo_items(settings):
+            inbox.put(item)
+    else:
+        feed = Feed(section.site or "", section.device, settings.broker, inbox, details=details).start()
+    app = BoardApp(settings, screen, inbox, announcer)
+    signal.signal(signal.SIGTERM, lambda *_: setattr(app, "running", False))
+    try:
+        app.run()
+    finally:
+        if feed is not None:
+            feed.stop()
+        announcer.close()
+        output.close()
+        pygame.quit()
+    return 0
+
+
+def write_snapshot(settings: DisplaySettings, demo: bool = False, wait_s: float = 3.0) -> int:
+    """Render what the board would show now into display.snapshot, then exit."""
+    section = settings.display
+    if section.snapshot is None:
+        raise XephangError("no snapshot file given (--snapshot FILE.png)")
+    size = parse_size(section.size) if section.size else DEFAULT_SNAPSHOT
+    surface = pygame.Surface(size)
+    inbox: queue.Queue[Inbound] = queue.Queue()
+    app = BoardApp(settings, surface, inbox, present=lambda rects: None)
+    feed = None
+    if demo:
+        for item in _demo_items(settings):
+            inbox.put(item)
+    else:
+        feed = Feed(section.site or "", section.device, settings.broker, inbox, presence=False, client_suffix="-snapshot").start()
+    deadline = time.monotonic() + (0 if demo else wait_s)
+    try:
+        app.step()
+        while app.model.state_at is None and time.monotonic() < deadline:
+            app.step(0.1)
+    finally:
+        if feed is not None:
+            feed.stop()
+    save_png(surface, section.snapshot)
+    if app.model.state_at is None and not demo:
+        raise XephangError(
+            f"no board state from the broker within {wait_s:g} s; wrote the offline board to {section.snapshot}"
+        )
+    print(section.snapshot)
+    return 0
