@@ -1,0 +1,227 @@
+"""The running kiosk: buttons and keypad in, one loop thread that owns SQLite and the
+printer, the MQTT link out.
+
+Threads: gpiozero (or the keypad reader) calls `press()`, which applies the PressGate
+and queues the request; the loop thread issues the ticket, releases the gate when the
+print is done, polls the printer, publishes the device status and pumps the outbox;
+paho's thread only hands acks and queue state over. Hardware comes from configuration
+(`pin_factory`, `printer.transport`); tests pass a MockFactory and fake printers.
+"""
+
+from __future__ import annotations
+
+import logging
+import queue
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from typing import Any
+
+from hardware.buttons import ButtonBoard, Press, PressGate, make_pin_factory
+from hardware.leds import StatusLights
+from hardware.printer import TicketPrinter
+from kiosk import outbox
+from kiosk.publisher import OutboxPublisher
+from kiosk.queue_view import QueueView
+from kiosk.service import IssueResult, Kiosk, problem_text
+from kiosk.settings import KioskSettings
+from kiosk.store import open_store
+from protocol import topics
+from protocol.i18n import translator
+from protocol.link import MqttLink
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class _Request:
+    press: Press
+    pressed_at: float  # time.perf_counter()
+
+
+class KioskApp:
+    def __init__(
+        self,
+        settings: KioskSettings,
+        *,
+        pin_factory: Any | None = None,
+        printer_transport: Any | None = None,
+        clock: Callable[[], datetime] = lambda: datetime.now(timezone.utc),
+        gate_clock: Callable[[], float] = time.monotonic,
+        announce: Callable[[str], None] | None = None,
+        on_result: Callable[[IssueResult, float], None] | None = None,
+    ):
+        self.settings = settings
+        k = settings.kiosk
+        self.site = settings.site_config
+        self._ = translator("kiosk", settings.locale)
+        self._clock = clock
+        self._announce = announce or (lambda text: log.info("%s", text))
+        self._on_result = on_result
+        self.gate = PressGate(debounce_s=k.debounce_s, rate_count=k.rate_limit_count, rate_window_s=k.rate_limit_window_s, clock=gate_clock)
+        self.printer = TicketPrinter(k.printer, printer_transport)
+        self.queue_view = QueueView(self.site, k.state_max_age_s, clock)
+        self.results: list[IssueResult] = []
+        self._requests: queue.SimpleQueue[_Request | str] = queue.SimpleQueue()
+        self._ready = threading.Event()
+        self._idle = threading.Event()
+        self._idle.set()
+        self._pending = 0
+        self._pending_lock = threading.Lock()
+        self._published_status: tuple[str, bool] | None = None
+        self._start_error: BaseException | None = None
+        self._thread: threading.Thread | None = None
+        self.publisher: OutboxPublisher | None = None
+        self.kiosk: Kiosk | None = None
+        self.link = MqttLink(
+            k.device_id,
+            settings.broker_login(),
+            subscriptions=[(topics.queue_state(self.site.id), 1)],
+            on_message=lambda message: self.queue_view.update(message.payload),
+            status_topic=topics.device_status(self.site.id, k.device_id),
+            status_details={"role": "kiosk", "printer": "unknown"},
+            on_published=self._on_published,
+            on_connection_change=lambda up: self._requests.put("wake"),
+        )
+        self.buttons: ButtonBoard | None = None
+        self.lights: StatusLights | None = None
+        if k.pin_factory != "keyboard":
+            factory = pin_factory if pin_factory is not None else make_pin_factory(k.pin_factory)
+            self.buttons = ButtonBoard(
+                factory, k.buttons, self.press, priority_pin=k.priority_pin,
+                priority_category=settings.priority(), priority_window_s=k.priority_window_s, clock=gate_clock,
+            )
+            self.lights = StatusLights(factory, ready=k.leds.ready, printing=k.leds.printing, fault=k.leds.fault, buzzer=k.leds.buzzer, beep=k.beep)
+
+    # -- from buttons / keypad (any thread) -------------------------------------------
+    def press(self, press: Press, button: str | None = None) -> str:
+        """Apply the gate; queue the request if accepted. Returns the gate's verdict."""
+        verdict = self.gate.try_acquire(button or press.service)
+        if verdict == "accepted":
+            with self._pending_lock:
+                self._pending += 1
+                self._idle.clear()
+            self._requests.put(_Request(press, time.perf_counter()))
+        elif verdict in ("busy", "rate_limited"):
+            if self.lights:
+                self.lights.signal_refusal()
+            self._announce(self._("Please wait: a ticket is being printed") if verdict == "busy" else self._("Too many presses, please wait a moment"))
+        return verdict
+
+    def _on_published(self, mid: int) -> None:
+        if self.publisher is not None:
+            self.publisher.on_published(mid)
+        self._requests.put("wake")
+
+    # -- life cycle -------------------------------------------------------------------
+    def start(self, timeout_s: float = 10.0) -> "KioskApp":
+        self._thread = threading.Thread(target=self._run, name="kiosk-loop", daemon=True)
+        self._thread.start()
+        if not self._ready.wait(timeout_s):
+            raise RuntimeError("the kiosk loop did not start")
+        if self._start_error is not None:
+            raise self._start_error
+        self.link.start()
+        return self
+
+    def stop(self, drain_s: float = 3.0) -> None:
+        """Stop; while connected, wait up to `drain_s` for unsent events to be acknowledged."""
+        deadline = time.monotonic() + drain_s
+        while self.link.connected.is_set() and time.monotonic() < deadline and self.unsent() > 0:
+            time.sleep(0.05)
+        self._requests.put("stop")
+        if self._thread is not None:
+            self._thread.join(10)
+        self.link.stop()
+        if self.buttons:
+            self.buttons.close()
+        if self.lights:
+            self.lights.close()
+
+    def wait_idle(self, timeout_s: float = 10.0) -> bool:
+        """True once every accepted press has been handled."""
+        return self._idle.wait(timeout_s)
+
+    def unsent(self) -> int:
+        """Outbox rows not yet acknowledged (read through a separate connection)."""
+        db = open_store(self.settings.kiosk.data_dir)
+        try:
+            found = outbox.counts(db)
+        finally:
+            db.close()
+        return found["held"] + found["ready"]
+
+    # -- the loop thread --------------------------------------------------------------
+    def _run(self) -> None:
+        try:
+            db = open_store(self.settings.kiosk.data_dir)
+            self.kiosk = Kiosk(self.settings, db, self.printer, self.queue_view, clock=self._clock)
+            recovered = self.kiosk.recover()
+            if recovered:
+                log.warning("released %d ticket(s) numbered before a crash: %s", len(recovered), ", ".join(recovered))
+            self.publisher = OutboxPublisher(db, self.link, clock=self._clock)
+        except BaseException as exc:  # noqa: BLE001 - reported to start()'s caller
+            self._start_error = exc
+            self._ready.set()
+            return
+        self._ready.set()
+        self._refresh_status(force=True)
+        next_poll = time.monotonic() + self.settings.kiosk.printer_poll_s
+        while True:
+            try:
+                item = self._requests.get(timeout=0.5)
+            except queue.Empty:
+                item = None
+            if item == "stop":
+                break
+            if isinstance(item, _Request):
+                self._handle(item)
+            if time.monotonic() >= next_poll:
+                self._refresh_status()
+                next_poll = time.monotonic() + self.settings.kiosk.printer_poll_s
+            self.publisher.pump()
+        db.close()
+
+    def _handle(self, request: _Request) -> None:
+        if self.lights:
+            self.lights.show("printing")
+        try:
+            result = self.kiosk.issue(request.press)  # type: ignore[union-attr]
+        except Exception as exc:  # noqa: BLE001 - one bad press must not stop the kiosk
+            log.exception("issuing a ticket failed")
+            result = IssueResult("error", self._("Something went wrong, no ticket was issued. Please ask the staff."))
+            del exc
+        finally:
+            self.gate.release()
+        self.results.append(result)
+        if self._on_result:
+            self._on_result(result, request.pressed_at)
+        self._announce(result.message)
+        if not result.printed and self.lights:
+            self.lights.signal_refusal()
+        self._refresh_status(force=result.outcome in ("print_failed", "printer_fault"), polled=result.outcome != "closed")
+        self.publisher.pump()  # type: ignore[union-attr]
+        with self._pending_lock:
+            self._pending -= 1
+            if self._pending == 0:
+                self._idle.set()
+
+    def _refresh_status(self, force: bool = False, polled: bool = False) -> None:
+        """Poll the printer (unless the issue just did), set the lights, publish the status."""
+        kiosk = self.kiosk
+        if kiosk is None:
+            return
+        previous = kiosk.last_status.summary
+        status = kiosk.last_status if polled else kiosk.poll_printer()
+        now = self._clock()
+        open_now = self.site.is_open_for_tickets(now) and not self.queue_view.day_closed(now)
+        if self.lights:
+            self.lights.show("fault" if not status.can_print else ("ready" if open_now else "closed"))
+        accepting = open_now and status.can_print
+        if status.summary != previous and not status.can_print:
+            self._announce(self._("The printer is not ready ({problem}). Please ask the staff.").format(problem=problem_text(status.summary, self.settings.locale)))
+        if force or self._published_status != (status.summary, accepting):
+            self._published_status = (status.summary, accepting)
+            self.link.set_status("online", printer=status.summary, paper=status.paper, cover=status.cover, accepting=accepting)

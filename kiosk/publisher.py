@@ -1,0 +1,88 @@
+"""Publishing the outbox: in order of issue, marked sent only on the broker's PUBACK.
+
+paho reports each acknowledged QoS 1 message through `on_publish(mid)` on its own
+thread; that thread only drops the mid into a queue. The kiosk loop thread (the owner
+of the SQLite file) calls `pump()`, which marks acknowledged rows sent and hands the
+next ready rows to paho while connected. Rows in flight when the link drops stay in
+paho's session and are resent on reconnect (clean_session=False); rows never handed
+over are picked up by the cursor. After a restart everything not marked sent goes out
+again: the server ignores duplicate event ids.
+No GPIO or printer imports here.
+"""
+
+from __future__ import annotations
+
+import logging
+import queue
+import sqlite3
+from collections.abc import Callable
+from datetime import datetime, timezone
+from typing import Any
+
+from kiosk import outbox
+from kiosk.store import transaction
+
+log = logging.getLogger(__name__)
+
+
+class OutboxPublisher:
+    def __init__(
+        self,
+        db: sqlite3.Connection,
+        link: Any,
+        *,
+        window: int = 500,
+        clock: Callable[[], datetime] = lambda: datetime.now(timezone.utc),
+        on_activity: Callable[[], None] | None = None,
+    ):
+        self.db = db
+        self.link = link
+        self.window = window
+        self._clock = clock
+        self._acks: queue.SimpleQueue[int] = queue.SimpleQueue()
+        self._inflight: dict[int, int] = {}  # paho mid -> outbox row id
+        self._cursor = 0  # highest row id handed to paho
+        self._on_activity = on_activity
+        self.sent = 0
+
+    def on_published(self, mid: int) -> None:
+        """paho's thread: remember the ack; the owner thread writes it."""
+        self._acks.put(mid)
+        if self._on_activity:
+            self._on_activity()
+
+    def pump(self) -> int:
+        """Record acks, then hand more rows to paho. Returns rows newly handed over."""
+        self._record_acks()
+        if not self.link.connected.is_set():
+            return 0
+        handed = 0
+        while len(self._inflight) < self.window:
+            rows = outbox.ready_after(self.db, self._cursor, min(100, self.window - len(self._inflight)))
+            if not rows:
+                break
+            for row in rows:
+                info = self.link.publish(row.topic, row.payload, qos=1)
+                self._inflight[info.mid] = row.id
+                self._cursor = row.id
+                handed += 1
+        return handed
+
+    def _record_acks(self) -> None:
+        done: list[int] = []
+        while True:
+            try:
+                mid = self._acks.get_nowait()
+            except queue.Empty:
+                break
+            row_id = self._inflight.pop(mid, None)
+            if row_id is not None:
+                done.append(row_id)
+        if done:
+            with transaction(self.db):
+                outbox.mark_sent(self.db, done, self._clock())
+            self.sent += len(done)
+
+    @property
+    def inflight(self) -> int:
+        return len(self._inflight)

@@ -1,0 +1,221 @@
+"""Issuing one ticket, in the order that leaves no ghost numbers and no lost tickets:
+
+1. refuse outside opening hours or when staff closed the day;
+2. check the printer (a known fault refuses; "unknown" still tries);
+3. one transaction: allocate the number, insert the ticket and its held event;
+4. render and print;
+5. on success mark the event ready to publish; on failure void the ticket (the held
+   event is deleted, so no `ticket.issued` reaches the queue).
+
+`XEPHANG_KIOSK_CRASH_AT=after_allocate|after_print|after_confirm` is a test hook: the
+process kills itself with SIGKILL at that step (see docs/kiosk.md).
+Runs on the kiosk loop thread, which owns the SQLite connection. No GPIO or MQTT here.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import signal
+import sqlite3
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+
+from hardware.buttons import Press
+from hardware.printer import PrintError, PrinterStatus, TicketPrinter, build_image_job, build_text_job
+from kiosk import outbox
+from kiosk.numbering import NumbersExhausted, allocate
+from kiosk.queue_view import QueueView
+from kiosk.settings import KioskSettings
+from kiosk.store import transaction
+from kiosk.ticket_image import TicketContent, render_ticket, wait_text
+from protocol.i18n import translator
+from protocol.sites import Site
+
+log = logging.getLogger(__name__)
+
+CRASH_ENV = "XEPHANG_KIOSK_CRASH_AT"
+CRASH_POINTS = ("after_allocate", "after_print", "after_confirm")
+
+
+@dataclass
+class IssueResult:
+    outcome: str  # printed | closed | printer_fault | print_failed | exhausted | unknown_service
+    message: str
+    number: str | None = None
+    ticket_id: str | None = None
+    job: bytes = b""
+    timings_s: dict[str, float] = field(default_factory=dict)
+    bytes_ready_at: float | None = None  # time.perf_counter() when the job bytes were ready
+
+    @property
+    def printed(self) -> bool:
+        return self.outcome == "printed"
+
+
+def counter_hint(site: Site, service_id: str, locale: str = "vi") -> str | None:
+    """The service's own hint, else the counters that serve it ("Quầy 1, 2")."""
+    service = site.service(service_id)
+    if service is not None and service.counter_hint:
+        return service.counter_hint
+    numbers = [str(c.number) for c in site.counters if service_id in c.services]
+    if not numbers:
+        return None
+    return translator("kiosk", locale)("Counter {numbers}").format(numbers=", ".join(numbers))
+
+
+def problem_text(summary: str, locale: str = "vi") -> str:
+    _ = translator("kiosk", locale)
+    return {
+        "paper_out": _("out of paper"),
+        "cover_open": _("cover open"),
+        "offline": _("offline"),
+    }.get(summary, _("not answering"))
+
+
+class Kiosk:
+    """The ticket-issuing core: numbering, outbox and printer in the safe order."""
+
+    def __init__(
+        self,
+        settings: KioskSettings,
+        db: sqlite3.Connection,
+        printer: TicketPrinter,
+        queue_view: QueueView,
+        *,
+        clock: Callable[[], datetime] = lambda: datetime.now(timezone.utc),
+    ):
+        self.settings = settings
+        self.site = settings.site_config
+        self.db = db
+        self.printer = printer
+        self.queue_view = queue_view
+        self._clock = clock
+        self._ = translator("kiosk", settings.locale)
+        self.last_status: PrinterStatus = PrinterStatus()
+        crash_at = os.environ.get(CRASH_ENV, "").strip()
+        if crash_at and crash_at not in CRASH_POINTS:
+            raise ValueError(f"{CRASH_ENV} must be one of {CRASH_POINTS}")
+        self._crash_at = crash_at or None
+
+    # -- the one public operation -----------------------------------------------------
+    def issue(self, press: Press) -> IssueResult:
+        _ = self._
+        started = time.perf_counter()
+        now = self._clock()
+        service = self.site.service(press.service)
+        if service is None or press.service not in self.settings.kiosk.buttons:
+            return IssueResult("unknown_service", _("This service is not offered at this kiosk"))
+        if not self.site.is_open_for_tickets(now) or self.queue_view.day_closed(now):
+            hours = self.site.hours
+            return IssueResult(
+                "closed",
+                _("No more tickets today. Tickets are issued from {open} to {last}.").format(
+                    open=hours.open.strftime("%H:%M"), last=hours.last_ticket.strftime("%H:%M")
+                ),
+            )
+        status = self.printer.status()
+        self.last_status = status
+        if not status.can_print:
+            return IssueResult(
+                "printer_fault",
+                _("The printer is not ready ({problem}). Please ask the staff.").format(problem=problem_text(status.summary, self.settings.locale)),
+            )
+        checked = time.perf_counter()
+        day = self.site.local_day(now)
+        try:
+            with transaction(self.db):
+                number = allocate(self.db, self.site.id, service, day)
+                ticket_id, _seq = outbox.add_issued(
+                    self.db,
+                    site=self.site.id,
+                    source=self.settings.kiosk.device_id,
+                    day=day.isoformat(),
+                    number=number,
+                    service=service.id,
+                    priority=press.priority,
+                    issued_at=now,
+                )
+        except NumbersExhausted:
+            return IssueResult("exhausted", _("No numbers left today for {service}. Please ask the staff.").format(service=service.label(self.settings.locale)))
+        allocated = time.perf_counter()
+        self._maybe_crash("after_allocate")
+        job = self._job(number, ticket_id, service.id, press.priority, now)
+        ready = time.perf_counter()
+        try:
+            self.printer.send(job)
+        except PrintError as exc:
+            log.error("ticket %s voided: %s", number, exc)
+            with transaction(self.db):
+                outbox.void(self.db, ticket_id)
+            self.last_status = PrinterStatus(online=False)
+            return IssueResult("print_failed", _("Printing failed, no ticket was issued. Please ask the staff."), number=number, ticket_id=ticket_id)
+        printed = time.perf_counter()
+        self._maybe_crash("after_print")
+        with transaction(self.db):
+            outbox.confirm_printed(self.db, ticket_id)
+        self._maybe_crash("after_confirm")
+        timings = {
+            "check_s": checked - started,
+            "allocate_s": allocated - checked,
+            "render_s": ready - allocated,
+            "bytes_ready_s": ready - started,
+            "print_s": printed - ready,
+            "total_s": time.perf_counter() - started,
+        }
+        log.info("ticket %s (%s) printed", number, service.id)
+        return IssueResult("printed", _("Ticket {number} printed").format(number=number), number, ticket_id, job, timings, ready)
+
+    # -- pieces -----------------------------------------------------------------------
+    def content(self, number: str, ticket_id: str, service_id: str, priority: str | None, now: datetime) -> TicketContent:
+        locale = self.settings.locale
+        service = self.site.service(service_id)
+        estimate = self.queue_view.estimate(
+            service_id, now, lambda since: outbox.issued_since(self.db, self.site.id, service_id, since)
+        )
+        priority_name = next((p.name for p in self.site.priorities if p.id == priority), priority)
+        return TicketContent(
+            office=self.site.name,
+            number=number,
+            service=service.label(locale) if service else service_id,
+            counter_hint=counter_hint(self.site, service_id, locale),
+            issued_at=now.astimezone(self.site.zone),
+            people_ahead=estimate.people_ahead,
+            wait_s=estimate.wait_s,
+            notice=self.settings.kiosk.notice or self._("Please keep this ticket and wait until your number is called. Thank you!"),
+            url=f"{self.settings.kiosk.public_url.rstrip('/')}/t/{ticket_id}",
+            priority=priority_name,
+        )
+
+    def _job(self, number: str, ticket_id: str, service_id: str, priority: str | None, now: datetime) -> bytes:
+        content = self.content(number, ticket_id, service_id, priority, now)
+        profile = self.printer.settings.profile
+        if self.settings.kiosk.text_mode:
+            _ = self._
+            ahead = "—" if content.people_ahead is None else str(content.people_ahead)
+            lines = [content.office, content.service, content.counter_hint or "",
+                     _("Time: {when}").format(when=content.issued_at.strftime("%d/%m/%Y %H:%M")),
+                     _("People waiting ahead: {count}").format(count=ahead),
+                     _("Estimated wait: {wait}").format(wait=wait_text(content.wait_s, self.settings.locale)),
+                     content.notice or ""]
+            return build_text_job([line for line in lines if line], number, content.url, profile)
+        image = render_ticket(content, self.printer.width, self.settings.locale).image
+        return build_image_job(image, profile)
+
+    def recover(self) -> list[str]:
+        """At start: held events of a crashed run are released (see outbox.recover_held)."""
+        with transaction(self.db):
+            numbers = outbox.recover_held(self.db)
+            outbox.prune(self.db, self._clock(), self.settings.kiosk.outbox_keep_days)
+        return numbers
+
+    def poll_printer(self) -> PrinterStatus:
+        self.last_status = self.printer.status()
+        return self.last_status
+
+    def _maybe_crash(self, step: str) -> None:
+        if self._crash_at == step:
+            log.warning("test hook %s=%s: killing this process", CRASH_ENV, step)
+            os.kill(os.getpid(), signal.SIGKILL)
