@@ -139,8 +139,9 @@ def apply_inbound(
         if event.type != where.name:
             model.note_bad_message(f"{event.type} published on the {where.name} topic")
             return False, None
+        before = model.revision
         announcement = model.apply_call(event, now_s, now_at)
-        return True, announcement
+        return model.revision != before, announcement
     return False, None
 
 

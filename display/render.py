@@ -90,7 +90,8 @@ class Renderer:
         if banner != (self.layout.banner.height > 0):
             self.layout = Layout(*self.surface.get_size(), banner=banner)
             self.keys.clear()
-        if not self.keys:
+        full = not self.keys
+        if full:
             self.surface.fill(BACKGROUND)
         changed: list[pygame.Rect] = []
         local = now_at.astimezone(self.zone)
@@ -114,7 +115,8 @@ class Renderer:
             changed.append(rect)
         if changed:
             self.frames += 1
-        return changed
+        # After a layout change the gaps between regions changed too.
+        return [self.layout.all] if full else changed
 
     def needs_motion(self, model: BoardModel, now_s: float) -> bool:
         """True while something moves (flash, scrolling notice): draw at full frame rate."""

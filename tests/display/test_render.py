@@ -1,0 +1,138 @@
+"""Drawing the board headless (SDL dummy video): fonts, fitting, one-frame calls,
+the offline banner, redrawing only what changed, and snapshots at both sizes."""
+
+from __future__ import annotations
+
+import queue
+from datetime import timedelta
+from pathlib import Path
+
+import pygame
+import pygame.freetype
+import pytest
+
+from display.app import BoardApp, save_png
+from display.demo import demo_state
+from display.feed import Inbound
+from display.render import AMBER, RED, YELLOW
+from display.text import VIETNAMESE_ALL, Fonts, missing_glyphs
+from tests.display.conftest import T0, board_state, call_event, display_settings, event_item, state_item
+from tests.support import SITE_ID
+
+FONT = Path("/usr/share/fonts/truetype/dejavu/DejaVuSans.ttf")
+BOLD = Path("/usr/share/fonts/truetype/dejavu/DejaVuSans-Bold.ttf")
+
+
+def test_board_fonts_cover_every_vietnamese_letter():
+    assert len(VIETNAMESE_ALL) == 2 * (12 * 6 + 17)
+    assert missing_glyphs(FONT) == []
+    assert missing_glyphs(BOLD) == []
+
+
+def test_the_coverage_check_finds_gaps_in_a_font_without_vietnamese():
+    # pygame's bundled default font lacks most Vietnamese letters: the check must say so.
+    default = Path(pygame.freetype.get_default_font())
+    if not default.is_absolute():
+        default = Path(pygame.__file__).parent / default
+    assert len(missing_glyphs(default)) > 50
+
+
+@pytest.mark.parametrize("width", [200, 420, 900])
+def test_fit_never_overflows(width):
+    pygame.freetype.init()
+    fonts = Fonts(FONT, BOLD)
+    long = "Trung tâm Phục vụ hành chính công xã Phù Đổng – Điểm tiếp nhận số 2 (Thôn Thượng Quát, xã Ngũ Hiệp mới)"
+    for text in [long, "Quầy 1", "Ủy ban nhân dân", "A023", "Nghiêng" * 30]:
+        for lines in (1, 2):
+            fitted = fonts.fit(text, width, 90, 72, 12, True, lines)
+            assert all(fonts.width(line, fitted.size, True) <= width for line in fitted.lines)
+            assert fonts.line_height(fitted.size, True) * len(fitted.lines) <= 90
+            joined = " ".join(fitted.lines)
+            assert joined == text or joined.endswith("…")
+
+
+def _has_colour(surface: pygame.Surface, rect: pygame.Rect, colour) -> bool:
+    area = surface.subsurface(rect)
+    return any(
+        area.get_at((x, y))[:3] == colour
+        for x in range(0, rect.width, 3)
+        for y in range(0, rect.height, 3)
+    )
+
+
+def test_call_event_appears_within_one_frame(make_app, clocks):
+    app = make_app()
+    app.inbox.put(Inbound("link", up=True))
+    app.inbox.put(state_item(board_state(T0)))
+    app.step()
+    before = app.surface.subsurface(app.renderer.layout.call).copy()
+    app.inbox.put(event_item(call_event("C123", "quay-3", ts=T0)))
+    clocks.advance(0.01)
+    app.step()  # exactly one loop iteration
+    assert app.model.newest.number == "C123"
+    assert app.renderer.keys["call"][0].number == "C123"
+    call_rect = app.renderer.layout.call
+    after = app.surface.subsurface(call_rect)
+    assert pygame.image.tobytes(after, "RGB") != pygame.image.tobytes(before, "RGB")
+    assert _has_colour(app.surface, call_rect, YELLOW)
+    assert len(app.latencies_s) == 1 and app.latencies_s[0] < 0.5
+
+
+def test_only_changed_regions_are_redrawn(make_app, clocks):
+    presented = []
+    app = make_app()
+    app.present = presented.append
+    app.inbox.put(Inbound("link", up=True))
+    app.inbox.put(state_item(board_state(T0, notice="Ngắn.")))
+    app.step()
+    assert presented[-1] == [app.renderer.layout.all]  # first frame: the whole screen
+    assert set(app.renderer.keys) == {"header", "call", "counters", "recent", "waiting", "notice"}
+    clocks.advance(0.2)
+    app.step()
+    assert len(presented) == 1  # same second, nothing moved: nothing drawn
+    clocks.advance(1.0)
+    app.step()
+    assert presented[-1] == [app.renderer.layout.header]  # the clock only
+
+
+def test_stale_then_offline_banner_keeps_numbers_and_says_data_time(make_app, clocks):
+    app = make_app(display_settings(stale_after_s=60))
+    app.inbox.put(Inbound("link", up=True))
+    app.inbox.put(state_item(board_state(T0)))
+    app.step()
+    assert app.renderer.layout.banner.height == 0
+    clocks.advance(61)
+    app.step()
+    banner = app.renderer.layout.banner
+    assert banner.height > 0 and _has_colour(app.surface, banner, AMBER)
+    app.inbox.put(Inbound("link", up=False))
+    clocks.advance(1)
+    app.step()
+    assert _has_colour(app.surface, banner, RED)
+    assert app.renderer.keys["banner"] == ("offline", T0)
+    assert app.model.counters["quay-1"].ticket_number == "A001"
+    assert _has_colour(app.surface, app.renderer.layout.counters, YELLOW)
+
+
+def test_banner_text_names_the_data_time(make_app):
+    app = make_app()
+    text = app.renderer._("Offline - showing data from {time}").format(time="10:15 30/11/2026")
+    assert text == "MẤT KẾT NỐI – đang hiển thị dữ liệu lúc 10:15 30/11/2026"
+
+
+@pytest.mark.parametrize("size", [(1920, 1080), (1366, 768)])
+def test_snapshot_with_long_names_at_both_sizes(size, clocks, tmp_path):
+    surface = pygame.Surface(size)
+    app = BoardApp(display_settings(), surface, queue.Queue(), wall=clocks.wall, mono=clocks.mono, present=lambda r: None)
+    app.inbox.put(Inbound("link", up=True))
+    app.inbox.put(state_item(demo_state(T0, SITE_ID)))
+    app.step()
+    path = tmp_path / f"board-{size[0]}x{size[1]}.png"
+    save_png(surface, path)
+    loaded = pygame.image.load(str(path))
+    assert loaded.get_size() == size
+    assert app.model.newest.number == "A023"
+    layout = app.renderer.layout
+    for rect in (layout.call, layout.counters, layout.recent, layout.waiting, layout.notice):
+        assert layout.all.contains(rect)
+    assert not layout.call.colliderect(layout.counters)
