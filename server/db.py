@@ -78,6 +78,7 @@ def m001_events(db: sqlite_utils.Database) -> None:
         );
         CREATE INDEX tickets_site_day ON tickets(site, local_day);
         CREATE INDEX tickets_site_status ON tickets(site, status, service);
+        CREATE INDEX tickets_site_day_number ON tickets(site, local_day, number);
 
         CREATE TABLE sources (
             source TEXT PRIMARY KEY,
@@ -150,3 +151,75 @@ def read_connection(path: Path | str) -> sqlite3.Connection:
     conn = sqlite3.connect(str(path), check_same_thread=False, timeout=30)
     conn.row_factory = sqlite3.Row
     return conn
+
+
+@migrations()
+def m101_desk_counters(db: sqlite_utils.Database) -> None:
+    """Desk dispatch: counter projection, per-source sequence of server-made events."""
+    db.executescript(
+        """
+        CREATE TABLE counters (
+            site TEXT NOT NULL,
+            counter TEXT NOT NULL,
+            state TEXT NOT NULL,
+            reason TEXT,
+            changed_at REAL NOT NULL,
+            priority_streak INTEGER NOT NULL DEFAULT 0,
+            PRIMARY KEY (site, counter)
+        );
+        CREATE TABLE local_seq (
+            source TEXT PRIMARY KEY,
+            seq INTEGER NOT NULL
+        );
+        CREATE INDEX tickets_site_service_done ON tickets(site, service, completed_at);
+        CREATE INDEX tickets_site_counter ON tickets(site, counter, status);
+        """
+    )
+
+
+@migrations()
+def m102_desk_accounts(db: sqlite_utils.Database) -> None:
+    """Accounts, browser sessions, API tokens and the audit log."""
+    db.executescript(
+        """
+        CREATE TABLE users (
+            username TEXT PRIMARY KEY,
+            password_hash TEXT NOT NULL,
+            role TEXT NOT NULL,
+            sites TEXT NOT NULL,
+            counters TEXT NOT NULL,
+            created_at REAL NOT NULL,
+            disabled INTEGER NOT NULL DEFAULT 0
+        );
+        CREATE TABLE sessions (
+            token_hash TEXT PRIMARY KEY,
+            username TEXT NOT NULL,
+            csrf TEXT NOT NULL,
+            created_at REAL NOT NULL,
+            expires_at REAL NOT NULL
+        );
+        CREATE TABLE api_tokens (
+            token_hash TEXT PRIMARY KEY,
+            username TEXT NOT NULL,
+            name TEXT NOT NULL,
+            created_at REAL NOT NULL,
+            expires_at REAL
+        );
+        CREATE TABLE audit_log (
+            id INTEGER PRIMARY KEY,
+            at REAL NOT NULL,
+            actor TEXT NOT NULL,
+            role TEXT NOT NULL,
+            via TEXT NOT NULL,
+            remote TEXT,
+            action TEXT NOT NULL,
+            site TEXT,
+            counter TEXT,
+            target TEXT,
+            ok INTEGER NOT NULL,
+            code TEXT,
+            detail TEXT
+        );
+        CREATE INDEX audit_site_at ON audit_log(site, at);
+        """
+    )
