@@ -223,3 +223,42 @@ def m102_desk_accounts(db: sqlite_utils.Database) -> None:
         CREATE INDEX audit_site_at ON audit_log(site, at);
         """
     )
+
+
+@migrations()
+def m201_stats_aggregates(db: sqlite_utils.Database) -> None:
+    """Managers' view: pre-aggregated measures per site and local day / month (see
+    server/stats_store.py and docs/measures.md), and a feedback index."""
+    db.executescript(
+        """
+        CREATE TABLE stats_agg (
+            site TEXT NOT NULL,
+            level TEXT NOT NULL,
+            period TEXT NOT NULL,
+            dim TEXT NOT NULL,
+            key TEXT NOT NULL,
+            issued INTEGER NOT NULL,
+            called INTEGER NOT NULL,
+            no_show INTEGER NOT NULL,
+            completed INTEGER NOT NULL,
+            received INTEGER NOT NULL,
+            within_target INTEGER NOT NULL,
+            recalls INTEGER NOT NULL,
+            transfers INTEGER NOT NULL,
+            ratings INTEGER NOT NULL,
+            satisfied INTEGER NOT NULL,
+            wait_sum INTEGER NOT NULL,
+            service_sum INTEGER NOT NULL,
+            total_sum INTEGER NOT NULL,
+            wait_hist BLOB NOT NULL,
+            service_hist BLOB NOT NULL,
+            total_hist BLOB NOT NULL,
+            PRIMARY KEY (level, dim, site, period, key)
+        ) WITHOUT ROWID;
+        CREATE TABLE stats_meta (
+            name TEXT PRIMARY KEY,
+            value TEXT NOT NULL
+        );
+        CREATE INDEX events_type_site_ts ON events(type, site, ts_at);
+        """
+    )
