@@ -150,7 +150,7 @@ class BoardModel:
             for c in state.recent_calls
         ]
         # Calls we saw as events after this state was made stay on the board.
-        newer = [c for c in self.recent if c.at > state.ts]
+        newer = [c for c in self.recent if c.at >= state.ts]
         self.recent = self._merge(newer + server_calls)
         self.revision += 1
         return True
