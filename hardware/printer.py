@@ -287,7 +287,10 @@ class TicketPrinter:
     def transport(self) -> Any:
         if self._transport is None:
             try:
-                self._transport = open_transport(self.settings)
+                transport = open_transport(self.settings)
+                if self.settings.transport not in ("dummy", "fake"):
+                    transport.open()  # surface a missing device now, not inside a status query
+                self._transport = transport
             except PrintError:
                 raise
             except Exception as exc:  # noqa: BLE001 - escpos/pyusb raise many kinds

@@ -19,8 +19,8 @@ from pathlib import Path
 FILE_NAME = "kiosk.sqlite3"
 
 
-def _create_tables(db: sqlite3.Connection) -> None:
-    db.executescript(
+def _create_tables() -> str:
+    return (
         """
         CREATE TABLE numbers (
             site TEXT NOT NULL, service TEXT NOT NULL, day TEXT NOT NULL,
@@ -53,7 +53,8 @@ def _create_tables(db: sqlite3.Connection) -> None:
 
 
 # Named migrations, applied once each in this order. DDL lives only here.
-MIGRATIONS: list[tuple[str, Callable[[sqlite3.Connection], None]]] = [
+# Each returns its DDL; it runs with its `migrations` row in one transaction.
+MIGRATIONS: list[tuple[str, Callable[[], str]]] = [
     ("create_tables", _create_tables),
 ]
 
@@ -72,12 +73,12 @@ def open_store(data_dir: Path | str) -> sqlite3.Connection:
     for name, migrate in MIGRATIONS:
         if name in done:
             continue
-        with transaction(db):
-            migrate(db)
-            db.execute(
-                "INSERT INTO migrations (name, applied_at) VALUES (?, ?)",
-                (name, datetime.now(timezone.utc).isoformat()),
-            )
+        applied_at = datetime.now(timezone.utc).isoformat()
+        # executescript commits any open transaction first, so the script carries its own.
+        db.executescript(
+            f"BEGIN IMMEDIATE;\n{migrate()}\n"
+            f"INSERT INTO migrations (name, applied_at) VALUES ('{name}', '{applied_at}');\nCOMMIT;"
+        )
     return db
 
 
