@@ -38,7 +38,7 @@ class Ingestor:
         broker: BrokerSettings,
         client_id: str = "server",
         batch_max: int = 500,
-        batch_window_s: float = 0.1,
+        batch_window_s: float = 0.02,
     ):
         self.store = store
         self.batch_max = batch_max

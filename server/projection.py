@@ -96,15 +96,16 @@ _UPSERT = (
 
 def refresh_tickets(conn: sqlite3.Connection, ticket_ids: Iterable[str], zones: dict[str, ZoneInfo]) -> list[dict]:
     """Recompute the rows of these tickets from their events (inside the caller's transaction)."""
-    rows_out = []
-    for ticket_id in set(ticket_ids):
-        rows = conn.execute(
-            "SELECT type, site, ts_at, seq, source, payload FROM events WHERE ticket_id = ?",
-            (ticket_id,),
-        ).fetchall()
-        if not rows:
-            continue
-        row = fold(ticket_id, rows, zones)
-        conn.execute(_UPSERT, [row[c] for c in COLUMNS])
-        rows_out.append(row)
+    ids = list(set(ticket_ids))
+    by_ticket: dict[str, list] = {}
+    for start in range(0, len(ids), 500):
+        chunk = ids[start : start + 500]
+        marks = ", ".join("?" for _ in chunk)
+        for row in conn.execute(
+            f"SELECT ticket_id, type, site, ts_at, seq, source, payload FROM events WHERE ticket_id IN ({marks})",
+            chunk,
+        ):
+            by_ticket.setdefault(row[0], []).append(row[1:])
+    rows_out = [fold(ticket_id, rows, zones) for ticket_id, rows in by_ticket.items()]
+    conn.executemany(_UPSERT, [[row[c] for c in COLUMNS] for row in rows_out])
     return rows_out

@@ -158,18 +158,23 @@ class EventStore:
 
     def _check_cross_site(self, conn: sqlite3.Connection, accepted: list, rejected: list) -> None:
         """An event about a ticket that belongs to another site is rejected."""
+        ids = list({e.ticket_id for e, _ in accepted if e.ticket_id})
         owner: dict[str, str] = {}
+        for start in range(0, len(ids), 500):
+            chunk = ids[start : start + 500]
+            marks = ", ".join("?" for _ in chunk)
+            owner.update(conn.execute(
+                f"SELECT ticket_id, site FROM tickets WHERE ticket_id IN ({marks})", chunk
+            ).fetchall())
         keep = []
         for event, message in accepted:
             ticket_id = event.ticket_id
             if ticket_id is None:
                 keep.append((event, message))
                 continue
-            if ticket_id not in owner:
-                row = conn.execute("SELECT site FROM events WHERE ticket_id = ? LIMIT 1", (ticket_id,)).fetchone()
-                owner[ticket_id] = row[0] if row else event.site
-            if owner[ticket_id] != event.site:
-                rejected.append((message, f"ticket {ticket_id} belongs to site {owner[ticket_id]!r}, not {event.site!r}"))
+            site = owner.setdefault(ticket_id, event.site)
+            if site != event.site:
+                rejected.append((message, f"ticket {ticket_id} belongs to site {site!r}, not {event.site!r}"))
             else:
                 keep.append((event, message))
         accepted[:] = keep
@@ -177,38 +182,52 @@ class EventStore:
     def _insert(self, conn: sqlite3.Connection, pairs: list[tuple[Any, Incoming]], result: BatchResult) -> list[Any]:
         new = []
         touched_tickets = set()
-        touched_sources: dict[str, str] = {}
+        issued_now = set()
+        per_source: dict[tuple[str, str], list[int]] = {}
         for event, message in pairs:
             cursor = conn.execute(
                 "INSERT OR IGNORE INTO events (id, site, type, source, seq, ts, ts_at, ticket_id, received_at, payload) "
                 "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                 (
                     str(event.id), event.site, event.type, event.source, event.seq, event.ts.isoformat(),
-                    event.ts.timestamp(), event.ticket_id, message.received_at, event.model_dump_json(),
+                    event.ts.timestamp(), event.ticket_id, message.received_at,
+                    # The bytes as received are kept (already checked to be UTF-8 JSON).
+                    message.payload.decode("utf-8") if message.payload else event.model_dump_json(),
                 ),
             )
             if cursor.rowcount == 1:
                 new.append(event)
-                touched_sources[event.source] = event.site
+                per_source.setdefault((event.source, event.site), []).append(event.seq)
                 if event.ticket_id:
                     touched_tickets.add(event.ticket_id)
+                    if event.type == "ticket.issued":
+                        issued_now.add(event.ticket_id)
             else:
                 result.duplicates += 1
         result.stored = new
         result.tickets = refresh_tickets(conn, touched_tickets, self.zones)
         for row in result.tickets:
-            self._flag_duplicate_number(conn, row)
+            if row["ticket_id"] in issued_now:
+                self._flag_duplicate_number(conn, row)
+        self._track_sources(conn, per_source)
+        return new
+
+    def _track_sources(self, conn: sqlite3.Connection, per_source: dict[tuple[str, str], list[int]]) -> None:
+        """Per-source sequence bookkeeping: `missing` counts seq numbers never seen
+        between the lowest and highest (a gap may fill later when events arrive late)."""
         now = time.time()
-        for source, site in touched_sources.items():
-            min_seq, max_seq, count = conn.execute(
-                "SELECT MIN(seq), MAX(seq), COUNT(*) FROM events WHERE source = ? AND site = ?", (source, site)
+        for (source, site), seqs in per_source.items():
+            row = conn.execute(
+                "SELECT min_seq, max_seq, events FROM sources WHERE source = ?", (source,)
             ).fetchone()
+            low, high, count = min(seqs), max(seqs), len(seqs)
+            if row:
+                low, high, count = min(low, row[0]), max(high, row[1]), count + row[2]
             conn.execute(
                 "INSERT OR REPLACE INTO sources (source, site, min_seq, max_seq, events, missing, last_received_at) "
                 "VALUES (?, ?, ?, ?, ?, ?, ?)",
-                (source, site, min_seq, max_seq, count, max_seq - min_seq + 1 - count, now),
+                (source, site, low, high, count, high - low + 1 - count, now),
             )
-        return new
 
     def _flag_duplicate_number(self, conn: sqlite3.Connection, row: dict) -> None:
         if not row.get("number") or not row.get("local_day") or row["issued_at"] is None:

@@ -1,0 +1,1 @@
+"""Benchmarks: `make bench` runs every bench/*.py and regenerates docs/benchmarks.md."""

@@ -1,0 +1,168 @@
+"""Ingest benchmark: raw paho QoS 1 throughput through Mosquitto vs the server's
+sustained ingest (publish -> committed, ack after commit), side by side in one run,
+and publish -> committed latency at a steady 500 events/s.
+
+Everything runs in this process (publisher, raw subscriber, the server's ingest), so
+both paths share the same CPU budget; the broker is a real Mosquitto from our config.
+"""
+
+from __future__ import annotations
+
+import sys
+import tempfile
+import threading
+import time
+import uuid
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+import paho.mqtt.client as mqtt  # noqa: E402
+from paho.mqtt.enums import CallbackAPIVersion  # noqa: E402
+
+from bench.common import broker_settings, figure, percentile, start_broker, write_results  # noqa: E402
+from protocol import topics  # noqa: E402
+from protocol.settings import Device  # noqa: E402
+from protocol.sites import Site  # noqa: E402
+from server.ingest import Ingestor  # noqa: E402
+from server.store import EventStore  # noqa: E402
+from server.synthetic import default_start, ticket_lives  # noqa: E402
+from tests.support import site_dict  # noqa: E402
+
+N_EVENTS = 20_000
+RATE_PER_S = 500
+RATE_SECONDS = 10
+DEVICES = [Device(id="server", role="server"), Device(id="raw", role="server"), Device(id="pub", role="server")]
+
+
+def publisher(process, passwords) -> mqtt.Client:
+    client = mqtt.Client(CallbackAPIVersion.VERSION2, client_id=f"pub-{uuid.uuid4().hex[:6]}")
+    client.username_pw_set("pub", passwords["pub"])
+    client.max_inflight_messages_set(1000)
+    client.max_queued_messages_set(0)
+    client.connect("127.0.0.1", process.port)
+    client.loop_start()
+    return client
+
+
+def publish_burst(client, payloads) -> float:
+    started = time.perf_counter()
+    infos = [client.publish(topic, body, qos=1) for topic, body in payloads]
+    for info in infos:
+        info.wait_for_publish(60)
+    return started
+
+
+def raw_throughput(process, passwords, payloads) -> float:
+    done = threading.Event()
+    count = [0]
+
+    def on_message(client, userdata, message):
+        count[0] += 1
+        if count[0] == len(payloads):
+            done.set()
+
+    subscribed = threading.Event()
+    sub = mqtt.Client(CallbackAPIVersion.VERSION2, client_id="raw", clean_session=False)
+    sub.username_pw_set("raw", passwords["raw"])
+    sub.on_message = on_message
+    sub.on_subscribe = lambda *a: subscribed.set()
+    sub.connect("127.0.0.1", process.port)
+    sub.loop_start()
+    sub.subscribe(topics.ALL_EVENTS, qos=1)
+    subscribed.wait(10)
+    pub = publisher(process, passwords)
+    started = publish_burst(pub, payloads)
+    if not done.wait(120):
+        raise SystemExit(f"raw subscriber got {count[0]} of {len(payloads)}")
+    elapsed = time.perf_counter() - started
+    pub.loop_stop(); pub.disconnect(); sub.loop_stop(); sub.disconnect()
+    return len(payloads) / elapsed
+
+
+def ingest_run(process, passwords, site, payloads, directory: Path, paced: bool):
+    store = EventStore(directory / f"bench-{uuid.uuid4().hex[:6]}.db", [site])
+    ingestor = Ingestor(store, broker_settings(process, "server", passwords), client_id=f"server-{uuid.uuid4().hex[:6]}")
+    committed_at: dict[str, float] = {}
+    all_done = threading.Event()
+
+    def on_batch(result):
+        now = time.perf_counter()
+        for event in result.stored:
+            committed_at[str(event.id)] = now
+        if len(committed_at) >= len(payloads):
+            all_done.set()
+
+    ingestor.listeners.append(on_batch)
+    ingestor.start()
+    ingestor.link.wait_connected(10)
+    time.sleep(0.3)
+    pub = publisher(process, passwords)
+    sent_at: dict[str, float] = {}
+    started = time.perf_counter()
+    if paced:
+        interval = 1 / RATE_PER_S
+        for i, (event_id, topic, body) in enumerate(payloads):
+            target = started + i * interval
+            delay = target - time.perf_counter()
+            if delay > 0:
+                time.sleep(delay)
+            sent_at[event_id] = time.perf_counter()
+            pub.publish(topic, body, qos=1)
+    else:
+        for event_id, topic, body in payloads:
+            sent_at[event_id] = time.perf_counter()
+            pub.publish(topic, body, qos=1)
+    if not all_done.wait(180):
+        raise SystemExit(f"ingest stored {len(committed_at)} of {len(payloads)}")
+    elapsed = time.perf_counter() - started
+    counts = store.counts()
+    pub.loop_stop(); pub.disconnect(); ingestor.stop(); store.close()
+    latencies_ms = [(committed_at[i] - sent_at[i]) * 1000 for i in sent_at]
+    return len(payloads) / elapsed, latencies_ms, counts
+
+
+def main() -> None:
+    site = Site.model_validate(site_dict())
+    with tempfile.TemporaryDirectory() as tmp:
+        directory = Path(tmp)
+        process, passwords = start_broker(directory / "broker", DEVICES)
+        try:
+            events = ticket_lives(site, N_EVENTS // 3 + 10, default_start(), seed=42)[:N_EVENTS]
+            burst = [(str(e.id), topics.event(e.site, e.type), e.to_json()) for e in events]
+            raw_rates, ingest_rates, losses = [], [], 0
+            for round_ in range(3):  # alternate, take medians
+                raw_rates.append(raw_throughput(process, passwords, [(t, b) for _, t, b in burst]))
+                rate, _, counts = ingest_run(process, passwords, site, burst, directory, paced=False)
+                ingest_rates.append(rate)
+                losses += N_EVENTS - counts["stored"]
+                print(f"round {round_ + 1}/3: raw {raw_rates[-1]:.0f}/s, ingest {rate:.0f}/s", flush=True)
+            paced_events = ticket_lives(site, RATE_PER_S * RATE_SECONDS // 3 + 10, default_start(), seed=43)
+            paced = [(str(e.id), topics.event(e.site, e.type), e.to_json()) for e in paced_events][: RATE_PER_S * RATE_SECONDS]
+            _, latencies, counts = ingest_run(process, passwords, site, paced, directory, paced=True)
+            losses += len(paced) - counts["stored"]
+        finally:
+            process.stop()
+    raw = sorted(raw_rates)[1]
+    ingest = sorted(ingest_rates)[1]
+    ratio = ingest / raw
+    p50, p99 = percentile(latencies, 50), percentile(latencies, 99)
+    write_results(
+        "ingest",
+        [
+            figure("raw paho QoS 1 throughput (median of 3)", raw, "events/s"),
+            figure("server ingest throughput, ack after commit (median of 3)", ingest, "events/s"),
+            figure("ingest / raw", ratio, "x", ">= 0.7", ratio >= 0.7),
+            figure("events lost", losses, "events", "0", losses == 0),
+            figure(f"publish -> committed p50 at {RATE_PER_S}/s", p50, "ms"),
+            figure(f"publish -> committed p99 at {RATE_PER_S}/s", p99, "ms", "< 250", p99 < 250),
+        ],
+        notes=(
+            f"{N_EVENTS} events per burst, 3 alternating rounds; latency over {len(latencies)} events "
+            f"published at a steady {RATE_PER_S}/s. Publisher, raw subscriber and ingest share one process."
+        ),
+    )
+
+
+if __name__ == "__main__":
+    main()
