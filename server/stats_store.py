@@ -1,0 +1,405 @@
+"""The SQL side of the managers' measures: pre-aggregates kept in step, and queries.
+
+`stats_agg` holds, per site and site-local day (level 'd') and per site and month
+(level 'm'), one row for the whole period (dim '') and one per service, per counter and
+per hour of issue (dim 'service' | 'counter' | 'hour'): exact counts, sums of whole
+seconds, and histograms {whole seconds: count} of wait, service and total time. Merging
+histograms loses nothing, so percentiles from them are exactly the nearest-rank
+percentiles over whole seconds of the same tickets (server.stats defines "over seconds").
+
+Keeping in step: every event has a rowid that only grows; `refresh()` reads the events
+past the last rowid it handled, recomputes the site-days they touch from the `tickets`
+rows with server.stats (the same code as the pure path), then those months from their
+days. A change of targets or time zones in the configuration rebuilds everything.
+
+Queries with at most one time key (day, week or month) and at most one of service,
+counter, hour use the pre-aggregates (full months from month rows, partial months from
+day rows); anything else is computed from the tickets rows by server.stats directly.
+No FastAPI here.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import sqlite3
+from collections.abc import Iterable, Mapping, Sequence
+from datetime import date, datetime, time, timedelta
+from functools import lru_cache
+
+import numpy as np
+
+from server import stats
+from server.stats import MEASURES, PERCENTILES, Accumulator, Rules
+
+log = logging.getLogger(__name__)
+
+COUNT_COLUMNS = stats.COUNTS
+AGG_COLUMNS = (
+    "site", "level", "period", "dim", "key", *COUNT_COLUMNS,
+    *(f"{m}_sum" for m in MEASURES), *(f"{m}_hist" for m in MEASURES),
+)
+_INSERT = f"INSERT OR REPLACE INTO stats_agg ({', '.join(AGG_COLUMNS)}) VALUES ({', '.join('?' * len(AGG_COLUMNS))})"
+DIMENSIONS = ("service", "counter", "hour")
+TIME_KEYS = ("day", "week", "month")
+REFRESH_CHUNK = 200  # site-days per transaction when rebuilding
+
+
+def encode(histogram: Mapping[int, int]) -> bytes:
+    """A histogram as little-endian uint32 pairs (seconds, count), by seconds."""
+    pairs = sorted((v, c) for v, c in histogram.items() if c)
+    return np.array(pairs, dtype="<u4").tobytes() if pairs else b""
+
+
+def decode(blob: bytes) -> dict[int, int]:
+    arr = np.frombuffer(blob, dtype="<u4").reshape(-1, 2)
+    return {int(v): int(c) for v, c in arr}
+
+
+def hour_key(hour: int) -> str:
+    return f"{hour:02d}"
+
+
+def agg_rows(site: str, level: str, period: str, groups: Mapping[tuple[str, str], Accumulator]) -> list[tuple]:
+    out = []
+    for (dim, key), acc in groups.items():
+        out.append((
+            site, level, period, dim, key, *(acc.counts[c] for c in COUNT_COLUMNS),
+            *(acc.sums[m] for m in MEASURES), *(encode(acc.histograms[m]) for m in MEASURES),
+        ))
+    return out
+
+
+def day_groups(facts: Iterable[stats.TicketFacts], ratings: Iterable[stats.Rating]) -> dict[tuple[str, str], Accumulator]:
+    """Accumulators of one site-day: the whole day and each service, counter, hour."""
+    groups: dict[tuple[str, str], Accumulator] = {("", ""): Accumulator()}
+
+    def keys(item) -> list[tuple[str, str]]:
+        return [("", ""), ("service", item.service), ("counter", item.counter), ("hour", hour_key(item.hour))]
+
+    for f in facts:
+        for k in keys(f):
+            groups.setdefault(k, Accumulator()).add_ticket(f)
+    for r in ratings:
+        for k in keys(r):
+            groups.setdefault(k, Accumulator()).add_rating(r.satisfied)
+    return groups
+
+
+def rules_fingerprint(rules: Mapping[str, Rules]) -> str:
+    data = {s: [str(r.zone), sorted(r.targets_s.items())] for s, r in sorted(rules.items())}
+    return hashlib.sha256(json.dumps(data).encode()).hexdigest()[:16]
+
+
+def day_bounds(day: str, rules: Rules | None) -> tuple[float, float]:
+    """UTC epoch seconds [start, end) of a site-local day."""
+    zone = rules.zone if rules else stats.ZoneInfo("Asia/Ho_Chi_Minh")
+    d = date.fromisoformat(day)
+    start = datetime.combine(d, time(0), zone)
+    end = datetime.combine(d + timedelta(days=1), time(0), zone)
+    return start.timestamp(), end.timestamp()
+
+
+def local_day_of(epoch_s: float, rules: Rules | None) -> str:
+    zone = rules.zone if rules else stats.ZoneInfo("Asia/Ho_Chi_Minh")
+    return datetime.fromtimestamp(epoch_s, zone).date().isoformat()
+
+
+def _dicts(cursor: sqlite3.Cursor) -> list[dict]:
+    names = [d[0] for d in cursor.description]
+    return [dict(zip(names, row)) for row in cursor.fetchall()]
+
+
+def load_feedback(conn: sqlite3.Connection, sites: Sequence[str] | None, day_from: str, day_to: str,
+                  rules: Mapping[str, Rules]) -> tuple[list[dict], dict[str, dict]]:
+    """Feedback events that may count in [day_from, day_to]: those of tickets issued in
+    the range, and those (any ticket) whose own time falls in the range; with the rated
+    tickets' rows."""
+    sites = sorted(rules) if sites is None else list(sites)
+    found: dict[str, dict] = {}
+    select = (
+        "SELECT e.id, e.site, e.ts_at, e.ticket_id, e.payload FROM events e "
+    )
+    for s in sites:
+        rows = conn.execute(
+            select + "JOIN tickets t ON t.ticket_id = e.ticket_id "
+            "WHERE t.site = ? AND t.local_day BETWEEN ? AND ? AND e.type = 'feedback.given'",
+            (s, day_from, day_to),
+        ).fetchall()
+        start, _ = day_bounds(day_from, rules.get(s))
+        _, end = day_bounds(day_to, rules.get(s))
+        rows += conn.execute(
+            select + "WHERE e.type = 'feedback.given' AND e.site = ? AND e.ts_at >= ? AND e.ts_at < ?",
+            (s, start, end),
+        ).fetchall()
+        for event_id, ev_site, ts_at, ticket_id, payload in rows:
+            data = json.loads(payload)["data"]
+            found[event_id] = {
+                "id": event_id, "site": ev_site, "ts_at": ts_at, "ticket_id": ticket_id,
+                "counter": data["counter"], "rating": data["rating"], "scale": data["scale"],
+            }
+    ticket_ids = sorted({f["ticket_id"] for f in found.values() if f["ticket_id"]})
+    tickets: dict[str, dict] = {}
+    for i in range(0, len(ticket_ids), 500):
+        chunk = ticket_ids[i:i + 500]
+        cur = conn.execute(
+            f"SELECT ticket_id, site, issued_at, local_day, service FROM tickets WHERE ticket_id IN ({','.join('?' * len(chunk))})",
+            chunk,
+        )
+        tickets.update({r["ticket_id"]: r for r in _dicts(cur)})
+    # The first rating of a ticket may lie outside the range: fetch all its feedback.
+    for i in range(0, len(ticket_ids), 500):
+        chunk = ticket_ids[i:i + 500]
+        for event_id, ev_site, ts_at, ticket_id, payload in conn.execute(
+            f"SELECT id, site, ts_at, ticket_id, payload FROM events WHERE type = 'feedback.given' "
+            f"AND ticket_id IN ({','.join('?' * len(chunk))})", chunk,
+        ):
+            data = json.loads(payload)["data"]
+            found.setdefault(event_id, {
+                "id": event_id, "site": ev_site, "ts_at": ts_at, "ticket_id": ticket_id,
+                "counter": data["counter"], "rating": data["rating"], "scale": data["scale"],
+            })
+    return list(found.values()), tickets
+
+
+def site_filter(sites: Sequence[str] | None) -> tuple[str, list[str]]:
+    """SQL condition and arguments restricting to `sites` (None = every site)."""
+    if sites is None:
+        return "", []
+    return f" AND site IN ({','.join('?' * len(sites))})", list(sites)
+
+
+def load_tickets(conn: sqlite3.Connection, sites: Sequence[str] | None, day_from: str, day_to: str) -> list[dict]:
+    where, args = site_filter(sites)
+    return _dicts(conn.execute(f"SELECT * FROM tickets WHERE local_day BETWEEN ? AND ?{where}", [day_from, day_to, *args]))
+
+
+def ratings_in(conn: sqlite3.Connection, sites: Sequence[str] | None, day_from: str, day_to: str,
+               rules: Mapping[str, Rules]) -> list[stats.Rating]:
+    feedback, tickets = load_feedback(conn, sites, day_from, day_to, rules)
+    return [r for r in stats.first_ratings(feedback, tickets, rules) if day_from <= r.day <= day_to]
+
+
+def compute_direct(conn: sqlite3.Connection, rules: Mapping[str, Rules], day_from: str, day_to: str,
+                   sites: Sequence[str] | None, group_by: Sequence[str]) -> list[dict]:
+    """The measures straight from the tickets rows (the reference path)."""
+    rows = load_tickets(conn, sites, day_from, day_to)
+    return stats.compute(rows, rules, group_by, ratings_in(conn, sites, day_from, day_to, rules), day_from, day_to)
+
+
+class StatsStore:
+    """Keeps `stats_agg` in step with the event log and answers stats queries."""
+
+    def __init__(self, store, rules: Mapping[str, Rules]):
+        self.store = store
+        self.rules = dict(rules)
+        self.fingerprint = rules_fingerprint(self.rules)
+
+    # -- keeping in step --------------------------------------------------------------
+    def _meta(self, conn: sqlite3.Connection, name: str) -> str | None:
+        row = conn.execute("SELECT value FROM stats_meta WHERE name = ?", (name,)).fetchone()
+        return row[0] if row else None
+
+    def _set_meta(self, conn: sqlite3.Connection, name: str, value: str) -> None:
+        conn.execute("INSERT OR REPLACE INTO stats_meta (name, value) VALUES (?, ?)", (name, value))
+
+    def refresh(self) -> int:
+        """Bring the pre-aggregates up to date; returns the number of site-days recomputed."""
+        with self.store.writing() as conn:
+            if self._meta(conn, "rules") != self.fingerprint:
+                dirty = {(s, d) for s, d in conn.execute(
+                    "SELECT DISTINCT site, local_day FROM tickets WHERE local_day IS NOT NULL")}
+                for site, ts_at in conn.execute("SELECT site, ts_at FROM events WHERE type = 'feedback.given'"):
+                    dirty.add((site, local_day_of(ts_at, self.rules.get(site))))
+                conn.execute("DELETE FROM stats_agg")
+                watermark = conn.execute("SELECT COALESCE(MAX(rowid), 0) FROM events").fetchone()[0]
+                self._set_meta(conn, "watermark", str(watermark))
+                rebuild = True
+            else:
+                dirty, watermark = self._dirty_since(conn, int(self._meta(conn, "watermark") or 0))
+                self._set_meta(conn, "watermark", str(watermark))
+                rebuild = False
+            pending = sorted(dirty)
+            self._recompute(conn, pending[:REFRESH_CHUNK])
+        for i in range(REFRESH_CHUNK, len(pending), REFRESH_CHUNK):
+            with self.store.writing() as conn:
+                self._recompute(conn, pending[i:i + REFRESH_CHUNK])
+        if rebuild:
+            with self.store.writing() as conn:
+                self._set_meta(conn, "rules", self.fingerprint)
+        return len(pending)
+
+    def _dirty_since(self, conn: sqlite3.Connection, watermark: int) -> tuple[set[tuple[str, str]], int]:
+        dirty: set[tuple[str, str]] = set()
+        tickets: set[str] = set()
+        rows = conn.execute(
+            "SELECT rowid, site, type, ticket_id, ts_at FROM events WHERE rowid > ? ORDER BY rowid", (watermark,)
+        ).fetchall()
+        for rowid, site, kind, ticket_id, ts_at in rows:
+            watermark = max(watermark, rowid)
+            if ticket_id:
+                tickets.add(ticket_id)
+            if kind == "feedback.given":
+                dirty.add((site, local_day_of(ts_at, self.rules.get(site))))
+        for ticket_id in tickets:
+            row = conn.execute("SELECT site, local_day FROM tickets WHERE ticket_id = ?", (ticket_id,)).fetchone()
+            if row and row[1]:
+                dirty.add((row[0], row[1]))
+            # A rating counted on its own day moves to the ticket's day once the issue arrives.
+            for site, ts_at in conn.execute(
+                "SELECT site, ts_at FROM events WHERE ticket_id = ? AND type = 'feedback.given'", (ticket_id,)
+            ):
+                dirty.add((site, local_day_of(ts_at, self.rules.get(site))))
+        return dirty, watermark
+
+    def _recompute(self, conn: sqlite3.Connection, site_days: Sequence[tuple[str, str]]) -> None:
+        months: set[tuple[str, str]] = set()
+        for site, day in site_days:
+            self.recompute_day(conn, site, day)
+            months.add((site, day[:7]))
+        for site, month in sorted(months):
+            self.recompute_month(conn, site, month)
+
+    def recompute_day(self, conn: sqlite3.Connection, site: str, day: str) -> None:
+        rows = load_tickets(conn, [site], day, day)
+        facts = [f for f in (stats.ticket_facts(r, self.rules) for r in rows) if f]
+        ratings = ratings_in(conn, [site], day, day, self.rules)
+        conn.execute("DELETE FROM stats_agg WHERE level = 'd' AND site = ? AND period = ?", (site, day))
+        if facts or ratings:
+            conn.executemany(_INSERT, agg_rows(site, "d", day, day_groups(facts, ratings)))
+
+    def recompute_month(self, conn: sqlite3.Connection, site: str, month: str) -> None:
+        cur = conn.execute(
+            "SELECT * FROM stats_agg WHERE level = 'd' AND site = ? AND period BETWEEN ? AND ?",
+            (site, f"{month}-01", f"{month}-31"),
+        )
+        groups: dict[tuple[str, str], Accumulator] = {}
+        for row in _dicts(cur):
+            groups.setdefault((row["dim"], row["key"]), Accumulator()).merge(accumulator_of(row))
+        conn.execute("DELETE FROM stats_agg WHERE level = 'm' AND site = ? AND period = ?", (site, month))
+        conn.executemany(_INSERT, agg_rows(site, "m", month, groups))
+
+    # -- queries ----------------------------------------------------------------------
+    def query(self, day_from: str, day_to: str, sites: Sequence[str] | None, group_by: str | Sequence[str],
+              refresh: bool = True) -> list[dict]:
+        keys = stats.parse_group_by(group_by)
+        if refresh:
+            self.refresh()
+        conn = self.store.reader()
+        try:
+            plan = aggregate_plan(keys)
+            if plan is None:
+                return compute_direct(conn, self.rules, day_from, day_to, sites, keys)
+            return query_aggregates(conn, day_from, day_to, sites, keys, *plan)
+        finally:
+            conn.close()
+
+
+def accumulator_of(row: Mapping) -> Accumulator:
+    acc = Accumulator()
+    acc.counts = {c: int(row[c]) for c in COUNT_COLUMNS}
+    acc.sums = {m: int(row[f"{m}_sum"]) for m in MEASURES}
+    acc.histograms = {m: decode(row[f"{m}_hist"]) for m in MEASURES}
+    return acc
+
+
+def aggregate_plan(keys: Sequence[str]) -> tuple[str | None, str] | None:
+    """(time key or None, dim) when the pre-aggregates can answer; None otherwise."""
+    times = [k for k in keys if k in TIME_KEYS]
+    dims = [k for k in keys if k in DIMENSIONS]
+    if len(times) > 1 or len(dims) > 1:
+        return None
+    return (times[0] if times else None, dims[0] if dims else "")
+
+
+@lru_cache(maxsize=4096)
+def _week(day: str) -> str:
+    return stats.week_of(day)
+
+
+def month_spans(day_from: str, day_to: str) -> tuple[list[str], list[tuple[str, str]]]:
+    """Full months inside [day_from, day_to] and the day ranges left at either end."""
+    start, end = date.fromisoformat(day_from), date.fromisoformat(day_to)
+    full: list[str] = []
+    partial: list[tuple[str, str]] = []
+    cursor = start
+    while cursor <= end:
+        first = cursor.replace(day=1)
+        last = (first + timedelta(days=32)).replace(day=1) - timedelta(days=1)
+        if cursor == first and last <= end:
+            full.append(first.strftime("%Y-%m"))
+        else:
+            partial.append((cursor.isoformat(), min(last, end).isoformat()))
+        cursor = last + timedelta(days=1)
+    return full, partial
+
+
+def query_aggregates(conn: sqlite3.Connection, day_from: str, day_to: str, sites: Sequence[str] | None,
+                     keys: Sequence[str], time_key: str | None, dim: str) -> list[dict]:
+    columns = ", ".join(["site", "period", "key", *COUNT_COLUMNS, *(f"{m}_sum" for m in MEASURES),
+                         *(f"{m}_hist" for m in MEASURES)])
+    site_sql, site_arg = site_filter(sites)
+    fetched: list[tuple] = []
+    if time_key in ("day", "week"):
+        spans: list[tuple[str, str]] = [(day_from, day_to)]
+        full: list[str] = []
+    else:
+        full, spans = month_spans(day_from, day_to)
+    if full:
+        fetched += conn.execute(
+            f"SELECT {columns} FROM stats_agg WHERE level = 'm' AND dim = ?{site_sql} AND period BETWEEN ? AND ?",
+            [dim, *site_arg, full[0], full[-1]],
+        ).fetchall()
+    for lo, hi in spans:
+        fetched += conn.execute(
+            f"SELECT {columns} FROM stats_agg WHERE level = 'd' AND dim = ?{site_sql} AND period BETWEEN ? AND ?",
+            [dim, *site_arg, lo, hi],
+        ).fetchall()
+    groups: dict[tuple, list[tuple]] = {}
+    for row in fetched:
+        site_id, period, key = row[0], row[1], row[2]
+        values = []
+        for k in keys:
+            if k == "site":
+                values.append(site_id)
+            elif k == "day":
+                values.append(period)
+            elif k == "week":
+                values.append(_week(period))
+            elif k == "month":
+                values.append(period[:7])
+            elif k == "hour":
+                values.append(int(key))
+            else:
+                values.append(key)
+        groups.setdefault(tuple(values), []).append(row)
+    n_counts = len(COUNT_COLUMNS)
+    out = []
+    for key, rows in sorted(groups.items(), key=lambda kv: kv[0]):
+        counts = dict(zip(COUNT_COLUMNS, (sum(r[3 + i] for r in rows) for i in range(n_counts))))
+        sums = {m: sum(r[3 + n_counts + i] for r in rows) for i, m in enumerate(MEASURES)}
+        ns: dict[str, int] = {}
+        percentiles: dict[tuple[str, int], int | None] = {}
+        for i, m in enumerate(MEASURES):
+            blob = b"".join(r[3 + n_counts + len(MEASURES) + i] for r in rows)
+            ns[m], found = merged_percentiles(blob, PERCENTILES)
+            percentiles.update({(m, p): v for p, v in zip(PERCENTILES, found)})
+        out.append(dict(zip(keys, key)) | stats.measures_row(counts, sums, ns, percentiles))
+    return out
+
+
+def merged_percentiles(blob: bytes, ps: Sequence[int]) -> tuple[int, list[int | None]]:
+    """Count and nearest-rank percentiles of concatenated (seconds, count) histograms."""
+    if not blob:
+        return 0, [None for _ in ps]
+    arr = np.frombuffer(blob, dtype="<u4").reshape(-1, 2)
+    order = np.argsort(arr[:, 0], kind="stable")
+    values = arr[order, 0]
+    cumulative = np.cumsum(arr[order, 1], dtype=np.int64)
+    n = int(cumulative[-1])
+    found = []
+    for p in ps:
+        index = int(np.searchsorted(cumulative, stats.nearest_rank(p, n), side="left"))
+        found.append(int(values[index]))
+    return n, found
