@@ -323,5 +323,6 @@ class MixerOutput:
             self._sleep(0.02)
 
     def close(self) -> None:
-        self.channel.stop()
-        self._pygame.mixer.quit()
+        if self._pygame.mixer.get_init():
+            self.channel.stop()
+            self._pygame.mixer.quit()
