@@ -1,0 +1,106 @@
+"""`xephang display`: help texts, settings precedence, snapshots, clear errors, and
+the Vietnamese catalog of the board."""
+
+from __future__ import annotations
+
+import argparse
+import re
+from pathlib import Path
+
+import pygame
+import pytest
+
+from display import render
+from display.settings import DisplaySettings
+from protocol.i18n import load_catalog
+from protocol.settings import ConfigError, load_settings
+from xephang.cli import build_parser, main
+
+ROOT = Path(__file__).resolve().parents[2]
+EXAMPLE = ROOT / "examples" / "commune.toml"
+
+
+def display_parser() -> argparse.ArgumentParser:
+    sub = next(a for a in build_parser()._actions if isinstance(a, argparse._SubParsersAction))
+    return sub.choices["display"]
+
+
+def test_every_option_and_setting_has_help():
+    for action in display_parser()._actions:
+        assert action.help, action.dest
+    from display.settings import DisplaySection
+
+    for name, field in DisplaySection.model_fields.items():
+        assert field.description, name
+
+
+def test_toml_env_and_cli_precedence(tmp_path, monkeypatch):
+    config = tmp_path / "board.toml"
+    config.write_text(
+        EXAMPLE.read_text(encoding="utf-8")
+        + '\n[display]\ndevice = "display-1"\nvoice = "espeak"\nsize = "1920x1080"\nvariant = "north"\n',
+        encoding="utf-8",
+    )
+    monkeypatch.setenv("XEPHANG_DISPLAY__VARIANT", "south")
+    settings = load_settings(DisplaySettings, config, display={"size": "1366x768"})
+    assert settings.display.site == "xa-phu-dong"  # the only site
+    assert settings.display.voice == "espeak"  # TOML
+    assert settings.display.variant == "south"  # env over TOML
+    assert settings.display.size == "1366x768"  # CLI over TOML
+    assert settings.display.repeat == 2  # default
+
+
+@pytest.mark.parametrize(
+    ("table", "where"),
+    [
+        ('sentence = "Mời số {number}"', "display.sentence"),
+        ('voice = "robot"', "display.voice"),
+        ('size = "big"', "display.size"),
+        ('site = "nowhere"', "display.site"),
+        ("snapshot_every_s = 10", "snapshot_every_s needs a snapshot path"),
+    ],
+)
+def test_bad_display_settings_give_one_clear_line(tmp_path, table, where):
+    config = tmp_path / "bad.toml"
+    config.write_text(EXAMPLE.read_text(encoding="utf-8") + f"\n[display]\n{table}\n", encoding="utf-8")
+    with pytest.raises(ConfigError) as error:
+        load_settings(DisplaySettings, config)
+    assert any(where in line for line in error.value.lines), error.value.lines
+
+
+def test_demo_snapshot_from_the_command_line(tmp_path, capsys):
+    out = tmp_path / "board.png"
+    code = main(["display", "--config", str(EXAMPLE), "--demo", "--snapshot", str(out), "--size", "1366x768"])
+    assert code == 0
+    assert capsys.readouterr().out.strip() == str(out)
+    assert pygame.image.load(str(out)).get_size() == (1366, 768)
+
+
+def test_snapshot_without_broker_writes_offline_board_and_says_so(tmp_path, capsys):
+    out = tmp_path / "offline.png"
+    code = main(["display", "--config", str(EXAMPLE), "--snapshot", str(out), "--wait", "0.5"])
+    err = capsys.readouterr().err.strip().splitlines()
+    assert code == 1
+    assert len(err) == 1 and err[0].startswith("xephang: no board state from the broker")
+    image = pygame.image.load(str(out))
+    assert image.get_size() == (1920, 1080)
+    assert image.get_at((960, 115))[:3] == render.RED  # the offline banner
+
+
+def test_bad_size_is_one_line_not_a_traceback(capsys):
+    code = main(["display", "--config", str(EXAMPLE), "--size", "huge", "--snapshot", "x.png"])
+    err = capsys.readouterr().err
+    assert code == 2
+    assert err.strip() == "xephang: config: display.size: Value error, size must look like 1920x1080, got 'huge' (got 'huge')"
+
+
+def test_vietnamese_catalog_has_every_message_of_the_board():
+    used = set(render.WEEKDAYS)
+    for path in (ROOT / "display").glob("*.py"):
+        used |= set(re.findall(r"self\._\(\"([^\"]+)\"\)", path.read_text(encoding="utf-8")))
+    catalog = load_catalog("display", "vi")
+    assert len(used) > 20
+    missing = sorted(m for m in used if not catalog.get(m))
+    assert missing == []
+    unused = sorted(set(catalog) - used)
+    assert unused == []
