@@ -49,6 +49,7 @@ class IssueResult:
     job: bytes = b""
     timings_s: dict[str, float] = field(default_factory=dict)
     bytes_ready_at: float | None = None  # time.perf_counter() when the job bytes were ready
+    content: TicketContent | None = None  # what was printed
 
     @property
     def printed(self) -> bool:
@@ -142,7 +143,8 @@ class Kiosk:
             return IssueResult("exhausted", _("No numbers left today for {service}. Please ask the staff.").format(service=service.label(self.settings.locale)))
         allocated = time.perf_counter()
         self._maybe_crash("after_allocate")
-        job = self._job(number, ticket_id, service.id, press.priority, now)
+        content = self.content(number, ticket_id, service.id, press.priority, now)
+        job = self._job(content)
         ready = time.perf_counter()
         try:
             self.printer.send(job)
@@ -166,7 +168,7 @@ class Kiosk:
             "total_s": time.perf_counter() - started,
         }
         log.info("ticket %s (%s) printed", number, service.id)
-        return IssueResult("printed", _("Ticket {number} printed").format(number=number), number, ticket_id, job, timings, ready)
+        return IssueResult("printed", _("Ticket {number} printed").format(number=number), number, ticket_id, job, timings, ready, content)
 
     # -- pieces -----------------------------------------------------------------------
     def content(self, number: str, ticket_id: str, service_id: str, priority: str | None, now: datetime) -> TicketContent:
@@ -189,8 +191,7 @@ class Kiosk:
             priority=priority_name,
         )
 
-    def _job(self, number: str, ticket_id: str, service_id: str, priority: str | None, now: datetime) -> bytes:
-        content = self.content(number, ticket_id, service_id, priority, now)
+    def _job(self, content: TicketContent) -> bytes:
         profile = self.printer.settings.profile
         if self.settings.kiosk.text_mode:
             _ = self._

@@ -56,6 +56,8 @@ def write_config(tmp_path: Path, broker: RunningBroker | None, **overrides: Any)
     lines.append("[kiosk]")
     tables: list[str] = []
     for key, value in section.items():
+        if value is None:
+            continue
         if isinstance(value, dict):
             tables.append(f"[kiosk.{key}]")
             tables += [f"{k} = {_toml(v)}" for k, v in value.items()]
