@@ -1,0 +1,191 @@
+"""What displays and kiosks see: BoardState and QueueState built from the database,
+and the `counters` projection (open / paused / closed) they rely on.
+
+The counters projection is fed by counter.* events, both those the dispatcher makes
+(inside its transaction) and those arriving through MQTT ingest (another server's
+sites). A later event wins; an older one arriving late changes nothing.
+
+Estimated wait of a ticket issued now, per service:
+    waiting tickets of the service x median service time of its last 20 completions
+    / open counters serving it
+and null when no counter serving it is open or it has no completed ticket yet.
+No FastAPI, no paho here.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import sqlite3
+import statistics
+from datetime import datetime
+from typing import Any
+
+from protocol.sites import Site
+from protocol.state import BoardState, Call, CounterBoard, QueueState, ServiceQueue
+
+RECENT_COMPLETIONS = 20
+RECENT_CALLS = 10
+COUNTER_EVENT_STATE = {"counter.opened": "open", "counter.paused": "paused", "counter.closed": "closed"}
+FAULT_VALUES = {"paper_out", "paper_low", "error", "offline", "cover_open", "jam", "fault"}
+
+
+def apply_counter_event(conn: sqlite3.Connection, event: Any) -> bool:
+    """Fold one counter.* event into `counters` unless a later one is already there."""
+    state = COUNTER_EVENT_STATE.get(event.type)
+    if state is None:
+        return False
+    at = event.ts.timestamp()
+    counter = event.data.counter
+    row = conn.execute(
+        "SELECT changed_at FROM counters WHERE site = ? AND counter = ?", (event.site, counter)
+    ).fetchone()
+    if row is not None and row[0] > at:
+        return False
+    conn.execute(
+        "INSERT INTO counters (site, counter, state, reason, changed_at, priority_streak) VALUES (?, ?, ?, ?, ?, 0) "
+        "ON CONFLICT(site, counter) DO UPDATE SET state = excluded.state, reason = excluded.reason, "
+        "changed_at = excluded.changed_at",
+        (event.site, counter, state, event.data.reason, at),
+    )
+    return True
+
+
+def counter_states(conn: sqlite3.Connection, site: Site) -> dict[str, dict[str, Any]]:
+    """counter id -> {state, reason, changed_at, priority_streak}; never-seen counters are closed."""
+    found = {
+        row[0]: {"state": row[1], "reason": row[2], "changed_at": row[3], "priority_streak": row[4]}
+        for row in conn.execute(
+            "SELECT counter, state, reason, changed_at, priority_streak FROM counters WHERE site = ?", (site.id,)
+        )
+    }
+    return {
+        c.id: found.get(c.id, {"state": "closed", "reason": None, "changed_at": None, "priority_streak": 0})
+        for c in site.counters
+    }
+
+
+def in_progress(conn: sqlite3.Connection, site_id: str) -> dict[str, dict[str, Any]]:
+    """counter id -> the ticket it has called or is serving (the latest one)."""
+    rows = conn.execute(
+        "SELECT counter, ticket_id, number, service, priority, issued_at, first_called_at, last_called_at, "
+        "started_at, status, transfers FROM tickets WHERE site = ? AND status IN ('called', 'serving') "
+        "ORDER BY last_event_at",
+        (site_id,),
+    ).fetchall()
+    names = ("counter", "ticket_id", "number", "service", "priority", "issued_at", "first_called_at",
+             "last_called_at", "started_at", "status", "transfers")
+    return {row[0]: dict(zip(names, tuple(row))) for row in rows if row[0]}
+
+
+def median_service_s(conn: sqlite3.Connection, site_id: str, service_id: str) -> float | None:
+    rows = conn.execute(
+        "SELECT service_s FROM tickets WHERE site = ? AND service = ? AND completed_at IS NOT NULL "
+        "AND service_s IS NOT NULL ORDER BY completed_at DESC LIMIT ?",
+        (site_id, service_id, RECENT_COMPLETIONS),
+    ).fetchall()
+    values = [r[0] for r in rows if r[0] >= 0]
+    return statistics.median(values) if values else None
+
+
+def estimated_wait_s(waiting: int, median_s: float | None, open_counters: int) -> int | None:
+    if open_counters <= 0 or median_s is None:
+        return None
+    return int(math.ceil(waiting * median_s / open_counters))
+
+
+def waiting_counts(conn: sqlite3.Connection, site_id: str) -> dict[str, tuple[int, int]]:
+    """service -> (waiting, of which priority)."""
+    return {
+        row[0]: (row[1], row[2] or 0)
+        for row in conn.execute(
+            "SELECT service, COUNT(*), SUM(priority IS NOT NULL) FROM tickets "
+            "WHERE site = ? AND status = 'waiting' GROUP BY service",
+            (site_id,),
+        )
+    }
+
+
+def queue_state(conn: sqlite3.Connection, site: Site, now: datetime,
+                counters: dict[str, dict[str, Any]] | None = None) -> QueueState:
+    counters = counters if counters is not None else counter_states(conn, site)
+    counts = waiting_counts(conn, site.id)
+    services = {}
+    for service in site.services:
+        waiting, priority = counts.get(service.id, (0, 0))
+        open_count = sum(
+            1 for c in site.counters if service.id in c.services and counters[c.id]["state"] == "open"
+        )
+        median_s = median_service_s(conn, site.id, service.id) if open_count else None
+        services[service.id] = ServiceQueue(
+            waiting=waiting,
+            priority_waiting=priority,
+            estimated_wait_s=estimated_wait_s(waiting, median_s, open_count),
+            open_counters=open_count,
+        )
+    return QueueState(site=site.id, ts=now, services=services)
+
+
+def recent_calls(conn: sqlite3.Connection, site: Site) -> list[Call]:
+    numbers = {c.id: c.number for c in site.counters}
+    rows = conn.execute(
+        "SELECT type, ts, payload FROM events WHERE site = ? AND type IN ('ticket.called', 'ticket.recalled') "
+        "ORDER BY ts_at DESC LIMIT ?",
+        (site.id, RECENT_CALLS),
+    ).fetchall()
+    calls = []
+    for kind, ts, payload in rows:
+        data = json.loads(payload)["data"]
+        if data["counter"] not in numbers:
+            continue
+        calls.append(Call(
+            ticket_id=data["ticket_id"], number=data["number"], counter=data["counter"],
+            counter_number=numbers[data["counter"]], ts=datetime.fromisoformat(ts),
+            recall=kind == "ticket.recalled",
+        ))
+    return calls
+
+
+def board_state(conn: sqlite3.Connection, site: Site, now: datetime,
+                counters: dict[str, dict[str, Any]] | None = None) -> BoardState:
+    counters = counters if counters is not None else counter_states(conn, site)
+    busy = in_progress(conn, site.id)
+    boards = []
+    for counter in site.counters:
+        ticket = busy.get(counter.id)
+        state = counters[counter.id]
+        boards.append(CounterBoard(
+            id=counter.id, number=counter.number, name=counter.name, state=state["state"],
+            reason=state["reason"] if state["state"] == "paused" else None,
+            ticket_id=ticket["ticket_id"] if ticket else None,
+            ticket_number=ticket["number"] if ticket else None,
+            service=ticket["service"] if ticket else None,
+        ))
+    counts = waiting_counts(conn, site.id)
+    return BoardState(
+        site=site.id, name=site.name, ts=now, counters=boards, recent_calls=recent_calls(conn, site),
+        waiting={s.id: counts.get(s.id, (0, 0))[0] for s in site.services},
+        service_names={s.id: s.name for s in site.services}, notice=site.notice,
+    )
+
+
+def build_states(conn: sqlite3.Connection, site: Site, now: datetime) -> tuple[BoardState, QueueState]:
+    """Both retained payloads from one read of the counters."""
+    counters = counter_states(conn, site)
+    return board_state(conn, site, now, counters), queue_state(conn, site, now, counters)
+
+
+def device_faults(conn: sqlite3.Connection, site_id: str) -> list[dict[str, Any]]:
+    """Devices of the site that are offline or report a fault (e.g. printer out of paper)."""
+    faults = []
+    for device, state, details, received_at in conn.execute(
+        "SELECT device, state, details, received_at FROM devices WHERE site = ? ORDER BY device", (site_id,)
+    ):
+        try:
+            info = json.loads(details) if details else {}
+        except json.JSONDecodeError:
+            info = {}
+        problems = {k: v for k, v in info.items() if isinstance(v, str) and v in FAULT_VALUES}
+        if state != "online" or problems:
+            faults.append({"device": device, "state": state, "problems": problems, "received_at": received_at})
+    return faults

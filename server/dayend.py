@@ -1,0 +1,110 @@
+"""The day-end job: tickets not completed by the end of the day are closed as no-show.
+
+At each site's closing time (site hours `close`, site-local), every ticket still
+waiting, called or being served whose last event came before closing is marked
+`ticket.no_show`, and counters left open or paused since before closing are closed.
+Tickets of earlier days still open (server down at closing time) are closed at the
+next run. A no-show needs a counter: the ticket's own counter if it had one, else the
+first counter serving its service. The audit log names the actor `day-end`.
+No FastAPI here.
+"""
+
+from __future__ import annotations
+
+import logging
+import sqlite3
+import threading
+from datetime import datetime
+from typing import Any
+
+from protocol import topics
+from protocol.events import make_event
+from protocol.sites import Site
+from server import audit
+from server.audit import Actor
+from server.boardstate import apply_counter_event
+
+log = logging.getLogger(__name__)
+ACTOR = Actor("day-end", "system", "system")
+
+
+def closing_moment(site: Site, now: datetime) -> tuple[str, datetime]:
+    """(today's site-local date, today's closing time as an aware datetime)."""
+    local = now.astimezone(site.zone)
+    close_at = datetime.combine(local.date(), site.hours.close, tzinfo=site.zone)
+    return local.date().isoformat(), close_at
+
+
+class DayEnd:
+    def __init__(self, dispatcher: Any, interval_s: float = 60.0):
+        self.dispatcher = dispatcher
+        self.interval_s = interval_s
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="xephang-dayend", daemon=True)
+
+    def start(self) -> "DayEnd":
+        self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        self._stop.set()
+        self._thread.join(5)
+
+    def _run(self) -> None:
+        while not self._stop.is_set():
+            try:
+                self.run_once()
+            except sqlite3.Error as exc:
+                log.error("day-end run failed: %s", exc)
+            self._stop.wait(self.interval_s)
+
+    def run_once(self) -> int:
+        """Close what is due at every dispatched site; returns the number of events made."""
+        return sum(self.close_site(site_id) for site_id in self.dispatcher.dispatch_sites)
+
+    def close_site(self, site_id: str) -> int:
+        dispatcher = self.dispatcher
+        site: Site = dispatcher.sites[site_id]
+        now = dispatcher.clock()
+        today, close_at = closing_moment(site, now)
+        after_close = now >= close_at
+        with dispatcher.store.writing() as conn:
+            rows = conn.execute(
+                "SELECT ticket_id, number, service, counter, local_day, last_event_at FROM tickets "
+                "WHERE site = ? AND status IN ('waiting', 'called', 'serving') AND local_day IS NOT NULL",
+                (site_id,),
+            ).fetchall()
+            due = [r for r in rows if r[4] < today or (after_close and r[5] < close_at.timestamp())]
+            planned = [("ticket.no_show", {"ticket_id": r[0], "counter": _counter_for(site, r[3], r[2])}) for r in due]
+            if after_close:
+                for counter, state, changed_at in conn.execute(
+                    "SELECT counter, state, changed_at FROM counters WHERE site = ? AND state != 'closed'", (site_id,)
+                ).fetchall():
+                    if changed_at < close_at.timestamp() and site.counter(counter):
+                        planned.append(("counter.closed", {"counter": counter, "reason": "day end"}))
+            if not planned:
+                return 0
+            events = []
+            for kind, data in planned:
+                events.append(make_event(kind, site=site_id, source=dispatcher.source,
+                                         seq=dispatcher._next_seq(conn), data=data, ts=now))
+            dispatcher.store.append_local(events, conn=conn)
+            for event in events:
+                apply_counter_event(conn, event)
+            audit.record(conn, ACTOR, "day_end", site=site_id, at=now.timestamp(),
+                         detail={"no_show": len(due), "counters_closed": len(events) - len(due), "day": today})
+        for event in events:
+            dispatcher.publish(topics.event(event.site, event.type), event.to_json(), False)
+        dispatcher.states.request(site_id)
+        log.info("day end at %s: %d tickets closed as no-show", site_id, len(due))
+        return len(events)
+
+
+def _counter_for(site: Site, counter: str | None, service: str | None) -> str:
+    if counter and site.counter(counter):
+        return counter
+    serving = [c.id for c in site.counters if service in c.services]
+    return (serving or [site.counters[0].id])[0]
+
+
+__all__ = ["DayEnd", "closing_moment"]

@@ -1,0 +1,268 @@
+"""The dispatcher through a real broker and a real SQLite file: order, fairness,
+concurrency, every action's event, retained state, day end."""
+
+from __future__ import annotations
+
+import json
+import threading
+import uuid
+from datetime import datetime, timedelta, timezone
+
+import paho.mqtt.client as mqtt
+import pytest
+from fastapi.testclient import TestClient
+from paho.mqtt.enums import CallbackAPIVersion
+
+from protocol import topics
+from protocol.events import make_event
+from protocol.settings import load_settings
+from server.app import create_app
+from server.auth import create_token, create_user
+from server.errors import ApiError
+from server.settings import ServerSettings
+from tests.support import OTHER_SITE_ID, SITE_ID, server_settings_dict, wait_until
+
+BASE = datetime(2026, 3, 2, 1, 0, tzinfo=timezone.utc)  # 08:00 in Ho Chi Minh City
+
+
+class Clock:
+    def __init__(self, start: datetime = BASE):
+        self.now = start
+
+    def __call__(self) -> datetime:
+        return self.now
+
+    def advance(self, seconds: float) -> None:
+        self.now += timedelta(seconds=seconds)
+
+
+def issue(store, number: str, service: str, at: datetime, priority: str | None = None, seq: list = [0]) -> str:
+    seq[0] += 1
+    ticket_id = str(uuid.uuid4())
+    event = make_event("ticket.issued", site=SITE_ID, source="kiosk-1", seq=seq[0], ts=at,
+                       data={"ticket_id": ticket_id, "number": number, "service": service, "priority": priority})
+    store.append_local([event])
+    return ticket_id
+
+
+class Watcher:
+    """A real MQTT subscriber to everything of the test site."""
+
+    def __init__(self, broker):
+        self.messages: list[tuple[str, dict, bool]] = []
+        self.lock = threading.Lock()
+        self.client = mqtt.Client(CallbackAPIVersion.VERSION2, client_id=f"watch-{uuid.uuid4().hex[:6]}")
+        self.client.username_pw_set("display-1", broker.passwords["display-1"])
+        self.client.on_message = self._on
+        self.client.on_connect = lambda c, u, f, r, p: c.subscribe(topics.site_filter(SITE_ID), 1)
+        self.client.connect("127.0.0.1", broker.port)
+        self.client.loop_start()
+
+    def _on(self, client, userdata, message):
+        with self.lock:
+            self.messages.append((message.topic, json.loads(message.payload), bool(message.retain)))
+
+    def of(self, topic: str) -> list[dict]:
+        with self.lock:
+            return [body for t, body, _ in self.messages if t == topic]
+
+    def stop(self):
+        self.client.loop_stop()
+        self.client.disconnect()
+
+
+@pytest.fixture
+def server(broker, tmp_path):
+    clock = Clock()
+    settings = load_settings(ServerSettings, None, **server_settings_dict(broker, tmp_path / "server.db"))
+    app = create_app(settings)
+
+    with TestClient(app) as client:
+        runtime = app.state.runtime
+        dispatcher = runtime.services["dispatcher"]
+        dispatcher.clock = clock
+        dispatcher.states.clock = clock
+        wait_until(lambda: client.get("/healthz").json()["broker"] == "connected")
+        yield client, runtime, dispatcher, clock
+
+
+def test_priority_first_then_first_come_first_served_and_only_own_services(server):
+    client, runtime, dispatcher, clock = server
+    store = runtime.store
+    a1 = issue(store, "A001", "tu-phap-ho-tich", BASE)
+    land = issue(store, "3001", "dat-dai", BASE + timedelta(seconds=1))
+    b1 = issue(store, "B001", "chung-thuc", BASE + timedelta(seconds=2))
+    p1 = issue(store, "A002", "tu-phap-ho-tich", BASE + timedelta(seconds=3), priority="elderly")
+    order = []
+    for _ in range(3):
+        row = dispatcher.call_next(SITE_ID, "quay-1", "tester")
+        order.append(row["ticket_id"])
+        assert row["status"] == "called" and row["counter"] == "quay-1"
+        dispatcher.complete(SITE_ID, "quay-1", "returned", actor="tester")
+    assert order == [p1, a1, b1]
+    with pytest.raises(ApiError) as refused:
+        dispatcher.call_next(SITE_ID, "quay-1", "tester")
+    assert refused.value.code == "no_ticket_waiting" and refused.value.status == 409
+    assert dispatcher.call_next(SITE_ID, "quay-3", "tester")["ticket_id"] == land
+
+
+def test_cap_on_consecutive_priority_calls(broker, tmp_path):
+    data = server_settings_dict(broker, tmp_path / "server.db")
+    data["sites"][0]["max_consecutive_priority"] = 2
+    settings = load_settings(ServerSettings, None, **data)
+    app = create_app(settings)
+    with TestClient(app):
+        dispatcher = app.state.runtime.services["dispatcher"]
+        store = app.state.runtime.store
+        normal = issue(store, "B001", "chung-thuc", BASE)
+        prio = [issue(store, f"B00{i}", "chung-thuc", BASE + timedelta(seconds=i), priority="elderly") for i in (2, 3, 4)]
+        got = []
+        for _ in range(4):
+            got.append(dispatcher.call_next(SITE_ID, "quay-2", "t")["ticket_id"])
+            dispatcher.complete(SITE_ID, "quay-2", "info", actor="t")
+        assert got == [prio[0], prio[1], normal, prio[2]]
+
+
+def test_every_action_emits_its_event_and_state_follows(server, broker):
+    client, runtime, dispatcher, clock = server
+    watcher = Watcher(broker)
+    try:
+        wait_until(lambda: watcher.client.is_connected())
+        ticket = issue(runtime.store, "A001", "tu-phap-ho-tich", BASE)
+        issue(runtime.store, "A002", "tu-phap-ho-tich", BASE + timedelta(seconds=5))
+        dispatcher.open(SITE_ID, "quay-1", "t")
+        clock.advance(60)
+        called = dispatcher.call_next(SITE_ID, "quay-1", "t")
+        assert called["ticket_id"] == ticket and called["wait_s"] == 60
+        dispatcher.recall(SITE_ID, "quay-1", "t")
+        dispatcher.start(SITE_ID, "quay-1", "t")
+        clock.advance(120)
+        dispatcher.transfer(SITE_ID, "quay-1", "chung-thuc", "t")
+        moved = dispatcher.call_next(SITE_ID, "quay-2", "t")
+        # The transferred ticket keeps its arrival time: it is still ahead of A002 in its new service.
+        assert moved["ticket_id"] == ticket and moved["service"] == "chung-thuc" and moved["issued_at"] == BASE.timestamp()
+        done = dispatcher.complete(SITE_ID, "quay-2", "appointment", "000.00.00.H01-260302-0001", actor="t")
+        assert done["status"] == "completed" and done["dossier_code"] == "000.00.00.H01-260302-0001"
+        dispatcher.call_next(SITE_ID, "quay-1", "t")
+        dispatcher.no_show(SITE_ID, "quay-1", "t")
+        dispatcher.pause(SITE_ID, "quay-1", "Đi họp", "t")
+        with pytest.raises(ApiError) as paused:
+            dispatcher.call_next(SITE_ID, "quay-1", "t")
+        assert paused.value.code == "counter_paused"
+        dispatcher.resume(SITE_ID, "quay-1", "t")
+        dispatcher.close(SITE_ID, "quay-1", "t")
+        expected = ["counter.opened", "ticket.called", "ticket.recalled", "ticket.started", "ticket.transferred",
+                    "counter.opened", "ticket.called", "ticket.completed", "ticket.called", "ticket.no_show",
+                    "counter.paused", "counter.opened", "counter.closed"]
+
+        def events_seen():
+            with watcher.lock:
+                return [body["type"] for t, body, _ in watcher.messages if "/events/" in t]
+
+        wait_until(lambda: len(events_seen()) >= len(expected))
+        assert events_seen() == expected
+        with watcher.lock:
+            pause_event = next(b for t, b, _ in watcher.messages if t.endswith("counter.paused"))
+            seqs = [b["seq"] for t, b, _ in watcher.messages if "/events/" in t]
+        assert pause_event["data"] == {"counter": "quay-1", "reason": "Đi họp"}
+        assert seqs == list(range(seqs[0], seqs[0] + len(seqs)))
+        board_topic = topics.board_state(SITE_ID)
+        wait_until(lambda: any(
+            next(c for c in b["counters"] if c["id"] == "quay-1")["state"] == "closed" for b in watcher.of(board_topic)
+        ))
+        queue = watcher.of(topics.queue_state(SITE_ID))[-1]
+        assert queue["services"]["tu-phap-ho-tich"]["waiting"] == 0
+        assert queue["services"]["chung-thuc"]["open_counters"] == 1  # quay-2 still open
+        audit_rows = runtime.store.conn.execute("SELECT action, ok, code FROM audit_log ORDER BY id").fetchall()
+        assert ("call_next", 0, "counter_paused") in audit_rows
+        assert sum(1 for r in audit_rows if r[1] == 1) == 12
+    finally:
+        watcher.stop()
+
+
+def test_estimated_wait_from_median_service_time_and_open_counters(server):
+    client, runtime, dispatcher, clock = server
+    store = runtime.store
+    for i in range(3):
+        issue(store, f"B00{i + 1}", "chung-thuc", clock())
+        dispatcher.call_next(SITE_ID, "quay-2", "t")
+        clock.advance(300 + 60 * i)  # 300, 360, 420 s: median 360
+        dispatcher.complete(SITE_ID, "quay-2", "returned", actor="t")
+    for i in range(4):
+        issue(store, f"B01{i}", "chung-thuc", clock())
+    dispatcher.open(SITE_ID, "quay-1", "t")
+    _, queue = dispatcher.publish_state(SITE_ID)
+    service = queue.services["chung-thuc"]
+    assert (service.waiting, service.open_counters) == (4, 2)
+    assert service.estimated_wait_s == 4 * 360 // 2
+    assert queue.services["dat-dai"].estimated_wait_s is None  # no open counter serves it
+
+
+def test_two_counters_pressing_next_together_never_share_a_ticket(server):
+    client, runtime, dispatcher, clock = server
+    create_user(runtime.store, "admin", "admin-pass-123", "admin", [SITE_ID], [])
+    token = create_token(runtime.store, "admin")
+    for i in range(40):
+        issue(runtime.store, f"B{i:03d}", "chung-thuc", BASE + timedelta(seconds=i))
+    got: dict[str, list[str]] = {"quay-1": [], "quay-2": []}
+    barrier = threading.Barrier(2)
+    headers = {"Authorization": f"Bearer {token}"}
+
+    def desk(counter: str):
+        for _ in range(20):
+            barrier.wait(10)
+            response = client.post(f"/api/v1/sites/{SITE_ID}/counters/{counter}/next", headers=headers)
+            assert response.status_code == 200, response.text
+            got[counter].append(response.json()["ticket_id"])
+            done = client.post(f"/api/v1/sites/{SITE_ID}/counters/{counter}/complete", headers=headers,
+                               json={"outcome": "info"})
+            assert done.status_code == 200, done.text
+
+    threads = [threading.Thread(target=desk, args=(c,)) for c in got]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(60)
+    everything = got["quay-1"] + got["quay-2"]
+    assert len(everything) == 40 and len(set(everything)) == 40
+    calls = runtime.store.conn.execute("SELECT COUNT(*), COUNT(DISTINCT ticket_id) FROM events WHERE type = 'ticket.called'").fetchone()
+    assert calls == (40, 40)
+
+
+def test_errors_have_stable_codes(server):
+    client, runtime, dispatcher, clock = server
+    create_user(runtime.store, "admin", "admin-pass-123", "admin", [], [])
+    headers = {"Authorization": f"Bearer {create_token(runtime.store, 'admin')}"}
+    base = f"/api/v1/sites/{SITE_ID}/counters/quay-1"
+    assert client.post(f"{base}/next", headers=headers).json()["code"] == "no_ticket_waiting"
+    assert client.post(f"{base}/recall", headers=headers).json()["code"] == "no_current_ticket"
+    bad = client.post(f"{base}/complete", headers=headers, json={"outcome": "teleported"})
+    assert bad.status_code == 422 and bad.json()["code"] == "invalid_request"
+    other = client.post(f"/api/v1/sites/{OTHER_SITE_ID}/counters/quay-1/next", headers=headers)
+    assert other.status_code == 409 and other.json()["code"] == "not_dispatcher"
+    assert client.post(f"/api/v1/sites/{SITE_ID}/counters/quay-9/next", headers=headers).json()["code"] == "unknown_counter"
+    assert client.post(f"{base}/next").json()["code"] == "unauthenticated"
+
+
+def test_day_end_closes_open_tickets_as_no_show(server):
+    client, runtime, dispatcher, clock = server
+    store = runtime.store
+    waiting = issue(store, "A001", "tu-phap-ho-tich", BASE)
+    called = issue(store, "B001", "chung-thuc", BASE + timedelta(seconds=1))
+    dispatcher.call_next(SITE_ID, "quay-2", "t")
+    dayend = runtime.services["dayend"]
+    assert dayend.run_once() == 0  # before closing time nothing happens
+    # The test site closes at 23:59:59 local (16:59:59 UTC).
+    clock.now = datetime(2026, 3, 2, 16, 59, 59, 500000, tzinfo=timezone.utc)
+    made = dayend.run_once()
+    rows = dict(store.conn.execute("SELECT ticket_id, status FROM tickets").fetchall())
+    assert rows[waiting] == "no_show" and rows[called] == "no_show"
+    assert made == 3  # two no-shows and quay-2, open since the morning, closed
+    states = dict(store.conn.execute("SELECT counter, state FROM counters WHERE site = ?", (SITE_ID,)).fetchall())
+    assert states["quay-2"] == "closed"
+    assert dayend.run_once() == 0  # idempotent
+    # A ticket of an earlier day still open (server down at closing) is closed at the next run.
+    late = issue(store, "A002", "tu-phap-ho-tich", BASE + timedelta(hours=2))
+    clock.now = datetime(2026, 3, 3, 1, 0, tzinfo=timezone.utc)
+    assert dayend.run_once() == 1
+    assert store.conn.execute("SELECT status FROM tickets WHERE ticket_id = ?", (late,)).fetchone()[0] == "no_show"
