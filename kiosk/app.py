@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import logging
 import queue
+from collections import deque
 import threading
 import time
 from collections.abc import Callable
@@ -63,7 +64,7 @@ class KioskApp:
         self.gate = PressGate(debounce_s=k.debounce_s, rate_count=k.rate_limit_count, rate_window_s=k.rate_limit_window_s, clock=gate_clock)
         self.printer = TicketPrinter(k.printer, printer_transport)
         self.queue_view = QueueView(self.site, k.state_max_age_s, clock)
-        self.results: list[IssueResult] = []
+        self.results: deque[IssueResult] = deque(maxlen=1000)  # recent outcomes, for tests and --check
         self._requests: queue.SimpleQueue[_Request | str] = queue.SimpleQueue()
         self._ready = threading.Event()
         self._idle = threading.Event()

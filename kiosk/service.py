@@ -46,7 +46,7 @@ class IssueResult:
     message: str
     number: str | None = None
     ticket_id: str | None = None
-    job: bytes = b""
+    job_size: int = 0  # bytes sent to the printer
     timings_s: dict[str, float] = field(default_factory=dict)
     bytes_ready_at: float | None = None  # time.perf_counter() when the job bytes were ready
     content: TicketContent | None = None  # what was printed
@@ -168,7 +168,7 @@ class Kiosk:
             "total_s": time.perf_counter() - started,
         }
         log.info("ticket %s (%s) printed", number, service.id)
-        return IssueResult("printed", _("Ticket {number} printed").format(number=number), number, ticket_id, job, timings, ready, content)
+        return IssueResult("printed", _("Ticket {number} printed").format(number=number), number, ticket_id, len(job), timings, ready, content)
 
     # -- pieces -----------------------------------------------------------------------
     def content(self, number: str, ticket_id: str, service_id: str, priority: str | None, now: datetime) -> TicketContent:
@@ -201,7 +201,7 @@ class Kiosk:
                      _("People waiting ahead: {count}").format(count=ahead),
                      _("Estimated wait: {wait}").format(wait=wait_text(content.wait_s, self.settings.locale)),
                      content.notice or ""]
-            return build_text_job([line for line in lines if line], number, content.url, profile)
+            return build_text_job([line for line in lines if line], content.number, content.url, profile)
         image = render_ticket(content, self.printer.width, self.settings.locale).image
         return build_image_job(image, profile)
 
