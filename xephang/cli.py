@@ -23,6 +23,7 @@ COMMAND_MODULES = [
     "server.cli",
     "kiosk.cli",
     "display.cli",
+    "xephang.simulate_cli",
     "xephang.demo_cli",
 ]
 

@@ -1,0 +1,66 @@
+"""`xephang simulate`: how many counters, open when, meet the 60-minute target?"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+from xephang.cli import add_config_option
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    parser = sub.add_parser("simulate", help="simulate a reception point and answer how many counters are needed")
+    add_config_option(parser)
+    parser.add_argument("--site", help="site id (default: the first site in the config)")
+    parser.add_argument("--tickets", type=int, help="expected tickets a day (overrides simulate.tickets_per_day)")
+    parser.add_argument("--days", type=int, default=20, help="simulated days per staffing option (default 20)")
+    parser.add_argument("--seed", type=int, default=1, help="random seed: the same seed gives the same answer")
+    parser.add_argument("--target-pct", type=float, default=90.0, help="share of results within target (default 90)")
+    parser.add_argument("--max-counters", type=int, default=6, help="largest staffing option to try (default 6)")
+    parser.add_argument("--chart", default="simulation.png", help="where to write the chart (PNG)")
+    parser.set_defaults(run=run)
+
+
+def _progress(done: int, total: int) -> None:
+    width = 30
+    filled = int(width * done / total)
+    sys.stderr.write(f"\r[{'#' * filled}{'.' * (width - filled)}] {done}/{total} ngày mô phỏng")
+    if done == total:
+        sys.stderr.write("\n")
+    sys.stderr.flush()
+
+
+def run(args: argparse.Namespace) -> int:
+    from datetime import date
+    from pathlib import Path
+
+    from protocol.settings import CommonSettings, load_settings
+    from xephang.errors import XephangError
+    from xephang.simchart import draw_chart
+    from xephang.simulate import SimulationModel, answer, evaluate, staffing_options
+
+    settings = load_settings(CommonSettings, args.config)
+    if not settings.sites:
+        raise XephangError("the config has no [[sites]] to simulate")
+    site = settings.site(args.site) if args.site else settings.sites[0]
+    if site is None:
+        raise XephangError(f"no site {args.site!r} in the config")
+    model = SimulationModel()
+    if args.tickets:
+        model = model.model_copy(update={"tickets_per_day": args.tickets})
+    options = staffing_options(args.max_counters)
+    results = evaluate(site, model, options, args.days, args.seed, date(2026, 12, 1), progress=_progress)
+    chosen = answer(results, args.target_pct)
+    target_min = max((s.target_minutes for s in site.services if s.target_eligible), default=60)
+    print(f"{site.name}: {model.tickets_per_day} lượt/ngày, {args.days} ngày mỗi phương án, hạt giống {args.seed}")
+    print(f"{'phương án':<28} {'% trong mục tiêu (trung vị)':>28} {'số ngày đạt':>12}")
+    for r in results:
+        print(f"{r.staffing.label:<28} {r.median_pct:>28.1f} {r.days_meeting(args.target_pct):>8}/{args.days}")
+    if chosen:
+        print(f"Cần: {chosen.staffing.label} (đạt {args.target_pct:g}% trong {target_min} phút ở ≥80% số ngày)")
+    else:
+        print(f"Không phương án nào đạt {args.target_pct:g}%: thử --max-counters lớn hơn")
+    chart = draw_chart(results, target_min, args.target_pct, chosen.staffing.label if chosen else None,
+                       f"{site.name}: cần bao nhiêu quầy?", Path(args.chart))
+    print(f"biểu đồ: {chart}")
+    return 0 if chosen else 3
