@@ -1,0 +1,76 @@
+"""Excel export of stats rows: Vietnamese headers, dd/mm/yyyy dates, a notes sheet with
+the period and the definitions. Same rows and values as the JSON API.
+No FastAPI here; openpyxl is imported by the caller's request only.
+"""
+
+from __future__ import annotations
+
+import io
+from collections.abc import Callable, Sequence
+from datetime import date
+from typing import Any
+
+from openpyxl import Workbook
+from openpyxl.styles import Alignment, Font, PatternFill
+from openpyxl.utils import get_column_letter
+
+DATE_FORMAT = "dd/mm/yyyy"
+NOTES = (
+    "Tickets count on the site-local day they were issued.",
+    "Received: completed tickets of target-eligible services with outcome returned or appointment.",
+    "Within target: received with outcome returned and total time (issue to completion) at most the target.",
+    "Durations are whole seconds (floored); percentiles are nearest-rank.",
+    "Wait: first call minus issue; service: completion minus start (or first call); total: completion minus issue.",
+    "No-shows: tickets whose final status is no-show. Recalls do not restart the wait. A transferred ticket counts for the service it ended in.",
+    "Satisfied: ratings in the top two levels; one rating per ticket (the earliest).",
+)
+
+
+def dmy(day: str) -> str:
+    return date.fromisoformat(day).strftime("%d/%m/%Y")
+
+
+def cell_value(column: str, value: Any, _: Callable[[str], str]) -> Any:
+    """A JSON value as it goes into a cell (dates as real Excel dates)."""
+    if value is None:
+        return None
+    if column == "day":
+        return date.fromisoformat(value)
+    if column == "month":
+        year, month = value.split("-")
+        return f"{month}/{year}"
+    if column == "week":
+        year, week = value.split("-W")
+        return _("Week {week}/{year}").format(week=int(week), year=year)
+    return value
+
+
+def workbook(meta: dict[str, Any], rows: Sequence[dict], columns: Sequence[str], headers: Sequence[str],
+             _: Callable[[str], str]) -> bytes:
+    book = Workbook()
+    sheet = book.active
+    sheet.title = _("Statistics")
+    sheet.append(list(headers))
+    for cell in sheet[1]:
+        cell.font = Font(bold=True, color="FFFFFF")
+        cell.fill = PatternFill("solid", fgColor="1F4E79")
+        cell.alignment = Alignment(wrap_text=True, vertical="center")
+    for row in rows:
+        sheet.append([cell_value(c, row.get(c), _) for c in columns])
+    if "day" in columns:
+        letter = get_column_letter(columns.index("day") + 1)
+        for cell in sheet[letter][1:]:
+            cell.number_format = DATE_FORMAT
+    for i, column in enumerate(columns, start=1):
+        sheet.column_dimensions[get_column_letter(i)].width = 30 if column == "site_name" else 14
+    sheet.freeze_panes = "A2"
+    notes = book.create_sheet(_("Notes"))
+    notes.append([_("Period"), f"{dmy(meta['from'])} - {dmy(meta['to'])}"])
+    notes.append([_("Sites"), ", ".join(meta["sites"])])
+    notes.append([])
+    for line in NOTES:
+        notes.append([_(line)])
+    notes.column_dimensions["A"].width = 120
+    out = io.BytesIO()
+    book.save(out)
+    return out.getvalue()

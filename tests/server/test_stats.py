@@ -1,0 +1,153 @@
+"""The measures: nearest-rank percentiles, the hand-computed day, and pre-aggregates
+that give exactly what the pure functions give."""
+
+from __future__ import annotations
+
+import random
+import time
+from datetime import timedelta
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from protocol import topics
+from protocol.sites import Site
+from server import stats
+from server.stats_store import StatsStore, compute_direct, decode, encode, merged_percentiles, month_spans
+from server.store import EventStore, Incoming
+from server.synthetic import default_start, ticket_lives
+from tests.server.stats_day import (
+    DAY, EXPECTED_BY_SITE, EXPECTED_SITE1_BY_SERVICE, build_day, noisy, third_site_dict,
+)
+from tests.support import OTHER_SITE_ID, SITE_ID, site_dict
+
+SITES = [Site.model_validate(site_dict()), Site.model_validate(site_dict(OTHER_SITE_ID, "Khác")),
+         Site.model_validate(third_site_dict())]
+RULES = stats.rules_from_sites(SITES)
+
+
+def test_nearest_rank_by_hand():
+    values = [15, 20, 35, 40, 50]
+    assert [stats.percentile(values, p) for p in (5, 30, 40, 50, 90, 100)] == [15, 20, 20, 35, 50, 50]
+    assert stats.percentile([], 50) is None
+    assert stats.percentile([7], 90) == 7
+    assert stats.nearest_rank(50, 4) == 2 and stats.nearest_rank(90, 10) == 9 and stats.nearest_rank(90, 11) == 10
+
+
+def test_seconds_floor_and_clamp():
+    assert stats.seconds(3600.999) == 3600
+    assert stats.seconds(-2.5) == 0
+    assert stats.seconds(None) is None
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.lists(st.integers(min_value=0, max_value=20_000), min_size=1, max_size=300), st.integers(0, 100))
+def test_histogram_percentiles_equal_nearest_rank_over_values(values, p):
+    histogram: dict[int, int] = {}
+    for v in values:
+        histogram[v] = histogram.get(v, 0) + 1
+    expected = stats.percentile(sorted(values), p)
+    assert stats.percentile_of_counts(histogram, p) == expected
+    # Split into pieces (like days of a month) and merge through the stored encoding.
+    cut = len(values) // 2
+    pieces = [values[:cut], values[cut:]]
+    blobs = []
+    for piece in pieces:
+        h: dict[int, int] = {}
+        for v in piece:
+            h[v] = h.get(v, 0) + 1
+        assert decode(encode(h)) == h
+        blobs.append(encode(h))
+    n, found = merged_percentiles(b"".join(blobs), [p])
+    assert (n, found) == (len(values), [expected])
+
+
+def test_month_spans_split_full_months_and_edges():
+    assert month_spans("2026-01-15", "2026-04-03") == (
+        ["2026-02", "2026-03"], [("2026-01-15", "2026-01-31"), ("2026-04-01", "2026-04-03")]
+    )
+    assert month_spans("2026-02-01", "2026-02-28") == (["2026-02"], [])
+
+
+def test_top_two_levels_per_scale():
+    def sat(rating, scale):
+        return stats.Rating("s", DAY, 8, "", "c", rating, scale).satisfied
+
+    assert [sat(r, "4-level") for r in (1, 2, 3, 4)] == [True, True, False, False]
+    assert [sat(r, "3-level") for r in (1, 2, 3)] == [True, True, False]
+    assert [sat(r, "5-star") for r in (1, 2, 3, 4, 5)] == [False, False, False, True, True]
+
+
+def test_group_by_is_validated():
+    assert stats.parse_group_by("day,service") == ("site", "service", "day")
+    with pytest.raises(ValueError, match="unknown group_by weekday"):
+        stats.parse_group_by("weekday")
+
+
+def _store(tmp_path, events) -> EventStore:
+    store = EventStore(tmp_path / "stats.db", SITES)
+    for i in range(0, len(events), 7):  # small batches, like MQTT ingest
+        store.ingest([Incoming(topics.event(e.site, e.type), e.to_json(), time.time()) for e in events[i:i + 7]])
+    return store
+
+
+def test_hand_computed_day_from_noisy_delivery(tmp_path):
+    store = _store(tmp_path, noisy(build_day()))
+    stats_store = StatsStore(store, RULES)
+    assert stats_store.query(DAY, DAY, None, "site") == EXPECTED_BY_SITE
+    assert stats_store.query(DAY, DAY, [SITE_ID], "service") == EXPECTED_SITE1_BY_SERVICE
+    by_hour = {r["hour"]: r["issued"] for r in stats_store.query(DAY, DAY, [SITE_ID], "hour")}
+    assert by_hour == {6: 1, 8: 4, 9: 1, 10: 1, 11: 0}  # 11: the rating without a ticket
+    by_counter = {r["counter"]: (r["issued"], r["no_show"]) for r in stats_store.query(DAY, DAY, [SITE_ID], "counter")}
+    assert by_counter == {"": (1, 0), "quay-1": (3, 1), "quay-2": (2, 0), "quay-3": (1, 0)}
+    # The day before holds only the ticket issued at 23:30 local.
+    assert [r["issued"] for r in stats_store.query("2026-11-29", "2026-11-29", [SITE_ID], "site")] == [1]
+    assert [r["issued"] for r in stats_store.query("2026-12-01", "2026-12-01", [SITE_ID], "site")] == [1]
+
+
+def test_arrival_order_does_not_change_the_numbers(tmp_path):
+    events = build_day()
+    one = _store(tmp_path / "a", events)
+    two = _store(tmp_path / "b", list(reversed(events)) + events[:9])
+    for group_by in ("site", "service", "counter", "hour", "day"):
+        assert StatsStore(one, RULES).query(DAY, DAY, None, group_by) == StatsStore(two, RULES).query(DAY, DAY, None, group_by)
+
+
+def test_pre_aggregates_equal_the_pure_path_over_months(tmp_path):
+    site = SITES[0]
+    events = []
+    for k in range(6):
+        events += ticket_lives(site, 250, default_start() + timedelta(days=13 * k + 1), seed=20 + k)
+    random.Random(1).shuffle(events)
+    store = _store(tmp_path, events)
+    stats_store = StatsStore(store, RULES)
+    assert stats_store.refresh() == 6
+    assert stats_store.refresh() == 0
+    conn = store.reader()
+    ranges = [("2026-11-01", "2027-03-31"), ("2026-12-05", "2027-01-22"), ("2026-12-01", "2026-12-31")]
+    for group_by in ("site", "day", "week", "month", "service", "counter", "hour", "month,counter", "day,service,hour"):
+        for lo, hi in ranges:
+            expected = compute_direct(conn, RULES, lo, hi, None, stats.parse_group_by(group_by))
+            assert stats_store.query(lo, hi, None, group_by) == expected, (group_by, lo, hi)
+    assert sum(r["issued"] for r in stats_store.query("2026-11-01", "2027-03-31", None, "site")) == 1500
+
+
+def test_late_events_update_the_aggregates(tmp_path):
+    events = build_day()
+    completions = [e for e in events if e.type == "ticket.completed"]
+    rest = [e for e in events if e.type != "ticket.completed"]
+    store = _store(tmp_path, rest)
+    stats_store = StatsStore(store, RULES)
+    first = {r["site"]: r for r in stats_store.query(DAY, DAY, None, "site")}
+    assert first[SITE_ID]["completed"] == 0 and first[SITE_ID]["issued"] == 7
+    store.ingest([Incoming(topics.event(e.site, e.type), e.to_json(), time.time()) for e in completions])
+    assert stats_store.query(DAY, DAY, None, "site") == EXPECTED_BY_SITE
+
+
+def test_changed_targets_rebuild_the_aggregates(tmp_path):
+    store = _store(tmp_path, build_day())
+    assert StatsStore(store, RULES).query(DAY, DAY, [SITE_ID], "site")[0]["within_target"] == 3
+    strict = {s: stats.Rules(r.zone, {k: 3000 for k in r.targets_s}) for s, r in RULES.items()}
+    row = StatsStore(store, strict).query(DAY, DAY, [SITE_ID], "site")[0]
+    assert (row["received"], row["within_target"]) == (4, 2)  # T4 (3600 s) no longer within
