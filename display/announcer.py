@@ -52,6 +52,7 @@ class Announcer:
         repeat: int = 2,
         gap_s: float = 0.7,
         clock: Callable[[], float] = time.monotonic,
+        suspend_after_s: float = 15.0,
     ):
         self.output = output
         self.voices = voices
@@ -61,6 +62,7 @@ class Announcer:
         self.repeat = repeat
         self.gap = Pcm.silence(gap_s)
         self.clock = clock
+        self.suspend_after_s = suspend_after_s
         self.log: list[Said] = []
         self.dropped = 0
         self._pending: queue.Queue[Announcement | None] = queue.Queue()
@@ -119,8 +121,15 @@ class Announcer:
         log.info("announced %s at counter %d (%s)", item.number, item.counter_number, voice)
 
     def _work(self) -> None:
+        suspended = False
         while True:
-            item = self._pending.get()
+            try:
+                item = self._pending.get(timeout=None if suspended else self.suspend_after_s)
+            except queue.Empty:
+                self.output.suspend()  # quiet for a while: let the audio device go
+                suspended = True
+                continue
+            suspended = False
             if item is None:
                 self._pending.task_done()
                 return

@@ -277,18 +277,28 @@ class Renderer:
         return (model.notice, int(now_s * self.notice_speed_px_s))
 
     def _notice(self, model: BoardModel, rect: pygame.Rect, now_s: float, local: datetime) -> None:
-        self.surface.fill(BLACK, rect)
         if not model.notice:
+            self.surface.fill(BLACK, rect)
             return
-        size = self._notice_size()
-        text = self.fonts.render(model.notice, size, False, YELLOW)
-        y = rect.centery - text.get_height() // 2
         if not self._notice_scrolls(model):
-            self.surface.blit(text, (rect.centerx - text.get_width() // 2, y))
+            self.surface.fill(BLACK, rect)
+            text = self.fonts.render(model.notice, self._notice_size(), False, YELLOW)
+            self.surface.blit(text, text.get_rect(center=rect.center))
             return
-        gap = rect.width // 3
-        period = text.get_width() + gap
-        x = (rect.width - int(now_s * self.notice_speed_px_s)) % period - period
-        while x < rect.width:
-            self.surface.blit(text, (x, y))
-            x += period
+        strip, period = self._notice_strip(model.notice, rect)
+        offset = int(now_s * self.notice_speed_px_s) % period
+        # An opaque copy from a pre-drawn strip: no text rendering or blending per frame.
+        self.surface.blit(strip, rect.topleft, pygame.Rect(offset, 0, rect.width, rect.height))
+
+    def _notice_strip(self, notice: str, rect: pygame.Rect) -> tuple[pygame.Surface, int]:
+        key = (notice, rect.size)
+        if getattr(self, "_strip_key", None) != key:
+            text = self.fonts.render(notice, self._notice_size(), False, YELLOW)
+            period = text.get_width() + rect.width // 3
+            strip = pygame.Surface((period + rect.width, rect.height))
+            strip.fill(BLACK)
+            y = (rect.height - text.get_height()) // 2
+            strip.blit(text, (0, y))
+            strip.blit(text, (period, y))  # so every window [offset, offset + width) is whole
+            self._strip_key, self._strip = key, (strip, period)
+        return self._strip

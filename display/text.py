@@ -66,8 +66,9 @@ class Fonts:
             self.faces[is_bold] = face
         self.fit = lru_cache(maxsize=512)(self._fit)
         self.render = lru_cache(maxsize=256)(self._render)
+        self.width = lru_cache(maxsize=4096)(self._width)
 
-    def width(self, text: str, size: int, bold: bool = False) -> int:
+    def _width(self, text: str, size: int, bold: bool = False) -> int:
         return self.faces[bold].get_rect(text, size=size).width if text else 0
 
     def line_height(self, size: int, bold: bool = False) -> int:

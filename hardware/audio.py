@@ -274,6 +274,10 @@ class Output(Protocol):
         """Play and return once the sound has been played."""
         ...
 
+    def suspend(self) -> None:
+        """Release the device while nothing plays (the next play reopens it)."""
+        ...
+
     def close(self) -> None: ...
 
 
@@ -287,6 +291,9 @@ class SilentOutput:
 
     def play(self, pcm: Pcm) -> None:
         self.played.append(pcm.duration_s)
+
+    def suspend(self) -> None:
+        return None
 
     def close(self) -> None:
         return None
@@ -302,13 +309,19 @@ class MixerOutput:
 
         self._pygame = pygame
         self._sleep = sleep
+        self.rate = rate
+        self.buffer = buffer
+        self._open()  # fail at start, with a clear message, when there is no device
+        self.suspend()  # then let it go until the first call
+
+    def _open(self) -> None:
+        pygame = self._pygame
         try:
-            pygame.mixer.init(frequency=rate, size=-16, channels=1, buffer=buffer, allowedchanges=0)
+            pygame.mixer.init(frequency=self.rate, size=-16, channels=1, buffer=self.buffer, allowedchanges=0)
         except pygame.error as exc:
             raise AudioError(
                 f"no audio device ({exc}); driver {os.environ.get('SDL_AUDIODRIVER', 'default')}"
             ) from None
-        self.rate = rate
         self.channel = pygame.mixer.Channel(0)
 
     def play(self, pcm: Pcm) -> None:
@@ -316,11 +329,17 @@ class MixerOutput:
             raise AudioError(f"sound at {pcm.rate} Hz, mixer at {self.rate} Hz")
         if not pcm.data:
             return
+        if not self._pygame.mixer.get_init():
+            self._open()
         sound = self._pygame.mixer.Sound(buffer=pcm.data)
         self.channel.play(sound)
         deadline = time.monotonic() + pcm.duration_s + 2.0
         while self.channel.get_busy() and time.monotonic() < deadline:
             self._sleep(0.02)
+
+    def suspend(self) -> None:
+        # An open SDL audio device mixes silence all day: a measurable share of a Pi's CPU.
+        self.close()
 
     def close(self) -> None:
         if self._pygame.mixer.get_init():
