@@ -302,7 +302,7 @@ class TicketPrinter:
         try:
             transport = self.transport
         except PrintError as exc:
-            log.warning("%s", exc)
+            log.debug("%s", exc)  # polled every few seconds: the kiosk reports changes, not each poll
             return PrinterStatus(online=False)
         answers: list[int | None] = []
         for query in (1, 2, 4):
