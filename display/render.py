@@ -82,6 +82,9 @@ class Renderer:
         self.keys: dict[str, object] = {}
         self.layout = Layout(*surface.get_size(), banner=False)
         self.frames = 0
+        self._notice_since: tuple[str, float] = ("", 0.0)
+        self._strip_key: tuple | None = None
+        self._strip: tuple[pygame.Surface, int] | None = None
 
     # -- entry point ----------------------------------------------------------------------
     def draw(self, model: BoardModel, now_s: float, now_at: datetime) -> list[pygame.Rect]:
@@ -219,7 +222,7 @@ class Renderer:
     def _uniform(self, text: str, box: pygame.Rect, height: int, max_size: int, min_size: int, texts: list[str]):
         """Fit `text` at the size the longest of `texts` gets, so a column reads evenly."""
         common = min(self.fonts.fit(t, box.width, height, max_size, min_size, False, 2).size for t in texts)
-        return self.fonts.fit(text, box.width, height, max(common, min_size), min_size, False, 2)
+        return self.fonts.fit(text, box.width, height, max(common, min_size), min_size, False, 2, True)
 
     def _titled(self, rect: pygame.Rect, title: str) -> pygame.Rect:
         self.surface.fill(BACKGROUND, rect)
@@ -286,13 +289,15 @@ class Renderer:
             self.surface.blit(text, text.get_rect(center=rect.center))
             return
         strip, period = self._notice_strip(model.notice, rect)
-        offset = int(now_s * self.notice_speed_px_s) % period
+        if self._notice_since[0] != model.notice:
+            self._notice_since = (model.notice, now_s)  # a new notice starts at its beginning
+        offset = int((now_s - self._notice_since[1]) * self.notice_speed_px_s) % period
         # An opaque copy from a pre-drawn strip: no text rendering or blending per frame.
         self.surface.blit(strip, rect.topleft, pygame.Rect(offset, 0, rect.width, rect.height))
 
     def _notice_strip(self, notice: str, rect: pygame.Rect) -> tuple[pygame.Surface, int]:
         key = (notice, rect.size)
-        if getattr(self, "_strip_key", None) != key:
+        if self._strip_key != key or self._strip is None:
             text = self.fonts.render(notice, self._notice_size(), False, YELLOW)
             period = text.get_width() + rect.width // 3
             strip = pygame.Surface((period + rect.width, rect.height))

@@ -88,13 +88,16 @@ class Fonts:
 
     def _fit(
         self, text: str, width: int, height: int, max_size: int, min_size: int = 12,
-        bold: bool = False, lines: int = 1,
+        bold: bool = False, lines: int = 1, eager: bool = False,
     ) -> Fitted:
         text = nfc(" ".join(text.split()))
         max_size = max(min_size, max_size)
         one = self._largest(text, width, height, min_size, max_size, bold)
         words = text.split(" ")
-        if lines >= 2 and len(words) > 1 and (one is None or one < max_size * 0.8):
+        # `eager`: take two lines whenever they allow a bigger size (a column of names
+        # that should all share one size); otherwise only when clearly bigger.
+        gain = 1.0 if eager else 1.15
+        if lines >= 2 and len(words) > 1 and (one is None or one < max_size * (0.999 if eager else 0.8)):
             # Two lines cut where the longer half is shortest; kept only if clearly bigger.
             halves = [(" ".join(words[:cut]), " ".join(words[cut:])) for cut in range(1, len(words))]
             first, second = min(
@@ -102,7 +105,7 @@ class Fonts:
             )
             longer = max(first, second, key=lambda part: self.width(part, min_size, bold))
             two = self._largest(longer, width, height // 2, min_size, max_size, bold)
-            if two is not None and (one is None or two > one * 1.15):
+            if two is not None and (one is None or two > one * gain):
                 return Fitted((first, second), two, bold)
         if one is not None or not text:
             return Fitted((text,), one or max_size, bold)
