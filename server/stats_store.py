@@ -295,6 +295,41 @@ class StatsStore:
         finally:
             conn.close()
 
+    def distribution(self, day_from: str, day_to: str, sites: Sequence[str] | None, bin_s: int, max_s: int,
+                     refresh: bool = True) -> dict[str, list[int]]:
+        if refresh:
+            self.refresh()
+        conn = self.store.reader()
+        try:
+            return distribution_of(conn, day_from, day_to, sites, bin_s, max_s)
+        finally:
+            conn.close()
+
+
+def distribution_of(conn: sqlite3.Connection, day_from: str, day_to: str, sites: Sequence[str] | None,
+                    bin_s: int, max_s: int) -> dict[str, list[int]]:
+    """Wait and total time counts in bins of `bin_s` whole seconds; the last bin holds
+    everything from `max_s` on."""
+    site_sql, site_arg = site_filter(sites)
+    full, spans = month_spans(day_from, day_to)
+    blobs: dict[str, list[bytes]] = {"wait": [], "total": []}
+    queries = [("m", full[0], full[-1])] if full else []
+    queries += [("d", lo, hi) for lo, hi in spans]
+    for level, lo, hi in queries:
+        for wait_hist, total_hist in conn.execute(
+            f"SELECT wait_hist, total_hist FROM stats_agg WHERE level = ? AND dim = ''{site_sql} AND period BETWEEN ? AND ?",
+            [level, *site_arg, lo, hi],
+        ):
+            blobs["wait"].append(wait_hist)
+            blobs["total"].append(total_hist)
+    out = {}
+    size = max_s // bin_s + 1
+    for measure, parts in blobs.items():
+        arr = np.frombuffer(b"".join(parts), dtype="<u4").reshape(-1, 2)
+        index = np.minimum(arr[:, 0] // bin_s, size - 1)
+        out[measure] = [int(v) for v in np.bincount(index, weights=arr[:, 1], minlength=size)]
+    return out
+
 
 def accumulator_of(row: Mapping) -> Accumulator:
     acc = Accumulator()

@@ -1,0 +1,263 @@
+/* Managers' dashboard: league table, per-site charts (plotly.js from the plotly
+   Python package, served by our server) and a live panel polled every 5 s.
+   Every number comes from /api/v1/stats*, /api/v1/live; definitions: docs/measures.md. */
+(function () {
+  "use strict";
+  var T = JSON.parse(document.getElementById("texts").textContent);
+  var _ = function (s) { return T[s] || s; };
+  var root = document.getElementById("dashboard");
+  var WEEKDAYS = ["Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday", "Sunday"];
+  var TARGET_MIN = 60;
+  var COLORS = { good: "#2e7d32", mid: "#f9a825", bad: "#c62828", blue: "#1f4e79", light: "#90b4d8", grey: "#9e9e9e" };
+  var fromInput = document.getElementById("from"), toInput = document.getElementById("to");
+  var siteSelect = document.getElementById("site");
+  var state = { from: root.dataset.from, to: root.dataset.today, site: siteSelect.value };
+
+  function dmy(iso) { var p = iso.split("-"); return p[2] + "/" + p[1] + "/" + p[0]; }
+  function iso(dmyText) {
+    var m = /^(\d{1,2})\/(\d{1,2})\/(\d{4})$/.exec(dmyText.trim());
+    if (!m) return null;
+    var d = new Date(Date.UTC(+m[3], +m[2] - 1, +m[1]));
+    if (d.getUTCDate() !== +m[1]) return null;
+    return d.toISOString().slice(0, 10);
+  }
+  function weekday(isoDay) { var d = new Date(isoDay + "T00:00:00Z"); return _(WEEKDAYS[(d.getUTCDay() + 6) % 7]); }
+  function minutes(s) { return s === null || s === undefined ? null : Math.round(s / 6) / 10; }
+  function fmtMin(s) { return s === null || s === undefined ? "–" : (Math.round(s / 60) + " " + _("min")); }
+  function pct(v) { return v === null || v === undefined ? "–" : v.toLocaleString("vi-VN") + " %"; }
+  function colorFor(v) { return v === null ? COLORS.grey : v >= 80 ? COLORS.good : v >= 60 ? COLORS.mid : COLORS.bad; }
+  function el(tag, text, cls) { var e = document.createElement(tag); if (text !== undefined) e.textContent = text; if (cls) e.className = cls; return e; }
+
+  function showError(message) {
+    var box = document.getElementById("error");
+    box.hidden = !message;
+    box.textContent = message || "";
+  }
+  function getJSON(url) {
+    return fetch(url, { credentials: "same-origin", headers: { Accept: "application/json" } }).then(function (r) {
+      return r.json().then(function (body) {
+        if (!r.ok) throw new Error(body.detail || body.code || r.status);
+        return body;
+      });
+    });
+  }
+  function query(extra) {
+    var q = "from=" + state.from + "&to=" + state.to;
+    return extra ? q + "&" + extra : q;
+  }
+  var layoutBase = {
+    margin: { l: 48, r: 16, t: 8, b: 40 }, font: { family: "DejaVu Sans, sans-serif", size: 12 },
+    paper_bgcolor: "rgba(0,0,0,0)", plot_bgcolor: "rgba(0,0,0,0)", legend: { orientation: "h", y: -0.25 },
+    hoverlabel: { font: { family: "DejaVu Sans, sans-serif" } },
+  };
+  function layout(extra) { return Object.assign({}, layoutBase, extra); }
+  var config = { displayModeBar: false, responsive: true, locale: "vi" };
+  function empty(id) {
+    var node = document.getElementById(id);
+    Plotly.purge(node);
+    node.innerHTML = "";
+    node.appendChild(el("p", _("No data for this period."), "muted nodata"));
+  }
+
+  function renderLeague(body) {
+    var rows = body.rows.slice().sort(function (a, b) {
+      var x = a.pct_within_target === null ? -1 : a.pct_within_target, y = b.pct_within_target === null ? -1 : b.pct_within_target;
+      return y - x || b.received - a.received;
+    });
+    var tbody = document.querySelector("#league tbody");
+    tbody.innerHTML = "";
+    rows.forEach(function (r, i) {
+      var tr = el("tr");
+      tr.dataset.site = r.site;
+      if (r.site === state.site) tr.className = "chosen";
+      tr.appendChild(el("td", String(i + 1), "num"));
+      tr.appendChild(el("td", r.site_name));
+      var cell = el("td", "", "bar-cell");
+      var bar = el("span", "", "meter");
+      bar.style.width = (r.pct_within_target || 0) + "%";
+      bar.style.background = colorFor(r.pct_within_target);
+      cell.appendChild(bar);
+      cell.appendChild(el("span", pct(r.pct_within_target), "bar-label"));
+      tr.appendChild(cell);
+      [r.received, r.issued, r.no_show].forEach(function (v) { tr.appendChild(el("td", String(v), "num")); });
+      tr.appendChild(el("td", fmtMin(r.wait_p50_s), "num"));
+      tr.appendChild(el("td", fmtMin(r.total_p90_s), "num"));
+      tr.appendChild(el("td", pct(r.satisfaction_pct), "num"));
+      tr.addEventListener("click", function () { siteSelect.value = r.site; state.site = r.site; loadSite(); renderLeague(body); });
+      tbody.appendChild(tr);
+    });
+    document.getElementById("period").textContent = dmy(body.from) + " – " + dmy(body.to);
+    document.getElementById("xlsx").href = "/api/v1/stats.xlsx?" + query("group_by=site");
+    document.getElementById("csv").href = "/api/v1/stats.csv?" + query("group_by=site");
+  }
+
+  function chartDays(rows) {
+    if (!rows.length) return empty("chart-days");
+    var x = rows.map(function (r) { return r.day; });
+    Plotly.react("chart-days", [
+      { type: "bar", x: x, y: rows.map(function (r) { return r.pct_within_target; }), name: _("% within target"),
+        marker: { color: rows.map(function (r) { return colorFor(r.pct_within_target); }) },
+        customdata: rows.map(function (r) { return [weekday(r.day) + " " + dmy(r.day), r.within_target, r.received]; }),
+        hovertemplate: "%{customdata[0]}<br>%{y} %<br>%{customdata[1]} / %{customdata[2]}<extra></extra>" },
+      { type: "scatter", mode: "lines+markers", x: x, y: rows.map(function (r) { return r.received; }), name: _("Received"),
+        yaxis: "y2", line: { color: COLORS.blue, width: 2 }, marker: { size: 5 } },
+    ], layout({
+      xaxis: { type: "date", tickformat: "%d/%m", hoverformat: "%d/%m/%Y" },
+      yaxis: { range: [0, 105], ticksuffix: " %", title: { text: _("% within target") } },
+      yaxis2: { overlaying: "y", side: "right", rangemode: "tozero", showgrid: false, title: { text: _("Received") } },
+      margin: { l: 56, r: 56, t: 8, b: 40 },
+    }), config);
+  }
+
+  function chartDistribution(body) {
+    var n = body.wait.length, binMin = body.bin_s / 60, x = [];
+    for (var i = 0; i < n; i++) x.push(i * binMin + binMin / 2);
+    var total = function (a) { return a.reduce(function (s, v) { return s + v; }, 0); };
+    if (!total(body.wait) && !total(body.total)) return empty("chart-dist");
+    var share = function (a) { var t = total(a) || 1; return a.map(function (v) { return Math.round(1000 * v / t) / 10; }); };
+    Plotly.react("chart-dist", [
+      { type: "bar", x: x, y: share(body.wait), name: _("Wait"), marker: { color: COLORS.light }, width: binMin * 0.95,
+        hovertemplate: "%{x} " + _("min") + ": %{y} %<extra>" + _("Wait") + "</extra>" },
+      { type: "bar", x: x, y: share(body.total), name: _("Total time"), marker: { color: COLORS.blue }, opacity: 0.75,
+        width: binMin * 0.95, hovertemplate: "%{x} " + _("min") + ": %{y} %<extra>" + _("Total time") + "</extra>" },
+    ], layout({
+      barmode: "overlay",
+      xaxis: { title: { text: _("minutes") }, range: [0, body.max_s / 60 + binMin] },
+      yaxis: { ticksuffix: " %", title: { text: _("Share of tickets") } },
+      shapes: [{ type: "line", x0: TARGET_MIN, x1: TARGET_MIN, yref: "paper", y0: 0, y1: 1, line: { color: COLORS.bad, width: 2, dash: "dash" } }],
+      annotations: [{ x: TARGET_MIN, yref: "paper", y: 1, text: _("60-minute line"), showarrow: false, xanchor: "left", font: { color: COLORS.bad } }],
+    }), config);
+  }
+
+  function chartHours(rows) {
+    rows = rows.filter(function (r) { return r.issued > 0; });
+    if (!rows.length) return empty("chart-hours");
+    var x = rows.map(function (r) { return r.hour + "h"; });
+    Plotly.react("chart-hours", [
+      { type: "bar", x: x, y: rows.map(function (r) { return r.issued; }), name: _("Tickets issued"), marker: { color: COLORS.light } },
+      { type: "scatter", mode: "lines+markers", x: x, y: rows.map(function (r) { return minutes(r.wait_p50_s); }), name: _("Wait p50 (min)"), yaxis: "y2", line: { color: COLORS.blue } },
+      { type: "scatter", mode: "lines+markers", x: x, y: rows.map(function (r) { return minutes(r.wait_p90_s); }), name: _("Wait p90 (min)"), yaxis: "y2", line: { color: COLORS.bad, dash: "dot" } },
+    ], layout({
+      xaxis: { title: { text: _("Hour of day") } },
+      yaxis: { title: { text: _("tickets") } },
+      yaxis2: { overlaying: "y", side: "right", rangemode: "tozero", showgrid: false, title: { text: _("minutes") } },
+      margin: { l: 48, r: 48, t: 8, b: 40 },
+    }), config);
+  }
+
+  function chartCounters(rows) {
+    rows = rows.filter(function (r) { return r.counter && r.issued > 0; });
+    if (!rows.length) return empty("chart-counters");
+    var x = rows.map(function (r) { return r.counter; });
+    Plotly.react("chart-counters", [
+      { type: "bar", x: x, y: rows.map(function (r) { return r.pct_within_target; }), name: _("% within target"),
+        marker: { color: rows.map(function (r) { return colorFor(r.pct_within_target); }) } },
+      { type: "scatter", mode: "markers", x: x, y: rows.map(function (r) { return minutes(r.wait_p50_s); }), name: _("Wait p50 (min)"), yaxis: "y2", marker: { size: 11, color: COLORS.blue, symbol: "diamond" } },
+      { type: "scatter", mode: "markers", x: x, y: rows.map(function (r) { return minutes(r.service_p50_s); }), name: _("Service p50 (min)"), yaxis: "y2", marker: { size: 11, color: COLORS.grey, symbol: "circle" } },
+    ], layout({
+      xaxis: { title: { text: _("Counter") } },
+      yaxis: { range: [0, 105], ticksuffix: " %" },
+      yaxis2: { overlaying: "y", side: "right", rangemode: "tozero", showgrid: false, title: { text: _("minutes") } },
+      margin: { l: 48, r: 48, t: 8, b: 40 },
+    }), config);
+  }
+
+  function loadSite() {
+    var site = "site=" + encodeURIComponent(state.site);
+    Promise.all([
+      getJSON("/api/v1/stats?" + query(site + "&group_by=day")),
+      getJSON("/api/v1/stats/distribution?" + query(site)),
+      getJSON("/api/v1/stats?" + query(site + "&group_by=hour")),
+      getJSON("/api/v1/stats?" + query(site + "&group_by=counter")),
+      getJSON("/api/v1/stats?" + query(site + "&group_by=site")),
+    ]).then(function (parts) {
+      chartDays(parts[0].rows);
+      chartDistribution(parts[1]);
+      chartHours(parts[2].rows);
+      chartCounters(parts[3].rows);
+      var s = parts[4].rows[0];
+      document.getElementById("site-summary").textContent = s
+        ? _("% within target") + ": " + pct(s.pct_within_target) + " · " + _("Received") + ": " + s.received + " · " + _("Issued") + ": " + s.issued
+        : _("No data for this period.");
+      showError("");
+    }).catch(function (e) { showError(_("Could not load data") + ": " + e.message); });
+  }
+
+  function loadLeague() {
+    return getJSON("/api/v1/stats?" + query("group_by=site")).then(renderLeague)
+      .catch(function (e) { showError(_("Could not load data") + ": " + e.message); });
+  }
+
+  var alertLabels = { ticket_at_risk: "Ticket at risk", counter_paused: "Counter paused", device_offline: "Device offline", device_fault: "Device fault" };
+  function alertText(a, name) {
+    var d = a.detail;
+    if (a.kind === "ticket_at_risk") return name + ": " + d.number + " — " + fmtMin(d.age_s) + (d.counter ? " (" + d.counter + ")" : "");
+    if (a.kind === "counter_paused") return name + ": " + d.counter + " — " + fmtMin(d.paused_s) + (d.reason ? " (" + d.reason + ")" : "") + ", " + d.waiting_for_it + " " + _("waiting for it");
+    return name + ": " + d.device + (d.part !== "device" ? " · " + d.part : "") + " — " + _(d.problem);
+  }
+  function renderLive(body) {
+    var list = document.getElementById("alerts"), tbody = document.querySelector("#live-table tbody");
+    list.innerHTML = "";
+    tbody.innerHTML = "";
+    var count = 0;
+    var sites = body.sites.slice().sort(function (a, b) { return b.alerts.length - a.alerts.length || b.waiting - a.waiting; });
+    sites.forEach(function (s) {
+      s.alerts.forEach(function (a) {
+        count++;
+        var li = el("li", "", "alert " + a.kind);
+        li.appendChild(el("strong", _(alertLabels[a.kind]) + " "));
+        li.appendChild(document.createTextNode(alertText(a, s.name)));
+        list.appendChild(li);
+      });
+      var tr = el("tr");
+      if (s.at_risk.length) tr.className = "risk";
+      tr.appendChild(el("td", s.name));
+      tr.appendChild(el("td", String(s.waiting), "num"));
+      tr.appendChild(el("td", fmtMin(s.longest_wait_s), "num"));
+      tr.appendChild(el("td", s.open_counters + "/" + s.counters.length, "num"));
+      tr.appendChild(el("td", String(s.at_risk.length), "num"));
+      tbody.appendChild(tr);
+    });
+    if (!count) list.appendChild(el("li", _("No alerts."), "muted"));
+    var now = new Date();
+    document.getElementById("live-updated").textContent = _("Updated") + " " + now.toLocaleTimeString("vi-VN");
+  }
+  function loadLive() {
+    getJSON("/api/v1/live").then(renderLive).catch(function (e) {
+      document.getElementById("live-updated").textContent = _("Could not load data") + ": " + e.message;
+    });
+  }
+
+  function applyFilters() {
+    var f = iso(fromInput.value), t = iso(toInput.value);
+    if (!f || !t) { showError("dd/mm/yyyy"); return; }
+    state.from = f; state.to = t;
+    loadLeague();
+    loadSite();
+  }
+  document.getElementById("filters").addEventListener("submit", function (e) { e.preventDefault(); applyFilters(); });
+  document.getElementById("preset").addEventListener("change", function () {
+    var today = new Date(root.dataset.today + "T00:00:00Z"), from = new Date(today), to = new Date(today);
+    var v = this.value;
+    if (v === "30") from.setUTCDate(from.getUTCDate() - 29);
+    else if (v === "month") from.setUTCDate(1);
+    else if (v === "prev-month") { from = new Date(Date.UTC(today.getUTCFullYear(), today.getUTCMonth() - 1, 1)); to = new Date(Date.UTC(today.getUTCFullYear(), today.getUTCMonth(), 0)); }
+    else if (v === "year") from = new Date(Date.UTC(today.getUTCFullYear(), 0, 1));
+    else return;
+    fromInput.value = dmy(from.toISOString().slice(0, 10));
+    toInput.value = dmy(to.toISOString().slice(0, 10));
+    applyFilters();
+  });
+  siteSelect.addEventListener("change", function () { state.site = siteSelect.value; loadSite(); loadLeague(); });
+
+  var params = new URLSearchParams(location.search);
+  if (params.get("from")) state.from = params.get("from");
+  if (params.get("to")) state.to = params.get("to");
+  if (params.get("site")) { siteSelect.value = params.get("site"); state.site = siteSelect.value; }
+  fromInput.value = dmy(state.from);
+  toInput.value = dmy(state.to);
+  loadLeague();
+  loadSite();
+  loadLive();
+  setInterval(loadLive, 5000);
+})();
