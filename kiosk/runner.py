@@ -41,7 +41,9 @@ def run(config: str | None) -> int:
     logging.getLogger().setLevel(settings.log_level)
     _ = translator("kiosk", settings.locale)
     try:
-        app = KioskApp(settings, announce=_say)
+        from protocol import clock
+
+        app = KioskApp(settings, announce=_say, clock=clock.now)  # real time unless a demo speeds it up
         app.start()
     except (RuntimeError, ValueError, OSError, sqlite3.Error) as exc:
         raise XephangError(f"kiosk cannot start: {exc}") from None

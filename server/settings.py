@@ -22,6 +22,9 @@ class ServerSection(BaseModel):
     )
     public_url: str | None = Field(default=None, description="public base URL printed in ticket QR codes")
     demo: bool = Field(default=False, description="demo mode: demo accounts with printed passwords")
+    board_snapshot: Path | None = Field(
+        default=None, description="PNG the display board writes; served at /demo/board.png (for headless boards)"
+    )
     batch_max: int = Field(default=500, ge=1, le=10000, description="ingest: most events per commit")
     batch_window_ms: int = Field(default=20, ge=1, le=5000, description="ingest: longest wait before a commit")
 
