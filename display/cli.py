@@ -39,6 +39,10 @@ def register(subparsers: Any) -> None:
         "--demo", action="store_true",
         help="show sample data with long names instead of connecting to the broker",
     )
+    parser.add_argument(
+        "--check-clips", action="store_true",
+        help="list the recorded clips the board still needs in display.clips_dir, then exit",
+    )
     parser.set_defaults(run=run)
 
 
@@ -61,6 +65,10 @@ def run(args: argparse.Namespace) -> int:
     from display.settings import DisplaySettings
 
     settings = load_settings(DisplaySettings, args.config, **_overrides(args))
+    if args.check_clips:
+        from display.main import check_clips
+
+        return check_clips(settings)
     if args.snapshot and not args.snapshot_every:
         return write_snapshot(settings, demo=args.demo, wait_s=args.wait)
     return run_board(settings, demo=args.demo)

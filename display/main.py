@@ -14,8 +14,9 @@ from typing import Any
 
 import pygame
 
-from hardware.audio import AudioError, MixerOutput, Output, SilentOutput, build_voices, synthesize_chime
+from hardware.audio import AudioError, ClipVoice, MixerOutput, Output, SilentOutput, build_voices, synthesize_chime
 from protocol import topics
+from protocol.speech import vocabulary
 from xephang.errors import XephangError
 
 from display.announcer import Announcer
@@ -137,3 +138,22 @@ def write_snapshot(settings: DisplaySettings, demo: bool = False, wait_s: float 
         )
     print(section.snapshot)
     return 0
+
+
+def check_clips(settings: DisplaySettings) -> int:
+    """Print which words of this site's calls have no recorded clip yet."""
+    section = settings.display
+    if section.clips_dir is None:
+        raise XephangError("display.clips_dir is not set")
+    try:
+        voice = ClipVoice(section.clips_dir)
+    except AudioError as exc:
+        raise XephangError(str(exc)) from None
+    site = settings.site(section.site or "")
+    letters = "".join(s.letter for s in site.services if s.letter) if site else ""
+    words = vocabulary(section.sentence, section.variant, letters)
+    missing = voice.missing(words)
+    for word in missing:
+        print(f"missing: {section.clips_dir / (word + '.wav')}")
+    print(f"{len(words) - len(missing)} of {len(words)} words have a clip in {section.clips_dir}")
+    return 1 if missing else 0

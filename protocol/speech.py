@@ -185,3 +185,16 @@ def sentence_words(sentence: str) -> list[str]:
     while words and words[-1] == PAUSE:
         words.pop()
     return words
+
+
+def vocabulary(template: str = DEFAULT_TEMPLATE, variant: Variant = "north", letters: str = "") -> list[str]:
+    """Every word a call can contain: the template's words, the number words of the
+    variant, and the names of `letters` (the site's ticket letters). This is the list
+    of recorded clips a board needs."""
+    words_of = _check_variant(variant)
+    fixed = sentence_words(check_template(template).replace("{number}", " ").replace("{counter}", " "))
+    numbers = [*_DIGITS, "mười", "mươi", "mốt", "lăm", "trăm", words_of["zero_tens"], words_of["thousand"], "triệu", "tỷ"]
+    if variant == "north":
+        numbers.append("tư")
+    names = [word for letter in letters for word in LETTER_NAMES[letter].split()]
+    return list(dict.fromkeys(w for w in [*fixed, *numbers, *names] if w != PAUSE))

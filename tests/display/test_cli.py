@@ -104,3 +104,22 @@ def test_vietnamese_catalog_has_every_message_of_the_board():
     assert missing == []
     unused = sorted(set(catalog) - used)
     assert unused == []
+
+
+def test_check_clips_lists_what_is_missing(tmp_path, capsys, monkeypatch):
+    from hardware.audio import write_wav
+    from protocol.speech import vocabulary
+    from tests.hardware.test_audio import tone
+
+    clips = tmp_path / "clips"
+    clips.mkdir()
+    words = vocabulary(letters="ABCD")
+    for word in words:
+        if word != "lăm":
+            write_wav(clips / f"{word}.wav", tone(0.01, 400))
+    monkeypatch.setenv("XEPHANG_DISPLAY__CLIPS_DIR", str(clips))
+    assert main(["display", "--config", str(EXAMPLE), "--check-clips"]) == 1
+    out = capsys.readouterr().out.splitlines()
+    assert out == [f"missing: {clips / 'lăm.wav'}", f"{len(words) - 1} of {len(words)} words have a clip in {clips}"]
+    write_wav(clips / "lăm.wav", tone(0.01, 400))
+    assert main(["display", "--config", str(EXAMPLE), "--check-clips"]) == 0

@@ -122,3 +122,17 @@ def test_sentence_words_for_clips():
     ]
     decomposed = unicodedata.normalize("NFD", "Mời  QUẦY.")
     assert sentence_words(decomposed) == ["mời", "quầy"]
+
+
+def test_vocabulary_covers_every_word_a_call_can_say():
+    from protocol.speech import vocabulary
+
+    for variant in ("north", "south"):
+        words = set(vocabulary(DEFAULT_TEMPLATE, variant, "ABW"))
+        for n in list(range(0, 2100)) + [15015, 21001, 1_000_005]:
+            for counter in (1, 4, 15, 21):
+                said = sentence_words(call_sentence(f"A{n:03d}"[:8], counter, variant=variant))
+                assert set(said) - {","} <= words, (n, counter)
+        assert {"vê", "kép", "bê", "a"} <= words
+    assert "ngàn" in vocabulary(variant="south") and "nghìn" not in vocabulary(variant="south")
+    assert vocabulary()[:9] == ["mời", "công", "dân", "có", "số", "thứ", "tự", "đến", "quầy"]
