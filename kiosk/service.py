@@ -143,17 +143,22 @@ class Kiosk:
             return IssueResult("exhausted", _("No numbers left today for {service}. Please ask the staff.").format(service=service.label(self.settings.locale)))
         allocated = time.perf_counter()
         self._maybe_crash("after_allocate")
-        content = self.content(number, ticket_id, service.id, press.priority, now)
-        job = self._job(content)
-        ready = time.perf_counter()
+        ready = allocated
         try:
+            content = self.content(number, ticket_id, service.id, press.priority, now)
+            job = self._job(content)
+            ready = time.perf_counter()
             self.printer.send(job)
         except PrintError as exc:
             log.error("ticket %s voided: %s", number, exc)
-            with transaction(self.db):
-                outbox.void(self.db, ticket_id)
+            self._void(ticket_id)
             self.last_status = PrinterStatus(online=False)
             return IssueResult("print_failed", _("Printing failed, no ticket was issued. Please ask the staff."), number=number, ticket_id=ticket_id)
+        except Exception:
+            # Nothing was printed (rendering or encoding failed): the number must not reach the queue.
+            log.error("ticket %s voided: it could not be rendered", number)
+            self._void(ticket_id)
+            raise
         printed = time.perf_counter()
         self._maybe_crash("after_print")
         with transaction(self.db):
@@ -204,6 +209,10 @@ class Kiosk:
             return build_text_job([line for line in lines if line], content.number, content.url, profile)
         image = render_ticket(content, self.printer.width, self.settings.locale).image
         return build_image_job(image, profile)
+
+    def _void(self, ticket_id: str) -> None:
+        with transaction(self.db):
+            outbox.void(self.db, ticket_id)
 
     def recover(self) -> list[str]:
         """At start: held events of a crashed run are released (see outbox.recover_held)."""

@@ -40,8 +40,10 @@ def kiosk_dict(tmp_path: Path, **overrides: Any) -> dict[str, Any]:
     return section
 
 
-def make_settings(tmp_path: Path, broker: BrokerSettings | None = None, **overrides: Any) -> KioskSettings:
+def make_settings(tmp_path: Path, broker: BrokerSettings | None = None, site_changes: dict[str, Any] | None = None,
+                  **overrides: Any) -> KioskSettings:
     data = settings_dict(broker)
+    data["sites"][0].update(site_changes or {})
     data["kiosk"] = kiosk_dict(tmp_path, **overrides)
     return load_settings(KioskSettings, None, **data)
 

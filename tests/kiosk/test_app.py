@@ -31,8 +31,8 @@ def press(factory: MockFactory, pin: int) -> None:
     factory.pin(pin).drive_high()
 
 
-def start_app(tmp_path, broker, clock=None, **overrides):
-    settings = make_settings(tmp_path, broker.settings_for("kiosk-1"), **overrides)
+def start_app(tmp_path, broker, clock=None, site_changes=None, **overrides):
+    settings = make_settings(tmp_path, broker.settings_for("kiosk-1"), site_changes, **overrides)
     factory = MockFactory()
     gate_clock = GateClock()
     app = KioskApp(settings, pin_factory=factory, gate_clock=gate_clock, **({"clock": clock} if clock else {}))
@@ -152,14 +152,15 @@ def test_paper_out_refuses_lights_fault_and_publishes_status(tmp_path, broker, i
 def test_outside_hours_refuses(tmp_path, broker, inbox):
     sunday_night = datetime(2026, 11, 29, 14, 0, tzinfo=timezone.utc)  # 21:00 in Hanoi
     settings_hours = {"weekdays": [0, 1, 2, 3, 4], "open": "07:30:00", "close": "17:00:00", "last_ticket": "16:30:00"}
-    app, factory, _clock = start_app(tmp_path, broker, clock=lambda: sunday_night)
-    app.site = app.site.model_copy(update={"hours": app.site.hours.model_validate(settings_hours)})
-    app.kiosk.site = app.site
+    app, factory, _clock = start_app(tmp_path, broker, clock=lambda: sunday_night, site_changes={"hours": settings_hours})
     try:
         press(factory, 17)
         assert app.wait_idle(10)
         assert app.results[-1].outcome == "closed"
         assert "16:30" in app.results[-1].message
+        status = wait_until(lambda: (inbox.statuses.get(STATUS_TOPIC) or {}).get("accepting") is False and inbox.statuses[STATUS_TOPIC], 10)
+        assert status["printer"] == "ok"
+        assert factory.pin(5).state is False and factory.pin(13).state is False  # closed: no green, no red
     finally:
         app.stop()
     assert app.printer.transport.jobs == []

@@ -67,6 +67,15 @@ def test_bad_config_is_one_clear_line(tmp_path, capsys):
     assert "Traceback" not in "".join(err)
 
 
+def test_no_gpio_here_is_one_clear_line(tmp_path, capsys):
+    config = write_config(tmp_path, None, pin_factory="lgpio")
+    assert main(["kiosk", "--config", str(config)]) == 1
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1
+    assert err[0].startswith("xephang: kiosk cannot start: lgpio pins are not available here")
+    assert err[0].endswith('use pin_factory = "mock" or "keyboard"')
+
+
 def test_every_option_and_setting_has_help():
     parser = build_parser()
     kiosk = next(a for a in parser._subparsers._group_actions[0].choices.items() if a[0] == "kiosk")[1]
