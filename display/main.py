@@ -78,8 +78,19 @@ def build_announcer(settings: DisplaySettings, output: Output) -> Announcer:
     )
 
 
+def warn_missing_glyphs(settings: DisplaySettings) -> None:
+    from display.text import missing_glyphs
+
+    for path in (settings.display.font, settings.display.font_bold):
+        missing = missing_glyphs(path)
+        if missing:
+            log.warning("font %s lacks %d Vietnamese letters (%s): they will show as boxes",
+                        path, len(missing), "".join(missing[:20]))
+
+
 def run_board(settings: DisplaySettings, demo: bool = False) -> int:
     section = settings.display
+    warn_missing_glyphs(settings)
     screen = open_screen(settings)
     output = open_audio(settings)
     announcer = build_announcer(settings, output)

@@ -89,6 +89,13 @@ class DisplaySection(BaseModel):
             parse_size(value)
         return value
 
+    @field_validator("font", "font_bold")
+    @classmethod
+    def _font(cls, value: Path) -> Path:
+        if not value.is_file():
+            raise ValueError(f"font file not found: {value} (apt install fonts-dejavu-core)")
+        return value
+
     @field_validator("sentence")
     @classmethod
     def _sentence(cls, value: str) -> str:

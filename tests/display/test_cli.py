@@ -123,3 +123,19 @@ def test_check_clips_lists_what_is_missing(tmp_path, capsys, monkeypatch):
     assert out == [f"missing: {clips / 'lăm.wav'}", f"{len(words) - 1} of {len(words)} words have a clip in {clips}"]
     write_wav(clips / "lăm.wav", tone(0.01, 400))
     assert main(["display", "--config", str(EXAMPLE), "--check-clips"]) == 0
+
+
+def test_missing_font_is_a_config_error(tmp_path):
+    config = tmp_path / "font.toml"
+    config.write_text(EXAMPLE.read_text(encoding="utf-8") + '\n[display]\nfont = "/nonexistent/Font.ttf"\n', encoding="utf-8")
+    with pytest.raises(ConfigError) as error:
+        load_settings(DisplaySettings, config)
+    assert error.value.lines == ["display.font: Value error, font file not found: /nonexistent/Font.ttf (apt install fonts-dejavu-core) (got '/nonexistent/Font.ttf')"]
+
+
+def test_every_setting_is_documented():
+    from display.settings import DisplaySection
+
+    doc = (ROOT / "docs" / "display.md").read_text(encoding="utf-8")
+    for name in DisplaySection.model_fields:
+        assert f"| `{name}` |" in doc, name
