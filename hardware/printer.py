@@ -141,7 +141,7 @@ def _dummy_base() -> type:
     return Dummy
 
 
-def _fake_answers(fault: str) -> dict[int, int] | None:
+def fake_status_answers(fault: str) -> dict[int, int] | None:
     """Status bytes a real printer gives for each fault (None: it does not answer)."""
     if fault == "no_answer":
         return None
@@ -192,7 +192,7 @@ def make_fake_printer(fault: str = "none", profile: str | None = None) -> Any:
             super()._raw(msg)
 
         def _read(self) -> bytes:
-            answers = _fake_answers(self.fault)
+            answers = fake_status_answers(self.fault)
             query, self._query = self._query, None
             if answers is None or query not in answers:
                 return b""
@@ -282,6 +282,8 @@ class TicketPrinter:
         self.settings = settings
         self.width = settings.width()
         self._transport = transport
+        self.readable = True  # False once the transport showed it cannot read
+        self.answered: bool | None = None  # did the last status poll get answers?
 
     @property
     def transport(self) -> Any:
@@ -297,27 +299,44 @@ class TicketPrinter:
                 raise PrintError(f"printer not available: {exc}") from None
         return self._transport
 
-    def status(self) -> PrinterStatus:
-        """Ask DLE EOT 1, 2 and 4; any unanswered query stays unknown."""
+    def status(self, quick: bool = False) -> PrinterStatus:
+        """Ask DLE EOT 1, 2 and 4; anything unanswered stays unknown.
+
+        `quick` (before each ticket): skip the questions when the last poll got no
+        answer, so a printer without status support does not add timeouts to every
+        press; the periodic poll keeps asking.
+        """
         try:
             transport = self.transport
         except PrintError as exc:
             log.debug("%s", exc)  # polled every few seconds: the kiosk reports changes, not each poll
             return PrinterStatus(online=False)
+        if not self.readable or (quick and self.answered is False):
+            return PrinterStatus()
         answers: list[int | None] = []
         for query in (1, 2, 4):
-            answers.append(self._ask(transport, query))
+            answer = self._ask(transport, query)
+            if answer is None:
+                # A late reply would be read as the answer to the next question: stop, and
+                # drop the connection so a stale byte cannot be misread later.
+                self.answered = False
+                if self.readable:
+                    self.reset()
+                return parse_status(*answers, *([None] * (3 - len(answers))))
+            answers.append(answer)
+        self.answered = True
         return parse_status(*answers)
 
     def _ask(self, transport: Any, query: int) -> int | None:
         try:
             reply = transport.query_status(DLE_EOT + bytes([query]))
         except NotImplementedError:
-            return None  # this transport cannot read (dummy, file)
+            self.readable = False  # this transport cannot read (dummy, file)
+            return None
         except Exception as exc:  # noqa: BLE001 - usb/serial/socket errors all mean "no answer"
             log.debug("status query %d unanswered: %s", query, exc)
             return None
-        return reply[0] if reply else None
+        return reply[-1] if reply else None  # the newest byte answers this question
 
     def send(self, job: bytes) -> None:
         """Write one whole job; raises PrintError when the transport fails."""

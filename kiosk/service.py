@@ -117,7 +117,7 @@ class Kiosk:
                     open=hours.open.strftime("%H:%M"), last=hours.last_ticket.strftime("%H:%M")
                 ),
             )
-        status = self.printer.status()
+        status = self.printer.status(quick=True)
         self.last_status = status
         if not status.can_print:
             return IssueResult(
