@@ -139,3 +139,37 @@ def test_every_setting_is_documented():
     doc = (ROOT / "docs" / "display.md").read_text(encoding="utf-8")
     for name in DisplaySection.model_fields:
         assert f"| `{name}` |" in doc, name
+
+
+def test_board_runs_in_a_window_writes_periodic_snapshots_and_stops_on_sigterm(tmp_path):
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    out = tmp_path / "live.png"
+    env = dict(os.environ, SDL_VIDEODRIVER="dummy", SDL_AUDIODRIVER="dummy", XEPHANG_DISPLAY__AUDIO_OUTPUT="silent")
+    board = subprocess.Popen(
+        [sys.executable, "-m", "xephang.cli", "display", "--config", str(EXAMPLE), "--demo", "--windowed",
+         "--size", "1366x768", "--snapshot", str(out), "--snapshot-every", "1"],
+        cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+    )
+    try:
+        deadline = time.monotonic() + 20
+        while not out.exists():
+            assert board.poll() is None, board.communicate()
+            assert time.monotonic() < deadline, "no snapshot written"
+            time.sleep(0.1)
+        first = out.stat().st_mtime_ns
+        while out.stat().st_mtime_ns == first:
+            assert time.monotonic() < deadline, "snapshot not rewritten"
+            time.sleep(0.1)
+        board.send_signal(signal.SIGTERM)
+        _, err = board.communicate(timeout=10)
+    finally:
+        if board.poll() is None:
+            board.kill()
+    assert board.returncode == 0
+    assert "Traceback" not in err
+    assert pygame.image.load(str(out)).get_size() == (1366, 768)
