@@ -101,6 +101,7 @@ def desk_view(conn: sqlite3.Connection, site: Site, counter_id: str, now: dateti
         "waiting": waiting,
         "at_risk": at_risk[:20],
         "faults": device_faults(conn, site.id),
+        "counter_numbers": {c.id: c.number for c in site.counters},
         "totals": totals,
         "server_ts": now_s,
     }

@@ -34,7 +34,7 @@ REFRESH_S = 30.0
 # Strings desk.js shows; they go through the catalog like every other text.
 JS_TEXTS = (
     "Open", "Paused", "Closed", "No ticket in progress", "Called", "Serving", "Waiting", "Priority",
-    "Nobody is waiting", "No device faults", "Live", "Reconnecting…", "Done", "Error", "at counter",
+    "Nobody is waiting", "No device faults", "Live", "Reconnecting…", "Done", "Error", "at counter", "minutes",
 )
 ERROR_TEXTS = {
     "no_ticket_waiting": "No ticket is waiting for this counter's services.",
@@ -47,6 +47,12 @@ ERROR_TEXTS = {
     "not_dispatcher": "This server does not dispatch this site.",
     "same_service": "The ticket is already in that service.",
     "wrong_ticket_state": "The ticket is not in the right state for this.",
+}
+
+
+FAULT_TEXTS = {
+    "printer": "Printer", "paper_out": "Out of paper", "paper_low": "Paper low", "offline": "Offline",
+    "error": "Device error", "cover_open": "Cover open", "jam": "Paper jam", "fault": "Device error",
 }
 
 
@@ -65,7 +71,7 @@ def desk_places(request: Request, user: User) -> list[tuple[str, str, str]]:
             continue
         for counter in site.counters:
             if user.role == "admin" or user.role == "manager" or counter.id in user.counters:
-                places.append((site_id, counter.id, f"{site.name} — {counter.name}"))
+                places.append((site_id, counter.id, f"{counter.name} — {site.name}"))
     return places
 
 
@@ -92,7 +98,8 @@ async def desk_page(request: Request, site: str | None = None, counter: str | No
         "can_act": user.role in ("desk", "admin"),
         "services": [(s.id, s.label(locale)) for s in site_model.services] if site_model else [],
         "outcomes": OUTCOMES,
-        "texts": json.dumps({t: _(t) for t in JS_TEXTS} | {f"error:{k}": _(v) for k, v in ERROR_TEXTS.items()},
+        "texts": json.dumps({t: _(t) for t in JS_TEXTS} | {f"error:{k}": _(v) for k, v in ERROR_TEXTS.items()}
+                            | {f"fault:{k}": _(v) for k, v in FAULT_TEXTS.items()},
                             ensure_ascii=False).replace("<", "\\u003c"),
     }
     response = templates.TemplateResponse(request, "desk.html", context)

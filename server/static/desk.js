@@ -50,7 +50,7 @@
     $("cur-number").textContent = cur ? cur.number : "—";
     $("cur-service").textContent = cur ? cur.service_name + (cur.priority ? " · " + t("Priority") : "") : t("No ticket in progress");
     $("cur-status").textContent = cur ? (cur.status === "serving" ? t("Serving") : t("Called")) : "";
-    $("cur-target").textContent = cur && cur.target_s ? clock(cur.target_s) : "—";
+    $("cur-target").textContent = cur && cur.target_s ? Math.round(cur.target_s / 60) + " " + t("minutes") : "—";
     tick();
   }
 
@@ -103,7 +103,8 @@
     v.at_risk.forEach(function (ticket) {
       var item = el("li", nowS() - ticket.issued_at >= ticket.target_s ? "over" : "near");
       item.appendChild(el("span", "num", ticket.number));
-      item.appendChild(el("span", "what", ticket.status === "waiting" ? t("Waiting") : t("at counter") + " " + (ticket.counter || "")));
+      var where = ticket.status === "waiting" ? t("Waiting") : t("at counter") + " " + (v.counter_numbers[ticket.counter] || ticket.counter || "");
+      item.appendChild(el("span", "what", where));
       var age = el("span", "age");
       age.dataset.issued = ticket.issued_at;
       item.appendChild(age);
@@ -116,8 +117,10 @@
     var list = $("faults");
     list.replaceChildren();
     v.faults.forEach(function (fault) {
-      var problems = Object.keys(fault.problems).map(function (k) { return k + ": " + fault.problems[k]; });
-      list.appendChild(el("li", "fault", fault.device + " — " + (problems.join(", ") || fault.state)));
+      var problems = Object.keys(fault.problems).map(function (k) {
+        return (T["fault:" + k] || k) + ": " + (T["fault:" + fault.problems[k]] || fault.problems[k]);
+      });
+      list.appendChild(el("li", "fault", fault.device + " — " + (problems.join(", ") || T["fault:" + fault.state] || fault.state)));
     });
     if (!v.faults.length) { list.appendChild(el("li", "none", t("No device faults"))); }
   }
@@ -125,10 +128,10 @@
   function renderTotals(v) {
     var box = $("totals");
     box.replaceChildren();
-    Object.keys(NAMES).forEach(function (key) {
-      var value = v.totals[key];
+    NAMES.forEach(function (pair) {
+      var key = pair[0], value = v.totals[key];
       if (key === "median_service_s") { value = value === null ? "—" : clock(value); }
-      box.appendChild(el("dt", null, NAMES[key]));
+      box.appendChild(el("dt", null, pair[1]));
       box.appendChild(el("dd", "total-" + key, String(value)));
     });
   }
@@ -137,6 +140,7 @@
     view = v;
     skewS = v.server_ts - Date.now() / 1000;
     renderCounter(v); renderCurrent(v); renderWaiting(v); renderRisk(v); renderFaults(v); renderTotals(v);
+    tick();
     root.dataset.version = String(Number(root.dataset.version || 0) + 1);
   }
 
