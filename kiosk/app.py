@@ -84,7 +84,7 @@ class KioskApp:
             status_topic=topics.device_status(self.site.id, k.device_id),
             status_details={"role": "kiosk", "printer": "unknown"},
             on_published=self._on_published,
-            on_connection_change=lambda up: self._requests.put("wake"),
+            on_connection_change=self._on_connection_change,
         )
         self.buttons: ButtonBoard | None = None
         self.lights: StatusLights | None = None
@@ -110,6 +110,11 @@ class KioskApp:
                 self.lights.signal_refusal()
             self._announce(self._("Please wait: a ticket is being printed") if verdict == "busy" else self._("Too many presses, please wait a moment"))
         return verdict
+
+    def _on_connection_change(self, up: bool) -> None:
+        if self.publisher is not None:
+            self.publisher.on_connection(up)
+        self._requests.put("wake")
 
     def _on_published(self, mid: int) -> None:
         if self.publisher is not None:

@@ -43,6 +43,7 @@ class OutboxPublisher:
         self._inflight: dict[int, int] = {}  # paho mid -> outbox row id
         self._cursor = 0  # highest row id handed to paho
         self._on_activity = on_activity
+        self._resending = False  # rows were in flight when the link dropped
         self.sent = 0
 
     def on_published(self, mid: int) -> None:
@@ -51,11 +52,22 @@ class OutboxPublisher:
         if self._on_activity:
             self._on_activity()
 
+    def on_connection(self, up: bool) -> None:
+        """paho's thread. paho resends its in-flight rows after the CONNACK, which comes
+        after on_connect; until they are acknowledged no new row is handed over, so the
+        server still receives events in order of issue."""
+        if not up and self._inflight:
+            self._resending = True
+
     def pump(self) -> int:
         """Record acks, then hand more rows to paho. Returns rows newly handed over."""
         self._record_acks()
         if not self.link.connected.is_set():
             return 0
+        if self._resending:
+            if self._inflight:
+                return 0
+            self._resending = False
         handed = 0
         while len(self._inflight) < self.window:
             rows = outbox.ready_after(self.db, self._cursor, min(100, self.window - len(self._inflight)))

@@ -128,3 +128,28 @@ def test_kill_9_before_the_print_finishes_publishes_the_unconfirmed_number(tmp_p
             second.kill()
     assert [e.data.number for e in inbox.issued()] == ["B001"]
     assert "B001" in second.stderr.read()  # the warning names the number
+
+
+def test_a_broker_restart_mid_stream_keeps_the_order_of_issue(tmp_path, broker, inbox):
+    settings = make_settings(tmp_path, broker.settings_for("kiosk-1"), rate_limit_count=1000, debounce_s=0,
+                             printer={"transport": "dummy"})
+    factory = MockFactory()
+    app = KioskApp(settings, pin_factory=factory)
+    app.start()
+    try:
+        assert app.link.wait_connected(10)
+        for i in range(240):
+            if i == 120:
+                broker.kill()  # events in flight are lost with the TCP connection
+            if i == 160:
+                broker.start()
+            factory.pin(17).drive_low()
+            factory.pin(17).drive_high()
+            assert app.wait_idle(10)
+        printed = [r.ticket_id for r in app.results if r.printed]
+        wait_until(lambda: len(inbox.issued()) >= 240, 90, 0.2)
+        wait_until(lambda: app.unsent() == 0, 30, 0.2)
+    finally:
+        app.stop()
+    assert len(printed) == 240
+    assert [str(e.data.ticket_id) for e in inbox.issued()] == printed
