@@ -18,6 +18,11 @@ def register(sub: argparse._SubParsersAction) -> None:
     parser.add_argument("--target-pct", type=float, default=90.0, help="share of results within target (default 90)")
     parser.add_argument("--max-counters", type=int, default=6, help="largest staffing option to try (default 6)")
     parser.add_argument("--chart", default="simulation.png", help="where to write the chart (PNG)")
+    parser.add_argument(
+        "--live", action="store_true",
+        help="also replay one day of the chosen option through a real broker, kiosk, server and dispatcher",
+    )
+    parser.add_argument("--speedup", type=float, default=600.0, help="live mode: simulated seconds per real second")
     parser.set_defaults(run=run)
 
 
@@ -63,4 +68,41 @@ def run(args: argparse.Namespace) -> int:
     chart = draw_chart(results, target_min, args.target_pct, chosen.staffing.label if chosen else None,
                        f"{site.name}: cần bao nhiêu quầy?", Path(args.chart))
     print(f"biểu đồ: {chart}")
+    if args.live and chosen:
+        _live(site, model, chosen.staffing, args)
     return 0 if chosen else 3
+
+
+def _live(site, model, staffing, args: argparse.Namespace) -> None:
+    import getpass
+    import tempfile
+    from datetime import date
+    from pathlib import Path
+
+    from protocol.settings import BrokerSettings, Device
+    from server.broker import BrokerProcess, find_mosquitto, free_port, new_password, write_config
+    from xephang.errors import XephangError
+    from xephang.simulate import pooled_site
+    from xephang.simulate_live import run_live
+
+    if find_mosquitto() is None:
+        raise XephangError("live mode needs Mosquitto (apt-get install mosquitto)")
+    pooled = pooled_site(site, len(staffing.counters))
+    with tempfile.TemporaryDirectory(prefix="xephang-live-") as tmp:
+        work = Path(tmp)
+        devices = [Device(id="server", role="server"), Device(id="kiosk-sim", role="kiosk", site=site.id)]
+        passwords = {d.id: new_password() for d in devices}
+        port = free_port()
+        broker = BrokerProcess(write_config(work / "broker", devices, passwords, port, run_as_user=getpass.getuser()), port)
+        broker.start()
+        try:
+            creds = {u: BrokerSettings(port=port, username=u, password=p) for u, p in passwords.items()}
+            print(f"chạy thật (live) một ngày với {staffing.label}, tua nhanh x{args.speedup:g} ...", flush=True)
+            result = run_live(pooled, model, staffing, date(2026, 12, 1), args.seed, work,
+                              creds["server"], creds["kiosk-sim"], speedup=args.speedup)
+        finally:
+            broker.stop()
+    keys = ("issued", "called", "no_show", "received", "within_target", "pct_within_target", "wait_p50_s", "total_p90_s")
+    print(f"{'chỉ số':<20} {'mô phỏng nhanh':>16} {'máy chủ (live)':>16}")
+    for key in keys:
+        print(f"{key:<20} {str(result.expected.get(key)):>16} {str(result.stats.get(key)):>16}")
