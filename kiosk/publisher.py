@@ -56,7 +56,7 @@ class OutboxPublisher:
         """paho's thread. paho resends its in-flight rows after the CONNACK, which comes
         after on_connect; until they are acknowledged no new row is handed over, so the
         server still receives events in order of issue."""
-        if not up and self._inflight:
+        if self._inflight:  # on the way down, and again on the way up (a publish may race the drop)
             self._resending = True
 
     def pump(self) -> int:
