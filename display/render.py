@@ -301,6 +301,8 @@ class Renderer:
             text = self.fonts.render(notice, self._notice_size(), False, YELLOW)
             period = text.get_width() + rect.width // 3
             strip = pygame.Surface((period + rect.width, rect.height))
+            if pygame.display.get_surface() is not None:
+                strip = strip.convert()
             strip.fill(BLACK)
             y = (rect.height - text.get_height()) // 2
             strip.blit(text, (0, y))
