@@ -138,3 +138,9 @@ def test_broker_config_command_writes_files_and_keeps_passwords(tmp_path):
     assert oct((out / "credentials.toml").stat().st_mode)[-3:] == "600"
     second = subprocess.run(cmd, capture_output=True, text=True, check=True)
     assert "no new accounts" in second.stdout and "kiosk-1:" not in second.stdout
+
+
+def test_configuration_doc_matches_the_settings_models():
+    from xephang.configdoc import DOC, render
+
+    assert DOC.read_text(encoding="utf-8") == render(), "run: python -m xephang.configdoc"
