@@ -38,3 +38,24 @@ def decode_ticket(job: bytes) -> Image.Image:
         whole.paste(part, (0, y))
         y += part.height
     return whole
+
+
+def qr_matrix(url: str) -> list[list[bool]]:
+    """The modules of the QR code the kiosk draws for `url` (error correction M)."""
+    import qrcode
+
+    code = qrcode.QRCode(error_correction=qrcode.constants.ERROR_CORRECT_M, border=0)
+    code.add_data(url)
+    code.make(fit=True)
+    return code.get_matrix()
+
+
+def read_qr(picture: Image.Image, rendered) -> list[list[bool]]:
+    """Sample the centre of every module inside the rendered ticket's QR box."""
+    left, top, right, _bottom = rendered.qr_box
+    module = rendered.qr_module
+    count = (right - left) // module
+    return [
+        [picture.getpixel((left + c * module + module // 2, top + r * module + module // 2)) == 0 for c in range(count)]
+        for r in range(count)
+    ]

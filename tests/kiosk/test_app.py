@@ -12,7 +12,8 @@ from kiosk.app import KioskApp
 from kiosk.store import open_store
 from protocol import topics
 from tests.kiosk.conftest import make_settings, publish_as_server
-from tests.kiosk.raster import decode_ticket
+from kiosk.ticket_image import render_ticket
+from tests.kiosk.raster import decode_ticket, qr_matrix, read_qr
 from tests.support import SITE_ID, wait_until
 
 STATUS_TOPIC = topics.device_status(SITE_ID, "kiosk-1")
@@ -65,6 +66,12 @@ def test_one_press_prints_one_ticket_and_publishes_one_event(tmp_path, broker, i
         assert len(issued) == 1
         event = issued[0]
         assert (event.source, event.seq, event.data.number, event.data.service) == ("kiosk-1", 1, "A001", "tu-phap-ho-tich")
+        # the printed picture is the ticket of that event, and its QR goes to that ticket's page
+        content = app.results[-1].content
+        assert content.url == f"http://xephang.test:8000/t/{event.data.ticket_id}"
+        rendered = render_ticket(content, 576)
+        assert list(picture.getdata()) == list(rendered.image.getdata())
+        assert read_qr(picture, rendered) == qr_matrix(content.url)
         assert event.data.priority is None
         wait_until(lambda: app.unsent() == 0, 10)  # PUBACK marked the outbox row sent
         status = wait_until(lambda: inbox.statuses.get(STATUS_TOPIC), 10)
