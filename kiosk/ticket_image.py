@@ -134,7 +134,7 @@ def render_ticket(content: TicketContent, width: int = 576, locale: str = "vi") 
     scale = width / 576
     margin = max(8, round(24 * scale))
     inner = width - 2 * margin
-    canvas = Image.new("1", (width, 3000), 1)
+    canvas = Image.new("1", (width, 3000), 255)
     draw = ImageDraw.Draw(canvas)
     draw.fontmode = "1"  # no anti-aliasing: the printer has only black and white
     y = margin
@@ -190,8 +190,8 @@ def render_ticket(content: TicketContent, width: int = 576, locale: str = "vi") 
     side = module * count
     left = (width - side) // 2
     top = y + 4 * module  # quiet zone
-    cells = Image.new("1", (count, count), 1)
-    cells.putdata([0 if dark else 1 for row in modules for dark in row])
+    cells = Image.new("1", (count, count), 255)
+    cells.putdata([0 if dark else 255 for row in modules for dark in row])
     canvas.paste(cells.resize((side, side), Image.Resampling.NEAREST), (left, top))
     qr_box = (left, top, left + side, top + side)
     y = top + side + 4 * module
