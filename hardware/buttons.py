@@ -83,9 +83,15 @@ class PressGate:
             self._busy = True
             return "accepted"
 
-    def release(self) -> None:
+    def release(self, button: str | None = None, issued: bool = True) -> None:
+        """End the lock. `issued=False` (refused: closed, printer fault, print failed)
+        gives the press back, so it does not count towards the button's rate limit."""
         with self._lock:
             self._busy = False
+            if not issued and button is not None:
+                history = self._accepted.get(button)
+                if history:
+                    history.pop()
 
     @property
     def busy(self) -> bool:

@@ -39,6 +39,7 @@ log = logging.getLogger(__name__)
 @dataclass(frozen=True)
 class _Request:
     press: Press
+    button: str
     pressed_at: float  # time.perf_counter()
 
 
@@ -99,12 +100,13 @@ class KioskApp:
     # -- from buttons / keypad (any thread) -------------------------------------------
     def press(self, press: Press, button: str | None = None) -> str:
         """Apply the gate; queue the request if accepted. Returns the gate's verdict."""
-        verdict = self.gate.try_acquire(button or press.service)
+        button = button or press.service
+        verdict = self.gate.try_acquire(button)
         if verdict == "accepted":
             with self._pending_lock:
                 self._pending += 1
                 self._idle.clear()
-            self._requests.put(_Request(press, time.perf_counter()))
+            self._requests.put(_Request(press, button, time.perf_counter()))
         elif verdict in ("busy", "rate_limited"):
             if self.lights:
                 self.lights.signal_refusal()
@@ -195,12 +197,10 @@ class KioskApp:
             self.lights.show("printing")
         try:
             result = self.kiosk.issue(request.press)  # type: ignore[union-attr]
-        except Exception as exc:  # noqa: BLE001 - one bad press must not stop the kiosk
+        except Exception:  # noqa: BLE001 - one bad press must not stop the kiosk
             log.exception("issuing a ticket failed")
             result = IssueResult("error", self._("Something went wrong, no ticket was issued. Please ask the staff."))
-            del exc
-        finally:
-            self.gate.release()
+        self.gate.release(request.button, issued=result.printed)
         self.results.append(result)
         if self._on_result:
             self._on_result(result, request.pressed_at)

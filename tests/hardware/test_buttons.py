@@ -63,6 +63,20 @@ def test_child_pressing_twenty_times_gets_rate_count_tickets():
     assert gate.try_acquire("A") == "accepted"
 
 
+def test_a_refused_ticket_does_not_count_towards_the_limit():
+    clock = FakeClock()
+    gate = PressGate(debounce_s=0.3, rate_count=2, rate_window_s=60, clock=clock)
+    for _ in range(5):  # the printer is out of paper: nothing is issued
+        clock.advance(1.0)
+        assert gate.try_acquire("A") == "accepted"
+        gate.release("A", issued=False)
+    for expected in ("accepted", "accepted", "rate_limited"):
+        clock.advance(1.0)
+        assert gate.try_acquire("A") == expected
+        if expected == "accepted":
+            gate.release("A")
+
+
 def test_gate_rejects_nonsense_limits():
     with pytest.raises(ValueError):
         PressGate(rate_count=0)
