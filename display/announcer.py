@@ -72,9 +72,16 @@ class Announcer:
 
     def announce(self, announcement: Announcement) -> None:
         if self._pending.qsize() >= MAX_PENDING:
-            self.dropped += 1
-            log.warning("too many calls waiting to be announced: skipped %s", announcement.number)
-            return
+            # Far behind: skip the oldest waiting call (that citizen has had time to see
+            # the board); the newest calls are the ones people are listening for.
+            try:
+                skipped = self._pending.get_nowait()
+                self._pending.task_done()
+            except queue.Empty:
+                skipped = None
+            if skipped is not None:
+                self.dropped += 1
+                log.warning("too many calls waiting to be announced: skipped %s", skipped.number)
         self._pending.put(announcement)
 
     def wait_idle(self, timeout_s: float) -> bool:

@@ -114,3 +114,18 @@ def test_voice_falls_back_to_espeak_then_to_the_chime_alone(tmp_path):
     assert output.played[-1] == pytest.approx(0.1 + 0.7, abs=0.001)  # chime and the gap after it
     announcer.close()
     chime_only.close()
+
+
+def test_when_far_behind_the_oldest_waiting_calls_are_skipped(monkeypatch):
+    import display.announcer as announcer_module
+
+    monkeypatch.setattr(announcer_module, "MAX_PENDING", 3)
+    output = SilentOutput()
+    announcer = Announcer(output, [], Pcm.silence(0.2), gap_s=0.0)
+    for number in ["A001", "A002", "A003", "A004", "A005", "A006"]:
+        announcer.announce(Announcement(number, 1, False, T0))
+    assert announcer.wait_idle(10)
+    said = [s.number for s in announcer.log]
+    assert said[-3:] == ["A004", "A005", "A006"]
+    assert len(said) + announcer.dropped == 6 and announcer.dropped >= 2
+    announcer.close()
