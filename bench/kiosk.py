@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import statistics
 import subprocess
 import sys
@@ -115,7 +116,8 @@ def parent(presses: int) -> int:
         f"{presses} presses on MockFactory pins, 3 services round robin, 80 mm (576 dots) raster tickets, escpos File "
         f"printer, SQLite WAL synchronous=FULL, real Mosquitto; latency from the gpiozero callback to the job bytes "
         f"(status check + numbering transaction + render + ESC/POS encoding); percentiles nearest-rank; "
-        f"issue loop took {data['issue_s']:.1f} s."
+        f"issue loop took {data['issue_s']:.1f} s; load average at the end {os.getloadavg()[0]:.1f} on "
+        f"{os.cpu_count()} cores (other work shares this machine)."
     )
     print(f"{'metric':48} {'value':>10} {'unit':8} {'target':>14}  ok")
     for f in figures:

@@ -44,7 +44,9 @@ def qr_matrix(url: str) -> list[list[bool]]:
     """The modules of the QR code the kiosk draws for `url` (error correction M)."""
     import qrcode
 
-    code = qrcode.QRCode(error_correction=qrcode.constants.ERROR_CORRECT_M, border=0)
+    from kiosk.ticket_image import QR_MASK_PATTERN
+
+    code = qrcode.QRCode(error_correction=qrcode.constants.ERROR_CORRECT_M, border=0, mask_pattern=QR_MASK_PATTERN)
     code.add_data(url)
     code.make(fit=True)
     return code.get_matrix()

@@ -15,6 +15,7 @@ from kiosk.ticket_image import (
     FONT_BOLD,
     FONT_CONDENSED_BOLD,
     FONT_REGULAR,
+    QR_MASK_PATTERN,
     TicketContent,
     font,
     render_ticket,
@@ -103,7 +104,7 @@ def test_printed_bytes_decode_to_the_same_picture_with_the_status_qr():
     assert printed.size == rendered.image.size
     assert ImageChops.difference(printed.convert("L"), rendered.image.convert("L")).getbbox() is None
     # Read the QR modules back from the printed picture and compare them with the URL's code.
-    code = qrcode.QRCode(error_correction=qrcode.constants.ERROR_CORRECT_M, border=0)
+    code = qrcode.QRCode(error_correction=qrcode.constants.ERROR_CORRECT_M, border=0, mask_pattern=QR_MASK_PATTERN)
     code.add_data(content().url)
     code.make(fit=True)
     expected = code.get_matrix()
