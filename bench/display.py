@@ -129,7 +129,8 @@ def main() -> None:
                 [sys.executable, __file__, "--worker"], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
                 text=True, env=env, cwd=Path(__file__).resolve().parent.parent,
             )
-            assert board.stdin and board.stdout
+            if board.stdin is None or board.stdout is None:
+                raise SystemExit("board process has no pipes")
             line = board.stdout.readline().strip()
             if line != "ready":
                 raise SystemExit(f"board did not start: {line!r}")

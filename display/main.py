@@ -142,7 +142,10 @@ def write_snapshot(settings: DisplaySettings, demo: bool = False, wait_s: float 
     finally:
         if feed is not None:
             feed.stop()
-    save_png(surface, section.snapshot)
+    try:
+        save_png(surface, section.snapshot)
+    except (OSError, pygame.error) as exc:
+        raise XephangError(f"cannot write snapshot {section.snapshot}: {exc}") from None
     if app.model.state_at is None and not demo:
         raise XephangError(
             f"no board state from the broker within {wait_s:g} s; wrote the offline board to {section.snapshot}"

@@ -173,3 +173,12 @@ def test_board_runs_in_a_window_writes_periodic_snapshots_and_stops_on_sigterm(t
     assert board.returncode == 0
     assert "Traceback" not in err
     assert pygame.image.load(str(out)).get_size() == (1366, 768)
+
+
+def test_unwritable_snapshot_path_is_one_line(tmp_path, capsys):
+    blocker = tmp_path / "a-file"
+    blocker.write_text("not a folder")
+    code = main(["display", "--config", str(EXAMPLE), "--demo", "--snapshot", str(blocker / "board.png")])
+    err = capsys.readouterr().err.strip().splitlines()
+    assert code == 1
+    assert len(err) == 1 and err[0].startswith(f"xephang: cannot write snapshot {blocker / 'board.png'}")
