@@ -294,6 +294,29 @@ class Desk:
         return self.log
 
 
+# -- a burst of traffic ----------------------------------------------------------------
+def publisher(broker: RunningBroker, user: str = "server", inflight: int = 1000) -> Any:
+    import uuid
+
+    import paho.mqtt.client as mqtt
+    from paho.mqtt.enums import CallbackAPIVersion
+
+    client = mqtt.Client(CallbackAPIVersion.VERSION2, client_id=f"pub-{uuid.uuid4().hex[:8]}")
+    client.username_pw_set(user, broker.passwords[user])
+    client.max_inflight_messages_set(inflight)
+    client.connect("127.0.0.1", broker.port)
+    client.loop_start()
+    return client
+
+
+def synthetic_events(site_id: str, tickets: int, seed: int = 1) -> list[Any]:
+    from protocol.sites import Site
+    from server.synthetic import default_start, ticket_lives
+    from tests.support import site_dict
+
+    return ticket_lives(Site.model_validate(site_dict(site_id)), tickets, default_start(), seed=seed)
+
+
 # -- reconciliation --------------------------------------------------------------------
 def server_rows(database: Path, sql: str, args: tuple = ()) -> list[tuple]:
     conn = sqlite3.connect(database)
@@ -311,7 +334,7 @@ def reconcile(server: ServerProcess, kiosks: list[KioskProcess], desk: DeskLog |
     for kiosk in kiosks:
         printed.update({k: v for k, v in kiosk.records().items() if v["state"] == "printed"})
     issued = server_rows(server.database, "SELECT ticket_id, json_extract(payload, '$.data.number') FROM events "
-                                          "WHERE type = 'ticket.issued'")
+                                          "WHERE type = 'ticket.issued' AND site = ?", (SITE_ID,))
     per_ticket = Counter(ticket_id for ticket_id, _ in issued)
     doubled = sum(1 for n in per_ticket.values() if n > 1)
     lost = sorted(set(printed) - set(per_ticket))
@@ -328,6 +351,7 @@ def reconcile(server: ServerProcess, kiosks: list[KioskProcess], desk: DeskLog |
         expected_received = sum(1 for o in desk.completed.values() if o in ("returned", "appointment"))
         assert sum(r["received"] for r in rows) == expected_received
         completed_at_server = {t for (t,) in server_rows(server.database,
-                                                         "SELECT ticket_id FROM tickets WHERE status = 'completed'")}
+                                                         "SELECT ticket_id FROM tickets WHERE status = 'completed' AND site = ?",
+                                                         (SITE_ID,))}
         assert completed_at_server == set(desk.completed)
     return {"printed": len(printed), "stored": len(per_ticket), "doubled": doubled, "lost": len(lost)}
