@@ -91,11 +91,14 @@ class KioskApp:
         self.lights: StatusLights | None = None
         if k.pin_factory != "keyboard":
             factory = pin_factory if pin_factory is not None else make_pin_factory(k.pin_factory)
-            self.buttons = ButtonBoard(
-                factory, k.buttons, self.press, priority_pin=k.priority_pin,
-                priority_category=settings.priority(), priority_window_s=k.priority_window_s, clock=gate_clock,
-            )
-            self.lights = StatusLights(factory, ready=k.leds.ready, printing=k.leds.printing, fault=k.leds.fault, buzzer=k.leds.buzzer, beep=k.beep)
+            try:
+                self.buttons = ButtonBoard(
+                    factory, k.buttons, self.press, priority_pin=k.priority_pin,
+                    priority_category=settings.priority(), priority_window_s=k.priority_window_s, clock=gate_clock,
+                )
+                self.lights = StatusLights(factory, ready=k.leds.ready, printing=k.leds.printing, fault=k.leds.fault, buzzer=k.leds.buzzer, beep=k.beep)
+            except Exception as exc:  # noqa: BLE001 - gpiozero's many pin errors become one clear line
+                raise RuntimeError(f"buttons and lights: {type(exc).__name__}: {exc}") from exc
 
     # -- from buttons / keypad (any thread) -------------------------------------------
     def press(self, press: Press, button: str | None = None) -> str:

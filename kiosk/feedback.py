@@ -194,6 +194,7 @@ class FeedbackApp:
         self.gate = PressGate(debounce_s=f.debounce_s, rate_count=1000, rate_window_s=60.0, clock=clock)
         self.outcomes: dict[str, int] = {"accepted": 0, "no_ticket": 0, "expired": 0, "already_rated": 0}
         self.published = 0
+        self.heard = {"this_counter": 0, "other_counters": 0}  # completions received
         self._items: queue.SimpleQueue[tuple[str, Any, float]] = queue.SimpleQueue()
         self._ready = threading.Event()
         self._idle = threading.Event()
@@ -248,8 +249,13 @@ class FeedbackApp:
             log.warning("ignored a bad event on %s: %s", message.topic, exc.reason)
             return
         f = self.settings.feedback
-        if event.type == "ticket.completed" and event.site == f.site and event.data.counter == f.counter:
+        if event.type != "ticket.completed" or event.site != f.site:
+            return
+        if event.data.counter == f.counter:
+            self.heard["this_counter"] += 1
             self._put("completed", str(event.data.ticket_id))
+        else:
+            self.heard["other_counters"] += 1
 
     def _put(self, kind: str, value: Any) -> None:
         self._items.put((kind, value, self._clock()))
