@@ -83,7 +83,7 @@ def test_ten_rapid_calls_are_announced_in_order_while_the_screen_keeps_drawing(d
         app.step(0.05)
         slowest = max(slowest, time.perf_counter() - started - 0.05)
     assert announcer.wait_idle(5)
-    assert slowest < 0.1  # the loop never waited on the announcements
+    assert slowest < 0.25  # never waited on the announcements (3+ s of sound in all)
     assert [s.number for s in announcer.log] == numbers
     assert [s.counter_number for s in announcer.log] == [1, 2, 3, 1, 2, 3, 1, 2, 3, 1]
     for before, after in zip(announcer.log, announcer.log[1:]):

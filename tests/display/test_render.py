@@ -4,7 +4,6 @@ the offline banner, redrawing only what changed, and snapshots at both sizes."""
 from __future__ import annotations
 
 import queue
-from datetime import timedelta
 from pathlib import Path
 
 import pygame
