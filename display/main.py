@@ -71,7 +71,7 @@ def open_audio(settings: DisplaySettings) -> Output:
 
 def build_announcer(settings: DisplaySettings, output: Output) -> Announcer:
     section = settings.display
-    voices = build_voices(section.voice, section.clips_dir, section.espeak_voice, section.espeak_speed_wpm)
+    voices = build_voices(section.voice, section.clips_dir, section.speaking_voice, section.espeak_speed_wpm)
     return Announcer(
         output, voices, synthesize_chime() if section.chime else None,
         template=section.sentence, variant=section.variant, repeat=section.repeat,

@@ -50,7 +50,10 @@ class DisplaySection(BaseModel):
         description="clips: recorded clips then espeak-ng as fallback; espeak: espeak-ng only; chime: no voice",
     )
     clips_dir: Path | None = Field(default=None, description="folder of recorded clips (<words>.wav)")
-    espeak_voice: str = Field(default="vi", description="espeak-ng voice: vi, vi-vn-x-south, vi-vn-x-central")
+    espeak_voice: str | None = Field(
+        default=None,
+        description="espeak-ng voice: vi, vi-vn-x-south or vi-vn-x-central (default: follows variant)",
+    )
     espeak_speed_wpm: int = Field(default=140, ge=80, le=300, description="espeak-ng speaking rate, words per minute")
     audio_output: Literal["mixer", "silent"] = Field(
         default="mixer", description="mixer: play through SDL audio; silent: a board without speakers"
@@ -103,6 +106,11 @@ class DisplaySection(BaseModel):
             return check_template(value)
         except SpeechError as exc:
             raise ValueError(str(exc)) from None
+
+    @property
+    def speaking_voice(self) -> str:
+        """The espeak-ng voice to use: as set, or the one matching the number variant."""
+        return self.espeak_voice or ("vi-vn-x-south" if self.variant == "south" else "vi")
 
     @model_validator(mode="after")
     def _snapshot(self) -> "DisplaySection":

@@ -182,3 +182,11 @@ def test_unwritable_snapshot_path_is_one_line(tmp_path, capsys):
     err = capsys.readouterr().err.strip().splitlines()
     assert code == 1
     assert len(err) == 1 and err[0].startswith(f"xephang: cannot write snapshot {blocker / 'board.png'}")
+
+
+def test_espeak_voice_follows_the_variant_unless_set(tmp_path):
+    from tests.display.conftest import display_settings
+
+    assert display_settings().display.speaking_voice == "vi"
+    assert display_settings(variant="south").display.speaking_voice == "vi-vn-x-south"
+    assert display_settings(variant="south", espeak_voice="vi").display.speaking_voice == "vi"
