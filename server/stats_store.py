@@ -44,6 +44,7 @@ _INSERT = f"INSERT OR REPLACE INTO stats_agg ({', '.join(AGG_COLUMNS)}) VALUES (
 DIMENSIONS = ("service", "counter", "hour")
 TIME_KEYS = ("day", "week", "month")
 REFRESH_CHUNK = 200  # site-days per transaction when rebuilding
+DENSE_LIMIT_S = 1 << 22  # merge histograms densely below ~48 days
 
 
 def encode(histogram: Mapping[int, int]) -> bytes:
@@ -429,12 +430,14 @@ def merged_percentiles(blob: bytes, ps: Sequence[int]) -> tuple[int, list[int | 
     if not blob:
         return 0, [None for _ in ps]
     arr = np.frombuffer(blob, dtype="<u4").reshape(-1, 2)
+    top = int(arr[:, 0].max())
+    if top < DENSE_LIMIT_S:
+        # Dense per-second counts (float64 holds integer counts exactly below 2**53).
+        cumulative = np.cumsum(np.bincount(arr[:, 0], weights=arr[:, 1], minlength=top + 1))
+        n = int(cumulative[-1])
+        return n, [int(np.searchsorted(cumulative, stats.nearest_rank(p, n), side="left")) for p in ps]
     order = np.argsort(arr[:, 0], kind="stable")
     values = arr[order, 0]
     cumulative = np.cumsum(arr[order, 1], dtype=np.int64)
     n = int(cumulative[-1])
-    found = []
-    for p in ps:
-        index = int(np.searchsorted(cumulative, stats.nearest_rank(p, n), side="left"))
-        found.append(int(values[index]))
-    return n, found
+    return n, [int(values[np.searchsorted(cumulative, stats.nearest_rank(p, n), side="left")]) for p in ps]

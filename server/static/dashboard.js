@@ -46,8 +46,9 @@
     return extra ? q + "&" + extra : q;
   }
   var layoutBase = {
-    margin: { l: 48, r: 16, t: 8, b: 40 }, font: { family: "DejaVu Sans, sans-serif", size: 12 },
-    paper_bgcolor: "rgba(0,0,0,0)", plot_bgcolor: "rgba(0,0,0,0)", legend: { orientation: "h", y: -0.25 },
+    margin: { l: 48, r: 16, t: 28, b: 40 }, font: { family: "DejaVu Sans, sans-serif", size: 12 },
+    paper_bgcolor: "rgba(0,0,0,0)", plot_bgcolor: "rgba(0,0,0,0)", separators: ",.",
+    legend: { orientation: "h", x: 0, y: 1.02, yanchor: "bottom" },
     hoverlabel: { font: { family: "DejaVu Sans, sans-serif" } },
   };
   function layout(extra) { return Object.assign({}, layoutBase, extra); }
@@ -71,12 +72,13 @@
       tr.dataset.site = r.site;
       if (r.site === state.site) tr.className = "chosen";
       tr.appendChild(el("td", String(i + 1), "num"));
-      tr.appendChild(el("td", r.site_name));
+      tr.appendChild(el("td", r.site_name, "name"));
       var cell = el("td", "", "bar-cell");
-      var bar = el("span", "", "meter");
-      bar.style.width = (r.pct_within_target || 0) + "%";
-      bar.style.background = colorFor(r.pct_within_target);
-      cell.appendChild(bar);
+      var track = el("span", "", "meter"), fill = el("span", "", "fill");
+      fill.style.width = (r.pct_within_target || 0) + "%";
+      fill.style.background = colorFor(r.pct_within_target);
+      track.appendChild(fill);
+      cell.appendChild(track);
       cell.appendChild(el("span", pct(r.pct_within_target), "bar-label"));
       tr.appendChild(cell);
       [r.received, r.issued, r.no_show].forEach(function (v) { tr.appendChild(el("td", String(v), "num")); });
@@ -104,8 +106,8 @@
     ], layout({
       xaxis: { type: "date", tickformat: "%d/%m", hoverformat: "%d/%m/%Y" },
       yaxis: { range: [0, 105], ticksuffix: " %", title: { text: _("% within target") } },
-      yaxis2: { overlaying: "y", side: "right", rangemode: "tozero", showgrid: false, title: { text: _("Received") } },
-      margin: { l: 56, r: 56, t: 8, b: 40 },
+      yaxis2: { overlaying: "y", side: "right", rangemode: "tozero", showgrid: false, tickformat: ",.0f", title: { text: _("Received") } },
+      margin: { l: 56, r: 56, t: 28, b: 40 },
     }), config);
   }
 
@@ -114,6 +116,9 @@
     for (var i = 0; i < n; i++) x.push(i * binMin + binMin / 2);
     var total = function (a) { return a.reduce(function (s, v) { return s + v; }, 0); };
     if (!total(body.wait) && !total(body.total)) return empty("chart-dist");
+    var last = 0;
+    for (var j = 0; j < n; j++) if (body.wait[j] || body.total[j]) last = j;
+    var xmax = Math.max(TARGET_MIN + 30, (last + 2) * binMin);
     var share = function (a) { var t = total(a) || 1; return a.map(function (v) { return Math.round(1000 * v / t) / 10; }); };
     Plotly.react("chart-dist", [
       { type: "bar", x: x, y: share(body.wait), name: _("Wait"), marker: { color: COLORS.light }, width: binMin * 0.95,
@@ -122,10 +127,10 @@
         width: binMin * 0.95, hovertemplate: "%{x} " + _("min") + ": %{y} %<extra>" + _("Total time") + "</extra>" },
     ], layout({
       barmode: "overlay",
-      xaxis: { title: { text: _("minutes") }, range: [0, body.max_s / 60 + binMin] },
+      xaxis: { title: { text: _("minutes") }, range: [0, xmax] },
       yaxis: { ticksuffix: " %", title: { text: _("Share of tickets") } },
       shapes: [{ type: "line", x0: TARGET_MIN, x1: TARGET_MIN, yref: "paper", y0: 0, y1: 1, line: { color: COLORS.bad, width: 2, dash: "dash" } }],
-      annotations: [{ x: TARGET_MIN, yref: "paper", y: 1, text: _("60-minute line"), showarrow: false, xanchor: "left", font: { color: COLORS.bad } }],
+      annotations: [{ x: TARGET_MIN, yref: "paper", y: 0.95, text: " " + _("60-minute line"), showarrow: false, xanchor: "left", font: { color: COLORS.bad } }],
     }), config);
   }
 
@@ -138,10 +143,10 @@
       { type: "scatter", mode: "lines+markers", x: x, y: rows.map(function (r) { return minutes(r.wait_p50_s); }), name: _("Wait p50 (min)"), yaxis: "y2", line: { color: COLORS.blue } },
       { type: "scatter", mode: "lines+markers", x: x, y: rows.map(function (r) { return minutes(r.wait_p90_s); }), name: _("Wait p90 (min)"), yaxis: "y2", line: { color: COLORS.bad, dash: "dot" } },
     ], layout({
-      xaxis: { title: { text: _("Hour of day") } },
+      xaxis: {},
       yaxis: { title: { text: _("tickets") } },
-      yaxis2: { overlaying: "y", side: "right", rangemode: "tozero", showgrid: false, title: { text: _("minutes") } },
-      margin: { l: 48, r: 48, t: 8, b: 40 },
+      yaxis2: { overlaying: "y", side: "right", rangemode: "tozero", showgrid: false, tickformat: ",.0f", title: { text: _("minutes") } },
+      margin: { l: 48, r: 48, t: 28, b: 40 },
     }), config);
   }
 
@@ -155,10 +160,10 @@
       { type: "scatter", mode: "markers", x: x, y: rows.map(function (r) { return minutes(r.wait_p50_s); }), name: _("Wait p50 (min)"), yaxis: "y2", marker: { size: 11, color: COLORS.blue, symbol: "diamond" } },
       { type: "scatter", mode: "markers", x: x, y: rows.map(function (r) { return minutes(r.service_p50_s); }), name: _("Service p50 (min)"), yaxis: "y2", marker: { size: 11, color: COLORS.grey, symbol: "circle" } },
     ], layout({
-      xaxis: { title: { text: _("Counter") } },
+      xaxis: {},
       yaxis: { range: [0, 105], ticksuffix: " %" },
-      yaxis2: { overlaying: "y", side: "right", rangemode: "tozero", showgrid: false, title: { text: _("minutes") } },
-      margin: { l: 48, r: 48, t: 8, b: 40 },
+      yaxis2: { overlaying: "y", side: "right", rangemode: "tozero", showgrid: false, tickformat: ",.0f", title: { text: _("minutes") } },
+      margin: { l: 48, r: 48, t: 28, b: 40 },
     }), config);
   }
 
@@ -211,7 +216,7 @@
       });
       var tr = el("tr");
       if (s.at_risk.length) tr.className = "risk";
-      tr.appendChild(el("td", s.name));
+      tr.appendChild(el("td", s.name, "name"));
       tr.appendChild(el("td", String(s.waiting), "num"));
       tr.appendChild(el("td", fmtMin(s.longest_wait_s), "num"));
       tr.appendChild(el("td", s.open_counters + "/" + s.counters.length, "num"));
