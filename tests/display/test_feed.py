@@ -114,3 +114,22 @@ def test_lost_link_shows_offline_with_last_numbers_then_recovers(broker, make_ap
     finally:
         feed.stop()
         server.stop()
+
+
+def test_garbage_on_the_wire_is_counted_and_the_next_call_still_shows(broker, make_app, clocks):
+    server = server_link(broker)
+    app, feed = start_board(broker, make_app)
+    try:
+        step_until(app, lambda: app.model.link_up)
+        called = topics.event(SITE_ID, "ticket.called")
+        for payload in [b"\x00\xff", b"{}", b'{"v": 1, "type": "ticket.called", "data": {}}', b"[" * 5000]:
+            publish(server, called, payload)
+        publish(server, topics.board_state(SITE_ID), b'{"site": "test-site", "ts": "yesterday"}', retain=True)
+        clocks.wall_at = datetime.now(timezone.utc)
+        publish(server, called, call_event("A099", "quay-1", ts=clocks.wall_at).to_json())
+        step_until(app, lambda: app.model.newest is not None and app.model.newest.number == "A099")
+        assert app.model.bad_messages == 5
+        assert feed.link.callback_errors == 0
+    finally:
+        feed.stop()
+        server.stop()
