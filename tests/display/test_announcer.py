@@ -129,3 +129,21 @@ def test_when_far_behind_the_oldest_waiting_calls_are_skipped(monkeypatch):
     assert said[-3:] == ["A004", "A005", "A006"]
     assert len(said) + announcer.dropped == 6 and announcer.dropped >= 2
     announcer.close()
+
+
+def test_chime_then_espeak_voice_reach_the_audio_device(disk_audio):
+    output, disk = disk_audio
+    chime = synthesize_chime()
+    announcer = Announcer(output, [EspeakVoice("vi")], chime, repeat=1, gap_s=0.05)
+    announcer.announce(Announcement("1023", 2, False, T0))
+    assert announcer.wait_idle(30)
+    announcer.close()
+    output.close()
+    played = disk.read_bytes()
+    sentence = call_sentence("1023", 2)
+    speech = EspeakVoice("vi").speak(sentence, sentence_words(sentence))
+    at_chime = played.find(chime.data[4000:40000])
+    at_voice = played.find(speech.data[len(speech.data) // 4 : len(speech.data) // 2])
+    assert 0 <= at_chime < at_voice
+    assert announcer.log[0].voice == "espeak"
+    assert announcer.log[0].sentence == "Mời công dân có số thứ tự một nghìn không trăm hai mươi ba đến quầy số hai"
