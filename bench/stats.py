@@ -32,7 +32,7 @@ from protocol.sites import Site  # noqa: E402
 from server.projection import COLUMNS  # noqa: E402
 from server.stats import rules_from_sites  # noqa: E402
 from server.stats_store import (  # noqa: E402
-    _INSERT, StatsStore, compute_direct, encode, hour_key, rules_fingerprint,
+    _INSERT, StatsStore, compute_direct, hour_key, rules_fingerprint,
 )
 from server.store import EventStore  # noqa: E402
 

@@ -14,26 +14,23 @@ days. A change of targets or time zones in the configuration rebuilds everything
 
 Queries with at most one time key (day, week or month) and at most one of service,
 counter, hour use the pre-aggregates (full months from month rows, partial months from
-day rows); anything else is computed from the tickets rows by server.stats directly.
-No FastAPI here.
+day rows, see server/stats_query.py); anything else is computed from the tickets rows
+by server.stats directly. No FastAPI here.
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
-import logging
 import sqlite3
 from collections.abc import Iterable, Mapping, Sequence
 from datetime import date, datetime, time, timedelta
-from functools import lru_cache
 
 import numpy as np
 
 from server import stats
-from server.stats import MEASURES, PERCENTILES, Accumulator, Rules
-
-log = logging.getLogger(__name__)
+from server.stats import MEASURES, Accumulator, Rules
+from server.stats_query import aggregate_plan, distribution_of, query_aggregates, site_filter
 
 COUNT_COLUMNS = stats.COUNTS
 AGG_COLUMNS = (
@@ -41,10 +38,7 @@ AGG_COLUMNS = (
     *(f"{m}_sum" for m in MEASURES), *(f"{m}_hist" for m in MEASURES),
 )
 _INSERT = f"INSERT OR REPLACE INTO stats_agg ({', '.join(AGG_COLUMNS)}) VALUES ({', '.join('?' * len(AGG_COLUMNS))})"
-DIMENSIONS = ("service", "counter", "hour")
-TIME_KEYS = ("day", "week", "month")
 REFRESH_CHUNK = 200  # site-days per transaction when rebuilding
-DENSE_LIMIT_S = 1 << 22  # merge histograms densely below ~48 days
 
 
 def encode(histogram: Mapping[int, int]) -> bytes:
@@ -162,13 +156,6 @@ def load_feedback(conn: sqlite3.Connection, sites: Sequence[str] | None, day_fro
                 "counter": data["counter"], "rating": data["rating"], "scale": data["scale"],
             })
     return list(found.values()), tickets
-
-
-def site_filter(sites: Sequence[str] | None) -> tuple[str, list[str]]:
-    """SQL condition and arguments restricting to `sites` (None = every site)."""
-    if sites is None:
-        return "", []
-    return f" AND site IN ({','.join('?' * len(sites))})", list(sites)
 
 
 def load_tickets(conn: sqlite3.Connection, sites: Sequence[str] | None, day_from: str, day_to: str) -> list[dict]:
@@ -307,137 +294,9 @@ class StatsStore:
             conn.close()
 
 
-def distribution_of(conn: sqlite3.Connection, day_from: str, day_to: str, sites: Sequence[str] | None,
-                    bin_s: int, max_s: int) -> dict[str, list[int]]:
-    """Wait and total time counts in bins of `bin_s` whole seconds; the last bin holds
-    everything from `max_s` on."""
-    site_sql, site_arg = site_filter(sites)
-    full, spans = month_spans(day_from, day_to)
-    blobs: dict[str, list[bytes]] = {"wait": [], "total": []}
-    queries = [("m", full[0], full[-1])] if full else []
-    queries += [("d", lo, hi) for lo, hi in spans]
-    for level, lo, hi in queries:
-        for wait_hist, total_hist in conn.execute(
-            f"SELECT wait_hist, total_hist FROM stats_agg WHERE level = ? AND dim = ''{site_sql} AND period BETWEEN ? AND ?",
-            [level, *site_arg, lo, hi],
-        ):
-            blobs["wait"].append(wait_hist)
-            blobs["total"].append(total_hist)
-    out = {}
-    size = max_s // bin_s + 1
-    for measure, parts in blobs.items():
-        arr = np.frombuffer(b"".join(parts), dtype="<u4").reshape(-1, 2)
-        index = np.minimum(arr[:, 0] // bin_s, size - 1)
-        out[measure] = [int(v) for v in np.bincount(index, weights=arr[:, 1], minlength=size)]
-    return out
-
-
 def accumulator_of(row: Mapping) -> Accumulator:
     acc = Accumulator()
     acc.counts = {c: int(row[c]) for c in COUNT_COLUMNS}
     acc.sums = {m: int(row[f"{m}_sum"]) for m in MEASURES}
     acc.histograms = {m: decode(row[f"{m}_hist"]) for m in MEASURES}
     return acc
-
-
-def aggregate_plan(keys: Sequence[str]) -> tuple[str | None, str] | None:
-    """(time key or None, dim) when the pre-aggregates can answer; None otherwise."""
-    times = [k for k in keys if k in TIME_KEYS]
-    dims = [k for k in keys if k in DIMENSIONS]
-    if len(times) > 1 or len(dims) > 1:
-        return None
-    return (times[0] if times else None, dims[0] if dims else "")
-
-
-@lru_cache(maxsize=4096)
-def _week(day: str) -> str:
-    return stats.week_of(day)
-
-
-def month_spans(day_from: str, day_to: str) -> tuple[list[str], list[tuple[str, str]]]:
-    """Full months inside [day_from, day_to] and the day ranges left at either end."""
-    start, end = date.fromisoformat(day_from), date.fromisoformat(day_to)
-    full: list[str] = []
-    partial: list[tuple[str, str]] = []
-    cursor = start
-    while cursor <= end:
-        first = cursor.replace(day=1)
-        last = (first + timedelta(days=32)).replace(day=1) - timedelta(days=1)
-        if cursor == first and last <= end:
-            full.append(first.strftime("%Y-%m"))
-        else:
-            partial.append((cursor.isoformat(), min(last, end).isoformat()))
-        cursor = last + timedelta(days=1)
-    return full, partial
-
-
-def query_aggregates(conn: sqlite3.Connection, day_from: str, day_to: str, sites: Sequence[str] | None,
-                     keys: Sequence[str], time_key: str | None, dim: str) -> list[dict]:
-    columns = ", ".join(["site", "period", "key", *COUNT_COLUMNS, *(f"{m}_sum" for m in MEASURES),
-                         *(f"{m}_hist" for m in MEASURES)])
-    site_sql, site_arg = site_filter(sites)
-    fetched: list[tuple] = []
-    if time_key in ("day", "week"):
-        spans: list[tuple[str, str]] = [(day_from, day_to)]
-        full: list[str] = []
-    else:
-        full, spans = month_spans(day_from, day_to)
-    if full:
-        fetched += conn.execute(
-            f"SELECT {columns} FROM stats_agg WHERE level = 'm' AND dim = ?{site_sql} AND period BETWEEN ? AND ?",
-            [dim, *site_arg, full[0], full[-1]],
-        ).fetchall()
-    for lo, hi in spans:
-        fetched += conn.execute(
-            f"SELECT {columns} FROM stats_agg WHERE level = 'd' AND dim = ?{site_sql} AND period BETWEEN ? AND ?",
-            [dim, *site_arg, lo, hi],
-        ).fetchall()
-    groups: dict[tuple, list[tuple]] = {}
-    for row in fetched:
-        site_id, period, key = row[0], row[1], row[2]
-        values = []
-        for k in keys:
-            if k == "site":
-                values.append(site_id)
-            elif k == "day":
-                values.append(period)
-            elif k == "week":
-                values.append(_week(period))
-            elif k == "month":
-                values.append(period[:7])
-            elif k == "hour":
-                values.append(int(key))
-            else:
-                values.append(key)
-        groups.setdefault(tuple(values), []).append(row)
-    n_counts = len(COUNT_COLUMNS)
-    out = []
-    for key, rows in sorted(groups.items(), key=lambda kv: kv[0]):
-        counts = dict(zip(COUNT_COLUMNS, (sum(r[3 + i] for r in rows) for i in range(n_counts))))
-        sums = {m: sum(r[3 + n_counts + i] for r in rows) for i, m in enumerate(MEASURES)}
-        ns: dict[str, int] = {}
-        percentiles: dict[tuple[str, int], int | None] = {}
-        for i, m in enumerate(MEASURES):
-            blob = b"".join(r[3 + n_counts + len(MEASURES) + i] for r in rows)
-            ns[m], found = merged_percentiles(blob, PERCENTILES)
-            percentiles.update({(m, p): v for p, v in zip(PERCENTILES, found)})
-        out.append(dict(zip(keys, key)) | stats.measures_row(counts, sums, ns, percentiles))
-    return out
-
-
-def merged_percentiles(blob: bytes, ps: Sequence[int]) -> tuple[int, list[int | None]]:
-    """Count and nearest-rank percentiles of concatenated (seconds, count) histograms."""
-    if not blob:
-        return 0, [None for _ in ps]
-    arr = np.frombuffer(blob, dtype="<u4").reshape(-1, 2)
-    top = int(arr[:, 0].max())
-    if top < DENSE_LIMIT_S:
-        # Dense per-second counts (float64 holds integer counts exactly below 2**53).
-        cumulative = np.cumsum(np.bincount(arr[:, 0], weights=arr[:, 1], minlength=top + 1))
-        n = int(cumulative[-1])
-        return n, [int(np.searchsorted(cumulative, stats.nearest_rank(p, n), side="left")) for p in ps]
-    order = np.argsort(arr[:, 0], kind="stable")
-    values = arr[order, 0]
-    cumulative = np.cumsum(arr[order, 1], dtype=np.int64)
-    n = int(cumulative[-1])
-    return n, [int(values[np.searchsorted(cumulative, stats.nearest_rank(p, n), side="left")]) for p in ps]

@@ -14,7 +14,8 @@ from hypothesis import strategies as st
 from protocol import topics
 from protocol.sites import Site
 from server import stats
-from server.stats_store import StatsStore, compute_direct, decode, encode, merged_percentiles, month_spans
+from server.stats_query import merged_percentiles, month_spans
+from server.stats_store import StatsStore, compute_direct, decode, encode
 from server.store import EventStore, Incoming
 from server.synthetic import default_start, ticket_lives
 from tests.server.stats_day import (
@@ -151,3 +152,11 @@ def test_changed_targets_rebuild_the_aggregates(tmp_path):
     strict = {s: stats.Rules(r.zone, {k: 3000 for k in r.targets_s}) for s, r in RULES.items()}
     row = StatsStore(store, strict).query(DAY, DAY, [SITE_ID], "site")[0]
     assert (row["received"], row["within_target"]) == (4, 2)  # T4 (3600 s) no longer within
+
+
+def test_merging_very_long_durations_takes_the_sparse_path():
+    # A ticket left open for weeks (beyond the dense limit) must still rank exactly.
+    values = [5, 60, 60, 3600, 5_000_000, 9_000_000]
+    histogram = {v: values.count(v) for v in set(values)}
+    for p in (1, 50, 67, 90, 100):
+        assert merged_percentiles(encode(histogram), [p]) == (6, [stats.percentile(values, p)])
