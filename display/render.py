@@ -183,7 +183,8 @@ class Renderer:
 
     def _counters(self, model: BoardModel, rect: pygame.Rect, now_s: float, local: datetime) -> None:
         self.surface.fill(BACKGROUND, rect)
-        counters = list(model.counters.values())
+        # Open and paused counters (a paused one says why); closed ones are left out.
+        counters = [c for c in model.counters.values() if c.state != "closed"]
         rows = max(len(counters), 3) + 1
         row_h = rect.height / rows
         number_w, ticket_w = rect.width * 0.13, rect.width * 0.27
@@ -214,10 +215,10 @@ class Renderer:
             self.fonts.draw(self.surface, self.fonts.fit(ticket or "–", ticket_box.width, row_h, round(row_h * 0.62), bold=True), ticket_box, YELLOW if is_open else GREY, "center")
 
     def _counter_label(self, counter) -> str:
-        if counter.state == "open":
+        if counter.state != "paused":
             return counter.name
-        label = self._("Paused") if counter.state == "paused" else self._("Closed")
-        return f"{counter.name} ({label}{': ' + counter.reason if counter.reason else ''})"
+        reason = f": {counter.reason}" if counter.reason else ""
+        return f"{counter.name} ({self._('Paused')}{reason})"
 
     def _uniform(self, text: str, box: pygame.Rect, height: int, max_size: int, min_size: int, texts: list[str]):
         """Fit `text` at the size the longest of `texts` gets, so a column reads evenly."""

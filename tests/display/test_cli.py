@@ -97,9 +97,9 @@ def test_bad_size_is_one_line_not_a_traceback(capsys):
 def test_vietnamese_catalog_has_every_message_of_the_board():
     used = set(render.WEEKDAYS)
     for path in (ROOT / "display").glob("*.py"):
-        used |= set(re.findall(r"self\._\(\"([^\"]+)\"\)", path.read_text(encoding="utf-8")))
+        used |= set(re.findall(r"self\._\([\"']([^\"']+)[\"']\)", path.read_text(encoding="utf-8")))
     catalog = load_catalog("display", "vi")
-    assert len(used) > 20
+    assert len(used) >= 20
     missing = sorted(m for m in used if not catalog.get(m))
     assert missing == []
     unused = sorted(set(catalog) - used)
