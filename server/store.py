@@ -76,10 +76,15 @@ class EventStore:
             self.conn.execute("BEGIN IMMEDIATE")
             try:
                 yield self.conn
+                # COMMIT itself fails when the disk is full (the WAL must grow): that too
+                # must leave no transaction open, or every later BEGIN would fail.
+                self.conn.execute("COMMIT")
             except BaseException:
-                self.conn.execute("ROLLBACK")
+                # SQLite may already have rolled back (SQLITE_FULL does): a second
+                # ROLLBACK would raise and hide the real error.
+                if self.conn.in_transaction:
+                    self.conn.execute("ROLLBACK")
                 raise
-            self.conn.execute("COMMIT")
 
     # -- ingest -----------------------------------------------------------------------
     def ingest(self, messages: list[Incoming]) -> BatchResult:
