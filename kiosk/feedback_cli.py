@@ -50,7 +50,7 @@ def _run(args: argparse.Namespace) -> int:
         stop.set()
         raise SystemExit(0)
 
-    signal.signal(signal.SIGTERM, _terminate)
+    previous = signal.signal(signal.SIGTERM, _terminate)
     try:
         if settings.feedback.pin_factory == "keyboard":
             keys = settings.keypad_keys()
@@ -66,4 +66,5 @@ def _run(args: argparse.Namespace) -> int:
         pass
     finally:
         app.stop()
+        signal.signal(signal.SIGTERM, previous)
     return 0

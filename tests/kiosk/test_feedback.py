@@ -236,3 +236,65 @@ def test_the_kiosk_account_cannot_publish_ratings(office, broker):
     sender.disconnect()
     assert _stored_ratings(db) == []
     assert _one(db, "SELECT COUNT(*) FROM events WHERE id = ?", str(forged.id)) == 0
+
+
+def _parser():
+    import argparse
+
+    from kiosk import feedback_cli
+
+    parser = argparse.ArgumentParser(prog="xephang")
+    feedback_cli.register(parser.add_subparsers(dest="command"))
+    return parser
+
+
+def test_toml_file_env_and_every_setting_documented(tmp_path, monkeypatch):
+    from pathlib import Path
+
+    from kiosk.feedback import FeedbackLeds, FeedbackSection
+    from tests.support import write_toml
+
+    data = settings_dict()
+    data["feedback"] = {"site": SITE_ID, "device_id": "feedback-1", "counter": "quay-1", "scale": "3-level",
+                        "buttons": {"1": 5, "2": 6, "3": 13}, "pin_factory": "keyboard"}
+    path = write_toml(tmp_path / "feedback.toml", data)
+    assert "[feedback.buttons]" in path.read_text(encoding="utf-8")
+    monkeypatch.setenv("XEPHANG_FEEDBACK__WINDOW_S", "90")
+    settings = load_settings(FeedbackSettings, path)
+    assert settings.feedback.buttons == {1: 5, 2: 6, 3: 13}
+    assert settings.feedback.window_s == 90 and settings.feedback.scale == "3-level"
+
+    doc = (Path(__file__).resolve().parents[2] / "docs" / "feedback.md").read_text(encoding="utf-8")
+    for model, prefix in ((FeedbackSection, ""), (FeedbackLeds, "leds.")):
+        for name, field in model.model_fields.items():
+            assert field.description, f"{model.__name__}.{name} has no description"
+            assert f"`{prefix}{name}`" in doc, f"docs/feedback.md does not document {prefix}{name}"
+    feedback = _parser()._subparsers._group_actions[0].choices["feedback"]
+    for action in feedback._actions:
+        assert action.help, f"{action.dest} has no help"
+
+
+def test_cli_runs_a_keyboard_keypad_until_q(tmp_path, monkeypatch, capsys):
+    import io
+
+    from tests.support import write_toml
+
+    data = settings_dict()
+    data["broker"] = {"host": "127.0.0.1", "port": 9}  # nothing listens: the keypad starts anyway
+    data["feedback"] = {"site": SITE_ID, "device_id": "feedback-1", "counter": "quay-1",
+                        "buttons": {"1": 5, "2": 6, "3": 13, "4": 19}, "pin_factory": "keyboard",
+                        "data_dir": str(tmp_path / "fb")}
+    path = write_toml(tmp_path / "feedback.toml", data)
+    monkeypatch.setattr("sys.stdin", io.StringIO("7\n2\nq\n"))
+    args = _parser().parse_args(["feedback", "--config", str(path)])
+    assert args.run(args) == 0
+    out = capsys.readouterr().out.splitlines()
+    assert out[0] == "Bàn phím đánh giá sẵn sàng. Gõ phím rồi Enter: 1 = 1, 2 = 2, 3 = 3, 4 = 4 (q để thoát)"
+    assert out[1] == "Phím không hợp lệ: 7"
+    assert (tmp_path / "fb" / "feedback.sqlite3").is_file()
+
+    bad = write_toml(tmp_path / "bad.toml", {**data, "feedback": {**data["feedback"], "scale": "5-star"}})
+    with pytest.raises(ConfigError) as caught:
+        args = _parser().parse_args(["feedback", "--config", str(bad)])
+        args.run(args)
+    assert any("feedback.scale" in line for line in caught.value.lines)
