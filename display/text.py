@@ -106,10 +106,14 @@ class Fonts:
         gain = 1.0 if eager else 1.15
         if lines >= 2 and len(words) > 1 and (one is None or one < max_size * (0.999 if eager else 0.8)):
             # Two lines cut where the longer half is shortest; kept only if clearly bigger.
-            halves = [(" ".join(words[:cut]), " ".join(words[cut:])) for cut in range(1, len(words))]
-            first, second = min(
-                halves, key=lambda pair: max(self.width(pair[0], min_size, bold), self.width(pair[1], min_size, bold))
-            )
+            def cost(cut: int) -> float:
+                widest = max(self.width(" ".join(words[:cut]), min_size, bold), self.width(" ".join(words[cut:]), min_size, bold))
+                # Prefer to break at a comma, before "(", or after a dash, when it costs little.
+                natural = words[cut - 1][-1] in ",;:" or words[cut - 1] in "-–" or words[cut][0] == "("
+                return widest * (0.85 if natural else 1.0)
+
+            best_cut = min(range(1, len(words)), key=cost)
+            first, second = " ".join(words[:best_cut]), " ".join(words[best_cut:])
             longer = max(first, second, key=lambda part: self.width(part, min_size, bold))
             two = self._largest(longer, width, height // 2, min_size, max_size, bold)
             if two is not None and (one is None or two > one * gain):
