@@ -262,3 +262,13 @@ def m201_stats_aggregates(db: sqlite_utils.Database) -> None:
         CREATE INDEX events_type_site_ts ON events(type, site, ts_at);
         """
     )
+
+
+@migrations()
+def m103_desk_pick_index(db: sqlite_utils.Database) -> None:
+    """Index for the dispatcher's pick: the oldest waiting ticket per service and class."""
+    db.executescript(
+        """
+        CREATE INDEX tickets_pick ON tickets(site, status, service, (priority IS NULL), issued_at);
+        """
+    )

@@ -13,7 +13,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from protocol.sites import Site
-from server.boardstate import counter_states, device_faults
+from server.boardstate import counter_states, device_faults, waiting_counts
 from server.dispatch import in_progress_one
 
 WAITING_SHOWN = 60
@@ -37,25 +37,31 @@ def desk_view(conn: sqlite3.Connection, site: Site, counter_id: str, now: dateti
             transfers=extra[4], service_name=names.get(current["service"], current["service"]),
             target_s=targets.get(current["service"]),
         )
-    waiting: dict[str, list[dict[str, Any]]] = {s.id: [] for s in site.services}
-    counts: dict[str, int] = {s.id: 0 for s in site.services}
-    at_risk = []
+    names_ = ("ticket_id", "number", "service", "priority", "issued_at", "status", "counter")
+    columns = ", ".join(names_)
+    counts = {service: n for service, (n, _p) in waiting_counts(conn, site.id).items()}
+    waiting: dict[str, list[dict[str, Any]]] = {}
+    for service in site.services:
+        rows = conn.execute(
+            f"SELECT {columns} FROM tickets INDEXED BY tickets_pick WHERE site = ? AND status = 'waiting' "
+            "AND service = ? AND issued_at IS NOT NULL ORDER BY (priority IS NULL), issued_at LIMIT ?",
+            (site.id, service.id, WAITING_SHOWN),
+        ).fetchall()
+        waiting[service.id] = [dict(zip(names_, tuple(r))) for r in rows]
     now_s = now.timestamp()
-    for ticket_id, number, service, priority, issued_at, status, counter_of in conn.execute(
-        "SELECT ticket_id, number, service, priority, issued_at, status, counter FROM tickets "
-        "WHERE site = ? AND status IN ('waiting', 'called', 'serving') AND issued_at IS NOT NULL "
-        "ORDER BY (priority IS NULL), issued_at",
-        (site.id,),
-    ):
-        item = {"ticket_id": ticket_id, "number": number, "service": service, "priority": priority,
-                "issued_at": issued_at, "status": status, "counter": counter_of}
-        if status == "waiting" and service in waiting:
-            counts[service] += 1
-            if len(waiting[service]) < WAITING_SHOWN:
-                waiting[service].append(item)
-        target_s = targets.get(service)
-        if target_s and now_s - issued_at >= min(site.at_risk_minutes * 60, target_s):
-            at_risk.append({**item, "target_s": target_s})
+    eligible = [s for s in site.services if targets[s.id]]
+    risk_s = {s.id: min(site.at_risk_minutes * 60, targets[s.id]) for s in eligible}
+    at_risk = []
+    if eligible:
+        rows = conn.execute(
+            f"SELECT {columns} FROM tickets WHERE site = ? AND status IN ('waiting', 'called', 'serving') "
+            f"AND service IN ({', '.join('?' for _ in eligible)}) AND issued_at <= ? ORDER BY issued_at LIMIT 200",
+            (site.id, *[s.id for s in eligible], now_s - min(risk_s.values())),
+        ).fetchall()
+        for row in rows:
+            item = dict(zip(names_, tuple(row)))
+            if now_s - item["issued_at"] >= risk_s[item["service"]]:
+                at_risk.append({**item, "target_s": targets[item["service"]]})
     at_risk.sort(key=lambda t: t["issued_at"])
     local = now.astimezone(site.zone)
     day_start = datetime.combine(local.date(), datetime.min.time(), tzinfo=site.zone)
@@ -96,7 +102,7 @@ def desk_view(conn: sqlite3.Connection, site: Site, counter_id: str, now: dateti
         "counter": {"id": counter.id, "number": counter.number, "name": counter.name, "services": own,
                     "state": state["state"], "reason": state["reason"]},
         "current": current,
-        "services": [{"id": s.id, "name": names[s.id], "waiting": counts[s.id], "own": s.id in own,
+        "services": [{"id": s.id, "name": names[s.id], "waiting": counts.get(s.id, 0), "own": s.id in own,
                       "target_s": targets[s.id]} for s in sorted(site.services, key=lambda s: s.id not in own)],
         "waiting": waiting,
         "at_risk": at_risk[:20],

@@ -63,7 +63,7 @@ class Dispatcher:
         source: str,
         publish: Callable[[str, bytes, bool], Any],
         clock: Callable[[], datetime] = utc_now,
-        state_interval_s: float = 0.05,
+        state_interval_s: float = 0.2,
     ):
         self.store = store
         self.sites = {s.id: s for s in sites}
@@ -236,18 +236,25 @@ class Dispatcher:
         return turn.current
 
     def _pick(self, turn: _Turn) -> dict | None:
-        services = turn.counter.services
+        # One indexed lookup per (service, class): the oldest waiting ticket of each;
+        # then priority class first (unless the cap says a normal one goes first), oldest first.
         cap = turn.site.max_consecutive_priority
         normal_first = cap is not None and turn.streak >= cap
-        order = "DESC" if normal_first else "ASC"
-        row = turn.conn.execute(
-            f"SELECT {', '.join(TICKET_COLUMNS)} FROM tickets "
-            f"WHERE site = ? AND status = 'waiting' AND service IN ({', '.join('?' for _ in services)}) "
-            f"AND issued_at IS NOT NULL AND number IS NOT NULL "
-            f"ORDER BY (priority IS NULL) {order}, issued_at, ticket_id LIMIT 1",
-            (turn.site.id, *services),
-        ).fetchone()
-        return dict(zip(TICKET_COLUMNS, tuple(row))) if row else None
+        heads = []
+        for service in turn.counter.services:
+            for is_normal in (0, 1):
+                row = turn.conn.execute(
+                    f"SELECT {', '.join(TICKET_COLUMNS)} FROM tickets INDEXED BY tickets_pick "
+                    "WHERE site = ? AND status = 'waiting' AND service = ? AND (priority IS NULL) = ? "
+                    "AND issued_at IS NOT NULL AND number IS NOT NULL ORDER BY issued_at, ticket_id LIMIT 1",
+                    (turn.site.id, service, is_normal),
+                ).fetchone()
+                if row:
+                    heads.append(dict(zip(TICKET_COLUMNS, tuple(row))))
+        if not heads:
+            return None
+        rank = (lambda t: t["priority"] is not None) if normal_first else (lambda t: t["priority"] is None)
+        return min(heads, key=lambda t: (rank(t), t["issued_at"], t["ticket_id"]))
 
     def _called(self, turn: _Turn, ticket: dict) -> tuple[str, dict]:
         streak = turn.streak + 1 if ticket["priority"] else 0

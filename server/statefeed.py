@@ -32,7 +32,7 @@ class StateFeed:
         reader: Callable[[], sqlite3.Connection],
         publish: Publish,
         clock: Callable[[], datetime],
-        min_interval_s: float = 0.05,
+        min_interval_s: float = 0.2,
     ):
         self.sites = sites
         self.reader = reader
