@@ -209,7 +209,8 @@ def test_unknown_and_malformed_ids_look_the_same(office):
         return statistics.median(times)
 
     unknown, malformed = median_ms(str(uuid.uuid4())), median_ms("not-a-ticket")
-    assert abs(unknown - malformed) < max(1.0, 0.5 * min(unknown, malformed)), (unknown, malformed)
+    print(f"median lookup: unknown id {unknown:.2f} ms, malformed id {malformed:.2f} ms")
+    assert abs(unknown - malformed) < max(1.5, 0.5 * min(unknown, malformed)), (unknown, malformed)
 
 
 def test_a_ticket_reveals_nothing_about_other_tickets(office):
@@ -253,6 +254,7 @@ def test_page_is_small_vietnamese_first_and_self_contained(office):
     assert set(assets) == {"/static/ticket.css", "/static/ticket.js", "?lang=en"}
     assert "http://" not in page.text and "https://" not in page.text
     sizes = [len(page.content)] + [len(client.get(a).content) for a in ("/static/ticket.css", "/static/ticket.js")]
+    print(f"page bytes: html {sizes[0]}, css {sizes[1]}, js {sizes[2]}")
     assert sum(sizes) < 16_000, sizes
     english = client.get(f"/t/{ids['A001']}?lang=en")
     assert '<html lang="en">' in english.text and "Your number" in english.text and "Waiting" in english.text
