@@ -76,6 +76,7 @@ class DemoOptions:
     seed: int = 1
     human_counter: str = "quay-1"
     forward_stdin: bool = True
+    embedded_broker: bool = False  # use the embedded broker even when Mosquitto is installed
 
 
 @dataclass
@@ -89,7 +90,8 @@ class Child:
 class Demo:
     options: DemoOptions
     children: list[Child] = field(default_factory=list)
-    broker: BrokerProcess | None = None
+    broker: Any = None  # BrokerProcess (Mosquitto) or MiniBroker (embedded)
+    broker_name: str = "Mosquitto"
     accounts: dict[str, str] = field(default_factory=dict)
     tokens: dict[str, str] = field(default_factory=dict)
     stop_event: threading.Event = field(default_factory=threading.Event)
@@ -115,12 +117,18 @@ class Demo:
             Device(id="display-1", role="display", site=SITE_ID),
         ]
         passwords = {d.id: secrets.token_urlsafe(12) for d in devices}
-        if find_mosquitto() is None:
-            raise XephangError("mosquitto is not installed: run `make demo` (it installs it) or apt-get install mosquitto")
         self.broker_port = free_port()
         conf = write_config(directory / "broker", devices, passwords, self.broker_port,
                             run_as_user=_current_user())
-        self.broker = BrokerProcess(conf, self.broker_port)
+        if find_mosquitto() is not None and not self.options.embedded_broker:
+            self.broker = BrokerProcess(conf, self.broker_port)
+            self.broker_name = "Mosquitto"
+        else:
+            from server.minibroker import MiniBroker
+
+            self.broker = MiniBroker(self.broker_port, conf.parent / "passwd", conf.parent / "acl")
+            why = "chọn bằng --embedded-broker" if self.options.embedded_broker else "chưa cài Mosquitto / not installed"
+            self.broker_name = f"trình môi giới nhúng / embedded broker, chỉ để trình diễn ({why})"
         self.clock_env = clock.environment_for(self._origin(), time.time() + 5, self.options.speedup)
         config = {
             "locale": "vi",
@@ -348,7 +356,7 @@ class Demo:
         accounts = "\n".join(f"    {user:<8} mật khẩu: {password}" for user, password in self.accounts.items())
         return f"""
 xephang — bản trình diễn một điểm tiếp nhận / demo of one reception point
-  Broker: Mosquitto (cổng {self.broker_port}), tua nhanh x{self.options.speedup:g} từ 07:30
+  Broker: {self.broker_name} (cổng {self.broker_port}), tua nhanh x{self.options.speedup:g} từ 07:30
   Quầy cán bộ (desk console): {self.base_url}/desk   (canbo1 làm quầy 1; quầy 2-4 do máy mô phỏng)
   Bảng điều khiển (dashboard): {self.base_url}/dashboard   (lanhdao)
   Bảng gọi số (board): {mode}

@@ -11,6 +11,7 @@ import sys
 import time
 
 import psutil
+import pytest
 
 from protocol.sites import Site
 from server.broker import free_port
@@ -18,12 +19,14 @@ from server.stats import compute, rules_from_sites
 from xephang.demo import demo_site
 
 
-def test_demo_runs_a_reception_point_and_stops_cleanly(tmp_path):
+@pytest.mark.parametrize("broker_kind", ["mosquitto", "embedded"])
+def test_demo_runs_a_reception_point_and_stops_cleanly(tmp_path, broker_kind):
     directory = tmp_path / "demo"
     port = free_port()
+    extra = ["--embedded-broker"] if broker_kind == "embedded" else []
     process = subprocess.Popen(
         [sys.executable, "-m", "xephang.cli", "demo", "--dir", str(directory), "--headless", "--port", str(port),
-         "--speedup", "120", "--duration", "300", "--tickets", "200"],
+         "--speedup", "120", "--duration", "300", "--tickets", "200", *extra],
         stdout=subprocess.PIPE, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, text=True,
     )
     db_path = directory / "server.db"
@@ -54,7 +57,9 @@ def test_demo_runs_a_reception_point_and_stops_cleanly(tmp_path):
         if process.poll() is None:
             process.kill()
     assert process.returncode == 0, output
-    assert "/desk" in output and "/dashboard" in output and "canbo1" in output and "Mosquitto" in output
+    assert "/desk" in output and "/dashboard" in output and "canbo1" in output
+    assert ("Broker: Mosquitto" in output) == (broker_kind == "mosquitto")
+    assert ("embedded broker" in output) == (broker_kind == "embedded")
     # Nothing left running: none of the children survive the demo.
     for child in children:
         assert not child.is_running() or child.status() == psutil.STATUS_ZOMBIE, child.cmdline()
