@@ -44,6 +44,7 @@
       text("go", t("Please go to counter {counter}", { counter: v.counter.number }));
       text("counter-name", v.counter.name);
     }
+    show("go", v.status === "called");
     text("sentence", v.spoken.call);
     show("sentence", !!v.spoken.call);
     show("queue", v.status === "waiting");

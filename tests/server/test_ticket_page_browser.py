@@ -72,6 +72,12 @@ async def _follow(server: LiveServer, ids: dict[str, str], db: Path, shots: Path
         assert await page.is_hidden("#queue")
         await page.screenshot(path=str(shots / "ticket-page.png"))
 
+        # The officer starts receiving the dossier: serving, at counter 1.
+        await asyncio.to_thread(dispatcher.start, SITE_ID, "quay-1", "test")
+        await expect(page.locator("#status")).to_have_text("Đang được tiếp nhận", timeout=15000)
+        assert await page.is_hidden("#go") and await page.is_hidden("#sentence")
+        assert await page.inner_text("#counter-name") == "Quầy 1"
+
         # Completed: the rating buttons appear; one press is taken.
         await asyncio.to_thread(dispatcher.complete, SITE_ID, "quay-1", "returned", None, "test")
         await page.wait_for_selector("#rate:not([hidden])", timeout=15000)
