@@ -112,9 +112,9 @@ def test_a_silent_printer_is_unknown_and_quick_checks_skip_the_wait():
 
 
 def test_a_printer_that_is_gone_is_offline_not_ok():
-    tcp = TcpPrinter()
-    port = tcp.port
-    tcp.close()
+    probe = socket.create_server(("127.0.0.1", 0))  # a port nobody listens on any more
+    port = probe.getsockname()[1]
+    probe.close()
     printer = TicketPrinter(PrinterSettings(transport="network", host="127.0.0.1", port=port, timeout_s=0.3))
     status = printer.status()
     assert status.summary == "offline" and not status.can_print
