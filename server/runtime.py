@@ -16,6 +16,9 @@ from server.store import EventStore
 
 log = logging.getLogger(__name__)
 
+# A device whose clock differs from the server's by more than this is listed in /healthz.
+SKEW_LIMIT_S = 60.0
+
 
 @dataclass
 class Runtime:
@@ -62,10 +65,18 @@ class Runtime:
 
     def health(self) -> dict[str, Any]:
         database = "ok"
+        skewed: list[dict[str, Any]] = []
         try:
             conn = self.store.reader()
             try:
                 conn.execute("SELECT 1 FROM events LIMIT 1").fetchall()
+                skewed = [
+                    {"site": site, "device": device, "skew_s": round(skew_s, 1)}
+                    for site, device, skew_s in conn.execute(
+                        "SELECT site, device, skew_s FROM devices WHERE ABS(skew_s) > ? ORDER BY site, device",
+                        (SKEW_LIMIT_S,),
+                    )
+                ]
             finally:
                 conn.close()
         except Exception as exc:  # noqa: BLE001 - reported, not raised
@@ -84,4 +95,6 @@ class Runtime:
                 "commit_failures": self.ingestor.commit_failures,
                 "callback_errors": self.ingestor.link.callback_errors,
             },
+            # Devices whose clock is off by more than SKEW_LIMIT_S (docs/reliability.md).
+            "clock_skew": {"limit_s": SKEW_LIMIT_S, "devices": skewed},
         }
