@@ -31,6 +31,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from protocol.sites import Site  # noqa: E402
 from server.projection import COLUMNS  # noqa: E402
 from server.stats import rules_from_sites  # noqa: E402
+from server.stats_query import COMPACT, encode_arrays  # noqa: E402
 from server.stats_store import (  # noqa: E402
     _INSERT, StatsStore, compute_direct, hour_key, rules_fingerprint,
 )
@@ -161,11 +162,10 @@ def aggregate_rows(site: Site, days: list[date], t: dict[str, np.ndarray]) -> li
                 durations[f"{name}_sum"] = np.bincount(group[ok], weights=values[ok], minlength=n_groups).astype(np.int64)
                 combined = group[ok].astype(np.int64) * (1 << 32) + values[ok]
                 unique, freq = np.unique(combined, return_counts=True)
-                gid = unique >> 32
-                pairs = np.stack([unique & 0xFFFFFFFF, freq], axis=1).astype("<u4")
+                gid, seconds = unique >> 32, unique & 0xFFFFFFFF
                 starts = np.searchsorted(gid, np.arange(n_groups), side="left")
                 ends = np.searchsorted(gid, np.arange(n_groups), side="right")
-                durations[f"{name}_hist"] = [pairs[a:b].tobytes() for a, b in zip(starts, ends)]
+                durations[f"{name}_hist"] = histogram_blobs(seconds, freq, starts, ends)
             for g in np.flatnonzero(present):
                 p, k = divmod(int(g), size)
                 out.append((
@@ -175,6 +175,20 @@ def aggregate_rows(site: Site, days: list[date], t: dict[str, np.ndarray]) -> li
                     *(durations[f"{m}_hist"][g] for m in ("wait", "service", "total")),
                 ))
     return out
+
+
+def histogram_blobs(seconds: np.ndarray, freq: np.ndarray, starts: np.ndarray, ends: np.ndarray) -> list[bytes]:
+    """The blobs server.stats_query.encode_arrays would make, for many groups at once."""
+    if len(seconds) == 0:
+        return [b"" for _ in starts]
+    deltas = np.diff(seconds, prepend=0)
+    firsts = starts[starts < ends]
+    deltas[firsts] = seconds[firsts]
+    if deltas.max() >= 65536 or freq.max() >= 65536:
+        return [encode_arrays(seconds[a:b], freq[a:b]) for a, b in zip(starts, ends)]
+    header = np.array([COMPACT], "<u4").tobytes()
+    d16, c16 = deltas.astype("<u2"), freq.astype("<u2")
+    return [header + d16[a:b].tobytes() + c16[a:b].tobytes() if b > a else b"" for a, b in zip(starts, ends)]
 
 
 def timed(fn, repeat: int) -> tuple[list[float], object]:

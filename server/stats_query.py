@@ -7,7 +7,7 @@ No FastAPI here.
 from __future__ import annotations
 
 import sqlite3
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from datetime import date, timedelta
 from functools import lru_cache
 
@@ -20,6 +20,57 @@ COUNT_COLUMNS = stats.COUNTS
 DIMENSIONS = ("service", "counter", "hour")
 TIME_KEYS = ("day", "week", "month")
 DENSE_LIMIT_S = 1 << 22  # merge histograms densely below ~48 days
+
+
+# Histogram blobs: a uint32 format tag, then either (compact) uint16 value deltas and
+# uint16 counts, or (wide, when a delta or count does not fit) uint32 values and counts.
+COMPACT, WIDE = 1, 2
+_EMPTY = np.zeros(0, dtype=np.int64)
+
+
+def encode_arrays(values: np.ndarray, counts: np.ndarray) -> bytes:
+    """A histogram blob from strictly increasing whole seconds and their counts."""
+    if len(values) == 0:
+        return b""
+    deltas = np.diff(values, prepend=0)
+    if deltas.max() < 65536 and counts.max() < 65536:
+        return (np.array([COMPACT], "<u4").tobytes() + deltas.astype("<u2").tobytes()
+                + counts.astype("<u2").tobytes())
+    return np.array([WIDE], "<u4").tobytes() + values.astype("<u4").tobytes() + counts.astype("<u4").tobytes()
+
+
+def decode_arrays(blob: bytes) -> tuple[np.ndarray, np.ndarray]:
+    """(values, counts) of a histogram blob, as int64 arrays."""
+    if not blob:
+        return _EMPTY, _EMPTY
+    kind = int.from_bytes(blob[:4], "little")
+    if kind == COMPACT:
+        body = np.frombuffer(blob, dtype="<u2", offset=4)
+        k = len(body) // 2
+        return np.cumsum(body[:k], dtype=np.int64), body[k:].astype(np.int64)
+    if kind == WIDE:
+        body = np.frombuffer(blob, dtype="<u4", offset=4)
+        k = len(body) // 2
+        return body[:k].astype(np.int64), body[k:].astype(np.int64)
+    raise ValueError(f"unknown histogram format {kind}")
+
+
+def encode(histogram: Mapping[int, int]) -> bytes:
+    items = sorted((v, c) for v, c in histogram.items() if c)
+    return encode_arrays(np.array([v for v, _ in items], dtype=np.int64),
+                         np.array([c for _, c in items], dtype=np.int64))
+
+
+def decode(blob: bytes) -> dict[int, int]:
+    values, counts = decode_arrays(blob)
+    return dict(zip(values.tolist(), counts.tolist()))
+
+
+def merged(blobs: Sequence[bytes]) -> tuple[np.ndarray, np.ndarray]:
+    parts = [decode_arrays(b) for b in blobs if b]
+    if not parts:
+        return _EMPTY, _EMPTY
+    return np.concatenate([p[0] for p in parts]), np.concatenate([p[1] for p in parts])
 
 
 def site_filter(sites: Sequence[str] | None) -> tuple[str, list[str]]:
@@ -107,29 +158,34 @@ def query_aggregates(conn: sqlite3.Connection, day_from: str, day_to: str, sites
         ns: dict[str, int] = {}
         percentiles: dict[tuple[str, int], int | None] = {}
         for i, m in enumerate(MEASURES):
-            blob = b"".join(r[3 + n_counts + len(MEASURES) + i] for r in rows)
-            ns[m], found = merged_percentiles(blob, PERCENTILES)
+            blobs = [r[3 + n_counts + len(MEASURES) + i] for r in rows]
+            ns[m], found = merged_percentiles(blobs, PERCENTILES)
             percentiles.update({(m, p): v for p, v in zip(PERCENTILES, found)})
         out.append(dict(zip(keys, key)) | stats.measures_row(counts, sums, ns, percentiles))
     return out
 
 
-def merged_percentiles(blob: bytes, ps: Sequence[int]) -> tuple[int, list[int | None]]:
-    """Count and nearest-rank percentiles of concatenated (seconds, count) histograms."""
-    if not blob:
+def merged_percentiles(blobs: Sequence[bytes], ps: Sequence[int]) -> tuple[int, list[int | None]]:
+    """Count and nearest-rank percentiles of the sum of histogram blobs."""
+    present = [b for b in blobs if b]
+    if len(present) == 1:  # one histogram: already sorted by seconds
+        values, counts = decode_arrays(present[0])
+        cumulative = np.cumsum(counts)
+        n = int(cumulative[-1])
+        return n, [int(values[np.searchsorted(cumulative, stats.nearest_rank(p, n), side="left")]) for p in ps]
+    values, counts = merged(present)
+    if len(values) == 0:
         return 0, [None for _ in ps]
-    arr = np.frombuffer(blob, dtype="<u4").reshape(-1, 2)
-    top = int(arr[:, 0].max())
+    top = int(values.max())
     if top < DENSE_LIMIT_S:
         # Dense per-second counts (float64 holds integer counts exactly below 2**53).
-        cumulative = np.cumsum(np.bincount(arr[:, 0], weights=arr[:, 1], minlength=top + 1))
+        cumulative = np.cumsum(np.bincount(values, weights=counts, minlength=top + 1))
         n = int(cumulative[-1])
         return n, [int(np.searchsorted(cumulative, stats.nearest_rank(p, n), side="left")) for p in ps]
-    order = np.argsort(arr[:, 0], kind="stable")
-    values = arr[order, 0]
-    cumulative = np.cumsum(arr[order, 1], dtype=np.int64)
+    order = np.argsort(values, kind="stable")
+    cumulative = np.cumsum(counts[order])
     n = int(cumulative[-1])
-    return n, [int(values[np.searchsorted(cumulative, stats.nearest_rank(p, n), side="left")]) for p in ps]
+    return n, [int(values[order][np.searchsorted(cumulative, stats.nearest_rank(p, n), side="left")]) for p in ps]
 
 
 def distribution_of(conn: sqlite3.Connection, day_from: str, day_to: str, sites: Sequence[str] | None,
@@ -151,7 +207,7 @@ def distribution_of(conn: sqlite3.Connection, day_from: str, day_to: str, sites:
     out = {}
     size = max_s // bin_s + 1
     for measure, parts in blobs.items():
-        arr = np.frombuffer(b"".join(parts), dtype="<u4").reshape(-1, 2)
-        index = np.minimum(arr[:, 0] // bin_s, size - 1)
-        out[measure] = [int(v) for v in np.bincount(index, weights=arr[:, 1], minlength=size)]
+        values, counts = merged(parts)
+        index = np.minimum(values // bin_s, size - 1)
+        out[measure] = [int(v) for v in np.bincount(index, weights=counts, minlength=size)]
     return out

@@ -26,11 +26,10 @@ import sqlite3
 from collections.abc import Iterable, Mapping, Sequence
 from datetime import date, datetime, time, timedelta
 
-import numpy as np
 
 from server import stats
 from server.stats import MEASURES, Accumulator, Rules
-from server.stats_query import aggregate_plan, distribution_of, query_aggregates, site_filter
+from server.stats_query import aggregate_plan, decode, distribution_of, encode, query_aggregates, site_filter
 
 COUNT_COLUMNS = stats.COUNTS
 AGG_COLUMNS = (
@@ -39,17 +38,6 @@ AGG_COLUMNS = (
 )
 _INSERT = f"INSERT OR REPLACE INTO stats_agg ({', '.join(AGG_COLUMNS)}) VALUES ({', '.join('?' * len(AGG_COLUMNS))})"
 REFRESH_CHUNK = 200  # site-days per transaction when rebuilding
-
-
-def encode(histogram: Mapping[int, int]) -> bytes:
-    """A histogram as little-endian uint32 pairs (seconds, count), by seconds."""
-    pairs = sorted((v, c) for v, c in histogram.items() if c)
-    return np.array(pairs, dtype="<u4").tobytes() if pairs else b""
-
-
-def decode(blob: bytes) -> dict[int, int]:
-    arr = np.frombuffer(blob, dtype="<u4").reshape(-1, 2)
-    return {int(v): int(c) for v, c in arr}
 
 
 def hour_key(hour: int) -> str:

@@ -14,8 +14,8 @@ from hypothesis import strategies as st
 from protocol import topics
 from protocol.sites import Site
 from server import stats
-from server.stats_query import merged_percentiles, month_spans
-from server.stats_store import StatsStore, compute_direct, decode, encode
+from server.stats_query import decode, encode, merged_percentiles, month_spans
+from server.stats_store import StatsStore, compute_direct
 from server.store import EventStore, Incoming
 from server.synthetic import default_start, ticket_lives
 from tests.server.stats_day import (
@@ -60,7 +60,7 @@ def test_histogram_percentiles_equal_nearest_rank_over_values(values, p):
             h[v] = h.get(v, 0) + 1
         assert decode(encode(h)) == h
         blobs.append(encode(h))
-    n, found = merged_percentiles(b"".join(blobs), [p])
+    n, found = merged_percentiles(blobs, [p])
     assert (n, found) == (len(values), [expected])
 
 
@@ -159,4 +159,9 @@ def test_merging_very_long_durations_takes_the_sparse_path():
     values = [5, 60, 60, 3600, 5_000_000, 9_000_000]
     histogram = {v: values.count(v) for v in set(values)}
     for p in (1, 50, 67, 90, 100):
-        assert merged_percentiles(encode(histogram), [p]) == (6, [stats.percentile(values, p)])
+        assert merged_percentiles([encode(histogram)], [p]) == (6, [stats.percentile(values, p)])
+    halves = [{v: values[:3].count(v) for v in set(values[:3])}, {v: values[3:].count(v) for v in set(values[3:])}]
+    for p in (1, 50, 67, 90, 100):
+        assert merged_percentiles([encode(h) for h in halves], [p]) == (6, [stats.percentile(values, p)])
+    assert decode(encode(histogram)) == histogram  # the wide format
+    assert decode(encode({1: 70_000})) == {1: 70_000}  # a count beyond 16 bits
