@@ -52,7 +52,7 @@ def _run(args: argparse.Namespace) -> int:
 
     previous = signal.signal(signal.SIGTERM, _terminate)
     try:
-        if settings.feedback.pin_factory == "keyboard":
+        if settings.feedback.pin_factory in ("keyboard", "mock"):  # mock pins: type the presses
             keys = settings.keypad_keys()
             print(_("Rating keypad ready. Type a key and Enter: {keys} (q to quit)").format(
                 keys=", ".join(f"{key} = {rating}" for key, rating in keys.items())), flush=True)

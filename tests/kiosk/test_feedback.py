@@ -298,3 +298,37 @@ def test_cli_runs_a_keyboard_keypad_until_q(tmp_path, monkeypatch, capsys):
         args = _parser().parse_args(["feedback", "--config", str(bad)])
         args.run(args)
     assert any("feedback.scale" in line for line in caught.value.lines)
+
+
+def test_rated_tickets_seq_and_unsent_ratings_survive_a_restart(tmp_path):
+    """No broker reachable: the rating waits in SQLite; after a restart the same
+    completion delivered again does not reopen the ticket, and seq goes on."""
+    data = settings_dict()
+    data["broker"] = {"host": "127.0.0.1", "port": 9}
+    data["feedback"] = {"site": SITE_ID, "device_id": "feedback-1", "counter": "quay-1",
+                        "buttons": {str(k): v for k, v in PINS.items()}, "pin_factory": "mock",
+                        "data_dir": str(tmp_path / "fb")}
+    settings = load_settings(FeedbackSettings, None, **data)
+    first, second = str(uuid.uuid4()), str(uuid.uuid4())
+
+    def run(completions: list[str], rating: int) -> FeedbackApp:
+        factory, clock = MockFactory(), FakeClock()
+        keypad = FeedbackApp(settings, pin_factory=factory, clock=clock).start()
+        for ticket_id in completions:
+            keypad._put("completed", ticket_id)
+        wait_until(lambda: keypad._items.qsize() == 0)
+        press(factory, clock, rating)
+        assert keypad.wait_idle()
+        keypad.stop()
+        return keypad
+
+    before = run([first], 2)
+    assert before.outcomes["accepted"] == 1 and before.unsent() == 1
+    after = run([first], 3)  # a redelivered completion of the rated ticket
+    assert after.outcomes == {"accepted": 0, "no_ticket": 1, "expired": 0, "already_rated": 0}
+    again = run([second], 1)
+    assert again.outcomes["accepted"] == 1 and again.unsent() == 2
+    conn = sqlite3.connect(tmp_path / "fb" / "feedback.sqlite3")
+    rows = [json.loads(p) for (p,) in conn.execute("SELECT payload FROM ratings ORDER BY created_at")]
+    conn.close()
+    assert [(r["seq"], r["data"]["ticket_id"], r["data"]["rating"]) for r in rows] == [(1, first, 2), (2, second, 1)]
