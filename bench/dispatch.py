@@ -46,6 +46,7 @@ BUSY_S = 12.0  # phase 1 length
 THINK_S = (0.5, 1.5)  # phase 1: pause between a desk's rounds
 STRESS_ROUNDS = 10  # phase 2: per counter, back to back
 ALONE = 200
+LOAD_PROCESSES = 5
 DEVICES = [Device(id="server", role="server"), Device(id="watch", role="server")]
 
 
@@ -130,6 +131,18 @@ def _detach_other_listeners(app) -> None:
         time.sleep(0.05)
 
 
+def watch(host: str, port: str, password: str, out: str) -> None:
+    """Child process: an MQTT subscriber (like a display) noting when each call arrives;
+    writes {ticket_id: perf_counter} to `out` on SIGTERM."""
+    watcher = CallWatcher(BrokerSettings(host=host, port=int(port), username="watch", password=password))
+    stop = threading.Event()
+    signal.signal(signal.SIGTERM, lambda *a: stop.set())
+    print("ready", flush=True)
+    stop.wait()
+    watcher.client.loop_stop()
+    Path(out).write_text(json.dumps(watcher.seen))
+
+
 class CallWatcher:
     """An MQTT subscriber noting when each ticket.called arrives."""
 
@@ -147,7 +160,8 @@ class CallWatcher:
 
 
 def desk(base: str, token: str, counter: str, rounds: int, out: list, barrier: threading.Barrier | None,
-         until: float | None = None, think_s: tuple[float, float] | None = None, seed: int = 0) -> None:
+         until: float | None = None, think_s: tuple[float, float] | None = None, seed: int = 0,
+         start_at: float | None = None) -> None:
     import random
 
     rng = random.Random(seed)
@@ -156,6 +170,8 @@ def desk(base: str, token: str, counter: str, rounds: int, out: list, barrier: t
         client.get("/api/v1/me")  # open the keep-alive connection before the clock starts
         if barrier:
             barrier.wait(30)
+        if start_at:
+            time.sleep(max(0.0, start_at - time.perf_counter()))
         if think_s:
             time.sleep(rng.uniform(0, think_s[1]))  # desks do not start in lockstep
         done_rounds = 0
@@ -174,18 +190,31 @@ def desk(base: str, token: str, counter: str, rounds: int, out: list, barrier: t
                 time.sleep(rng.uniform(*think_s))
 
 
-def run_desks(base: str, token: str, rounds: int, until_s: float | None, think_s: tuple[float, float] | None) -> tuple[list, float]:
+def _desk_group(args: tuple) -> list:
+    """One load-generator process: its share of the desks, as threads, starting together."""
+    base, token, counters, rounds, until_in_s, think_s, start_at = args
     out: list = []
-    barrier = threading.Barrier(COUNTERS)
-    until = time.perf_counter() + until_s if until_s else None
-    threads = [threading.Thread(target=desk, args=(base, token, f"quay-{i}", rounds, out, barrier, until, think_s, i))
-               for i in range(1, COUNTERS + 1)]
-    wall = time.perf_counter()
+    until = start_at + until_in_s if until_in_s else None
+    threads = [threading.Thread(target=desk, args=(base, token, c, rounds, out, None, until, think_s, i, start_at))
+               for i, c in enumerate(counters)]
     for thread in threads:
         thread.start()
     for thread in threads:
         thread.join(180)
-    return out, time.perf_counter() - wall
+    return out
+
+
+def run_desks(base: str, token: str, rounds: int, until_s: float | None, think_s: tuple[float, float] | None) -> tuple[list, float]:
+    """All 50 desks, spread over LOAD_PROCESSES processes (like separate browsers), started together."""
+    import multiprocessing
+
+    names = [f"quay-{i}" for i in range(1, COUNTERS + 1)]
+    groups = [names[i::LOAD_PROCESSES] for i in range(LOAD_PROCESSES)]
+    start_at = time.perf_counter() + 2.0  # CLOCK_MONOTONIC: the same clock in every process
+    with multiprocessing.get_context("fork").Pool(LOAD_PROCESSES) as pool:
+        parts = pool.map(_desk_group, [(base, token, g, rounds, until_s, think_s, start_at) for g in groups])
+    wall = time.perf_counter() - start_at
+    return [row for part in parts for row in part], wall
 
 
 def measure(dispatch_only: bool) -> dict:
@@ -196,7 +225,6 @@ def measure(dispatch_only: bool) -> dict:
         directory = Path(tmp)
         process, passwords = start_broker(directory / "broker", DEVICES)
         server_broker = BrokerSettings(host="127.0.0.1", port=process.port, username="server", password=passwords["server"])
-        watch_broker = BrokerSettings(host="127.0.0.1", port=process.port, username="watch", password=passwords["watch"])
         config, token = prepare(directory, server_broker)
         port = free_port()
         env = {**os.environ, "BENCH_DISPATCH_ONLY": "1" if dispatch_only else "0"}
@@ -214,7 +242,12 @@ def measure(dispatch_only: bool) -> dict:
                 if time.monotonic() > deadline:
                     raise RuntimeError("server did not start")
                 time.sleep(0.1)
-            watcher = CallWatcher(watch_broker)
+            seen_file = directory / "seen.json"
+            watcher = subprocess.Popen(
+                [sys.executable, __file__, "--watch", "127.0.0.1", str(process.port), passwords["watch"], str(seen_file)],
+                stdout=subprocess.PIPE, text=True, start_new_session=True,
+            )
+            watcher.stdout.readline()
             time.sleep(0.5)
             busy, busy_wall = run_desks(base, token, 10_000, BUSY_S, THINK_S)
             stress, stress_wall = run_desks(base, token, STRESS_ROUNDS, None, None)
@@ -222,6 +255,9 @@ def measure(dispatch_only: bool) -> dict:
             desk(base, token, "quay-1", ALONE, alone, None)
             time.sleep(1.0)
             queue = httpx.get(f"{base}/api/v1/sites/{SITE}/queue", headers={"Authorization": f"Bearer {token}"}).json()
+            watcher.send_signal(signal.SIGTERM)
+            watcher.wait(15)
+            seen = json.loads(seen_file.read_text())
         finally:
             child.send_signal(signal.SIGTERM)
             try:
@@ -235,14 +271,14 @@ def measure(dispatch_only: bool) -> dict:
 
     def split(rows: list) -> tuple[list[float], list[float]]:
         http = [took * 1000 for _, _, took in rows]
-        e2e = [(watcher.seen[t] - started) * 1000 for t, started, _ in rows if t in watcher.seen]
+        e2e = [(seen[t] - started) * 1000 for t, started, _ in rows if t in seen]
         return http, e2e
 
     return {
         "busy": split(busy), "stress": split(stress), "alone": split(alone),
         "busy_rate": 2 * len(busy) / busy_wall, "stress_rate": 2 * len(stress) / stress_wall,
         "calls": (len(busy), len(stress), len(alone)),
-        "missing": len(ids) - sum(1 for t in ids if t in watcher.seen),
+        "missing": len(ids) - sum(1 for t in ids if t in seen),
         "waiting_left": sum(s["waiting"] for s in queue["services"].values()),
     }
 
@@ -274,6 +310,9 @@ def main() -> int:
     if len(sys.argv) == 4 and sys.argv[1] == "--serve":
         serve(sys.argv[2], sys.argv[3])
         return 0
+    if len(sys.argv) == 6 and sys.argv[1] == "--watch":
+        watch(*sys.argv[2:])
+        return 0
     try:
         full = measure(dispatch_only=False)
         alone = measure(dispatch_only=True)
@@ -287,7 +326,8 @@ def main() -> int:
         "every called ticket distinct. 'server' = the whole server as shipped (every ingest listener attached); "
         "'dispatch only' = the same run with the statistics and alerts ingest listeners detached, to show what they "
         "cost beside dispatch (they take the store's write lock after each ingest batch). Server in its own process; "
-        f"load generator (50 threads), MQTT subscriber and Mosquitto on the same {os.cpu_count()}-core machine, "
+        f"load generator ({LOAD_PROCESSES} processes x {COUNTERS // LOAD_PROCESSES} desk threads), MQTT subscriber "
+        f"(own process) and Mosquitto on the same {os.cpu_count()}-core machine, "
         "shared with other work."
     )
     write_results("dispatch", figures, notes)
