@@ -24,7 +24,7 @@ from server.auth import create_token, create_user
 from server.broker import free_port
 from server.db import open_database
 from tests.kiosk.conftest import write_config as write_kiosk_config
-from tests.support import SITE_ID, RunningBroker, server_settings_dict, wait_until, write_toml
+from tests.support import SITE_ID, RunningBroker, server_settings_dict, settings_dict, wait_until, write_toml
 
 ROOT = Path(__file__).resolve().parents[2]
 LETTERS = {"A": "tu-phap-ho-tich", "B": "chung-thuc"}
@@ -52,11 +52,14 @@ def stop_process(process: subprocess.Popen | None, timeout_s: float = 10.0) -> N
 class ServerProcess:
     """`xephang server` as a child process with a desk and a manager account."""
 
-    def __init__(self, broker: RunningBroker, directory: Path, **server: Any):
+    def __init__(self, broker: RunningBroker, directory: Path, user: str = "server", **server: Any):
         self.directory = directory
         directory.mkdir(parents=True, exist_ok=True)
         self.database = directory / "server.db"
-        self.config = write_toml(directory / "xephang.toml", server_settings_dict(broker, self.database, **server))
+        data = server_settings_dict(broker, self.database, **server)
+        data["broker"] = settings_dict(broker.settings_for(user))["broker"]
+        data["server"]["client_id"] = user
+        self.config = write_toml(directory / "xephang.toml", data)
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self.log_path = directory / "server.log"
@@ -292,6 +295,82 @@ class Desk:
         self._stop.set()
         self._thread.join(15)
         return self.log
+
+
+# -- a network link that can be cut ----------------------------------------------------
+class LinkCut:
+    """A TCP relay standing for the WAN link between an office and the centre: `cut()`
+    drops every connection and refuses new ones (as a dead link), `restore()` heals it."""
+
+    def __init__(self, target_port: int, host: str = "127.0.0.1"):
+        import socket
+
+        self.target = (host, target_port)
+        self.listener = socket.create_server((host, 0))
+        self.port = self.listener.getsockname()[1]
+        self.up = threading.Event()
+        self.up.set()
+        self._sockets: list[Any] = []
+        self._lock = threading.Lock()
+        self._closed = False
+        threading.Thread(target=self._accept, name="link-accept", daemon=True).start()
+
+    def _accept(self) -> None:
+        import socket
+
+        while not self._closed:
+            try:
+                inside, _ = self.listener.accept()
+            except OSError:
+                return
+            if not self.up.is_set():
+                inside.close()
+                continue
+            try:
+                outside = socket.create_connection(self.target, timeout=5)
+            except OSError:
+                inside.close()
+                continue
+            with self._lock:
+                self._sockets += [inside, outside]
+            for a, b in ((inside, outside), (outside, inside)):
+                threading.Thread(target=self._pump, args=(a, b), daemon=True).start()
+
+    def _pump(self, source: Any, sink: Any) -> None:
+        try:
+            while True:
+                data = source.recv(65536)
+                if not data:
+                    break
+                sink.sendall(data)
+        except OSError:
+            pass  # the other direction closed or the link was cut
+        for sock in (source, sink):
+            self._close(sock)
+
+    def _close(self, sock: Any) -> None:
+        import socket
+
+        try:
+            sock.shutdown(socket.SHUT_RDWR)
+        except OSError:
+            pass  # already closed
+        sock.close()
+
+    def cut(self) -> None:
+        self.up.clear()
+        with self._lock:
+            sockets, self._sockets = self._sockets, []
+        for sock in sockets:
+            self._close(sock)
+
+    def restore(self) -> None:
+        self.up.set()
+
+    def close(self) -> None:
+        self._closed = True
+        self.cut()
+        self.listener.close()
 
 
 # -- a burst of traffic ----------------------------------------------------------------
