@@ -165,3 +165,50 @@ def test_merging_very_long_durations_takes_the_sparse_path():
         assert merged_percentiles([encode(h) for h in halves], [p]) == (6, [stats.percentile(values, p)])
     assert decode(encode(histogram)) == histogram  # the wide format
     assert decode(encode({1: 70_000})) == {1: 70_000}  # a count beyond 16 bits
+
+
+def test_every_dashboard_and_export_text_has_a_vietnamese_entry():
+    import re
+    from pathlib import Path
+
+    from protocol.i18n import catalog_path, parse_po
+    from server.routes.dashboard import JS_TEXTS
+    from server.routes.stats import HEADERS
+    from server.stats_export import NOTES
+
+    html = (Path(__file__).resolve().parents[2] / "server" / "templates" / "dashboard.html").read_text(encoding="utf-8")
+    used = set(HEADERS.values()) | set(JS_TEXTS) | set(NOTES) | {"Week {week}/{year}", "Statistics", "Notes", "Period", "Sites"}
+    used |= set(re.findall(r'_\("([^"]+)"\)', html)) | set(re.findall(r"_\('([^']+)'\)", html))
+    catalog = parse_po(catalog_path("server").read_text(encoding="utf-8"))
+    assert len(used) > 100
+    assert sorted(m for m in used if not catalog.get(m)) == []
+    assert catalog["Sunday"] == "Chủ nhật" and catalog["Monday"] == "Thứ Hai"
+
+
+def test_at_risk_is_a_share_of_each_service_target(tmp_path):
+    from datetime import datetime, timezone
+
+    from protocol.events import make_event
+    from server.alerts import alerts_of, live_state
+
+    data = site_dict()
+    data["services"][1]["target_minutes"] = 120  # chung-thuc: 120 min, at risk from 90 min
+    site = Site.model_validate(data)
+    store = EventStore(tmp_path / "live.db", [site])
+    issued_at = datetime(2026, 11, 30, 1, 0, tzinfo=timezone.utc)  # 08:00 in Hanoi
+    events = [
+        make_event("ticket.issued", site=SITE_ID, source="kiosk-1", seq=i + 1, ts=issued_at,
+                   data={"ticket_id": f"00000000-0000-4000-8000-00000000000{i}", "number": f"X{i}", "service": s,
+                         "priority": None})
+        for i, s in enumerate(["tu-phap-ho-tich", "chung-thuc", "dat-dai"])
+    ]
+    store.ingest([Incoming(topics.event(e.site, e.type), e.to_json(), time.time()) for e in events])
+    conn = store.reader()
+    at_50 = live_state(conn, site, issued_at.timestamp() + 50 * 60)
+    assert [t["number"] for t in at_50["at_risk"]] == ["X0"]  # 60-min target: past 45 min
+    assert (at_50["waiting"], at_50["longest_wait_s"]) == (3, 3000)
+    at_90 = live_state(conn, site, issued_at.timestamp() + 90 * 60)
+    assert sorted(t["number"] for t in at_90["at_risk"]) == ["X0", "X1"]  # land is not eligible
+    assert sorted(alerts_of(at_90)) == sorted(f"ticket_at_risk:{t['ticket_id']}" for t in at_90["at_risk"])
+    tomorrow = live_state(conn, site, issued_at.timestamp() + 86400)
+    assert (tomorrow["waiting"], tomorrow["at_risk"]) == (0, [])  # yesterday's tickets are not "now"
