@@ -258,3 +258,22 @@ def test_page_is_small_vietnamese_first_and_self_contained(office):
     assert sum(sizes) < 16_000, sizes
     english = client.get(f"/t/{ids['A001']}?lang=en")
     assert '<html lang="en">' in english.text and "Your number" in english.text and "Waiting" in english.text
+
+
+def test_every_ticket_page_text_has_a_vietnamese_translation():
+    import unicodedata
+    from pathlib import Path
+
+    from protocol.i18n import parse_po
+    from server.routes.ticket_page import JS_TEXTS, RATING_LABELS, STATUS_TEXTS
+
+    server = Path(__file__).resolve().parents[2] / "server"
+    used = set(JS_TEXTS) | set(RATING_LABELS) | set(STATUS_TEXTS.values())
+    for path in (server / "templates" / "ticket.html", server / "routes" / "ticket_page.py"):
+        used |= set(re.findall(r'\b_\("([^"]+)"\)', path.read_text(encoding="utf-8")))
+    assert len(used) > 25
+    catalog = parse_po((server / "locale" / "vi.po").read_text(encoding="utf-8"))
+    missing = sorted(m for m in used if not catalog.get(m))
+    assert missing == []
+    for message in used:
+        assert unicodedata.is_normalized("NFC", catalog[message]), message
