@@ -1,0 +1,229 @@
+"""`xephang doctor`: real broker, real SQLite files, the kiosk's fake printer chosen by
+config, fonts on disk; every finding in Vietnamese and English; never a traceback."""
+
+from __future__ import annotations
+
+import argparse
+import ast
+import email.utils
+import subprocess
+import sys
+import threading
+from datetime import datetime, timedelta, timezone
+from http.server import BaseHTTPRequestHandler, HTTPServer
+from pathlib import Path
+
+import pytest
+
+from protocol.i18n import parse_po
+from server.broker import free_port
+from server.db import open_database
+from tests.kiosk.conftest import write_config as write_kiosk_config
+from tests.support import server_settings_dict, settings_dict, write_toml
+from xephang import doctor_cli
+from xephang.doctor import Context, exit_status, run
+from xephang.doctor_checks import clock_skew_s
+
+ROOT = Path(__file__).resolve().parents[2]
+NO_VIETNAMESE_FONT = Path("/usr/share/fonts/truetype/liberation/LiberationSans-Regular.ttf")
+
+
+def _doctor(capsys, *argv: str) -> tuple[int, str]:
+    parser = argparse.ArgumentParser()
+    doctor_cli.register(parser.add_subparsers(dest="command", required=True))
+    args = parser.parse_args(["doctor", *argv])
+    code = args.run(args)
+    return code, capsys.readouterr().out
+
+
+def _statuses(findings, check):
+    return [f.status for f in findings if f.check == check]
+
+
+def test_server_with_its_broker_and_database_passes(tmp_path, broker, capsys):
+    db = tmp_path / "server.db"
+    open_database(db).conn.close()
+    config = write_toml(tmp_path / "xephang.toml", server_settings_dict(broker, db))
+    code, out = _doctor(capsys, "--config", str(config), "--role", "server")
+    assert f"Broker 127.0.0.1:{broker.port} chấp nhận tài khoản server" in out
+    assert f"Broker 127.0.0.1:{broker.port} accepts user server" in out
+    assert f"Database {db} is intact" in out and "nguyên vẹn" in out
+    assert "Traceback" not in out
+    assert code == 0  # clock warnings (no timedatectl here) are not failures
+
+
+def test_wrong_password_and_unreachable_broker_are_plain_failures(tmp_path, broker, capsys):
+    db = tmp_path / "server.db"
+    data = server_settings_dict(broker, db)
+    data["broker"]["password"] = "not-the-password"
+    config = write_toml(tmp_path / "wrong.toml", data)
+    code, out = _doctor(capsys, "--config", str(config), "--role", "server")
+    assert code == 1
+    assert "từ chối tài khoản server: sai tên hoặc mật khẩu" in out
+    assert "refuses user server: wrong user name or password" in out
+    data["broker"]["port"] = free_port()
+    config = write_toml(tmp_path / "down.toml", data)
+    code, out = _doctor(capsys, "--config", str(config), "--role", "server")
+    assert code == 1 and "Không kết nối được broker" in out and "Cannot reach the broker" in out
+
+
+def test_the_password_comes_from_secrets_env_like_systemd_gives_it(tmp_path, broker, capsys, monkeypatch):
+    monkeypatch.delenv("XEPHANG_BROKER__PASSWORD", raising=False)
+    data = server_settings_dict(broker, tmp_path / "server.db")
+    del data["broker"]["password"]
+    config = write_toml(tmp_path / "xephang.toml", data)
+    code, out = _doctor(capsys, "--config", str(config), "--role", "server")
+    assert "No broker password for server" in out and code == 1
+    (tmp_path / "secrets.env").write_text(f"# from install.sh\nXEPHANG_BROKER__PASSWORD={broker.passwords['server']}\n")
+    code, out = _doctor(capsys, "--config", str(config), "--role", "server")
+    assert "accepts user server" in out
+
+
+def test_damaged_database_is_reported(tmp_path, broker, capsys):
+    db_path = tmp_path / "server.db"
+    db = open_database(db_path)
+    db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+    db["filler"].insert_all(({"id": i, "text": "x" * 500} for i in range(2000)), pk="id")
+    db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+    db.conn.close()
+    raw = bytearray(db_path.read_bytes())
+    page = 4096
+    raw[page * 20: page * 24] = b"\x07" * (page * 4)  # scribble over four pages mid-file
+    db_path.write_bytes(bytes(raw))
+    config = write_toml(tmp_path / "xephang.toml", server_settings_dict(broker, db_path))
+    code, out = _doctor(capsys, "--config", str(config), "--role", "server")
+    assert code == 1
+    assert f"Database {db_path} is damaged" in out or f"Database {db_path} cannot be read" in out
+    assert "Traceback" not in out
+
+
+def test_kiosk_with_paper_out_and_mock_pins(tmp_path, broker):
+    config = write_kiosk_config(tmp_path, broker, printer={"transport": "fake", "fake_fault": "paper_out"})
+    findings = run(Context(role="kiosk", config=config))
+    assert _statuses(findings, "printer") == ["fail"]
+    printer = next(f for f in findings if f.check == "printer")
+    assert "hết giấy; hãy lắp cuộn giấy mới" in printer.text("vi")
+    assert "paper out; load a new roll" in printer.text("en")
+    assert _statuses(findings, "gpio") == ["warn", "ok"]  # simulated, but the pins work
+    assert _statuses(findings, "font") == ["ok", "ok", "ok"]
+    assert _statuses(findings, "broker") == ["ok"]
+    assert _statuses(findings, "database") == ["warn"]  # the kiosk has not run yet
+    assert exit_status(findings) == 1
+
+    good = write_kiosk_config(tmp_path, broker, printer={"transport": "fake", "fake_fault": "none"})
+    findings = run(Context(role="kiosk", config=good))
+    assert _statuses(findings, "printer") == ["ok"]
+
+
+def _display_config(tmp_path, **display) -> Path:
+    data = settings_dict()
+    data["display"] = {"site": "test-site", **display}
+    return write_toml(tmp_path / "display.toml", data)
+
+
+def test_display_font_without_vietnamese_and_no_screen(tmp_path):
+    config = _display_config(tmp_path, font=str(NO_VIETNAMESE_FONT), audio_output="silent")
+    findings = run(Context(role="display", config=config, environ={"SDL_VIDEODRIVER": "dummy"}))
+    fonts = [f for f in findings if f.check == "font"]
+    assert [f.status for f in fonts] == ["fail", "ok"]
+    assert "lacks Vietnamese letters" in fonts[0].text("en") and "ư" in fonts[0].text("en")
+    assert "thiếu chữ tiếng Việt" in fonts[0].text("vi")
+    assert _statuses(findings, "screen") == ["warn"]
+    assert _statuses(findings, "audio") == ["warn"]
+    assert _statuses(findings, "broker") == ["fail"]  # nobody listens on the default port here
+
+
+def test_display_without_pygame_reports_it_and_does_not_crash(tmp_path):
+    config = _display_config(tmp_path)
+    script = (
+        "import sys; sys.modules['pygame'] = None\n"  # as on a machine without pygame
+        "from xephang.cli import main\n"
+        "from xephang import doctor_cli\n"
+        "import argparse\n"
+        "p = argparse.ArgumentParser(); doctor_cli.register(p.add_subparsers())\n"
+        f"a = p.parse_args(['doctor', '--config', {str(config)!r}, '--role', 'display', '--locale', 'en'])\n"
+        "sys.exit(a.run(a))\n"
+    )
+    done = subprocess.run([sys.executable, "-c", script], cwd=ROOT, capture_output=True, text=True, timeout=60,
+                          env={"PATH": "/usr/bin:/bin", "SDL_VIDEODRIVER": "kmsdrm"})
+    assert done.returncode == 1
+    assert "pygame is not installed: the board cannot draw" in done.stdout
+    assert "Traceback" not in done.stdout + done.stderr
+
+
+def test_bad_config_is_one_line_per_key_and_the_rest_is_skipped(tmp_path, capsys):
+    config = tmp_path / "bad.toml"
+    config.write_text('[broker]\nport = "many"\n[kiosk]\nsite = "NOT A SLUG"\n', encoding="utf-8")
+    code, out = _doctor(capsys, "--config", str(config), "--role", "kiosk", "--locale", "en")
+    assert code == 1
+    assert "Configuration: broker.port" in out
+    assert "Skipped: the configuration could not be read" in out
+    assert "Traceback" not in out
+
+
+class _SkewedDate(BaseHTTPRequestHandler):
+    skew = timedelta(seconds=-120)
+
+    def do_GET(self) -> None:  # noqa: N802 - http.server's naming
+        self.send_response(200)
+        self.end_headers()
+        self.wfile.write(b"{}")
+
+    def date_time_string(self, timestamp=None) -> str:
+        return email.utils.format_datetime(datetime.now(timezone.utc) + self.skew, usegmt=True)
+
+    def log_message(self, *args) -> None:
+        pass
+
+
+def test_clock_skew_against_the_servers_date_header(tmp_path, broker):
+    http = HTTPServer(("127.0.0.1", 0), _SkewedDate)
+    thread = threading.Thread(target=http.serve_forever, daemon=True)
+    thread.start()
+    try:
+        url = f"http://127.0.0.1:{http.server_port}"
+        skew = clock_skew_s(url)
+        assert 118 <= skew <= 122
+        config = write_kiosk_config(tmp_path, broker)
+        findings = run(Context(role="kiosk", config=config, server_url=url))
+        clock = [f for f in findings if f.check == "clock"][-1]
+        assert clock.status == "fail" and clock.text("vi").startswith("Đồng hồ lệch so với máy chủ +1")
+        _SkewedDate.skew = timedelta(0)
+        findings = run(Context(role="kiosk", config=config, server_url=url))
+        assert [f for f in findings if f.check == "clock"][-1].status == "ok"
+    finally:
+        _SkewedDate.skew = timedelta(seconds=-120)
+        http.shutdown()
+
+
+def _message_ids() -> set[str]:
+    ids = set()
+    for name in ("doctor.py", "doctor_checks.py", "doctor_devices.py"):
+        tree = ast.parse((ROOT / "xephang" / name).read_text(encoding="utf-8"))
+        for node in ast.walk(tree):
+            if (isinstance(node, ast.Call) and isinstance(node.func, ast.Name) and node.func.id in ("_", "tr")
+                    and node.args and isinstance(node.args[0], ast.Constant)):
+                ids.add(node.args[0].value)
+    return ids
+
+
+def test_every_doctor_message_has_a_vietnamese_translation_with_the_same_fields():
+    import string
+    import unicodedata
+
+    catalog = parse_po((ROOT / "xephang" / "locale" / "vi.po").read_text(encoding="utf-8"))
+    ids = _message_ids()
+    assert len(ids) > 50
+    missing = sorted(ids - set(catalog))
+    assert missing == []
+    for msgid in ids:
+        fields = {f for _, f, _, _ in string.Formatter().parse(msgid) if f}
+        assert {f for _, f, _, _ in string.Formatter().parse(catalog[msgid]) if f} == fields, msgid
+        assert unicodedata.is_normalized("NFC", catalog[msgid])
+
+
+@pytest.mark.parametrize("role", ["server", "broker", "kiosk", "display", "desk-keypad"])
+def test_every_role_runs_without_a_config_and_without_crashing(role, capsys):
+    code, out = _doctor(capsys, "--role", role)
+    assert "Traceback" not in out
+    assert ("[LỖI]" in out) == (code == 1)
