@@ -225,7 +225,9 @@ def parse_event(raw: bytes | str | dict[str, Any]) -> Any:
     if isinstance(text, str):
         try:
             obj = json.loads(text)
-        except (json.JSONDecodeError, RecursionError) as exc:
+        except (ValueError, RecursionError) as exc:
+            # ValueError, not only JSONDecodeError: json.loads raises a plain ValueError
+            # for integers past Python's 4300-digit limit.
             raise InvalidEvent(f"not JSON: {exc}"[:200]) from None
     else:
         obj = text

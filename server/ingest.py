@@ -106,10 +106,14 @@ class Ingestor:
         while not self._stop.is_set():
             try:
                 result = self.store.ingest(batch)
-            except sqlite3.Error as exc:
+            except Exception as exc:  # noqa: BLE001 - this thread must outlive any one batch
+                # sqlite3.Error is the expected case (disk full, read-only); anything else
+                # is a bug, but a dead ingest thread would stop the office silently.
                 self.commit_failures += 1
-                self.store.last_error = f"database write failed: {exc}"
-                log.error("ingest batch of %d not committed (%s); retrying, nothing acknowledged", len(batch), exc)
+                what = "database write failed" if isinstance(exc, sqlite3.Error) else "ingest failed"
+                self.store.last_error = f"{what}: {exc}"[:300]
+                log.error("ingest batch of %d not committed (%s); retrying, nothing acknowledged", len(batch), exc,
+                          exc_info=not isinstance(exc, sqlite3.Error))
                 self._stop.wait(delay_s)
                 delay_s = min(delay_s * 2, 5.0)
                 continue

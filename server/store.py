@@ -110,6 +110,10 @@ class EventStore:
             except InvalidEvent as exc:
                 rejected.append((message, exc.reason))
                 continue
+            except Exception as exc:  # noqa: BLE001 - one payload must never stop ingest
+                log.exception("parser failed on a payload from %s", message.topic[:120])
+                rejected.append((message, f"unparseable: {type(exc).__name__}"))
+                continue
             reason = self._rule_violation(event, topic)
             if reason:
                 rejected.append((message, reason))
@@ -258,15 +262,15 @@ class EventStore:
         try:
             body = json.loads(message.payload.decode("utf-8"))
             state = str(body.get("state", "unknown"))[:40]
-        except (UnicodeDecodeError, json.JSONDecodeError, AttributeError):
+        except (ValueError, RecursionError, AttributeError):  # not UTF-8, not JSON, not an object
             return None
         reported_at = skew_s = None
         try:
-            reported_at = datetime.fromisoformat(str(body.get("ts"))).timestamp()
+            reported_at = datetime.fromisoformat(str(body.get("ts"))[:64]).timestamp()
             if not message.retained:
                 skew_s = reported_at - message.received_at
-        except ValueError:
-            pass
+        except (ValueError, OverflowError):
+            reported_at = None  # no usable clock reading: keep the last known skew
         if skew_s is None:
             previous = conn.execute(
                 "SELECT skew_s FROM devices WHERE site = ? AND device = ?", (topic.site, topic.name)
