@@ -30,12 +30,16 @@ router = APIRouter(tags=["desk console"])
 STATIC = Path(__file__).resolve().parent.parent / "static"
 HEARTBEAT_S = 15.0
 MIN_GAP_S = 0.3  # at most ~3 views a second per console, however busy the site
+# A stream ends after this long and the browser reconnects at once (EventSource), so an
+# open console never holds up a server shutdown for longer.
+STREAM_MAX_S = 30.0
 REFRESH_S = 30.0
 
 # Strings desk.js shows; they go through the catalog like every other text.
 JS_TEXTS = (
     "Open", "Paused", "Closed", "No ticket in progress", "Called", "Serving", "Waiting", "Priority",
     "Nobody is waiting", "No device faults", "Live", "Reconnecting…", "Done", "Error", "at counter", "minutes",
+    "Call this ticket now",
 )
 ERROR_TEXTS = {
     "no_ticket_waiting": "No ticket is waiting for this counter's services.",
@@ -48,6 +52,7 @@ ERROR_TEXTS = {
     "not_dispatcher": "This server does not dispatch this site.",
     "same_service": "The ticket is already in that service.",
     "wrong_ticket_state": "The ticket is not in the right state for this.",
+    "ticket_not_waiting": "That ticket is no longer waiting.",
 }
 
 
@@ -97,6 +102,7 @@ async def desk_page(request: Request, site: str | None = None, counter: str | No
         "places": places,
         "chosen": chosen,
         "can_act": user.role in ("desk", "admin"),
+        "supervisor": user.role == "admin",
         "services": [(s.id, s.label(locale)) for s in site_model.services] if site_model else [],
         "outcomes": OUTCOMES,
         "texts": json.dumps({t: _(t) for t in JS_TEXTS} | {f"error:{k}": _(v) for k, v in ERROR_TEXTS.items()}
@@ -127,8 +133,9 @@ async def desk_stream(request: Request, site: str, counter: str, user: CurrentUs
         seen = None
         beat_at = time.monotonic()
         sent_at = beat_at - MIN_GAP_S
-        yield "retry: 2000\n\n"
-        while not feed._stop.is_set() and not await request.is_disconnected():
+        yield "retry: 500\n\n"
+        ends_at = beat_at + STREAM_MAX_S
+        while not feed._stop.is_set() and time.monotonic() < ends_at and not await request.is_disconnected():
             version = feed.versions.get(site, 0)
             now = time.monotonic()
             if (version != seen and now - sent_at >= MIN_GAP_S) or now - sent_at > REFRESH_S:

@@ -6,6 +6,7 @@
   if (!root) { return; }
   var site = root.dataset.site, counter = root.dataset.counter, locale = root.dataset.locale;
   var canAct = root.dataset.canAct === "yes";
+  var supervisor = root.dataset.supervisor === "yes";
   var T = JSON.parse(document.getElementById("texts").textContent);
   var NAMES = JSON.parse(document.getElementById("total-names").textContent);
   var csrf = document.querySelector('meta[name="csrf-token"]').content;
@@ -89,6 +90,14 @@
         var age = el("span", "age");
         age.dataset.issued = ticket.issued_at;
         item.appendChild(age);
+        if (supervisor) {
+          var call = el("button", "call-one", "▶");
+          call.title = t("Call this ticket now");
+          call.dataset.action = "call";
+          call.dataset.ticket = ticket.ticket_id;
+          call.addEventListener("click", function () { act(call); });
+          item.appendChild(call);
+        }
         list.appendChild(item);
       });
       if (!service.waiting) { list.appendChild(el("li", "none", t("Nobody is waiting"))); }
@@ -163,6 +172,8 @@
       if (code) { body.dossier_code = code; }
     } else if (action === "transfer") {
       body = { to_service: $("transfer-to").value };
+    } else if (action === "call") {
+      body = { ticket_id: button.dataset.ticket };
     } else if (action === "pause") {
       body = { reason: $("pause-reason").value.trim() || null };
     }
@@ -187,7 +198,7 @@
       .finally(function () { busy = false; document.body.classList.remove("busy"); });
   }
 
-  document.querySelectorAll("button[data-action]").forEach(function (button) {
+  document.querySelectorAll(".actions button[data-action], .complete button[data-action]").forEach(function (button) {
     button.addEventListener("click", function () { act(button); });
   });
   document.addEventListener("keydown", function (event) {

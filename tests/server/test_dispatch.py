@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import threading
+import time
 import uuid
 from datetime import datetime, timedelta, timezone
 
@@ -266,3 +267,47 @@ def test_day_end_closes_open_tickets_as_no_show(server):
     clock.now = datetime(2026, 3, 3, 1, 0, tzinfo=timezone.utc)
     assert dayend.run_once() == 1
     assert store.conn.execute("SELECT status FROM tickets WHERE ticket_id = ?", (late,)).fetchone()[0] == "no_show"
+
+
+def test_supervisor_calls_a_ticket_out_of_turn(server):
+    client, runtime, dispatcher, clock = server
+    store = runtime.store
+    first = issue(store, "B001", "chung-thuc", BASE)
+    later = issue(store, "B002", "chung-thuc", BASE + timedelta(seconds=30))
+    create_user(store, "chief", "chief-pass-123", "admin", [], [])
+    headers = {"Authorization": f"Bearer {create_token(store, 'chief')}"}
+    called = client.post(f"/api/v1/sites/{SITE_ID}/counters/quay-2/call", headers=headers, json={"ticket_id": later})
+    assert called.status_code == 200 and called.json()["ticket_id"] == later and called.json()["counter"] == "quay-2"
+    again = client.post(f"/api/v1/sites/{SITE_ID}/counters/quay-1/call", headers=headers, json={"ticket_id": later})
+    assert again.status_code == 409 and again.json()["code"] == "ticket_not_waiting"
+    assert dispatcher.call_next(SITE_ID, "quay-1", "t")["ticket_id"] == first
+    row = store.conn.execute("SELECT actor, via, target FROM audit_log WHERE action = 'call_ticket' AND ok = 1").fetchone()
+    assert row == ("chief", "api", later)
+
+
+def test_counter_events_from_another_server_update_the_counters_projection(server, broker):
+    client, runtime, dispatcher, clock = server
+    publisher = mqtt.Client(CallbackAPIVersion.VERSION2, client_id=f"other-{uuid.uuid4().hex[:6]}")
+    publisher.username_pw_set("server", broker.passwords["server"])
+    publisher.connect("127.0.0.1", broker.port)
+    publisher.loop_start()
+    at = datetime.now(timezone.utc)
+    paused = make_event("counter.paused", site=OTHER_SITE_ID, source="server-b", seq=2, ts=at,
+                        data={"counter": "quay-2", "reason": "Nghỉ trưa"})
+    older = make_event("counter.opened", site=OTHER_SITE_ID, source="server-b", seq=1, ts=at - timedelta(minutes=5),
+                       data={"counter": "quay-2"})
+    for event in (paused, older):  # the older one arrives late and must not win
+        publisher.publish(topics.event(event.site, event.type), event.to_json(), qos=1).wait_for_publish(10)
+
+    def state():
+        return store_row(runtime.store, OTHER_SITE_ID, "quay-2")
+
+    wait_until(lambda: runtime.store.counts()["stored"] >= 2 and state() is not None)
+    time.sleep(0.5)  # let the listener finish with the late event too
+    assert state() == ("paused", "Nghỉ trưa")
+    publisher.loop_stop()
+
+
+def store_row(store, site, counter):
+    with store.lock:
+        return store.conn.execute("SELECT state, reason FROM counters WHERE site = ? AND counter = ?", (site, counter)).fetchone()
