@@ -160,6 +160,7 @@ class Kiosk:
             self._void(ticket_id)
             raise
         printed = time.perf_counter()
+        self._save_copy(number, now)
         self._maybe_crash("after_print")
         with transaction(self.db):
             outbox.confirm_printed(self.db, ticket_id)
@@ -208,7 +209,21 @@ class Kiosk:
                      content.notice or ""]
             return build_text_job([line for line in lines if line], content.number, content.url, profile)
         image = render_ticket(content, self.printer.width, self.settings.locale).image
+        self._last_image = image
         return build_image_job(image, profile)
+
+    def _save_copy(self, number: str, now: datetime) -> None:
+        """Keep a PNG of the printed ticket when `kiosk.ticket_png_dir` is set (the demo)."""
+        folder = self.settings.kiosk.ticket_png_dir
+        image = getattr(self, "_last_image", None)
+        if folder is None or image is None:
+            return
+        try:
+            folder.mkdir(parents=True, exist_ok=True)
+            image.save(folder / f"{self.site.local_day(now).isoformat()}-{number}.png")
+        except OSError as exc:  # a copy is a convenience; the printed ticket is what counts
+            log.warning("could not save a PNG copy of ticket %s: %s", number, exc)
+        self._last_image = None
 
     def _void(self, ticket_id: str) -> None:
         with transaction(self.db):

@@ -49,6 +49,9 @@ class KioskSection(BaseModel):
     data_dir: Path = Field(default=Path("var/kiosk"), description="directory of the kiosk's SQLite file (numbers, outbox)")
     public_url: str = Field(default="http://127.0.0.1:8000", description="server's public address; the QR goes to <public_url>/t/<ticket_id>")
     notice: str | None = Field(default=None, description="short notice printed on every ticket (default: a built-in one)")
+    ticket_png_dir: Path | None = Field(
+        default=None, description="also save every printed ticket as a PNG in this folder (the demo; audits)"
+    )
     text_mode: bool = Field(default=False, description="print with the printer's own font (only if its Vietnamese code page works)")
     state_max_age_s: int = Field(default=300, ge=10, le=86400, description="queue state older than this prints '—'")
     printer_poll_s: float = Field(default=5.0, ge=0.5, le=600, description="seconds between printer status polls")

@@ -30,6 +30,7 @@ class QueueState(_State):
     site: str
     ts: datetime
     services: dict[str, ServiceQueue] = Field(default_factory=dict)
+    closed: bool = Field(default=False, description="staff closed this site's queue for today: kiosks refuse tickets")
 
 
 class CounterBoard(_State):

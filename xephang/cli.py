@@ -22,6 +22,7 @@ from xephang.errors import XephangError
 COMMAND_MODULES = [
     "server.cli",
     "kiosk.cli",
+    "kiosk.feedback_cli",
     "display.cli",
     "xephang.simulate_cli",
     "xephang.demo_cli",

@@ -145,6 +145,7 @@ class Demo:
                 "buttons": {"tu-phap-ho-tich": 17, "chung-thuc": 27, "dat-dai": 22},
                 "priority_pin": 23, "rate_limit_count": 1000, "rate_limit_window_s": 1, "debounce_s": 0,
                 "data_dir": str(directory / "kiosk"), "public_url": self.base_url,
+                "ticket_png_dir": str(directory / "tickets"),
                 "printer": {"transport": "file", "path": str(directory / "tickets" / "printer.bin"),
 },
             },

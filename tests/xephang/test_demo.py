@@ -66,6 +66,8 @@ def test_demo_runs_a_reception_point_and_stops_cleanly(tmp_path, broker_kind):
     # Printed: the file printer got raster tickets; issued: every printed one reached the server.
     printed = (directory / "tickets" / "printer.bin").read_bytes()
     assert printed.count(b"\x1dV") >= 3  # ESC/POS cut after each ticket
+    copies = sorted((directory / "tickets").glob("*.png"))
+    assert len(copies) == printed.count(b"\x1dV"), "every printed ticket is also saved as PNG"
     conn = sqlite3.connect(db_path)
     conn.row_factory = sqlite3.Row
     rows = [dict(r) for r in conn.execute("SELECT * FROM tickets")]
