@@ -236,7 +236,7 @@ def parse_event(raw: bytes | str | dict[str, Any]) -> Any:
     if obj.get("v") != PROTOCOL_VERSION:
         raise InvalidEvent(f"unsupported protocol version {obj.get('v')!r}"[:200])
     kind = obj.get("type")
-    if kind not in EVENT_TYPES:
+    if not isinstance(kind, str) or kind not in EVENT_TYPES:  # a list or dict is not hashable
         raise InvalidEvent(f"unknown event type {kind!r}"[:200])
     try:
         return _adapter.validate_python(obj)

@@ -20,6 +20,9 @@ POISON = {
     # json.loads raises a plain ValueError (not JSONDecodeError) past 4300 digits.
     "huge_integer": b'{"v": 1, "type": "ticket.issued", "seq": ' + b"9" * 5000 + b"}",
     "huge_integer_version": b'{"v": ' + b"1" * 4400 + b"}",
+    # `type` not hashable: `kind in EVENT_TYPES` raised TypeError (found by hypothesis).
+    "type_is_a_list": b'{"v": 1, "type": [], "id": "x"}',
+    "type_is_an_object": b'{"v": 1, "type": {"a": 1}}',
 }
 
 
