@@ -21,11 +21,14 @@ from xephang.errors import XephangError
 # Modules that register sub-commands; each must stay cheap to import.
 COMMAND_MODULES = [
     "server.cli",
+    "server.users_cli",
+    "server.backup_cli",
     "kiosk.cli",
     "kiosk.feedback_cli",
     "display.cli",
     "xephang.simulate_cli",
     "xephang.demo_cli",
+    "xephang.doctor_cli",
 ]
 
 
