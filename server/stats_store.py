@@ -22,7 +22,9 @@ from __future__ import annotations
 
 import hashlib
 import json
+import logging
 import sqlite3
+import threading
 from collections.abc import Iterable, Mapping, Sequence
 from datetime import date, datetime, time, timedelta
 
@@ -30,6 +32,8 @@ from datetime import date, datetime, time, timedelta
 from server import stats
 from server.stats import MEASURES, Accumulator, Rules
 from server.stats_query import aggregate_plan, decode, distribution_of, encode, query_aggregates, site_filter
+
+log = logging.getLogger(__name__)
 
 COUNT_COLUMNS = stats.COUNTS
 AGG_COLUMNS = (
@@ -288,3 +292,41 @@ def accumulator_of(row: Mapping) -> Accumulator:
     acc.sums = {m: int(row[f"{m}_sum"]) for m in MEASURES}
     acc.histograms = {m: decode(row[f"{m}_hist"]) for m in MEASURES}
     return acc
+
+
+class BackgroundRefresh:
+    """Refreshes the pre-aggregates off the ingest thread, at most every `min_interval_s`
+    (a burst of ingest batches costs one recompute per touched site-day, not one per batch)."""
+
+    def __init__(self, stats_store: StatsStore, min_interval_s: float = 2.0):
+        self.stats_store = stats_store
+        self.min_interval_s = min_interval_s
+        self.failures = 0
+        self._wake = threading.Event()
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="xephang-stats", daemon=True)
+
+    def poke(self, *_: object) -> None:
+        self._wake.set()
+
+    def start(self) -> "BackgroundRefresh":
+        self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        self._stop.set()
+        self._wake.set()
+        self._thread.join(10)
+
+    def _run(self) -> None:
+        while not self._stop.is_set():
+            self._wake.wait()
+            self._wake.clear()
+            if self._stop.is_set():
+                return
+            try:
+                self.stats_store.refresh()
+            except sqlite3.Error as exc:
+                self.failures += 1
+                log.error("stats pre-aggregates not refreshed: %s", exc)
+            self._stop.wait(self.min_interval_s)

@@ -20,7 +20,7 @@ from server.alerts import AlertMonitor
 from server.auth import User, check_site, require_roles
 from server.errors import ApiError
 from server.stats import GROUP_KEYS, parse_group_by, rules_from_sites
-from server.stats_store import StatsStore
+from server.stats_store import BackgroundRefresh, StatsStore
 
 router = APIRouter(prefix="/api/v1", tags=["stats"])
 MAX_RANGE_DAYS = 3 * 366
@@ -52,13 +52,16 @@ def on_startup(app: Any, runtime: Any) -> None:
     runtime.services["stats"] = stats_store
     runtime.services["alerts"] = monitor
 
+    refresher = BackgroundRefresh(stats_store)
+
     def after_batch(_result: Any) -> None:
-        stats_store.refresh()
+        refresher.poke()
         monitor.poke()
 
     runtime.ingestor.listeners.append(after_batch)
+    refresher.start().poke()  # bring the pre-aggregates up to date after a restart
     monitor.start()
-    runtime.on_stop.append(monitor.stop)
+    runtime.on_stop.extend([refresher.stop, monitor.stop])
 
 
 Manager = Annotated[User, Depends(require_roles("manager"))]
