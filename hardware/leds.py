@@ -33,7 +33,9 @@ class StatusLights:
         self.ready = LED(ready, pin_factory=factory) if ready is not None else None
         self.printing = LED(printing, pin_factory=factory) if printing is not None else None
         self.fault = LED(fault, pin_factory=factory) if fault is not None else None
-        self.buzzer = Buzzer(buzzer, pin_factory=factory) if buzzer is not None and beep else None
+        # The buzzer exists whenever it is wired; `beep` only decides refusal beeps.
+        self.buzzer = Buzzer(buzzer, pin_factory=factory) if buzzer is not None else None
+        self.beep_on_refusal = beep
         self.state = "off"
 
     def show(self, state: str) -> None:
@@ -53,8 +55,13 @@ class StatusLights:
             restore = threading.Timer(0.3 * times + 0.05, self._restore)
             restore.daemon = True
             restore.start()
-        if self.buzzer is not None:
+        if self.buzzer is not None and self.beep_on_refusal:
             self.buzzer.beep(on_time=0.1, off_time=0.1, n=times, background=True)
+
+    def confirm(self) -> None:
+        """One short beep: a ticket was printed (for citizens who cannot see the slot)."""
+        if self.buzzer is not None:
+            self.buzzer.beep(on_time=0.08, off_time=0.05, n=1, background=True)
 
     def _restore(self) -> None:
         if self.fault is not None and self.state == "fault" and not self.fault.is_lit:

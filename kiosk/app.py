@@ -56,6 +56,8 @@ class KioskApp:
         on_result: Callable[[IssueResult, float], None] | None = None,
     ):
         self.settings = settings
+        self._voice: tuple | None = None
+        self.spoken: list[str] = []
         k = settings.kiosk
         self.site = settings.site_config
         self._ = translator("kiosk", settings.locale)
@@ -208,7 +210,9 @@ class KioskApp:
         if self._on_result:
             self._on_result(result, request.pressed_at)
         self._announce(result.message)
-        if not result.printed and self.lights:
+        if result.printed:
+            self._confirm(result.number)
+        elif self.lights:
             self.lights.signal_refusal()
         self._refresh_status(force=result.outcome in ("print_failed", "printer_fault"), polled=result.outcome != "closed")
         self.publisher.pump()  # type: ignore[union-attr]
@@ -216,6 +220,29 @@ class KioskApp:
             self._pending -= 1
             if self._pending == 0:
                 self._idle.set()
+
+    def _confirm(self, number: str | None) -> None:
+        """The optional confirmation for citizens who cannot see well (kiosk.confirm)."""
+        mode = self.settings.kiosk.confirm
+        if mode == "beep" and self.lights:
+            self.lights.confirm()
+        elif mode == "speak" and number:
+            threading.Thread(target=self._speak, args=(number,), name="kiosk-voice", daemon=True).start()
+
+    def _speak(self, number: str) -> None:
+        from protocol.speech import ticket_words
+
+        sentence = self._("Your number is {words}").format(words=ticket_words(number))
+        try:
+            from hardware.audio import AudioError, EspeakVoice, MixerOutput
+
+            if self._voice is None:
+                self._voice = (EspeakVoice("vi"), MixerOutput())
+            voice, output = self._voice
+            output.play(voice.speak(sentence, sentence.split()))
+            self.spoken.append(sentence)
+        except (ImportError, AudioError, OSError) as exc:  # a kiosk without speakers still prints
+            log.warning("cannot speak the confirmation: %s", exc)
 
     def _refresh_status(self, force: bool = False, polled: bool = False) -> None:
         """Poll the printer (unless the issue just did), set the lights, publish the status."""

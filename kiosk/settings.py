@@ -39,6 +39,10 @@ class KioskSection(BaseModel):
     priority_window_s: float = Field(default=10.0, gt=0, le=120, description="seconds a priority press waits for a service press")
     leds: LedPins = Field(default_factory=LedPins, description="status light and buzzer pins")
     beep: bool = Field(default=False, description="beep the buzzer when a press is refused")
+    confirm: Literal["off", "beep", "speak"] = Field(
+        default="off",
+        description="when a ticket is printed: nothing, one beep (buzzer), or say 'Số của bạn là ...' (espeak-ng + speaker)",
+    )
     pin_factory: Literal["mock", "lgpio", "keyboard"] = Field(
         default="lgpio", description="lgpio (real pins on a Pi), mock (gpiozero MockFactory: tests, demo), keyboard (lines on stdin / USB keypad)"
     )

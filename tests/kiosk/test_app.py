@@ -213,3 +213,39 @@ def test_people_ahead_and_day_closed_from_retained_queue_state(tmp_path, broker,
     finally:
         app.stop()
     assert [n for n, _ in ticket_rows(tmp_path)] == ["A001", "A002", "B001", "A003"]
+
+
+def test_printed_ticket_is_confirmed_by_one_beep_but_a_refusal_is_not(tmp_path, broker, inbox):
+    app, factory, clock = start_app(tmp_path, broker, confirm="beep", beep=False)
+    try:
+        factory.pin(19).clear_states()
+        press(factory, 17)
+        assert app.wait_idle(10) and app.results[-1].outcome == "printed"
+        wait_until(lambda: sum(1 for s in factory.pin(19).states if s.state) == 1, 5)  # one beep
+        wait_until(lambda: factory.pin(19).state is False, 5)  # and it ended
+        app.printer.transport.fault = "paper_out"
+        app._refresh_status(force=True)
+        factory.pin(19).clear_states()
+        clock.now += 5
+        press(factory, 17)
+        assert app.wait_idle(10) and app.results[-1].outcome != "printed"
+        import time
+
+        time.sleep(0.5)
+        assert not any(s.state for s in factory.pin(19).states), (factory.pin(19).states, app.results[-1].outcome)  # refusal beeps are off (beep=False)
+    finally:
+        app.stop()
+
+
+def test_speak_confirmation_says_the_number_in_words(tmp_path, broker, inbox, monkeypatch):
+    monkeypatch.setenv("SDL_AUDIODRIVER", "disk")
+    monkeypatch.setenv("SDL_DISKAUDIOFILE", str(tmp_path / "audio.raw"))
+    app, factory, _clock = start_app(tmp_path, broker, confirm="speak")
+    try:
+        press(factory, 17)
+        assert app.wait_idle(10) and app.results[-1].outcome == "printed"
+        wait_until(lambda: app.spoken, 15)
+        assert app.spoken == ["Số của bạn là a, một"]
+        wait_until(lambda: (tmp_path / "audio.raw").exists() and (tmp_path / "audio.raw").stat().st_size > 10_000, 10)
+    finally:
+        app.stop()
