@@ -68,9 +68,9 @@ def test_api_returns_the_hand_computed_numbers_and_exports_match(running):
     manager = tokens["lanh-dao"]
     # The pre-aggregates follow ingest on their own, before anyone asks.
     reader = client.app.state.runtime.store.reader()
-    wait_until(lambda: reader.execute(
+    wait_until(lambda: [tuple(r) for r in reader.execute(
         "SELECT issued FROM stats_agg WHERE level = 'd' AND dim = '' AND site = ? AND period = ?", (SITE_ID, DAY)
-    ).fetchone() == (7,), timeout_s=15)
+    )] == [(7,)], timeout_s=15)
     body = client.get(f"/api/v1/stats?from={DAY}&to={DAY}&group_by=site", headers=manager).json()
     assert _without_names(body["rows"]) == EXPECTED_BY_SITE
     assert body["rows"][1]["site_name"] == "Trung tâm Phục vụ hành chính công xã Thử Nghiệm"
