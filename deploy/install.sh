@@ -20,6 +20,8 @@ usage: install.sh --role ROLE [options]
   --device-id ID       device id / broker user written into a new config
   --bind ADDR          server/broker roles: broker listen address (default 0.0.0.0: the office LAN)
   --broker-files DIR   broker role: use mosquitto.conf, passwd, acl made by `xephang topology`
+  --config-from FILE   use this config (e.g. from `xephang topology`) when there is none yet
+  --secrets-from FILE  use this secrets.env (XEPHANG_BROKER__PASSWORD=...) when there is none yet
   --wheelhouse DIR     install offline from wheels in DIR (pip --no-index --find-links DIR)
   --upgrade            reinstall the package even when the same version is installed
   --python PY          Python used to create the venv (default python3)
@@ -38,6 +40,8 @@ BROKER_PORT=1883
 DEVICE_ID=""
 BIND=0.0.0.0
 BROKER_FILES=""
+CONFIG_FROM=""
+SECRETS_FROM=""
 WHEELHOUSE=""
 UPGRADE=0
 PYTHON=python3
@@ -59,6 +63,8 @@ while [ $# -gt 0 ]; do
     --device-id) need_value "$@"; DEVICE_ID=$2; shift 2 ;;
     --bind) need_value "$@"; BIND=$2; shift 2 ;;
     --broker-files) need_value "$@"; BROKER_FILES=$2; shift 2 ;;
+    --config-from) need_value "$@"; CONFIG_FROM=$2; shift 2 ;;
+    --secrets-from) need_value "$@"; SECRETS_FROM=$2; shift 2 ;;
     --wheelhouse) need_value "$@"; WHEELHOUSE=$2; shift 2 ;;
     --upgrade) UPGRADE=1; shift ;;
     --python) need_value "$@"; PYTHON=$2; shift 2 ;;
@@ -196,7 +202,12 @@ else
   say "xephang $VERSION already in $PREFIX/venv"
 fi
 
-# 5. Units, udev rule and (only when absent) the config from the role's template.
+# 5. Units, udev rule and (only when absent) the config: the given one, else the role's template.
+if [ -n "$CONFIG_FROM" ] && [ ! -f "$CONFIG" ]; then
+  [ -f "$CONFIG_FROM" ] || die "--config-from: no file $CONFIG_FROM"
+  local_do install -m 640 "$CONFIG_FROM" "$CONFIG"
+  echo changed >"$MARK"
+fi
 dry_flag=""
 [ "$DRY" -eq 1 ] && dry_flag="--dry-run"
 say "files for role $ROLE:"
@@ -236,7 +247,10 @@ fi
 # 7. The broker password of this device, for systemd's EnvironmentFile (root only).
 SECRETS="$ROOT$CONFIG_DIR/secrets.env"
 if [ "$ROLE" != broker ] && [ ! -f "$SECRETS" ]; then
-  if [ "$ROLE" = server ] && [ -f "$ROOT$BROKER_DIR/credentials.toml" ]; then
+  if [ -n "$SECRETS_FROM" ]; then
+    [ -f "$SECRETS_FROM" ] || die "--secrets-from: no file $SECRETS_FROM"
+    local_do install -m 600 "$SECRETS_FROM" "$SECRETS"
+  elif [ "$ROLE" = server ] && [ -f "$ROOT$BROKER_DIR/credentials.toml" ]; then
     local_do sh -c 'umask 077; PYTHONPATH="$1" "$2" -m xephang.deploy secrets --credentials "$3" --user "$4" >"$5"' \
       sh "$SRC" "$PYTHON" "$ROOT$BROKER_DIR/credentials.toml" "${DEVICE_ID:-server}" "$SECRETS"
   elif [ -n "${XEPHANG_BROKER_PASSWORD:-}" ]; then

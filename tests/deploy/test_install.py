@@ -277,3 +277,30 @@ def test_uninstall_keeps_config_and_data_unless_purged(tmp_path, wheelhouse, pyt
     done = uninstall("--purge")
     assert not (root / "etc/xephang").exists() and not (root / "var/lib/xephang").exists()
     assert "removed with its configuration and data" in done.stdout
+
+
+def test_an_office_of_topology_b_installs_from_the_generated_files(tmp_path, wheelhouse, python_wrapper):
+    from tests.support import OTHER_SITE_ID, SITE_ID, settings_dict
+    from xephang.topology import Centre, Office, central
+
+    bundle = tmp_path / "bundle"
+    settings = load_settings(CommonSettings, None, **settings_dict())
+    central(settings, bundle, Centre("central.example.vn"),
+            [Office("a", (SITE_ID,), broker_dir="/var/lib/xephang/broker"), Office("b", (OTHER_SITE_ID,))])
+    office = bundle / "office-a"
+    broker_root = tmp_path / "broker-pi"
+    broker_root.mkdir()
+    _install(broker_root, wheelhouse, python_wrapper, "--role", "broker", "--broker-files", str(office / "broker"))
+    for name in ("mosquitto.conf", "passwd", "acl"):
+        assert (broker_root / "var/lib/xephang/broker" / name).read_bytes() == (office / "broker" / name).read_bytes()
+    assert not (broker_root / "var/lib/xephang/broker/credentials.toml").exists()  # passwords stay with the officer
+    assert "connection a\naddress central.example.vn:1883" in (broker_root / "var/lib/xephang/broker/mosquitto.conf").read_text()
+    kiosk_root = tmp_path / "kiosk-pi"
+    kiosk_root.mkdir()
+    _install(kiosk_root, wheelhouse, python_wrapper, "--role", "kiosk",
+             "--config-from", str(office / "devices/kiosk-1.toml"), "--secrets-from", str(office / "devices/kiosk-1.env"))
+    assert (kiosk_root / "etc/xephang/xephang.toml").read_bytes() == (office / "devices/kiosk-1.toml").read_bytes()
+    assert (kiosk_root / "etc/xephang/secrets.env").read_bytes() == (office / "devices/kiosk-1.env").read_bytes()
+    assert stat.S_IMODE((kiosk_root / "etc/xephang/secrets.env").stat().st_mode) == 0o600
+    kiosk = load_settings(KioskSettings, kiosk_root / "etc/xephang/xephang.toml")
+    assert (kiosk.kiosk.device_id, kiosk.broker.username) == ("kiosk-1", "kiosk-1")

@@ -190,3 +190,32 @@ def test_two_offices_reach_the_centre_exactly_once_across_a_link_cut(tmp_path):
         for broker in brokers.values():
             broker.stop()
         log.close()
+
+
+def test_topology_command_parses_offices_and_refuses_bad_ones(tmp_path, capsys):
+    import argparse
+
+    from xephang import topology_cli
+    from xephang.errors import XephangError
+    from tests.support import write_toml
+
+    config = write_toml(tmp_path / "shared.toml", settings_dict())
+    parser = argparse.ArgumentParser()
+    topology_cli.register(parser.add_subparsers(dest="command", required=True))
+    args = parser.parse_args(["topology", "central", "--config", str(config), "--out", str(tmp_path / "out"),
+                              "--centre", "central.example.vn", "--office", f"a={SITE_ID}@192.168.1.10",
+                              "--office", f"b={OTHER_SITE_ID}@192.168.2.10", "--no-server", "b"])
+    assert args.run(args) == 0
+    out = capsys.readouterr().out
+    assert "bridge-a:" in out and "bridge-b:" in out and "server-a:" in out and "server-b" not in out
+    kiosk = load_settings(KioskSettings, tmp_path / "out" / "office-a" / "devices" / "kiosk-1.toml")
+    assert kiosk.broker.host == "192.168.1.10"
+    assert args.run(args) == 0
+    assert "no new accounts; existing passwords kept" in capsys.readouterr().out
+    for office, message in ((["--office", "nonsense"], "write ID=SITE"),
+                            (["--office", f"a={SITE_ID}"], "sites in no office"),
+                            (["--office", f"a={SITE_ID},{OTHER_SITE_ID}", "--no-server", "zz"], "unknown offices: zz")):
+        bad = parser.parse_args(["topology", "central", "--config", str(config), "--out", str(tmp_path / "bad"),
+                                 "--centre", "c", *office])
+        with pytest.raises(XephangError, match=message):
+            bad.run(bad)
