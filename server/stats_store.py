@@ -41,6 +41,13 @@ AGG_COLUMNS = (
     *(f"{m}_sum" for m in MEASURES), *(f"{m}_hist" for m in MEASURES),
 )
 _INSERT = f"INSERT OR REPLACE INTO stats_agg ({', '.join(AGG_COLUMNS)}) VALUES ({', '.join('?' * len(AGG_COLUMNS))})"
+DIRECT_LIMIT = 500_000  # tickets a query may fold without pre-aggregates (a few seconds)
+
+
+class TooLarge(ValueError):
+    """A query the pre-aggregates cannot answer and that would read too many tickets."""
+
+
 REFRESH_CHUNK = 200  # site-days per transaction when rebuilding
 
 
@@ -270,6 +277,15 @@ class StatsStore:
         try:
             plan = aggregate_plan(keys)
             if plan is None:
+                where, args = site_filter(sites)
+                found = conn.execute(
+                    f"SELECT COUNT(*) FROM tickets WHERE local_day BETWEEN ? AND ?{where}", [day_from, day_to, *args]
+                ).fetchone()[0]
+                if found > DIRECT_LIMIT:
+                    raise TooLarge(
+                        f"grouping by {', '.join(keys)} reads every ticket ({found}); at most {DIRECT_LIMIT} at once: "
+                        "choose fewer sites or days, or at most one of service, counter, hour"
+                    )
                 return compute_direct(conn, self.rules, day_from, day_to, sites, keys)
             return query_aggregates(conn, day_from, day_to, sites, keys, *plan)
         finally:

@@ -20,7 +20,7 @@ from server.alerts import AlertMonitor
 from server.auth import User, check_site, require_roles
 from server.errors import ApiError
 from server.stats import GROUP_KEYS, parse_group_by, rules_from_sites
-from server.stats_store import BackgroundRefresh, StatsStore
+from server.stats_store import BackgroundRefresh, StatsStore, TooLarge
 
 router = APIRouter(prefix="/api/v1", tags=["stats"])
 MAX_RANGE_DAYS = 3 * 366
@@ -103,7 +103,10 @@ def stats_rows(request: Request, user: User, day_from: str | None, day_to: str |
     if (end - start).days >= MAX_RANGE_DAYS:
         raise ApiError(400, "bad_range", f"at most {MAX_RANGE_DAYS} days at once")
     store: StatsStore = request.app.state.runtime.services["stats"]
-    rows = store.query(start.isoformat(), end.isoformat(), sites, keys) if sites else []
+    try:
+        rows = store.query(start.isoformat(), end.isoformat(), sites, keys) if sites else []
+    except TooLarge as exc:
+        raise ApiError(400, "too_large", str(exc)) from None
     names = {s.id: s.name for s in request.app.state.settings.sites}
     for row in rows:
         row["site_name"] = names.get(row["site"], row["site"])

@@ -212,3 +212,14 @@ def test_at_risk_is_a_share_of_each_service_target(tmp_path):
     assert sorted(alerts_of(at_90)) == sorted(f"ticket_at_risk:{t['ticket_id']}" for t in at_90["at_risk"])
     tomorrow = live_state(conn, site, issued_at.timestamp() + 86400)
     assert (tomorrow["waiting"], tomorrow["at_risk"]) == (0, [])  # yesterday's tickets are not "now"
+
+
+def test_a_grouping_without_pre_aggregates_refuses_too_many_tickets(tmp_path, monkeypatch):
+    from server import stats_store as module
+
+    stats_store = StatsStore(_store(tmp_path, build_day()), RULES)
+    assert len(stats_store.query(DAY, DAY, None, "service,counter")) == 11  # 7 + 2 + 2 pairs, by hand
+    monkeypatch.setattr(module, "DIRECT_LIMIT", 10)
+    with pytest.raises(module.TooLarge, match="reads every ticket"):
+        stats_store.query(DAY, DAY, None, "service,counter")
+    assert len(stats_store.query(DAY, DAY, None, "service")) == 8  # pre-aggregated: no limit
