@@ -101,6 +101,12 @@ def test_api_returns_the_hand_computed_numbers_and_exports_match(running):
                     assert sheet.cell(2, columns.index("day") + 1).number_format == "dd/mm/yyyy"
                 else:  # an unknown service or counter ("") is an empty cell
                     assert value == (None if want[column] == "" else want[column]), column
+    for group_by, column, labels in (("week", 3, ["Tuần 48/2026", "Tuần 49/2026"]), ("month", 3, ["11/2026", "12/2026"])):
+        xlsx = client.get(f"/api/v1/stats.xlsx?from=2026-11-29&to=2026-12-01&site={SITE_ID}&group_by={group_by}",
+                          headers=manager)
+        book = openpyxl.load_workbook(io.BytesIO(xlsx.content))
+        assert [r[column - 1] for r in book.worksheets[0].iter_rows(min_row=2, values_only=True)] == labels
+        assert book.worksheets[1]["B1"].value == "29/11/2026 - 01/12/2026"
     by_day = client.get("/api/v1/stats?from=2026-11-29&to=2026-12-01&site=test-site&group_by=day", headers=manager)
     assert [(r["day"], r["issued"]) for r in by_day.json()["rows"]] == [("2026-11-29", 1), (DAY, 7), ("2026-12-01", 1)]
 
