@@ -272,8 +272,17 @@ if [ "$ROLE" = server ] || [ "$ROLE" = broker ]; then
     system systemctl disable --now mosquitto.service
   fi
 fi
-units=$(deploy_py files --role "$ROLE" --prefix "$PREFIX" --config-dir "$CONFIG_DIR" --data-dir "$DATA_DIR" \
-  | sed -n 's|^/etc/systemd/system/||p')
+# Units with an [Install] section are enabled and started; the others are started by them
+# (xephang-backup.service by its timer).
+units=""
+for path in $(deploy_py files --role "$ROLE" --prefix "$PREFIX" --config-dir "$CONFIG_DIR" --data-dir "$DATA_DIR"); do
+  case "$path" in
+    /etc/systemd/system/*)
+      name=${path#/etc/systemd/system/}
+      grep -q '^\[Install\]' "$SRC/deploy/templates/$name" && units="$units $name"
+      ;;
+  esac
+done
 if [ "$CHANGED" -eq 1 ]; then
   system systemctl daemon-reload
   [ "$ROLE" = kiosk ] && system udevadm control --reload-rules && system udevadm trigger --subsystem-match=usb --subsystem-match=usbmisc

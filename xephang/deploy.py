@@ -70,7 +70,7 @@ ROLES: dict[str, RoleSpec] = {
         system_site_packages=True,
     ),
     "server": RoleSpec(
-        units=("xephang-server.service", "xephang-broker.service"),
+        units=("xephang-server.service", "xephang-broker.service", "xephang-backup.service", "xephang-backup.timer"),
         extra="server",
         apt=("python3-venv", "mosquitto", "sqlite3"),
         groups=(),
@@ -124,6 +124,7 @@ class Layout:
             "mosquitto": self.mosquitto,
             "device_groups": " ".join(groups),
             "vendor_rules": vendor_rules(),
+            "backup_keep": "14",
         }
 
 

@@ -135,6 +135,10 @@ def test_server_role_installs_into_a_fresh_venv_and_a_second_run_changes_nothing
     assert "role server: nothing to change" in second.stdout
     assert "new broker accounts" not in second.stdout and "already in /opt/xephang/venv" in second.stdout
     assert _snapshot(root) == files
+    assert "enable xephang-backup.timer" in first.stdout and "enable xephang-backup.service" not in first.stdout
+    backup = (root / "etc/systemd/system/xephang-backup.service").read_text()
+    assert ("ExecStart=/opt/xephang/venv/bin/xephang backup --config /etc/xephang/xephang.toml "
+            "--out /var/lib/xephang/backups --keep 14") in backup.splitlines()
 
     # The accounts work: run the generated broker (paths mapped into the root) and log in
     # with the password install.sh gave the server in secrets.env.
@@ -240,12 +244,13 @@ def test_systemd_analyze_verify_accepts_every_unit(tmp_path, wheelhouse, python_
         root = tmp_path / role
         root.mkdir()
         _install(root, wheelhouse, python_wrapper, "--role", role)
-        for unit in (root / "etc/systemd/system").glob("*.service"):
+        for unit in (root / "etc/systemd/system").glob("xephang-*"):
             # the same unit, pointing at the venv where this root has it
             text = unit.read_text().replace("/opt/xephang/", f"{root}/opt/xephang/")
             (units / unit.name).write_text(text)
     names = sorted(p.name for p in units.iterdir())
-    assert names == ["xephang-broker.service", "xephang-display.service", "xephang-kiosk.service", "xephang-server.service"]
+    assert names == ["xephang-backup.service", "xephang-backup.timer", "xephang-broker.service",
+                     "xephang-display.service", "xephang-kiosk.service", "xephang-server.service"]
     done = subprocess.run([verify, "verify", *map(str, sorted(units.iterdir()))], capture_output=True, text=True, timeout=60)
     assert done.returncode == 0 and "xephang" not in done.stderr, done.stderr
     broken = units / "xephang-broken.service"
