@@ -55,12 +55,14 @@ def safe_next(target: str | None) -> str:
     return "/desk"
 
 
-def _login_page(request: Request, error: str | None = None, status: int = 200, next_url: str = "/desk") -> HTMLResponse:
+def _login_page(request: Request, error: str | None = None, status: int = 200, next_url: str = "/desk",
+                username: str = "") -> HTMLResponse:
     locale = locale_of(request)
     token = request.cookies.get(LOGIN_CSRF_COOKIE) or secrets.token_urlsafe(24)
     response = templates.TemplateResponse(
         request, "login.html",
-        {"_": translator("server", locale), "locale": locale, "csrf": token, "error": error, "next": next_url},
+        {"_": translator("server", locale), "locale": locale, "csrf": token, "error": error, "next": next_url,
+         "username": username},
         status_code=status,
     )
     response.set_cookie(LOGIN_CSRF_COOKIE, token, httponly=True, samesite="strict", secure=request.url.scheme == "https")
@@ -98,14 +100,14 @@ async def login(
         audit.record_failure(store, actor, "login", exc.code)
         if wants_json:
             return JSONResponse({"code": exc.code, "detail": exc.detail}, status_code=429)
-        return _login_page(request, _("Too many failed attempts. Wait a few minutes."), 429, safe_next(next))
+        return _login_page(request, _("Too many failed attempts. Wait a few minutes."), 429, safe_next(next), username[:64])
     user = await to_thread.run_sync(lambda: verify_password(reader_for(request), username, password))
     if user is None:
         limiter.failed(username, address)
         audit.record_failure(store, actor, "login", "bad_credentials")
         if wants_json:
             return JSONResponse({"code": "bad_credentials", "detail": "wrong user name or password"}, status_code=401)
-        return _login_page(request, _("Wrong user name or password."), 401, safe_next(next))
+        return _login_page(request, _("Wrong user name or password."), 401, safe_next(next), username[:64])
     limiter.succeeded(username, address)
     token, _csrf = await to_thread.run_sync(lambda: start_session(store, user.username))
     with store.writing() as conn:
