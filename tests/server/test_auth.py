@@ -180,3 +180,19 @@ def test_users_cli_adds_lists_and_makes_tokens(broker, tmp_path, capsys, monkeyp
         assert _login(client, "lan", password).status_code == 303
         assert client.get("/api/v1/me", headers={}).json()["username"] == "lan"
         assert client.get("/api/v1/me", headers={"Authorization": f"Bearer {token}"}).json()["counters"] == ["quay-2"]
+
+
+def test_desk_page_needs_login_and_is_read_only_for_managers(app_client):
+    client, runtime, db = app_client
+    anonymous = client.get("/desk", follow_redirects=False)
+    assert anonymous.status_code == 303 and anonymous.headers["location"].startswith("/login")
+    _login(client, "boss", "boss-pass-123")
+    page = client.get(f"/desk?site={SITE_ID}&counter=quay-2")
+    assert page.status_code == 200 and 'data-can-act="no"' in page.text and 'data-action="next"' not in page.text
+    client.cookies.clear()
+    _login(client, "officer", "officer-pass-1")
+    own = client.get("/desk")
+    assert 'data-counter="quay-1"' in own.text and 'data-action="next"' in own.text and "Gọi số tiếp" in own.text
+    assert client.get(f"/desk?site={SITE_ID}&counter=quay-2").status_code == 403
+    english = client.get("/desk?lang=en")
+    assert "Call next" in english.text and 'lang="en"' in english.text
