@@ -21,7 +21,7 @@ from pydantic_settings import (
 
 from protocol.sites import Site, Slug
 
-DeviceRole = Literal["server", "kiosk", "display", "keypad", "feedback"]
+DeviceRole = Literal["server", "kiosk", "display", "keypad", "feedback", "monitor"]
 
 
 class ConfigError(Exception):
@@ -49,13 +49,15 @@ class Device(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
     id: Slug = Field(description="device id; also its broker user name")
-    role: DeviceRole = Field(description="server, kiosk, display, keypad or feedback")
-    site: Slug | None = Field(default=None, description="its site (all but server)")
+    role: DeviceRole = Field(
+        description="server, kiosk, display, keypad, feedback, or monitor (another system reading alerts and state)"
+    )
+    site: Slug | None = Field(default=None, description="its site (all but server; a monitor without one sees all)")
     counter: Slug | None = Field(default=None, description="its counter (keypad, feedback)")
 
     @model_validator(mode="after")
     def _needs(self) -> "Device":
-        if self.role != "server" and self.site is None:
+        if self.role not in ("server", "monitor") and self.site is None:
             raise ValueError(f"a {self.role} device needs a site")
         if self.role in ("keypad", "feedback") and self.counter is None:
             raise ValueError(f"a {self.role} device needs a counter")

@@ -111,6 +111,9 @@ class Site(_Model):
         default=None, ge=1, description="cap on priority calls in a row at one counter"
     )
     at_risk_minutes: int = Field(default=45, ge=1, description="a waiting ticket is at risk past this")
+    pause_alert_minutes: int = Field(
+        default=15, ge=1, description="alert when a counter is paused longer than this while people wait"
+    )
 
     @field_validator("timezone")
     @classmethod

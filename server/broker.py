@@ -67,7 +67,7 @@ def acl_lines(device: DeviceLike) -> list[str]:
     """Least privilege per device role (see docs/protocol.md, 'Broker accounts')."""
     prefix = "xephang/v1"
     status = f"{prefix}/{device.site}/devices/{device.id}/status"
-    site = f"{prefix}/{device.site}"
+    site = f"{prefix}/{device.site or '+'}"
     rules = {
         "server": ["topic readwrite xephang/#"],
         "kiosk": [
@@ -87,6 +87,7 @@ def acl_lines(device: DeviceLike) -> list[str]:
             f"topic read {site}/events/ticket.completed",
             f"topic read {site}/state/#",
         ],
+        "monitor": [f"topic read {site}/alerts", f"topic read {site}/state/#"],
     }[device.role]
     return [f"user {device.id}", *rules]
 

@@ -97,3 +97,28 @@ def test_mosquitto_accepts_our_password_hashes(broker):
     for user in ("server", "kiosk-1", "display-1", "keypad-1", "feedback-1"):
         _, reason = _client(broker, user)
         assert not reason.is_failure, user
+
+
+def test_a_monitor_reads_alerts_of_every_site_and_publishes_nothing(tmp_path):
+    from protocol.settings import Device
+    from tests.support import DEVICES, start_broker
+
+    running = start_broker(tmp_path / "b", DEVICES + [Device(id="city-monitor", role="monitor")])
+    try:
+        monitor, reason = _client(running, "city-monitor")
+        assert not reason.is_failure
+        got = queue.Queue()
+        monitor.on_message = lambda c, u, m: got.put(m.topic)
+        subscribed = queue.Queue()
+        monitor.on_subscribe = lambda *a: subscribed.put(True)
+        monitor.subscribe("xephang/#", qos=1)
+        subscribed.get(timeout=5)
+        server, _ = _client(running, "server")
+        server.publish(topics.event(SITE_ID, "ticket.called"), b"{}", qos=1).wait_for_publish(5)
+        server.publish(topics.alert("other-site"), b'{"kind": "at_risk"}', qos=1).wait_for_publish(5)
+        assert got.get(timeout=5) == topics.alert("other-site")
+        monitor.publish(topics.alert(SITE_ID), b"{}", qos=1).wait_for_publish(5)
+        with pytest.raises(queue.Empty):
+            got.get(timeout=0.5)
+    finally:
+        running.process.stop()
