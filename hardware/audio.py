@@ -24,6 +24,7 @@ import os
 import shutil
 import subprocess
 import sys
+import threading
 import time
 import unicodedata
 import wave
@@ -299,6 +300,11 @@ class SilentOutput:
         return None
 
 
+# pygame.mixer is process-global and not thread-safe: SDL crashes when two threads
+# open or close it at once. Every init, quit and start of a sound holds this lock.
+_MIXER_LOCK = threading.RLock()
+
+
 class MixerOutput:
     """pygame.mixer on its own channel; SDL converts our mono 22 kHz to the device."""
 
@@ -316,23 +322,25 @@ class MixerOutput:
 
     def _open(self) -> None:
         pygame = self._pygame
-        try:
-            pygame.mixer.init(frequency=self.rate, size=-16, channels=1, buffer=self.buffer, allowedchanges=0)
-        except pygame.error as exc:
-            raise AudioError(
-                f"no audio device ({exc}); driver {os.environ.get('SDL_AUDIODRIVER', 'default')}"
-            ) from None
-        self.channel = pygame.mixer.Channel(0)
+        with _MIXER_LOCK:
+            try:
+                pygame.mixer.init(frequency=self.rate, size=-16, channels=1, buffer=self.buffer, allowedchanges=0)
+            except pygame.error as exc:
+                raise AudioError(
+                    f"no audio device ({exc}); driver {os.environ.get('SDL_AUDIODRIVER', 'default')}"
+                ) from None
+            self.channel = pygame.mixer.Channel(0)
 
     def play(self, pcm: Pcm) -> None:
         if pcm.rate != self.rate:
             raise AudioError(f"sound at {pcm.rate} Hz, mixer at {self.rate} Hz")
         if not pcm.data:
             return
-        if not self._pygame.mixer.get_init():
-            self._open()
-        sound = self._pygame.mixer.Sound(buffer=pcm.data)
-        self.channel.play(sound)
+        with _MIXER_LOCK:
+            if not self._pygame.mixer.get_init():
+                self._open()
+            sound = self._pygame.mixer.Sound(buffer=pcm.data)
+            self.channel.play(sound)
         deadline = time.monotonic() + pcm.duration_s + 2.0
         while self.channel.get_busy() and time.monotonic() < deadline:
             self._sleep(0.02)
@@ -342,6 +350,7 @@ class MixerOutput:
         self.close()
 
     def close(self) -> None:
-        if self._pygame.mixer.get_init():
-            self.channel.stop()
-            self._pygame.mixer.quit()
+        with _MIXER_LOCK:
+            if self._pygame.mixer.get_init():
+                self.channel.stop()
+                self._pygame.mixer.quit()
