@@ -319,7 +319,7 @@ def main() -> int:
     except RuntimeError as exc:
         print(f"FAILED: {exc}", file=sys.stderr)
         return 1
-    figures = figures_of(full, "server", True) + figures_of(alone, "dispatch only", False)
+    figures = figures_of(full, "server", True) + figures_of(alone, "dispatch only", True)
     notes = (
         f"{WAITING} tickets issued before each run (10 % priority); {COUNTERS} counters; calls per phase "
         f"(busy {BUSY_S:.0f} s, stress, alone): {full['calls']}; {full['waiting_left']} tickets still waiting at the end; "
