@@ -54,7 +54,7 @@ class DayEnd:
         while not self._stop.is_set():
             try:
                 self.run_once()
-            except sqlite3.Error as exc:
+            except (sqlite3.Error, ValueError) as exc:
                 log.error("day-end run failed: %s", exc)
             self._stop.wait(self.interval_s)
 

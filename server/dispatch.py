@@ -71,8 +71,11 @@ class Dispatcher:
         self.source = source
         self.publish = publish
         self.clock = clock
+        # The feed reads the clock through the dispatcher, so replacing `dispatcher.clock`
+        # (a simulator's clock) moves both.
         self.states = StateFeed(
-            {s: self.sites[s] for s in self.dispatch_sites}, store.reader, publish, clock, state_interval_s
+            {s: self.sites[s] for s in self.dispatch_sites}, store.reader, publish, lambda: self.clock(),
+            state_interval_s,
         )
 
     # -- life cycle -------------------------------------------------------------------

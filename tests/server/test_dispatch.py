@@ -82,7 +82,6 @@ def server(broker, tmp_path):
         runtime = app.state.runtime
         dispatcher = runtime.services["dispatcher"]
         dispatcher.clock = clock
-        dispatcher.states.clock = clock
         wait_until(lambda: client.get("/healthz").json()["broker"] == "connected")
         yield client, runtime, dispatcher, clock
 
