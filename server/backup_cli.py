@@ -37,31 +37,40 @@ def register(sub: Any) -> None:
     restore.set_defaults(run=run_restore)
 
 
-def _database(args: argparse.Namespace) -> Path:
-    if args.database:
-        return Path(args.database)
+def _database_and_locale(args: argparse.Namespace) -> tuple[Path, str]:
     from protocol.settings import load_settings
     from server.settings import ServerSettings
 
-    return Path(load_settings(ServerSettings, args.config).server.database)
+    if args.database and not args.config:
+        return Path(args.database), "vi"
+    settings = load_settings(ServerSettings, args.config)
+    return Path(args.database or settings.server.database), settings.locale
 
 
 def run_backup(args: argparse.Namespace) -> int:
+    from protocol.i18n import translator
     from server.backup import backup_database, prune_backups
 
     out = Path(args.out)
-    result = backup_database(_database(args), out)
-    print(f"backup {result.path}: {result.size_bytes} bytes, {result.events} events, integrity ok")
+    database, locale = _database_and_locale(args)
+    _ = translator("xephang", locale)
+    result = backup_database(database, out)
+    print(_("Backup {path}: {size} bytes, {events} events, integrity check passed").format(
+        path=result.path, size=result.size_bytes, events=result.events))
     if args.keep is not None and out.is_dir():
         for old in prune_backups(out, args.keep):
-            print(f"removed old backup {old}")
+            print(_("Removed old backup {path}").format(path=old))
     return 0
 
 
 def run_restore(args: argparse.Namespace) -> int:
+    from protocol.i18n import translator
     from server.backup import restore_database
 
-    target = _database(args)
+    target, locale = _database_and_locale(args)
+    _ = translator("xephang", locale)
     kept = restore_database(Path(args.backup), target)
-    print(f"restored {args.backup} to {target}" + (f"; the replaced database is {kept}" if kept else ""))
+    print(_("Restored {backup} to {target}").format(backup=args.backup, target=target))
+    if kept:
+        print(_("The replaced database is kept as {path}").format(path=kept))
     return 0

@@ -3,8 +3,9 @@
 The shell script does the system work (packages, users, the virtual environment,
 systemctl); this module renders the files from deploy/templates so they can be tested,
 and writes them idempotently under an optional root (tests, image builds). Standard
-library only: install.sh runs it with the system Python before any venv exists.
-No pydantic, paho or hardware imports here.
+library at module level: install.sh runs `render`, `files` and `secrets` with the system
+Python before any venv exists; only the `broker` step (run with the venv's Python)
+imports protocol.settings and server.broker, inside the function. No paho or hardware.
 """
 
 from __future__ import annotations

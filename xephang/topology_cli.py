@@ -52,22 +52,26 @@ def _settings(args: argparse.Namespace) -> Any:
     return settings
 
 
-def _print(written: Any) -> int:
+def _print(written: Any, locale: str) -> int:
+    from protocol.i18n import translator
+
+    _ = translator("xephang", locale)
     for name, folder in written.folders.items():
         print(f"{name}: {folder}")
     if written.new_accounts:
-        print("new broker accounts (shown once; also in each broker's credentials.toml, mode 600):")
+        print(_("New broker accounts (shown once; also in each broker's credentials.toml, mode 600):"))
         for user, password in sorted(written.new_accounts.items()):
             print(f"  {user}: {password}")
     else:
-        print("no new accounts; existing passwords kept")
+        print(_("No new accounts; existing passwords kept"))
     return 0
 
 
 def run_small(args: argparse.Namespace) -> int:
     from xephang.topology import small_office
 
-    return _print(small_office(_settings(args), Path(args.out), args.host, args.port, broker_dir=args.broker_dir))
+    settings = _settings(args)
+    return _print(small_office(settings, Path(args.out), args.host, args.port, broker_dir=args.broker_dir), settings.locale)
 
 
 def parse_offices(specs: list[str], no_server: list[str], port: int, broker_dir: str, site_ids: list[str]) -> list[Any]:
@@ -101,4 +105,4 @@ def run_central(args: argparse.Namespace) -> int:
         written = central(settings, Path(args.out), Centre(args.centre, args.port, broker_dir=args.broker_dir), offices)
     except ValueError as exc:
         raise XephangError(str(exc)) from None
-    return _print(written)
+    return _print(written, settings.locale)

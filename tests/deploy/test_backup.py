@@ -143,7 +143,7 @@ def test_backup_command_names_copies_by_date_and_keeps_the_newest(tmp_path, caps
         (folder / name).write_bytes(b"")
     assert _cli("backup", "--database", str(db_path), "--out", str(folder), "--keep", "2") == 0
     out = capsys.readouterr().out
-    assert "integrity ok" in out and "removed old backup" in out
+    assert "kiểm tra toàn vẹn đạt" in out and "Đã xóa bản sao lưu cũ" in out
     names = sorted(p.name for p in folder.iterdir())
     assert len(names) == 2 and names[0] == "xephang-20250103T000000Z.db"
     with pytest.raises(XephangError):

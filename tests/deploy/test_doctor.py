@@ -198,8 +198,9 @@ def test_clock_skew_against_the_servers_date_header(tmp_path, broker):
 
 def _message_ids() -> set[str]:
     ids = set()
-    for name in ("doctor.py", "doctor_checks.py", "doctor_devices.py"):
-        tree = ast.parse((ROOT / "xephang" / name).read_text(encoding="utf-8"))
+    for name in ("xephang/doctor.py", "xephang/doctor_checks.py", "xephang/doctor_devices.py",
+                 "xephang/topology_cli.py", "server/backup_cli.py"):
+        tree = ast.parse((ROOT / name).read_text(encoding="utf-8"))
         for node in ast.walk(tree):
             if (isinstance(node, ast.Call) and isinstance(node.func, ast.Name) and node.func.id in ("_", "tr")
                     and node.args and isinstance(node.args[0], ast.Constant)):

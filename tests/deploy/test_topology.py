@@ -211,7 +211,7 @@ def test_topology_command_parses_offices_and_refuses_bad_ones(tmp_path, capsys):
     kiosk = load_settings(KioskSettings, tmp_path / "out" / "office-a" / "devices" / "kiosk-1.toml")
     assert kiosk.broker.host == "192.168.1.10"
     assert args.run(args) == 0
-    assert "no new accounts; existing passwords kept" in capsys.readouterr().out
+    assert "Không có tài khoản mới; giữ nguyên các mật khẩu đã có" in capsys.readouterr().out
     for office, message in ((["--office", "nonsense"], "write ID=SITE"),
                             (["--office", f"a={SITE_ID}"], "sites in no office"),
                             (["--office", f"a={SITE_ID},{OTHER_SITE_ID}", "--no-server", "zz"], "unknown offices: zz")):
