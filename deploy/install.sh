@@ -261,8 +261,12 @@ if [ "$ROLE" != broker ] && [ ! -f "$SECRETS" ]; then
   fi
   CHANGED=1
 fi
-[ -f "$CONFIG" ] && system chown "root:$SERVICE_USER" "$CONFIG_DIR/xephang.toml"
-[ "$ROLE" != broker ] && system chown "$SERVICE_USER:$SERVICE_USER" "$DATA_DIR"
+# The services read the config as $SERVICE_USER (the broker role has no such user or service).
+if [ "$ROLE" != broker ]; then
+  [ -f "$CONFIG" ] || [ "$DRY" -eq 1 ] || die "no config at $CONFIG_DIR/xephang.toml"
+  system chown "root:$SERVICE_USER" "$CONFIG_DIR/xephang.toml"
+  system chown "$SERVICE_USER:$SERVICE_USER" "$DATA_DIR"
+fi
 
 # 8. systemd and udev.
 [ -s "$MARK" ] && CHANGED=1

@@ -172,7 +172,8 @@ def broker_answer(host: str, port: int, username: str | None, password: str | No
 
 
 def check_broker(ctx: Context) -> Iterator[Finding]:
-    broker = ctx.settings.broker
+    login = getattr(ctx.settings, "broker_login", None)  # a kiosk's user defaults to its device id
+    broker = login() if callable(login) else ctx.settings.broker
     where = f"{broker.host}:{broker.port}"
     password = broker.password.get_secret_value() if broker.password else None
     if broker.username and not password:
