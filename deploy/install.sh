@@ -268,12 +268,17 @@ if [ "$ROLE" != broker ]; then
   system chown "$SERVICE_USER:$SERVICE_USER" "$DATA_DIR"
 fi
 
-# 8. systemd and udev.
+# 8. systemd and udev. Without a running systemd (a chroot building an image) units are
+# only enabled: they start at the first boot.
 [ -s "$MARK" ] && CHANGED=1
+RUNNING=0
+[ -d /run/systemd/system ] && RUNNING=1
+[ -n "$ROOT" ] && RUNNING=1  # show every step under --root (they are all skipped)
 if [ "$ROLE" = server ] || [ "$ROLE" = broker ]; then
   # xephang-broker.service replaces the stock unit (same port).
   if [ -n "$ROOT" ] || systemctl is-enabled --quiet mosquitto.service 2>/dev/null; then
-    system systemctl disable --now mosquitto.service
+    system systemctl disable mosquitto.service
+    [ "$RUNNING" -eq 1 ] && system systemctl stop mosquitto.service
   fi
 fi
 # Units with an [Install] section are enabled and started; the others are started by them
@@ -288,17 +293,25 @@ for path in $(deploy_py files --role "$ROLE" --prefix "$PREFIX" --config-dir "$C
   esac
 done
 if [ "$CHANGED" -eq 1 ]; then
-  system systemctl daemon-reload
-  [ "$ROLE" = kiosk ] && system udevadm control --reload-rules && system udevadm trigger --subsystem-match=usb --subsystem-match=usbmisc
+  if [ "$RUNNING" -eq 1 ]; then
+    system systemctl daemon-reload
+    [ "$ROLE" = kiosk ] && system udevadm control --reload-rules && system udevadm trigger --subsystem-match=usb --subsystem-match=usbmisc
+  fi
   for unit in $units; do
     system systemctl enable "$unit"
-    system systemctl restart "$unit"
+    [ "$RUNNING" -eq 1 ] && system systemctl restart "$unit"
   done
+  [ "$RUNNING" -eq 1 ] || say "systemd is not running here: units enabled, they start at boot"
   say "role $ROLE installed"
 else
+  # Files unchanged; still make sure every unit is enabled (and running, if systemd runs).
   for unit in $units; do
-    if [ -z "$ROOT" ] && [ "$DRY" -eq 0 ] && ! systemctl is-active --quiet "$unit"; then
-      system systemctl enable --now "$unit"
+    [ -n "$ROOT" ] && continue
+    if ! systemctl is-enabled --quiet "$unit" 2>/dev/null; then
+      system systemctl enable "$unit"
+    fi
+    if [ "$RUNNING" -eq 1 ] && ! systemctl is-active --quiet "$unit"; then
+      system systemctl start "$unit"
     fi
   done
   say "role $ROLE: nothing to change"

@@ -61,24 +61,30 @@ remove() {
   fi
 }
 
+RUNNING=0
+[ -d /run/systemd/system ] && RUNNING=1
+[ -n "$ROOT" ] && RUNNING=1  # show every step under --root (they are all skipped)
 files=$(PYTHONPATH="$SRC" python3 -m xephang.deploy files --role "$ROLE" --prefix "$PREFIX" \
   --config-dir "$CONFIG_DIR" --data-dir "$DATA_DIR") || die "cannot list the role's files"
 for path in $files; do
   case "$path" in
     /etc/systemd/system/*)
       unit=${path#/etc/systemd/system/}
-      if [ -n "$ROOT" ] || systemctl cat "$unit" >/dev/null 2>&1; then
-        system systemctl disable --now "$unit"
+      if [ -n "$ROOT" ] || [ -f "/etc/systemd/system/$unit" ]; then
+        [ "$RUNNING" -eq 1 ] && system systemctl stop "$unit"
+        system systemctl disable "$unit"
       fi
       remove "$ROOT$path"
       ;;
     /etc/udev/rules.d/*)
       remove "$ROOT$path"
-      system udevadm control --reload-rules
+      [ "$RUNNING" -eq 1 ] && system udevadm control --reload-rules
       ;;
   esac
 done
-system systemctl daemon-reload
+if [ "$RUNNING" -eq 1 ]; then
+  system systemctl daemon-reload
+fi
 others=$(ls "$ROOT/etc/systemd/system/" 2>/dev/null | grep '^xephang-.*\.service$' || true)
 if [ -n "$others" ] && [ "$DRY" -eq 0 ]; then
   say "kept $PREFIX/venv: other roles still use it ($(echo $others))"
