@@ -105,6 +105,15 @@ class _Envelope(BaseModel):
     seq: Annotated[int, Field(ge=0, lt=2**53)]
     ts: datetime
 
+    @field_validator("ts", mode="before")
+    @classmethod
+    def _text(cls, value: Any) -> Any:
+        # The contract says an ISO-8601 string; pydantic alone would read a number as
+        # seconds since 1970 and file the ticket under 1 January 1970.
+        if not isinstance(value, (str, datetime)):
+            raise ValueError("ts must be an ISO-8601 text with a UTC offset")
+        return value
+
     @field_validator("ts")
     @classmethod
     def _aware(cls, value: datetime) -> datetime:

@@ -23,6 +23,12 @@ POISON = {
     # `type` not hashable: `kind in EVENT_TYPES` raised TypeError (found by hypothesis).
     "type_is_a_list": b'{"v": 1, "type": [], "id": "x"}',
     "type_is_an_object": b'{"v": 1, "type": {"a": 1}}',
+    # A number as `ts` was read as seconds since 1970 (found by the fuzz run).
+    "ts_is_a_number": json.dumps({
+        "v": 1, "id": "44c54d8b-3bb1-2a6b-22a8-5496cb8b84c3", "type": "ticket.issued", "site": SITE_ID,
+        "source": "kiosk-1", "seq": 9, "ts": 5, "data": {"ticket_id": "cef968ea-6677-726e-60c5-0661a2062bdc",
+                                                        "number": "A001", "service": "chung-thuc", "priority": None},
+    }).encode(),
 }
 
 
