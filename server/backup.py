@@ -40,12 +40,16 @@ def backup_name(now: datetime) -> str:
 
 
 def backup_database(source: Path, destination: Path) -> BackupResult:
-    """Copy a live database to `destination` (a file, or a folder for a dated name)."""
+    """Copy a live database to `destination`: a file name ending in .db, or else a
+    folder (created when missing) that gets a dated name."""
     source = Path(source)
     if not source.is_file():
         raise XephangError(f"no database at {source}")
     destination = Path(destination)
-    if destination.is_dir():
+    if destination.is_dir() or destination.suffix != ".db":
+        if destination.exists() and not destination.is_dir():
+            raise XephangError(f"{destination} is a file; give a folder or a name ending in .db")
+        destination.mkdir(parents=True, exist_ok=True)
         destination = destination / backup_name(datetime.now(timezone.utc))
     if destination.exists():
         raise XephangError(f"{destination} exists already; choose another name")

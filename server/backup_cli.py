@@ -21,7 +21,8 @@ def register(sub: Any) -> None:
     add_config_option(backup)
     backup.add_argument("--database", help="SQLite file (default: server.database of the config)")
     backup.add_argument(
-        "--out", required=True, help="backup file, or a folder for a dated name xephang-YYYYMMDDTHHMMSSZ.db"
+        "--out", required=True,
+        help="backup file ending in .db, or a folder (created if missing) for a dated name xephang-YYYYMMDDTHHMMSSZ.db"
     )
     backup.add_argument("--keep", type=int, default=None, help="in a folder: keep only this many newest backups")
     backup.set_defaults(run=run_backup)

@@ -148,6 +148,10 @@ def test_backup_command_names_copies_by_date_and_keeps_the_newest(tmp_path, caps
     assert len(names) == 2 and names[0] == "xephang-20250103T000000Z.db"
     with pytest.raises(XephangError):
         prune_backups(folder, 0)
+    fresh = tmp_path / "not-yet" / "backups"  # as the nightly unit's first run finds it
+    assert _cli("backup", "--database", str(db_path), "--out", str(fresh)) == 0
+    assert [p.name.startswith("xephang-") and p.suffix == ".db" for p in fresh.iterdir()] == [True]
+    capsys.readouterr()
     restored = tmp_path / "again.db"
     assert _cli("restore", "--database", str(restored), str(folder / names[1])) == 0
     assert _dump(restored, "events") == _dump(db_path, "events")
