@@ -11,7 +11,7 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 from fastapi import FastAPI, Request
-from fastapi.responses import JSONResponse
+from fastapi.responses import HTMLResponse, JSONResponse
 
 from server import routes
 from server.errors import ApiError
@@ -39,8 +39,11 @@ def create_app(settings: ServerSettings, runtime: Runtime | None = None) -> Fast
         version="1",
         description="Queue and kiosk system for one-stop offices: REST API v1",
         lifespan=lifespan,
+        docs_url=None,  # served below from an installed package: offices have no internet
+        redoc_url=None,
     )
     app.state.settings = settings
+    _offline_docs(app)
 
     @app.exception_handler(ApiError)
     async def _api_error(request: Request, exc: ApiError) -> JSONResponse:
@@ -49,6 +52,25 @@ def create_app(settings: ServerSettings, runtime: Runtime | None = None) -> Fast
     for module in _route_modules():
         app.include_router(module.router)
     return app
+
+
+def _offline_docs(app: FastAPI) -> None:
+    """OpenAPI docs at /docs with Swagger UI from the swagger-ui-bundle package, not a CDN."""
+    import swagger_ui_bundle
+    from fastapi.openapi.docs import get_swagger_ui_html
+    from fastapi.staticfiles import StaticFiles
+
+    app.mount("/docs-assets", StaticFiles(directory=swagger_ui_bundle.swagger_ui_path), name="docs-assets")
+
+    @app.get("/docs", include_in_schema=False)
+    def docs() -> HTMLResponse:
+        return get_swagger_ui_html(
+            openapi_url=app.openapi_url or "/openapi.json",
+            title="xephang API v1",
+            swagger_js_url="/docs-assets/swagger-ui-bundle.js",
+            swagger_css_url="/docs-assets/swagger-ui.css",
+            swagger_favicon_url="/docs-assets/favicon-32x32.png",
+        )
 
 
 def _route_modules() -> list:

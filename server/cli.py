@@ -50,7 +50,10 @@ def run_server(args: argparse.Namespace) -> int:
 
     settings = _server_settings(args)
     app = create_app(settings)
-    uvicorn.run(app, host=settings.server.http_host, port=settings.server.http_port, log_level="info")
+    uvicorn.run(
+        app, host=settings.server.http_host, port=settings.server.http_port, log_level="info",
+        timeout_graceful_shutdown=5,  # live desk streams must not hold a restart for long
+    )
     return 0
 
 

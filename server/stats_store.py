@@ -182,6 +182,7 @@ class StatsStore:
         self.store = store
         self.rules = dict(rules)
         self.fingerprint = rules_fingerprint(self.rules)
+        self._refresh_lock = threading.Lock()
 
     # -- keeping in step --------------------------------------------------------------
     def _meta(self, conn: sqlite3.Connection, name: str) -> str | None:
@@ -192,29 +193,45 @@ class StatsStore:
         conn.execute("INSERT OR REPLACE INTO stats_meta (name, value) VALUES (?, ?)", (name, value))
 
     def refresh(self) -> int:
-        """Bring the pre-aggregates up to date; returns the number of site-days recomputed."""
-        with self.store.writing() as conn:
-            if self._meta(conn, "rules") != self.fingerprint:
-                dirty = {(s, d) for s, d in conn.execute(
-                    "SELECT DISTINCT site, local_day FROM tickets WHERE local_day IS NOT NULL")}
-                for site, ts_at in conn.execute("SELECT site, ts_at FROM events WHERE type = 'feedback.given'"):
-                    dirty.add((site, local_day_of(ts_at, self.rules.get(site))))
-                conn.execute("DELETE FROM stats_agg")
-                watermark = conn.execute("SELECT COALESCE(MAX(rowid), 0) FROM events").fetchone()[0]
-                self._set_meta(conn, "watermark", str(watermark))
-                rebuild = True
-            else:
-                dirty, watermark = self._dirty_since(conn, int(self._meta(conn, "watermark") or 0))
-                self._set_meta(conn, "watermark", str(watermark))
-                rebuild = False
-            pending = sorted(dirty)
-            self._recompute(conn, pending[:REFRESH_CHUNK])
-        for i in range(REFRESH_CHUNK, len(pending), REFRESH_CHUNK):
-            with self.store.writing() as conn:
-                self._recompute(conn, pending[i:i + REFRESH_CHUNK])
-        if rebuild:
-            with self.store.writing() as conn:
-                self._set_meta(conn, "rules", self.fingerprint)
+        """Bring the pre-aggregates up to date; returns the number of site-days recomputed.
+
+        The work (reading tickets, folding measures) runs on a reader connection inside
+        one read transaction, so it sees one consistent snapshot and never holds the
+        store's write lock; only writing the finished rows takes the lock, briefly, so
+        desk actions and ingest are not kept waiting. Refreshes run one at a time.
+        """
+        with self._refresh_lock:
+            reader = self.store.reader()
+            try:
+                reader.execute("BEGIN")
+                rebuild = self._meta(reader, "rules") != self.fingerprint
+                if rebuild:
+                    dirty = {(s, d) for s, d in reader.execute(
+                        "SELECT DISTINCT site, local_day FROM tickets WHERE local_day IS NOT NULL")}
+                    for site, ts_at in reader.execute("SELECT site, ts_at FROM events WHERE type = 'feedback.given'"):
+                        dirty.add((site, local_day_of(ts_at, self.rules.get(site))))
+                    watermark = reader.execute("SELECT COALESCE(MAX(rowid), 0) FROM events").fetchone()[0]
+                else:
+                    dirty, watermark = self._dirty_since(reader, int(self._meta(reader, "watermark") or 0))
+                pending = sorted(dirty)
+                chunks = [pending[i:i + REFRESH_CHUNK] for i in range(0, len(pending), REFRESH_CHUNK)] or [[]]
+                for index, chunk in enumerate(chunks):
+                    computed = [(site, day, self.compute_day(reader, site, day)) for site, day in chunk]
+                    with self.store.writing() as conn:
+                        if rebuild and index == 0:
+                            conn.execute("DELETE FROM stats_agg")
+                        for site, day, rows in computed:
+                            conn.execute("DELETE FROM stats_agg WHERE level = 'd' AND site = ? AND period = ?", (site, day))
+                            conn.executemany(_INSERT, rows)
+                        for site, month in sorted({(site, day[:7]) for site, day in chunk}):
+                            self.recompute_month(conn, site, month)
+                        if index == len(chunks) - 1:
+                            self._set_meta(conn, "watermark", str(watermark))
+                            if rebuild:
+                                self._set_meta(conn, "rules", self.fingerprint)
+            finally:
+                reader.rollback()
+                reader.close()
         return len(pending)
 
     def _dirty_since(self, conn: sqlite3.Connection, watermark: int) -> tuple[set[tuple[str, str]], int]:
@@ -240,21 +257,12 @@ class StatsStore:
                 dirty.add((site, local_day_of(ts_at, self.rules.get(site))))
         return dirty, watermark
 
-    def _recompute(self, conn: sqlite3.Connection, site_days: Sequence[tuple[str, str]]) -> None:
-        months: set[tuple[str, str]] = set()
-        for site, day in site_days:
-            self.recompute_day(conn, site, day)
-            months.add((site, day[:7]))
-        for site, month in sorted(months):
-            self.recompute_month(conn, site, month)
-
-    def recompute_day(self, conn: sqlite3.Connection, site: str, day: str) -> None:
+    def compute_day(self, conn: sqlite3.Connection, site: str, day: str) -> list[tuple]:
+        """The day's pre-aggregate rows (read only)."""
         rows = load_tickets(conn, [site], day, day)
         facts = [f for f in (stats.ticket_facts(r, self.rules) for r in rows) if f]
         ratings = ratings_in(conn, [site], day, day, self.rules)
-        conn.execute("DELETE FROM stats_agg WHERE level = 'd' AND site = ? AND period = ?", (site, day))
-        if facts or ratings:
-            conn.executemany(_INSERT, agg_rows(site, "d", day, day_groups(facts, ratings)))
+        return agg_rows(site, "d", day, day_groups(facts, ratings)) if facts or ratings else []
 
     def recompute_month(self, conn: sqlite3.Connection, site: str, month: str) -> None:
         cur = conn.execute(

@@ -159,6 +159,7 @@
         marker: { color: rows.map(function (r) { return colorFor(r.pct_within_target); }) } },
       { type: "scatter", mode: "markers", x: x, y: rows.map(function (r) { return minutes(r.wait_p50_s); }), name: _("Wait p50 (min)"), yaxis: "y2", marker: { size: 11, color: COLORS.blue, symbol: "diamond" } },
       { type: "scatter", mode: "markers", x: x, y: rows.map(function (r) { return minutes(r.service_p50_s); }), name: _("Service p50 (min)"), yaxis: "y2", marker: { size: 11, color: COLORS.grey, symbol: "circle" } },
+      { type: "scatter", mode: "markers", x: x, y: rows.map(function (r) { return r.ratings ? r.satisfaction_pct : null; }), name: _("Satisfied") + " %", marker: { size: 12, color: COLORS.good, symbol: "triangle-up" } },
     ], layout({
       xaxis: {},
       yaxis: { range: [0, 105], ticksuffix: " %" },
@@ -175,6 +176,7 @@
       getJSON("/api/v1/stats?" + query(site + "&group_by=hour")),
       getJSON("/api/v1/stats?" + query(site + "&group_by=counter")),
       getJSON("/api/v1/stats?" + query(site + "&group_by=site")),
+      getJSON("/api/v1/stats?" + query(site + "&group_by=service")),
     ]).then(function (parts) {
       chartDays(parts[0].rows);
       chartDistribution(parts[1]);
@@ -183,6 +185,10 @@
       var s = parts[4].rows[0];
       document.getElementById("site-summary").textContent = s
         ? _("% within target") + ": " + pct(s.pct_within_target) + " · " + _("Received") + ": " + s.received + " · " + _("Issued") + ": " + s.issued
+          + " · " + _("Satisfied") + ": " + (s.ratings ? pct(s.satisfaction_pct) + " (" + s.ratings + " " + _("Ratings").toLowerCase() + ")" : "–")
+          + parts[5].rows.filter(function (r) { return r.ratings; }).map(function (r) {
+              return " · " + r.service + ": " + pct(r.satisfaction_pct);
+            }).join("")
         : _("No data for this period.");
       showError("");
     }).catch(function (e) { showError(_("Could not load data") + ": " + e.message); });
