@@ -127,10 +127,12 @@ MARK=$(mktemp)
 REPORT=$(mktemp)
 trap 'rm -f "$MARK" "$REPORT"' EXIT
 
+# OPTIONAL: from the Raspberry Pi OS archive; plain Debian has no python3-lgpio.
+OPTIONAL=""
 case "$ROLE" in
-  kiosk) APT="python3-venv fonts-dejavu-core python3-lgpio"; EXTRA=kiosk; SITE_PKGS=1 ;;
+  kiosk) APT="python3-venv fonts-dejavu-core"; OPTIONAL="python3-lgpio"; EXTRA=kiosk; SITE_PKGS=1 ;;
   display) APT="python3-venv fonts-dejavu-core espeak-ng alsa-utils"; EXTRA=display; SITE_PKGS=0 ;;
-  desk-keypad) APT="python3-venv python3-lgpio"; EXTRA=kiosk; SITE_PKGS=1 ;;
+  desk-keypad) APT="python3-venv"; OPTIONAL="python3-lgpio"; EXTRA=kiosk; SITE_PKGS=1 ;;
   server) APT="python3-venv mosquitto sqlite3"; EXTRA=server; SITE_PKGS=0 ;;
   broker) APT="python3-venv mosquitto"; EXTRA=""; SITE_PKGS=0 ;;
 esac
@@ -142,9 +144,24 @@ if [ -z "$ROOT" ]; then
     dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "install ok installed" || missing="$missing $pkg"
   done
 fi
+missing_optional=""
+if [ -z "$ROOT" ]; then
+  for pkg in $OPTIONAL; do
+    dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "install ok installed" || missing_optional="$missing_optional $pkg"
+  done
+fi
+if [ -n "$missing" ] || [ -n "$missing_optional" ]; then
+  system apt-get update -qq
+  for pkg in $missing_optional; do
+    if apt-cache policy "$pkg" 2>/dev/null | grep -q "Candidate: [0-9]"; then
+      missing="$missing $pkg"
+    else
+      say "$pkg is not available here (not Raspberry Pi OS?): GPIO pins will not work; a USB keypad will"
+    fi
+  done
+fi
 if [ -n "$missing" ]; then
   say "installing Debian packages:$missing"
-  system apt-get update -qq
   system env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $missing
   CHANGED=1
 fi
@@ -186,9 +203,22 @@ if [ ! -x "$VENV/bin/python" ]; then
   fi
   CHANGED=1
 fi
+if [ "$SITE_PKGS" -eq 1 ] && [ -f "$VENV/pyvenv.cfg" ] && grep -q '^include-system-site-packages = false' "$VENV/pyvenv.cfg"; then
+  # the venv of another role on this machine: let it see apt's python3-lgpio too
+  local_do sed -i 's/^include-system-site-packages = false/include-system-site-packages = true/' "$VENV/pyvenv.cfg"
+  CHANGED=1
+fi
+# The installed version, if every requirement of this role's extra is installed too
+# (another role may have made the venv without it).
 installed=""
 if [ -x "$VENV/bin/python" ]; then
-  installed=$("$VENV/bin/python" -I -c 'import importlib.metadata as m; print(m.version("xephang"))' 2>/dev/null || true)
+  installed=$("$VENV/bin/python" -I -c '
+import importlib.metadata as m, re, sys
+extra = sys.argv[1]
+for req in m.requires("xephang") or []:
+    if extra and re.search(r"extra\s*==\s*.%s." % re.escape(extra), req):
+        m.version(re.match(r"[A-Za-z0-9_.-]+", req).group(0))
+print(m.version("xephang"))' "$EXTRA" 2>/dev/null || true)
 fi
 if [ "$installed" != "$VERSION" ] || [ "$UPGRADE" -eq 1 ]; then
   spec="xephang${EXTRA:+[$EXTRA]}"
@@ -214,6 +244,14 @@ say "files for role $ROLE:"
 report deploy_py render --role "$ROLE" --prefix "$PREFIX" --config-dir "$CONFIG_DIR" --data-dir "$DATA_DIR" \
   --broker-host "$BROKER_HOST" --broker-port "$BROKER_PORT" ${DEVICE_ID:+--device-id "$DEVICE_ID"} \
   --groups "$SUPP_GROUPS" --templates "$SRC/deploy/templates" ${ROOT:+--root "$ROOT"} $dry_flag
+case "$ROLE" in
+  kiosk|display|server)
+    # several roles on one machine share one config: each needs its own section
+    if [ -f "$CONFIG" ] && ! grep -q "^\[$ROLE\]" "$CONFIG"; then
+      say "warning: $CONFIG_DIR/xephang.toml has no [$ROLE] section; add one (template: deploy/templates/config/$ROLE.toml)"
+    fi
+    ;;
+esac
 doc="$ROOT$PREFIX/share/doc/deployment.md"
 if ! cmp -s "$SRC/docs/deployment.md" "$doc"; then
   local_do mkdir -p "$(dirname "$doc")"

@@ -49,7 +49,7 @@ ROLES: dict[str, RoleSpec] = {
     "kiosk": RoleSpec(
         units=("xephang-kiosk.service",),
         extra="kiosk",
-        apt=("python3-venv", "fonts-dejavu-core", "python3-lgpio"),
+        apt=("python3-venv", "fonts-dejavu-core", "python3-lgpio (Raspberry Pi OS)"),
         groups=("gpio", "lp", "dialout"),
         device_id="kiosk-1",
         udev=True,
@@ -65,7 +65,7 @@ ROLES: dict[str, RoleSpec] = {
     "desk-keypad": RoleSpec(
         units=(),  # no keypad device program in this version: config and package only
         extra="kiosk",
-        apt=("python3-venv", "python3-lgpio"),
+        apt=("python3-venv", "python3-lgpio (Raspberry Pi OS)"),
         groups=("gpio", "input"),
         device_id="keypad-quay-1",
         system_site_packages=True,

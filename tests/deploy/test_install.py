@@ -309,3 +309,18 @@ def test_an_office_of_topology_b_installs_from_the_generated_files(tmp_path, whe
     assert stat.S_IMODE((kiosk_root / "etc/xephang/secrets.env").stat().st_mode) == 0o600
     kiosk = load_settings(KioskSettings, kiosk_root / "etc/xephang/xephang.toml")
     assert (kiosk.kiosk.device_id, kiosk.broker.username) == ("kiosk-1", "kiosk-1")
+
+
+def test_a_second_role_on_the_same_machine_shares_venv_and_config(tmp_path, wheelhouse, python_wrapper):
+    root = tmp_path / "root"
+    root.mkdir()
+    _install(root, wheelhouse, python_wrapper, "--role", "server")
+    cfg = root / "opt/xephang/venv/pyvenv.cfg"
+    assert "include-system-site-packages = false" in cfg.read_text()
+    server_units = {p.name: p.read_bytes() for p in (root / "etc/systemd/system").iterdir()}
+    done = _install(root, wheelhouse, python_wrapper, "--role", "kiosk")
+    assert "has no [kiosk] section; add one (template: deploy/templates/config/kiosk.toml)" in done.stdout
+    assert "include-system-site-packages = true" in cfg.read_text()  # for apt's python3-lgpio
+    units = {p.name: p.read_bytes() for p in (root / "etc/systemd/system").iterdir()}
+    assert set(units) == set(server_units) | {"xephang-kiosk.service"}
+    assert all(units[name] == text for name, text in server_units.items())
