@@ -155,3 +155,29 @@ def test_backup_command_names_copies_by_date_and_keeps_the_newest(tmp_path, caps
     restored = tmp_path / "again.db"
     assert _cli("restore", "--database", str(restored), str(folder / names[1])) == 0
     assert _dump(restored, "events") == _dump(db_path, "events")
+
+
+def test_a_v1_device_keeps_working_with_this_server(tmp_path):
+    """Upgrades: a kiosk of the first release sends exactly the documented v1 envelope;
+    a newer device may add optional fields, which the server ignores."""
+    import time
+
+    from server.store import EventStore, Incoming
+
+    store = EventStore(tmp_path / "server.db", [Site.model_validate(site_dict())])
+    old_device = (
+        b'{"v": 1, "id": "0b7c9a52-3a7e-4f4e-9a55-2f1d7c1f0a01", "type": "ticket.issued", "site": "test-site", '
+        b'"source": "kiosk-1", "seq": 1, "ts": "2026-11-30T08:01:02+07:00", '
+        b'"data": {"ticket_id": "5d0f1c2e-9a8b-4c3d-8e7f-6a5b4c3d2e1f", "number": "A001", '
+        b'"service": "tu-phap-ho-tich", "priority": null}}'
+    )
+    newer_device = old_device.replace(b'"seq": 1', b'"seq": 2, "firmware": "2.3"').replace(
+        b"0b7c9a52-3a7e-4f4e-9a55-2f1d7c1f0a01", b"0b7c9a52-3a7e-4f4e-9a55-2f1d7c1f0a02").replace(
+        b"5d0f1c2e-9a8b-4c3d-8e7f-6a5b4c3d2e1f", b"5d0f1c2e-9a8b-4c3d-8e7f-6a5b4c3d2e20").replace(
+        b'"priority": null', b'"priority": null, "paper_left_m": 12.5').replace(b"A001", b"A002")
+    topic = "xephang/v1/test-site/events/ticket.issued"
+    result = store.ingest([Incoming(topic, old_device, time.time()), Incoming(topic, newer_device, time.time())])
+    assert (len(result.stored), result.rejected) == (2, 0)
+    rows = store.conn.execute("SELECT number, issued_at IS NOT NULL FROM tickets ORDER BY number").fetchall()
+    assert [tuple(r) for r in rows] == [("A001", 1), ("A002", 1)]
+    store.close()
