@@ -388,6 +388,23 @@ def publisher(broker: RunningBroker, user: str = "server", inflight: int = 1000)
     return client
 
 
+def publish_all(client: Any, items: Any, window: int = 3000, timeout_s: float = 120) -> int:
+    """Publish (topic, payload) pairs at QoS 1, at most `window` unacknowledged at once
+    (paho's message ids are 16 bits, and its resend scan grows with what is outstanding)."""
+    from collections import deque
+
+    pending: deque = deque()
+    count = 0
+    for topic, payload in items:
+        if len(pending) >= window:
+            pending.popleft().wait_for_publish(timeout_s)
+        pending.append(client.publish(topic, payload, qos=1))
+        count += 1
+    for info in pending:
+        info.wait_for_publish(timeout_s)
+    return count
+
+
 def synthetic_events(site_id: str, tickets: int, seed: int = 1) -> list[Any]:
     from protocol.sites import Site
     from server.synthetic import default_start, ticket_lives
