@@ -1,10 +1,12 @@
 """The day-end job: tickets not completed by the end of the day are closed as no-show.
 
 At each site's closing time (site hours `close`, site-local), every ticket still
-waiting, called or being served whose last event came before closing is marked
-`ticket.no_show`, and counters left open or paused since before closing are closed.
-Tickets of earlier days still open (server down at closing time) are closed at the
-next run. A no-show needs a counter: the ticket's own counter if it had one, else the
+waiting or called whose last event came before closing is marked `ticket.no_show`, and
+counters left open or paused since before closing are closed. A citizen being served
+at closing time is not: the officer finishes and completes the ticket (its counter
+stays open meanwhile). Whatever is still open from an earlier day (a dossier left
+"serving", or the server down at closing time) is closed at the first run of the
+next day. A no-show needs a counter: the ticket's own counter if it had one, else the
 first counter serving its service. The audit log names the actor `day-end`.
 No FastAPI here.
 """
@@ -70,17 +72,21 @@ class DayEnd:
         after_close = now >= close_at
         with dispatcher.store.writing() as conn:
             rows = conn.execute(
-                "SELECT ticket_id, number, service, counter, local_day, last_event_at FROM tickets "
+                "SELECT ticket_id, number, service, counter, local_day, last_event_at, status FROM tickets "
                 "WHERE site = ? AND status IN ('waiting', 'called', 'serving') AND local_day IS NOT NULL",
                 (site_id,),
             ).fetchall()
-            due = [r for r in rows if r[4] < today or (after_close and r[5] < close_at.timestamp())]
+            due = [
+                r for r in rows
+                if r[4] < today or (after_close and r[6] != "serving" and r[5] < close_at.timestamp())
+            ]
+            serving = {r[3] for r in rows if r[6] == "serving" and r not in due}
             planned = [("ticket.no_show", {"ticket_id": r[0], "counter": _counter_for(site, r[3], r[2])}) for r in due]
             if after_close:
                 for counter, state, changed_at in conn.execute(
                     "SELECT counter, state, changed_at FROM counters WHERE site = ? AND state != 'closed'", (site_id,)
                 ).fetchall():
-                    if changed_at < close_at.timestamp() and site.counter(counter):
+                    if changed_at < close_at.timestamp() and site.counter(counter) and counter not in serving:
                         planned.append(("counter.closed", {"counter": counter, "reason": "day end"}))
             if not planned:
                 return 0

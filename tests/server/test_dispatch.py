@@ -268,6 +268,32 @@ def test_day_end_closes_open_tickets_as_no_show(server):
     assert store.conn.execute("SELECT status FROM tickets WHERE ticket_id = ?", (late,)).fetchone()[0] == "no_show"
 
 
+def test_day_end_lets_the_officer_finish_a_citizen_being_served(server):
+    client, runtime, dispatcher, clock = server
+    store = runtime.store
+    served = issue(store, "A001", "tu-phap-ho-tich", BASE)
+    dispatcher.call_next(SITE_ID, "quay-1", "t")
+    dispatcher.start(SITE_ID, "quay-1", "t")
+    waiting = issue(store, "A002", "tu-phap-ho-tich", BASE + timedelta(seconds=5))
+    clock.now = datetime(2026, 3, 2, 16, 59, 59, 500000, tzinfo=timezone.utc)  # closing time
+    dayend = runtime.services["dayend"]
+    dayend.run_once()
+    status = dict(store.conn.execute("SELECT ticket_id, status FROM tickets").fetchall())
+    assert status[served] == "serving" and status[waiting] == "no_show"
+    states = dict(store.conn.execute("SELECT counter, state FROM counters WHERE site = ?", (SITE_ID,)).fetchall())
+    assert states["quay-1"] != "closed"  # still serving
+    clock.now += timedelta(minutes=10)
+    dispatcher.complete(SITE_ID, "quay-1", "returned", actor="t")
+    assert store.conn.execute("SELECT status FROM tickets WHERE ticket_id = ?", (served,)).fetchone()[0] == "completed"
+    # A dossier left "serving" overnight is closed at the first run of the next day.
+    left = issue(store, "A003", "tu-phap-ho-tich", BASE + timedelta(seconds=9))
+    dispatcher.call_next(SITE_ID, "quay-1", "t")
+    dispatcher.start(SITE_ID, "quay-1", "t")
+    clock.now = datetime(2026, 3, 3, 1, 0, tzinfo=timezone.utc)
+    dayend.run_once()
+    assert store.conn.execute("SELECT status FROM tickets WHERE ticket_id = ?", (left,)).fetchone()[0] == "no_show"
+
+
 def test_supervisor_calls_a_ticket_out_of_turn(server):
     client, runtime, dispatcher, clock = server
     store = runtime.store
