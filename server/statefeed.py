@@ -3,7 +3,10 @@
 Changes are coalesced: `request(site)` marks the site dirty and returns at once; one
 worker thread builds both payloads from one read and publishes them, at most once per
 `min_interval_s` per burst, so fifty desks pressing "next" cause a few builds, not fifty.
-Each publish bumps the site's version, which live desk consoles (SSE) watch.
+Each publish bumps the site's version, which live desk consoles (SSE) watch. A site
+whose state has not changed for `heartbeat_s` is published again anyway, so boards and
+kiosks in a quiet office can tell "nothing happened" from "the server is gone" (their
+staleness limits are minutes) and the estimated waits stay current.
 No FastAPI here; publishing goes through the callable it is given.
 """
 
@@ -12,6 +15,7 @@ from __future__ import annotations
 import logging
 import sqlite3
 import threading
+import time
 from collections.abc import Callable
 from datetime import datetime
 from typing import Any
@@ -33,12 +37,15 @@ class StateFeed:
         publish: Publish,
         clock: Callable[[], datetime],
         min_interval_s: float = 0.2,
+        heartbeat_s: float = 60.0,
     ):
         self.sites = sites
         self.reader = reader
         self.publish = publish
         self.clock = clock
         self.min_interval_s = min_interval_s
+        self.heartbeat_s = heartbeat_s
+        self._published_at: dict[str, float] = {}
         self.versions: dict[str, int] = {site: 0 for site in sites}
         self.last: dict[str, tuple[Any, Any]] = {}
         self.errors = 0
@@ -82,6 +89,7 @@ class StateFeed:
             self.publish(topics.board_state(site_id), board.model_dump_json().encode("utf-8"), True)
             self.publish(topics.queue_state(site_id), queue.model_dump_json().encode("utf-8"), True)
             self.last[site_id] = (board, queue)
+            self._published_at[site_id] = time.monotonic()
         with self._cond:
             self.versions[site_id] = self.versions.get(site_id, 0) + 1
             self._cond.notify_all()
@@ -97,7 +105,9 @@ class StateFeed:
         while not self._stop.is_set():
             with self._cond:
                 self._cond.wait_for(lambda: bool(self._dirty) or self._stop.is_set(), 1.0)
-                dirty, self._dirty = self._dirty, set()
+                now = time.monotonic()
+                quiet = {s for s in self.sites if now - self._published_at.get(s, now) >= self.heartbeat_s}
+                dirty, self._dirty = self._dirty | quiet, set()
             for site_id in sorted(dirty):
                 try:
                     self.publish_now(site_id)

@@ -336,3 +336,23 @@ def test_counter_events_from_another_server_update_the_counters_projection(serve
 def store_row(store, site, counter):
     with store.lock:
         return store.conn.execute("SELECT state, reason FROM counters WHERE site = ? AND counter = ?", (site, counter)).fetchone()
+
+
+def test_quiet_sites_get_a_state_heartbeat(server, broker):
+    client, runtime, dispatcher, clock = server
+    received = []
+    subscriber = mqtt.Client(CallbackAPIVersion.VERSION2, client_id=f"hb-{uuid.uuid4().hex[:6]}")
+    subscriber.username_pw_set("display-1", broker.passwords["display-1"])
+    subscriber.on_message = lambda c, u, m: received.append(m.retain)
+    subscriber.connect("127.0.0.1", broker.port)
+    subscriber.loop_start()
+    subscriber.subscribe(topics.queue_state(SITE_ID), qos=1)
+    try:
+        wait_until(lambda: received, 10)  # the retained state
+        dispatcher.states.heartbeat_s = 0.5
+        before = len(received)
+        time.sleep(2.6)  # nothing changes at the site meanwhile
+        assert len(received) - before >= 2
+        assert not any(received[before:])  # live publishes, not the retained copy again
+    finally:
+        subscriber.loop_stop()
