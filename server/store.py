@@ -13,6 +13,7 @@ import logging
 import sqlite3
 import threading
 import time
+import unicodedata
 from datetime import datetime
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
@@ -27,6 +28,29 @@ from server.db import open_database, read_connection
 from server.projection import refresh_tickets
 
 log = logging.getLogger(__name__)
+
+
+def _nfc_strings(value: Any) -> Any:
+    if isinstance(value, str):
+        return unicodedata.normalize("NFC", value)
+    if isinstance(value, list):
+        return [_nfc_strings(v) for v in value]
+    if isinstance(value, dict):
+        return {_nfc_strings(k): _nfc_strings(v) for k, v in value.items()}
+    return value
+
+
+def nfc_payload(text: str) -> str:
+    """The payload with every string in NFC (a desk's pause reason typed decomposed would
+    otherwise reach boards and reports as other code points than the same words typed
+    composed). Combining marks written as JSON escapes are caught as well."""
+    text = unicodedata.normalize("NFC", text)
+    if "\\u" in text:
+        value = json.loads(text)
+        normalized = _nfc_strings(value)
+        if normalized != value:
+            text = json.dumps(normalized, ensure_ascii=False)
+    return text
 
 
 @dataclass(frozen=True)
@@ -200,8 +224,9 @@ class EventStore:
                 (
                     str(event.id), event.site, event.type, event.source, event.seq, event.ts.isoformat(),
                     event.ts.timestamp(), event.ticket_id, message.received_at,
-                    # The bytes as received are kept (already checked to be UTF-8 JSON).
-                    message.payload.decode("utf-8") if message.payload else event.model_dump_json(),
+                    # The text as received is kept (already checked to be UTF-8 JSON; fields
+                    # this version does not know survive), in NFC like everything we store.
+                    nfc_payload(message.payload.decode("utf-8")) if message.payload else event.model_dump_json(),
                 ),
             )
             if cursor.rowcount == 1:
