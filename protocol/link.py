@@ -88,6 +88,8 @@ class MqttLink:
         client.on_disconnect = self._guard(self._handle_disconnect)
         client.on_message = self._guard(self._handle_message)
         client.on_publish = self._guard(self._handle_publish)
+        client.on_subscribe = self._guard(self._handle_subscribe)
+        self._subscribe_mid: int | None = None
         self.client = client
 
     # -- life cycle -------------------------------------------------------------------
@@ -152,7 +154,19 @@ class MqttLink:
             return
         self.last_connect_error = None
         if self.subscriptions:
-            client.subscribe([(topic, qos) for topic, qos in self.subscriptions])
+            # "Connected" means able to receive: wait for the broker's SUBACK.
+            _, self._subscribe_mid = client.subscribe([(topic, qos) for topic, qos in self.subscriptions])
+        else:
+            self._ready()
+
+    def _handle_subscribe(self, client: mqtt.Client, userdata: Any, mid: int, reasons: Any, properties: Any) -> None:
+        if mid == self._subscribe_mid:
+            refused = [r for r in reasons if r.is_failure]
+            if refused:
+                log.error("MQTT subscriptions refused by %s:%s: %s", self.broker.host, self.broker.port, refused)
+            self._ready()
+
+    def _ready(self) -> None:
         self.connected.set()
         if self.status_topic:
             self.set_status("online")

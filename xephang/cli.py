@@ -29,6 +29,7 @@ COMMAND_MODULES = [
     "xephang.simulate_cli",
     "xephang.demo_cli",
     "xephang.doctor_cli",
+    "xephang.topology_cli",
 ]
 
 

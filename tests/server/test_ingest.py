@@ -130,6 +130,20 @@ def _server_process(config, port):
     )
 
 
+def _health(port):
+    import json
+    import urllib.error
+    import urllib.request
+
+    try:
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}/healthz", timeout=2) as response:
+            return json.loads(response.read())
+    except urllib.error.HTTPError as exc:
+        return json.loads(exc.read())
+    except OSError:
+        return {}
+
+
 def test_server_killed_mid_stream_loses_none_and_duplicates_none(broker, tmp_path):
     db_path = tmp_path / "server.db"
     config = write_toml(tmp_path / "xephang.toml", server_settings_dict(broker, db_path))
@@ -137,7 +151,7 @@ def test_server_killed_mid_stream_loses_none_and_duplicates_none(broker, tmp_pat
     port = free_port()
     server = _server_process(config, port)
     try:
-        wait_until(lambda: db_path.exists() and _count(db_path, "SELECT COUNT(*) FROM sqlite_master") > 0, 20)
+        wait_until(lambda: _health(port).get("broker") == "connected", 30)  # subscribed, so nothing is missed
         publisher = _publisher(broker)
         infos = [publisher.publish(topics.event(e.site, e.type), e.to_json(), qos=1) for e in events]
         wait_until(lambda: _count(db_path, "SELECT COUNT(*) FROM events") > 500, timeout_s=30, interval_s=0.005)
