@@ -23,7 +23,7 @@ import httpx
 from server.auth import create_token, create_user
 from server.broker import free_port
 from server.db import open_database
-from tests.kiosk.conftest import write_config as write_kiosk_config
+from tests.kiosk.conftest import kiosk_dict, write_config as write_kiosk_config
 from tests.support import SITE_ID, RunningBroker, server_settings_dict, settings_dict, wait_until, write_toml
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -52,22 +52,32 @@ def stop_process(process: subprocess.Popen | None, timeout_s: float = 10.0) -> N
 class ServerProcess:
     """`xephang server` as a child process with a desk and a manager account."""
 
-    def __init__(self, broker: RunningBroker, directory: Path, user: str = "server", **server: Any):
+    def __init__(self, broker: RunningBroker, directory: Path, user: str = "server",
+                 sites: list[dict] | None = None, devices: list[dict] | None = None, **server: Any):
         self.directory = directory
         directory.mkdir(parents=True, exist_ok=True)
         self.database = directory / "server.db"
         data = server_settings_dict(broker, self.database, **server)
         data["broker"] = settings_dict(broker.settings_for(user))["broker"]
         data["server"]["client_id"] = user
+        if sites is not None:  # a configuration of its own (the soak's sites)
+            data["sites"], data["devices"] = sites, devices or []
+            data["server"]["dispatch_sites"] = [s["id"] for s in sites]
         self.config = write_toml(directory / "xephang.toml", data)
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self.log_path = directory / "server.log"
         self.process: subprocess.Popen | None = None
+        site_ids = [s["id"] for s in data["sites"]]
         db = open_database(self.database)
-        create_user(db, "can-bo-1", "mat-khau-can-bo-1", "desk", [SITE_ID], ["quay-1", "quay-2"])
-        create_user(db, "lanh-dao", "mat-khau-lanh-dao", "manager", [SITE_ID])
-        self.desk_token = create_token(db, "can-bo-1")
+        # One desk account per site (both its first counters), one manager for every site.
+        self.desk_tokens: dict[str, str] = {}
+        for site in site_ids:
+            name = "can-bo-1" if site == SITE_ID else f"can-bo-{site}"
+            create_user(db, name, f"mat-khau-{name}", "desk", [site], ["quay-1", "quay-2"])
+            self.desk_tokens[site] = create_token(db, name)
+        create_user(db, "lanh-dao", "mat-khau-lanh-dao", "manager", site_ids)
+        self.desk_token = self.desk_tokens.get(SITE_ID, "")
         self.manager_token = create_token(db, "lanh-dao")
         db.conn.close()
         self.http = httpx.Client(base_url=self.url, timeout=10)
@@ -99,8 +109,8 @@ class ServerProcess:
             self.process.wait(10)
 
     def stop(self) -> None:
+        """SIGTERM; `start()` may run it again on the same database."""
         stop_process(self.process)
-        self.http.close()
 
     def stats(self, group_by: str = "site,service") -> list[dict]:
         response = self.http.get(
@@ -118,15 +128,23 @@ class ServerProcess:
 class KioskProcess:
     """`python -m kiosk` with keypad lines on stdin and a file printer (the spool)."""
 
-    def __init__(self, broker: RunningBroker, directory: Path):
+    def __init__(self, broker: RunningBroker, directory: Path, site: dict | None = None, device: str = "kiosk-1"):
         self.directory = directory
         directory.mkdir(parents=True, exist_ok=True)
         self.spool = directory / "lp0"
         self.data_dir = directory / "kiosk-data"
-        self.config = write_kiosk_config(
-            directory, broker, pin_factory="keyboard", printer={"transport": "file", "path": str(self.spool)},
-            leds={}, priority_pin=None, rate_limit_count=1000, debounce_s=0,
-        )
+        options = dict(pin_factory="keyboard", printer={"transport": "file", "path": str(self.spool)},
+                       leds={}, priority_pin=None, rate_limit_count=1000, debounce_s=0)
+        if site is None:
+            self.config = write_kiosk_config(directory, broker, **options)
+        else:  # a kiosk of another site (the soak's)
+            section = kiosk_dict(directory, **options, site=site["id"], device_id=device)
+            section = {k: v for k, v in section.items() if v is not None and v != {}}
+            section["buttons"] = {"tu-phap-ho-tich": 17, "chung-thuc": 27}
+            data = {"broker": {"host": "127.0.0.1", "port": broker.port, "username": device,
+                               "password": broker.passwords[device]},
+                    "kiosk": section, "sites": [site]}
+            self.config = write_toml(directory / "kiosk.toml", data)
         self.process: subprocess.Popen | None = None
 
     def start(self, crash_at: str | None = None) -> "KioskProcess":
@@ -226,17 +244,18 @@ class Desk:
 
     OUTCOMES = ("returned", "appointment", "guided", "returned")
 
-    def __init__(self, server: ServerProcess, counter: str = "quay-1", pause_s: float = 0.05):
-        self.server, self.counter, self.pause_s = server, counter, pause_s
+    def __init__(self, server: ServerProcess, counter: str = "quay-1", pause_s: float = 0.05, site: str = SITE_ID):
+        self.server, self.counter, self.pause_s, self.site = server, counter, pause_s, site
+        self.token = server.desk_tokens[site]
         self.log = DeskLog()
         self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._run, name=f"desk-{counter}", daemon=True)
+        self._thread = threading.Thread(target=self._run, name=f"desk-{site}-{counter}", daemon=True)
         self._current: str | None = None
         self._n = 0
 
     def _post(self, action: str, body: dict | None = None) -> tuple[int, dict]:
-        path = f"/api/v1/sites/{SITE_ID}/counters/{self.counter}/{action}"
-        headers = {"Authorization": f"Bearer {self.server.desk_token}"}
+        path = f"/api/v1/sites/{self.site}/counters/{self.counter}/{action}"
+        headers = {"Authorization": f"Bearer {self.token}"}
         try:
             response = httpx.post(self.server.url + path, json=body, headers=headers, timeout=5)
         except httpx.HTTPError as exc:
@@ -271,8 +290,8 @@ class Desk:
         """After a lost response: the ticket the counter holds, from the desk view."""
         try:
             response = httpx.get(
-                f"{self.server.url}/api/v1/sites/{SITE_ID}/counters/{self.counter}/view",
-                headers={"Authorization": f"Bearer {self.server.desk_token}"}, timeout=5,
+                f"{self.server.url}/api/v1/sites/{self.site}/counters/{self.counter}/view",
+                headers={"Authorization": f"Bearer {self.token}"}, timeout=5,
             )
             current = response.json().get("current") or {}
         except (httpx.HTTPError, ValueError):
@@ -295,82 +314,6 @@ class Desk:
         self._stop.set()
         self._thread.join(15)
         return self.log
-
-
-# -- a network link that can be cut ----------------------------------------------------
-class LinkCut:
-    """A TCP relay standing for the WAN link between an office and the centre: `cut()`
-    drops every connection and refuses new ones (as a dead link), `restore()` heals it."""
-
-    def __init__(self, target_port: int, host: str = "127.0.0.1"):
-        import socket
-
-        self.target = (host, target_port)
-        self.listener = socket.create_server((host, 0))
-        self.port = self.listener.getsockname()[1]
-        self.up = threading.Event()
-        self.up.set()
-        self._sockets: list[Any] = []
-        self._lock = threading.Lock()
-        self._closed = False
-        threading.Thread(target=self._accept, name="link-accept", daemon=True).start()
-
-    def _accept(self) -> None:
-        import socket
-
-        while not self._closed:
-            try:
-                inside, _ = self.listener.accept()
-            except OSError:
-                return
-            if not self.up.is_set():
-                inside.close()
-                continue
-            try:
-                outside = socket.create_connection(self.target, timeout=5)
-            except OSError:
-                inside.close()
-                continue
-            with self._lock:
-                self._sockets += [inside, outside]
-            for a, b in ((inside, outside), (outside, inside)):
-                threading.Thread(target=self._pump, args=(a, b), daemon=True).start()
-
-    def _pump(self, source: Any, sink: Any) -> None:
-        try:
-            while True:
-                data = source.recv(65536)
-                if not data:
-                    break
-                sink.sendall(data)
-        except OSError:
-            pass  # the other direction closed or the link was cut
-        for sock in (source, sink):
-            self._close(sock)
-
-    def _close(self, sock: Any) -> None:
-        import socket
-
-        try:
-            sock.shutdown(socket.SHUT_RDWR)
-        except OSError:
-            pass  # already closed
-        sock.close()
-
-    def cut(self) -> None:
-        self.up.clear()
-        with self._lock:
-            sockets, self._sockets = self._sockets, []
-        for sock in sockets:
-            self._close(sock)
-
-    def restore(self) -> None:
-        self.up.set()
-
-    def close(self) -> None:
-        self._closed = True
-        self.cut()
-        self.listener.close()
 
 
 # -- a burst of traffic ----------------------------------------------------------------
@@ -422,7 +365,8 @@ def server_rows(database: Path, sql: str, args: tuple = ()) -> list[tuple]:
         conn.close()
 
 
-def reconcile(server: ServerProcess, kiosks: list[KioskProcess], desk: DeskLog | None = None) -> dict[str, int]:
+def reconcile(server: ServerProcess, kiosks: list[KioskProcess], desk: DeskLog | None = None,
+              site: str = SITE_ID) -> dict[str, int]:
     """Raise AssertionError unless every printed ticket is at the server exactly once and
     the statistics equal a recomputation from the kiosks' and the desk's own records.
     Returns the figures (printed, stored, doubled, lost) for the reliability table."""
@@ -430,7 +374,7 @@ def reconcile(server: ServerProcess, kiosks: list[KioskProcess], desk: DeskLog |
     for kiosk in kiosks:
         printed.update({k: v for k, v in kiosk.records().items() if v["state"] == "printed"})
     issued = server_rows(server.database, "SELECT ticket_id, json_extract(payload, '$.data.number') FROM events "
-                                          "WHERE type = 'ticket.issued' AND site = ?", (SITE_ID,))
+                                          "WHERE type = 'ticket.issued' AND site = ?", (site,))
     per_ticket = Counter(ticket_id for ticket_id, _ in issued)
     doubled = sum(1 for n in per_ticket.values() if n > 1)
     lost = sorted(set(printed) - set(per_ticket))
@@ -440,7 +384,7 @@ def reconcile(server: ServerProcess, kiosks: list[KioskProcess], desk: DeskLog |
     assert not ghosts, f"{len(ghosts)} ticket(s) at the server were never printed: {ghosts[:5]}"
     assert {t: n for t, n in issued} == {t: r["number"] for t, r in printed.items()}
     expected = Counter(r["service"] for r in printed.values())
-    rows = server.stats("site,service")
+    rows = [r for r in server.stats("site,service") if r["site"] == site]
     assert {r["service"]: r["issued"] for r in rows if r["issued"]} == dict(expected)
     if desk is not None:
         assert sum(r["completed"] for r in rows) == len(desk.completed)
@@ -448,6 +392,6 @@ def reconcile(server: ServerProcess, kiosks: list[KioskProcess], desk: DeskLog |
         assert sum(r["received"] for r in rows) == expected_received
         completed_at_server = {t for (t,) in server_rows(server.database,
                                                          "SELECT ticket_id FROM tickets WHERE status = 'completed' AND site = ?",
-                                                         (SITE_ID,))}
+                                                         (site,))}
         assert completed_at_server == set(desk.completed)
     return {"printed": len(printed), "stored": len(per_ticket), "doubled": doubled, "lost": len(lost)}
