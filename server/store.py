@@ -217,27 +217,38 @@ class EventStore:
         touched_tickets = set()
         issued_now = set()
         per_source: dict[tuple[str, str], list[int]] = {}
-        for event, message in pairs:
-            cursor = conn.execute(
-                "INSERT OR IGNORE INTO events (id, site, type, source, seq, ts, ts_at, ticket_id, received_at, payload) "
-                "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                (
-                    str(event.id), event.site, event.type, event.source, event.seq, event.ts.isoformat(),
-                    event.ts.timestamp(), event.ticket_id, message.received_at,
-                    # The text as received is kept (already checked to be UTF-8 JSON; fields
-                    # this version does not know survive), in NFC like everything we store.
-                    nfc_payload(message.payload.decode("utf-8")) if message.payload else event.model_dump_json(),
-                ),
-            )
-            if cursor.rowcount == 1:
-                new.append(event)
-                per_source.setdefault((event.source, event.site), []).append(event.seq)
-                if event.ticket_id:
-                    touched_tickets.add(event.ticket_id)
-                    if event.type == "ticket.issued":
-                        issued_now.add(event.ticket_id)
-            else:
+        ids = [str(event.id) for event, _ in pairs]
+        known: set[str] = set()
+        for start in range(0, len(ids), 500):  # one query per 500 instead of one insert each
+            chunk = ids[start : start + 500]
+            marks = ", ".join("?" for _ in chunk)
+            known.update(row[0] for row in conn.execute(f"SELECT id FROM events WHERE id IN ({marks})", chunk))
+        rows = []
+        for (event, message), event_id in zip(pairs, ids):
+            if event_id in known:
                 result.duplicates += 1
+                continue
+            known.add(event_id)  # a duplicate inside the same batch
+            ticket_id = event.ticket_id
+            rows.append((
+                event_id, event.site, event.type, event.source, event.seq, event.ts.isoformat(),
+                event.ts.timestamp(), ticket_id, message.received_at,
+                # The text as received is kept (already checked to be UTF-8 JSON; fields
+                # this version does not know survive), in NFC like everything we store.
+                nfc_payload(message.payload.decode("utf-8")) if message.payload else event.model_dump_json(),
+            ))
+            new.append(event)
+            per_source.setdefault((event.source, event.site), []).append(event.seq)
+            if ticket_id:
+                touched_tickets.add(ticket_id)
+                if event.type == "ticket.issued":
+                    issued_now.add(ticket_id)
+        # We hold the only write connection's lock, so these ids are certainly new.
+        conn.executemany(
+            "INSERT INTO events (id, site, type, source, seq, ts, ts_at, ticket_id, received_at, payload) "
+            "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            rows,
+        )
         result.stored = new
         result.tickets = refresh_tickets(conn, touched_tickets, self.zones)
         for row in result.tickets:
