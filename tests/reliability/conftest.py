@@ -1,10 +1,9 @@
-"""Fixtures for fault tests: a server process on the shared real broker."""
+"""Fixtures for fault tests: a server process on the test's real broker."""
 
 from __future__ import annotations
 
 import pytest
 
-from tests.kiosk.conftest import inbox  # noqa: F401 - re-exported fixture
 from tests.reliability.support import ServerProcess
 
 

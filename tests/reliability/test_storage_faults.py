@@ -14,7 +14,6 @@ Three stand-ins, each a real SQLite write failure on the server's own connection
 from __future__ import annotations
 
 import os
-import shutil
 import sqlite3
 import subprocess
 import time
@@ -105,8 +104,8 @@ def _fill(directory, name: str = "filler") -> None:
     try:
         while True:
             os.write(fd, chunk)
-    except OSError:
-        pass
+    except OSError as exc:
+        assert exc.errno == 28, exc  # ENOSPC: the file system is full, as wanted
     finally:
         os.close(fd)
     for size in (4096, 512, 1):
