@@ -354,7 +354,4 @@ else
   done
   say "role $ROLE: nothing to change"
 fi
-if [ "$ROLE" = desk-keypad ]; then
-  say "desk-keypad: package and config installed; this version has no keypad program to run as a service"
-fi
 say "check it with: $PREFIX/venv/bin/xephang doctor --role $ROLE --config $CONFIG_DIR/xephang.toml"

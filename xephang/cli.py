@@ -25,6 +25,7 @@ COMMAND_MODULES = [
     "server.backup_cli",
     "kiosk.cli",
     "kiosk.feedback_cli",
+    "kiosk.deskpad_cli",
     "display.cli",
     "xephang.simulate_cli",
     "xephang.demo_cli",

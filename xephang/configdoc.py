@@ -21,6 +21,7 @@ PROGRAMS = [
     ("`xephang kiosk`", "kiosk.settings", "KioskSettings", ("kiosk",)),
     ("`xephang display`", "display.settings", "DisplaySettings", ("display",)),
     ("`xephang feedback`", "kiosk.feedback", "FeedbackSettings", ("feedback",)),
+    ("`xephang keypad`", "kiosk.deskpad", "DeskpadSettings", ("keypad",)),
 ]
 
 

@@ -63,7 +63,7 @@ ROLES: dict[str, RoleSpec] = {
         device_id="display-1",
     ),
     "desk-keypad": RoleSpec(
-        units=(),  # no keypad device program in this version: config and package only
+        units=("xephang-keypad.service",),
         extra="kiosk",
         apt=("python3-venv", "python3-lgpio (Raspberry Pi OS)"),
         groups=("gpio", "input"),

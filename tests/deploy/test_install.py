@@ -24,6 +24,7 @@ import pytest
 
 from display.settings import DisplaySettings
 from kiosk.settings import KioskSettings
+from kiosk.deskpad import DeskpadSettings
 from protocol.settings import CommonSettings, load_settings
 from server.broker import BrokerProcess, free_port
 from server.settings import ServerSettings
@@ -164,7 +165,7 @@ def test_server_role_installs_into_a_fresh_venv_and_a_second_run_changes_nothing
     [
         ("kiosk", ["xephang-kiosk.service"], KioskSettings),
         ("display", ["xephang-display.service"], DisplaySettings),
-        ("desk-keypad", [], CommonSettings),
+        ("desk-keypad", ["xephang-keypad.service"], DeskpadSettings),
         ("broker", ["xephang-broker.service"], CommonSettings),
     ],
 )
@@ -187,7 +188,8 @@ def test_device_roles_get_their_units_and_a_config_that_loads(tmp_path, wheelhou
         assert 'SYMLINK+="xephang-printer"' in rule
         assert all(not line or line.startswith("#") or "#" not in line for line in rule.splitlines())
     if role == "desk-keypad":
-        assert "no keypad program to run as a service" in done.stdout
+        assert settings.keypad.counter == "quay-1" and settings.keypad.buttons["next"] == 17
+        assert "xephang keypad --config" in (root / "etc/systemd/system/xephang-keypad.service").read_text()
     if role == "broker":
         assert not (root / "etc/xephang/secrets.env").exists()
         assert (root / "var/lib/xephang/broker/acl").exists()
@@ -240,7 +242,7 @@ def test_systemd_analyze_verify_accepts_every_unit(tmp_path, wheelhouse, python_
     assert verify, "systemd-analyze is needed (apt-get install systemd)"
     units = tmp_path / "units"
     units.mkdir()
-    for role in ("server", "kiosk", "display"):
+    for role in ("server", "kiosk", "display", "desk-keypad"):
         root = tmp_path / role
         root.mkdir()
         _install(root, wheelhouse, python_wrapper, "--role", role)
@@ -250,7 +252,8 @@ def test_systemd_analyze_verify_accepts_every_unit(tmp_path, wheelhouse, python_
             (units / unit.name).write_text(text)
     names = sorted(p.name for p in units.iterdir())
     assert names == ["xephang-backup.service", "xephang-backup.timer", "xephang-broker.service",
-                     "xephang-display.service", "xephang-kiosk.service", "xephang-server.service"]
+                     "xephang-display.service", "xephang-keypad.service", "xephang-kiosk.service",
+                     "xephang-server.service"]
     done = subprocess.run([verify, "verify", *map(str, sorted(units.iterdir()))], capture_output=True, text=True, timeout=60)
     assert done.returncode == 0 and "xephang" not in done.stderr, done.stderr
     broken = units / "xephang-broken.service"

@@ -18,6 +18,7 @@ SETTINGS_CLASSES = [
     ("server.settings", "ServerSettings"),
     ("kiosk.settings", "KioskSettings"),
     ("display.settings", "DisplaySettings"),
+    ("kiosk.deskpad", "DeskpadSettings"),
 ]
 
 
