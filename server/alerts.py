@@ -223,5 +223,6 @@ class AlertMonitor:
                 log.error("alert evaluation failed: %s", exc)
             self._wake.wait(self.interval_s)
             self._wake.clear()
-            # Let a burst of batches settle before the next pass.
-            self._stop.wait(0.2)
+            # Let a burst of batches settle before the next pass: thresholds are minutes
+            # long, so a few seconds of delay cost nothing, and desks keep the CPU.
+            self._stop.wait(2.0)
