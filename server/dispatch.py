@@ -30,7 +30,7 @@ from server.audit import Actor
 from server.boardstate import apply_counter_event, in_progress
 from server.errors import ApiError
 from server.statefeed import StateFeed
-from server.store import BatchResult, EventStore
+from server.store import BatchResult, EventStore, next_seq
 
 log = logging.getLogger(__name__)
 TICKET_COLUMNS = ("ticket_id", "number", "service", "priority", "issued_at")
@@ -269,15 +269,7 @@ class Dispatcher:
         return "ticket.called", {"ticket_id": ticket["ticket_id"], "number": ticket["number"], "counter": turn.counter.id}
 
     def _next_seq(self, conn: sqlite3.Connection) -> int:
-        row = conn.execute("SELECT seq FROM local_seq WHERE source = ?", (self.source,)).fetchone()
-        if row is None:
-            row = conn.execute("SELECT MAX(seq) FROM events WHERE source = ?", (self.source,)).fetchone()
-        seq = (row[0] or 0) + 1
-        conn.execute(
-            "INSERT INTO local_seq (source, seq) VALUES (?, ?) ON CONFLICT(source) DO UPDATE SET seq = excluded.seq",
-            (self.source, seq),
-        )
-        return seq
+        return next_seq(conn, self.source)
 
     def _turn(self, conn: sqlite3.Connection, site: Site, counter: Counter) -> _Turn:
         row = conn.execute(

@@ -74,6 +74,21 @@ class BatchResult:
     device_updates: list[dict] = field(default_factory=list)
 
 
+def next_seq(conn: sqlite3.Connection, source: str) -> int:
+    """The next `seq` of an event the server makes as `source` (desk actions, day end,
+    ratings from the ticket page): one persisted counter per source, advanced inside
+    the caller's `writing()` transaction so it rolls back with the event."""
+    row = conn.execute("SELECT seq FROM local_seq WHERE source = ?", (source,)).fetchone()
+    if row is None:
+        row = conn.execute("SELECT MAX(seq) FROM events WHERE source = ?", (source,)).fetchone()
+    seq = (row[0] or 0) + 1
+    conn.execute(
+        "INSERT INTO local_seq (source, seq) VALUES (?, ?) ON CONFLICT(source) DO UPDATE SET seq = excluded.seq",
+        (source, seq),
+    )
+    return seq
+
+
 class EventStore:
     """Stores events exactly once and keeps `tickets`, `sources` and counters in step."""
 

@@ -44,6 +44,7 @@ from server.apiroute import ApiRoute
 from server.auth import client_address, reader_for
 from server.boardstate import counter_states, estimated_wait_s, median_service_s
 from server.errors import ApiError
+from server.store import next_seq
 from server.routes.auth import templates
 
 router = APIRouter(tags=["ticket page"], route_class=ApiRoute)
@@ -224,20 +225,6 @@ async def rate_ticket(request: Request, ticket_id: str, body: RatingIn) -> Respo
         return _not_found_json()
     runtime.publish(topics.event(event.site, event.type), event.to_json())
     return JSONResponse(status_code=201, content={"rated": True}, headers=HEADERS)
-
-
-def next_seq(conn: sqlite3.Connection, source: str) -> int:
-    """The next seq of a server-made event (the same `local_seq` row the dispatcher uses,
-    inside the caller's store transaction)."""
-    row = conn.execute("SELECT seq FROM local_seq WHERE source = ?", (source,)).fetchone()
-    if row is None:
-        row = conn.execute("SELECT MAX(seq) FROM events WHERE source = ?", (source,)).fetchone()
-    seq = (row[0] or 0) + 1
-    conn.execute(
-        "INSERT INTO local_seq (source, seq) VALUES (?, ?) ON CONFLICT(source) DO UPDATE SET seq = excluded.seq",
-        (source, seq),
-    )
-    return seq
 
 
 def record_rating(runtime: Any, ticket_id: str, rating: int, scale: str) -> Any:
