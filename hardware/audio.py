@@ -317,6 +317,7 @@ class MixerOutput:
         self._sleep = sleep
         self.rate = rate
         self.buffer = buffer
+        self._opened = False
         self._open()  # fail at start, with a clear message, when there is no device
         self.suspend()  # then let it go until the first call
 
@@ -330,6 +331,7 @@ class MixerOutput:
                     f"no audio device ({exc}); driver {os.environ.get('SDL_AUDIODRIVER', 'default')}"
                 ) from None
             self.channel = pygame.mixer.Channel(0)
+            self._opened = True
 
     def play(self, pcm: Pcm) -> None:
         if pcm.rate != self.rate:
@@ -337,7 +339,7 @@ class MixerOutput:
         if not pcm.data:
             return
         with _MIXER_LOCK:
-            if not self._pygame.mixer.get_init():
+            if not self._opened or not self._pygame.mixer.get_init():
                 self._open()
             sound = self._pygame.mixer.Sound(buffer=pcm.data)
             self.channel.play(sound)
@@ -350,7 +352,9 @@ class MixerOutput:
         self.close()
 
     def close(self) -> None:
+        # Only the output that opened the (process-wide) mixer may shut it.
         with _MIXER_LOCK:
-            if self._pygame.mixer.get_init():
+            if self._opened and self._pygame.mixer.get_init():
                 self.channel.stop()
                 self._pygame.mixer.quit()
+            self._opened = False

@@ -4,6 +4,7 @@ the bytes written to the driver's file are searched for the exact sounds."""
 
 from __future__ import annotations
 
+import threading
 import time
 from datetime import timedelta
 from pathlib import Path
@@ -96,6 +97,7 @@ def test_ten_rapid_calls_are_announced_in_order_while_the_screen_keeps_drawing(d
         positions.append(played.find(speech.data))
     assert -1 not in positions and positions == sorted(positions)
     assert app.model.newest.number == "A010"
+    announcer.close()
 
 
 def test_voice_falls_back_to_espeak_then_to_the_chime_alone(tmp_path):
@@ -120,10 +122,23 @@ def test_when_far_behind_the_oldest_waiting_calls_are_skipped(monkeypatch):
     import display.announcer as announcer_module
 
     monkeypatch.setattr(announcer_module, "MAX_PENDING", 3)
-    output = SilentOutput()
+
+    class HeldOutput(SilentOutput):
+        """The speaker is busy with the first call until all six have arrived."""
+
+        def __init__(self):
+            super().__init__()
+            self.release = threading.Event()
+
+        def play(self, pcm):
+            self.release.wait(10)
+            super().play(pcm)
+
+    output = HeldOutput()
     announcer = Announcer(output, [], Pcm.silence(0.2), gap_s=0.0)
     for number in ["A001", "A002", "A003", "A004", "A005", "A006"]:
         announcer.announce(Announcement(number, 1, False, T0))
+    output.release.set()
     assert announcer.wait_idle(10)
     said = [s.number for s in announcer.log]
     assert said[-3:] == ["A004", "A005", "A006"]
