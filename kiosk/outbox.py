@@ -115,6 +115,17 @@ def mark_sent(db: sqlite3.Connection, ids: list[int], sent_at: datetime) -> None
     )
 
 
+def reopen_sent_since(db: sqlite3.Connection, cutoff: datetime) -> int | None:
+    """Mark rows sent at or after `cutoff` ready again (caller's transaction); returns
+    the lowest such row id, or None."""
+    first = db.execute(
+        "SELECT MIN(id) FROM outbox WHERE state = 'sent' AND sent_at >= ?", (cutoff.isoformat(),)
+    ).fetchone()[0]
+    if first is not None:
+        db.execute("UPDATE outbox SET state = 'ready' WHERE state = 'sent' AND sent_at >= ?", (cutoff.isoformat(),))
+    return first
+
+
 def prune(db: sqlite3.Connection, now: datetime, keep_days: int) -> int:
     """Forget sent rows older than `keep_days` (caller's transaction)."""
     cutoff = (now - timedelta(days=keep_days)).isoformat()

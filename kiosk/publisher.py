@@ -7,6 +7,11 @@ next ready rows to paho while connected. Rows in flight when the link drops stay
 paho's session and are resent on reconnect (clean_session=False); rows never handed
 over are picked up by the cursor. After a restart everything not marked sent goes out
 again: the server ignores duplicate event ids.
+
+A broker acknowledges a message before it has written it to disk (Mosquitto saves
+every `autosave_interval`), so a broker killed right after acknowledging loses it. On
+every reconnect the rows marked sent within the last `resend_window_s` are therefore
+published again, in order; duplicates cost nothing at the server.
 No GPIO or printer imports here.
 """
 
@@ -16,7 +21,7 @@ import logging
 import queue
 import sqlite3
 from collections.abc import Callable
-from datetime import datetime, timezone
+from datetime import datetime, timedelta, timezone
 from typing import Any
 
 from kiosk import outbox
@@ -32,6 +37,7 @@ class OutboxPublisher:
         link: Any,
         *,
         window: int = 500,
+        resend_window_s: float = 30.0,
         clock: Callable[[], datetime] = lambda: datetime.now(timezone.utc),
         on_activity: Callable[[], None] | None = None,
     ):
@@ -44,6 +50,9 @@ class OutboxPublisher:
         self._cursor = 0  # highest row id handed to paho
         self._on_activity = on_activity
         self._resending = False  # rows were in flight when the link dropped
+        self._reconnected = False  # resend what the broker may have lost
+        self.resend_window_s = resend_window_s
+        self.resent = 0
         self.sent = 0
 
     def on_published(self, mid: int) -> None:
@@ -58,6 +67,8 @@ class OutboxPublisher:
         server still receives events in order of issue."""
         if self._inflight:  # on the way down, and again on the way up (a publish may race the drop)
             self._resending = True
+        if up:
+            self._reconnected = True
 
     def pump(self) -> int:
         """Record acks, then hand more rows to paho. Returns rows newly handed over."""
@@ -68,6 +79,14 @@ class OutboxPublisher:
             if self._inflight:
                 return 0
             self._resending = False
+        if self._reconnected:
+            self._reconnected = False
+            cutoff = self._clock() - timedelta(seconds=self.resend_window_s)
+            with transaction(self.db):
+                first = outbox.reopen_sent_since(self.db, cutoff)
+            if first is not None:
+                self._cursor = min(self._cursor, first - 1)
+                self.resent += 1
         handed = 0
         while len(self._inflight) < self.window:
             rows = outbox.ready_after(self.db, self._cursor, min(100, self.window - len(self._inflight)))

@@ -4,25 +4,21 @@ server is away (restarting, or the link to it is down).
 Mosquitto keeps queued messages in memory and writes them to disk only every
 `autosave_interval` (1 s in xephang's config; `autosave_on_changes` still leaves the
 last change unsaved, measured), so what it acknowledged in the last second is gone.
-The kiosk marks an event `sent` on that acknowledgement and never sends it again: the
-printed ticket never reaches the queue. Fix (kiosk/publisher.py, kiosk/outbox.py): on
-every reconnect, publish again the events marked sent in the last `resend_window_s`
-(default 30 s) before the link dropped; the server stores each id once, so a resend
-is harmless.
+The kiosk marks an event `sent` on that acknowledgement; without more, the
+printed ticket would never reach the queue. So (kiosk/publisher.py, kiosk/outbox.py)
+on every reconnect the kiosk publishes again the events marked sent in the last
+`resend_window_s` (30 s); the server stores each id once, so a resend is harmless.
 """
 
 from __future__ import annotations
 
 import time
 
-import pytest
 
 from tests.reliability.support import KioskProcess, ServerProcess, reconcile
 from tests.support import wait_until
 
 
-@pytest.mark.xfail(strict=True, reason="kiosk forgets an event once the broker acks it; a broker SIGKILL "
-                                       "within Mosquitto's autosave interval loses it (see module docstring)")
 def test_tickets_acknowledged_just_before_a_broker_crash_still_reach_the_server(broker, tmp_path):
     server = ServerProcess(broker, tmp_path / "server").start()
     server.stop()  # its persistent session stays at the broker, queueing for it
