@@ -172,3 +172,13 @@ def test_login_is_rate_limited(office):
     other = client.post("/login", data={"username": "lanh-dao", "password": ACCOUNTS["lanh-dao"][3],
                                         "csrf_token": token}, follow_redirects=False)
     assert other.status_code == 303
+
+
+def test_logout_needs_the_csrf_token_too(office):
+    """Another site's page must not be able to log a desk officer out mid-shift."""
+    client = office.client
+    csrf = login(client, "can-bo-a", ACCOUNTS["can-bo-a"][3])
+    client.post("/logout", follow_redirects=False)  # no token: a forged cross-site form
+    assert client.get("/api/v1/me").status_code == 200
+    client.post("/logout", headers={"X-CSRF-Token": csrf}, follow_redirects=False)
+    assert client.get("/api/v1/me").status_code == 401
