@@ -18,8 +18,10 @@ demo: $(VENV)/.installed
 	sh scripts/system-deps.sh demo
 	$(VENV)/bin/xephang demo
 
+# Two workers, one test file each at a time: most tests wait on real processes
+# (brokers, servers, Chromium), so this halves the run on a 2-core machine.
 test: $(VENV)/.installed system-deps
-	$(PY) -m pytest -q -p no:cacheprovider
+	$(PY) -m pytest -q -p no:cacheprovider -n 2 --dist loadfile
 
 bench: $(VENV)/.installed system-deps
 	$(PY) -m bench

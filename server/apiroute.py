@@ -1,5 +1,6 @@
-"""An APIRoute whose request-validation errors leave as `{"code": "invalid_request", ...}`
-like every other API error, instead of FastAPI's bare 422 list. No business logic here."""
+"""An APIRoute whose request-validation and body-parsing errors leave as
+`{"code": "invalid_request", ...}` like every other API error, instead of FastAPI's bare
+422 list or 400 detail. No business logic here."""
 
 from __future__ import annotations
 
@@ -10,6 +11,7 @@ from fastapi import Request, Response
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from fastapi.routing import APIRoute
+from starlette.exceptions import HTTPException  # FastAPI raises it, or starlette's own
 
 
 class ApiRoute(APIRoute):
@@ -25,5 +27,9 @@ class ApiRoute(APIRoute):
                     where = ".".join(str(p) for p in error.get("loc", ()) if p != "body") or "body"
                     parts.append(f"{where}: {error.get('msg')}")
                 return JSONResponse(status_code=422, content={"code": "invalid_request", "detail": "; ".join(parts)})
+            except HTTPException as exc:
+                if exc.status_code != 400:  # FastAPI's "error parsing the body" (e.g. nested too deep)
+                    raise
+                return JSONResponse(status_code=400, content={"code": "invalid_request", "detail": str(exc.detail)})
 
         return route
