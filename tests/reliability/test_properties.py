@@ -188,6 +188,7 @@ def test_pre_aggregated_measures_equal_the_direct_recomputation(events, data):
                 direct = compute_direct(conn, RULES, *span, [SITE_ID], keys)
                 served = aggregates.query(*span, [SITE_ID], keys)
                 assert served == direct, (span, keys)
-                assert direct, "the day must have measures to compare"
+                if span[0] == "2026-02-01":  # the widest span holds every ticket
+                    assert direct, "the day must have measures to compare"
         conn.close()
         store.close()
