@@ -325,7 +325,7 @@ def main() -> int:
         f"(busy {BUSY_S:.0f} s, stress, alone): {full['calls']}; {full['waiting_left']} tickets still waiting at the end; "
         "every called ticket distinct. 'server' = the whole server as shipped (every ingest listener attached); "
         "'dispatch only' = the same run with the statistics and alerts ingest listeners detached, to show what they "
-        "cost beside dispatch (they take the store's write lock after each ingest batch). Server in its own process; "
+        "cost beside dispatch (CPU for re-folding the busy day's statistics and live alerts; they write under the store lock only briefly). Server in its own process; "
         f"load generator ({LOAD_PROCESSES} processes x {COUNTERS // LOAD_PROCESSES} desk threads), MQTT subscriber "
         f"(own process) and Mosquitto on the same {os.cpu_count()}-core machine, "
         "shared with other work."
