@@ -50,9 +50,13 @@ def run_server(args: argparse.Namespace) -> int:
 
     settings = _server_settings(args)
     app = create_app(settings)
+    tls = {}
+    if settings.server.tls_cert is not None:
+        tls = {"ssl_certfile": str(settings.server.tls_cert), "ssl_keyfile": str(settings.server.tls_key)}
     uvicorn.run(
         app, host=settings.server.http_host, port=settings.server.http_port, log_level="info",
         timeout_graceful_shutdown=5,  # live desk streams must not hold a restart for long
+        **tls,
     )
     return 0
 

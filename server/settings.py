@@ -22,6 +22,8 @@ class ServerSection(BaseModel):
     )
     public_url: str | None = Field(default=None, description="public base URL printed in ticket QR codes")
     demo: bool = Field(default=False, description="demo mode: demo accounts with printed passwords")
+    tls_cert: Path | None = Field(default=None, description="HTTPS certificate (PEM); with tls_key the server speaks HTTPS itself")
+    tls_key: Path | None = Field(default=None, description="HTTPS private key (PEM) for tls_cert")
     board_snapshot: Path | None = Field(
         default=None, description="PNG the display board writes; served at /demo/board.png (for headless boards)"
     )
@@ -36,6 +38,8 @@ class ServerSettings(CommonSettings):
 
     @model_validator(mode="after")
     def _dispatch_known(self) -> "ServerSettings":
+        if (self.server.tls_cert is None) != (self.server.tls_key is None):
+            raise ValueError("server.tls_cert and server.tls_key go together")
         unknown = sorted(set(self.server.dispatch_sites) - {s.id for s in self.sites})
         if unknown:
             raise ValueError(f"server.dispatch_sites names unknown sites {unknown}")
