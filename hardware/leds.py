@@ -36,6 +36,7 @@ class StatusLights:
         # The buzzer exists whenever it is wired; `beep` only decides refusal beeps.
         self.buzzer = Buzzer(buzzer, pin_factory=factory) if buzzer is not None else None
         self.beep_on_refusal = beep
+        self._timers: list[threading.Timer] = []
         self.state = "off"
 
     def show(self, state: str) -> None:
@@ -54,6 +55,7 @@ class StatusLights:
             # blink() leaves the light off; a standing fault must stay lit afterwards.
             restore = threading.Timer(0.3 * times + 0.05, self._restore)
             restore.daemon = True
+            self._timers = [t for t in self._timers if t.is_alive()] + [restore]
             restore.start()
         if self.buzzer is not None and self.beep_on_refusal:
             self.buzzer.beep(on_time=0.1, off_time=0.1, n=times, background=True)
@@ -72,6 +74,8 @@ class StatusLights:
         return [f"{name}: {device.pin}" for name, device in names if device is not None]
 
     def close(self) -> None:
+        for timer in self._timers:  # a pending restore must not touch a closed light
+            timer.cancel()
         for device in (self.ready, self.printing, self.fault, self.buzzer):
             if device is not None:
                 device.close()
