@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import json
 import logging
+import socket
 import ssl
 import threading
 from collections.abc import Callable
@@ -89,6 +90,7 @@ class MqttLink:
         client.on_message = self._guard(self._handle_message)
         client.on_publish = self._guard(self._handle_publish)
         client.on_subscribe = self._guard(self._handle_subscribe)
+        client.on_socket_open = self._guard(_no_delay)
         self._subscribe_mid: int | None = None
         self.client = client
 
@@ -187,3 +189,11 @@ class MqttLink:
     def _handle_publish(self, client: mqtt.Client, userdata: Any, mid: int, reason: Any, properties: Any) -> None:
         if self._on_published:
             self._on_published(mid)
+
+
+def _no_delay(client: mqtt.Client, userdata: Any, sock: Any) -> None:
+    """Send each packet at once (TCP_NODELAY): a call must not wait up to 40 ms for
+    Nagle's algorithm to batch it with the next one (the broker does the same, see
+    server/broker.py)."""
+    if isinstance(sock, socket.socket):  # also ssl.SSLSocket; not a websocket wrapper
+        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)

@@ -1,9 +1,14 @@
 """The dispatcher: one per server, deciding for each dispatched site who is called next.
 
-Every action runs in one write transaction under the store lock: read the counter and
-its ticket, decide, store the v1 event (the tickets projection follows) and the audit
-row, commit; then publish the event and ask for the retained state to be rebuilt. So two
-counters pressing "next" together can never get the same ticket.
+Every action runs on one writer thread ("xephang-dispatch"), one after another: read the
+counter and its ticket, decide, store the v1 event (the tickets projection follows) and
+the audit row; then publish the event and ask for the retained state to be rebuilt. So
+two counters pressing "next" together can never get the same ticket. Actions that queue
+up while the writer is busy run together in one write transaction, each inside its own
+savepoint (a refused action rolls back alone and leaves its audit row), with one commit
+for all of them: fifty desks pressing at once cost one disk flush, not fifty, and no
+request waits behind a chain of lock hand-overs between threads. Nobody is answered
+before the commit that holds their action.
 
 Who is next for a counter: among waiting tickets of the services the counter serves,
 priority tickets first, then normal ones, first come first served (time of issue, kept
@@ -17,7 +22,10 @@ from __future__ import annotations
 
 import logging
 import sqlite3
+import threading
+from collections import deque
 from collections.abc import Callable
+from concurrent.futures import Future
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from typing import Any
@@ -34,6 +42,10 @@ from server.store import BatchResult, EventStore, next_seq
 
 log = logging.getLogger(__name__)
 TICKET_COLUMNS = ("ticket_id", "number", "service", "priority", "issued_at")
+BATCH_MAX = 64  # actions per write transaction at most
+ACTIONS = ("call_next", "call_ticket", "recall", "start", "complete", "no_show", "transfer", "pause", "resume",
+           "open", "close")
+Work = Callable[["_Turn"], tuple[list[tuple[str, dict]], "dict | None"]]
 
 
 def utc_now() -> datetime:
@@ -52,6 +64,24 @@ class _Turn:
     reason: str | None
     streak: int
     current: dict[str, Any] | None
+
+
+class _Abandon(Exception):
+    """Roll back a batch's transaction because one action failed unexpectedly."""
+
+
+@dataclass
+class _Job:
+    """One desk action waiting for the writer thread."""
+
+    action: str
+    site: str
+    counter: str
+    who: Actor
+    work: Work
+    target: str | None
+    detail: dict | None
+    future: Future
 
 
 class Dispatcher:
@@ -77,14 +107,28 @@ class Dispatcher:
             {s: self.sites[s] for s in self.dispatch_sites}, store.reader, publish, lambda: self.clock(),
             state_interval_s,
         )
+        self.batches = 0  # write transactions the writer committed (or tried to)
+        self._jobs: deque[_Job] = deque()
+        self._jobs_ready = threading.Condition()
+        self._writer: threading.Thread | None = None
+        self._stopping = False
 
     # -- life cycle -------------------------------------------------------------------
     def launch(self) -> "Dispatcher":
-        """Start the state feed (`start` is the desk action "dossier reception begins")."""
+        """Start the writer and the state feed (`start` is the desk action "dossier
+        reception begins")."""
+        with self._jobs_ready:
+            self._start_writer()
         self.states.start()
         return self
 
     def stop(self) -> None:
+        """Finish the actions already queued, then stop; later actions are refused."""
+        with self._jobs_ready:
+            self._stopping = True
+            self._jobs_ready.notify_all()
+        if self._writer is not None and self._writer is not threading.current_thread():
+            self._writer.join(10)
         self.states.stop()
 
     def publish_state(self, site: str) -> Any:
@@ -104,7 +148,19 @@ class Dispatcher:
             self.states.request(site)
 
     # -- desk actions -----------------------------------------------------------------
-    def call_next(self, site: str, counter: str, actor: Actor | str | None = None) -> dict:
+    # Each method waits for its result; `submit` is the same without waiting (the web
+    # routes await it without tying up a worker thread each).
+    def submit(self, action: str, site: str, counter: str, actor: Actor | str | None = None, **params: Any) -> Future:
+        """Queue one desk action by name (ACTIONS) for the writer; returns its future.
+
+        Invalid parameters raise ApiError at once; refusals (counter paused, nobody
+        waiting...) come back through the future as ApiError, like every other result.
+        """
+        if action not in ACTIONS:
+            raise ValueError(f"unknown desk action {action!r}")
+        return getattr(self, action)(site, counter, actor=actor, _wait=False, **params)
+
+    def call_next(self, site: str, counter: str, actor: Actor | str | None = None, _wait: bool = True) -> Any:
         def work(turn: _Turn) -> tuple[list[tuple[str, dict]], dict | None]:
             if turn.state == "paused":
                 raise ApiError(409, "counter_paused", "resume the counter first")
@@ -115,9 +171,10 @@ class Dispatcher:
             events = [] if turn.state == "open" else [("counter.opened", {"counter": turn.counter.id})]
             return events + [self._called(turn, ticket)], ticket
 
-        return self._act("call_next", site, counter, actor, work)
+        return self._act("call_next", site, counter, actor, work, wait=_wait)
 
-    def call_ticket(self, site: str, counter: str, ticket_id: str, actor: Actor | str | None = None) -> dict:
+    def call_ticket(self, site: str, counter: str, ticket_id: str = "", actor: Actor | str | None = None,
+                    _wait: bool = True) -> Any:
         """Supervisor call of one waiting ticket (any service), out of turn."""
         def work(turn: _Turn) -> tuple[list[tuple[str, dict]], dict | None]:
             if turn.state == "paused":
@@ -133,27 +190,27 @@ class Dispatcher:
             events = [] if turn.state == "open" else [("counter.opened", {"counter": turn.counter.id})]
             return events + [self._called(turn, ticket)], ticket
 
-        return self._act("call_ticket", site, counter, actor, work, target=str(ticket_id))
+        return self._act("call_ticket", site, counter, actor, work, target=str(ticket_id), wait=_wait)
 
-    def recall(self, site: str, counter: str, actor: Actor | str | None = None) -> dict:
+    def recall(self, site: str, counter: str, actor: Actor | str | None = None, _wait: bool = True) -> Any:
         def work(turn: _Turn) -> tuple[list[tuple[str, dict]], dict | None]:
             ticket = self._current(turn, ("called", "serving"))
             data = {"ticket_id": ticket["ticket_id"], "number": ticket["number"], "counter": turn.counter.id}
             return [("ticket.recalled", data)], ticket
 
-        return self._act("recall", site, counter, actor, work)
+        return self._act("recall", site, counter, actor, work, wait=_wait)
 
-    def start(self, site: str, counter: str, actor: Actor | str | None = None) -> dict:
+    def start(self, site: str, counter: str, actor: Actor | str | None = None, _wait: bool = True) -> Any:
         def work(turn: _Turn) -> tuple[list[tuple[str, dict]], dict | None]:
             ticket = self._current(turn, ("called",))
             return [("ticket.started", {"ticket_id": ticket["ticket_id"], "counter": turn.counter.id})], ticket
 
-        return self._act("start", site, counter, actor, work)
+        return self._act("start", site, counter, actor, work, wait=_wait)
 
     def complete(
-        self, site: str, counter: str, outcome: str, dossier_code: str | None = None,
-        actor: Actor | str | None = None,
-    ) -> dict:
+        self, site: str, counter: str, outcome: str = "", dossier_code: str | None = None,
+        actor: Actor | str | None = None, _wait: bool = True,
+    ) -> Any:
         if outcome not in OUTCOMES:
             raise ApiError(422, "invalid_outcome", f"outcome must be one of {', '.join(OUTCOMES)}")
         code = (dossier_code or "").strip() or None
@@ -167,16 +224,18 @@ class Dispatcher:
                 data["dossier_code"] = code
             return [("ticket.completed", data)], ticket
 
-        return self._act("complete", site, counter, actor, work, detail={"outcome": outcome, "dossier_code": code})
+        return self._act("complete", site, counter, actor, work, detail={"outcome": outcome, "dossier_code": code},
+                         wait=_wait)
 
-    def no_show(self, site: str, counter: str, actor: Actor | str | None = None) -> dict:
+    def no_show(self, site: str, counter: str, actor: Actor | str | None = None, _wait: bool = True) -> Any:
         def work(turn: _Turn) -> tuple[list[tuple[str, dict]], dict | None]:
             ticket = self._current(turn, ("called", "serving"))
             return [("ticket.no_show", {"ticket_id": ticket["ticket_id"], "counter": turn.counter.id})], ticket
 
-        return self._act("no_show", site, counter, actor, work)
+        return self._act("no_show", site, counter, actor, work, wait=_wait)
 
-    def transfer(self, site: str, counter: str, to_service: str, actor: Actor | str | None = None) -> dict:
+    def transfer(self, site: str, counter: str, to_service: str = "", actor: Actor | str | None = None,
+                 _wait: bool = True) -> Any:
         def work(turn: _Turn) -> tuple[list[tuple[str, dict]], dict | None]:
             if turn.site.service(to_service) is None:
                 raise ApiError(422, "unknown_service", f"no service {to_service!r} at this site")
@@ -186,9 +245,10 @@ class Dispatcher:
             data = {"ticket_id": ticket["ticket_id"], "counter": turn.counter.id, "to_service": to_service}
             return [("ticket.transferred", data)], ticket
 
-        return self._act("transfer", site, counter, actor, work, detail={"to_service": to_service})
+        return self._act("transfer", site, counter, actor, work, detail={"to_service": to_service}, wait=_wait)
 
-    def pause(self, site: str, counter: str, reason: str | None = None, actor: Actor | str | None = None) -> dict:
+    def pause(self, site: str, counter: str, reason: str | None = None, actor: Actor | str | None = None,
+              _wait: bool = True) -> Any:
         reason = (reason or "").strip()[:200] or None
 
         def work(turn: _Turn) -> tuple[list[tuple[str, dict]], dict | None]:
@@ -197,27 +257,27 @@ class Dispatcher:
             data = {"counter": turn.counter.id, **({"reason": reason} if reason else {})}
             return [("counter.paused", data)], None
 
-        return self._act("pause", site, counter, actor, work, detail={"reason": reason})
+        return self._act("pause", site, counter, actor, work, detail={"reason": reason}, wait=_wait)
 
-    def resume(self, site: str, counter: str, actor: Actor | str | None = None) -> dict:
-        return self._open_action("resume", site, counter, actor)
+    def resume(self, site: str, counter: str, actor: Actor | str | None = None, _wait: bool = True) -> Any:
+        return self._open_action("resume", site, counter, actor, _wait)
 
-    def open(self, site: str, counter: str, actor: Actor | str | None = None) -> dict:
-        return self._open_action("open", site, counter, actor)
+    def open(self, site: str, counter: str, actor: Actor | str | None = None, _wait: bool = True) -> Any:
+        return self._open_action("open", site, counter, actor, _wait)
 
-    def close(self, site: str, counter: str, actor: Actor | str | None = None) -> dict:
+    def close(self, site: str, counter: str, actor: Actor | str | None = None, _wait: bool = True) -> Any:
         def work(turn: _Turn) -> tuple[list[tuple[str, dict]], dict | None]:
             self._free(turn)
             return ([] if turn.state == "closed" else [("counter.closed", {"counter": turn.counter.id})]), None
 
-        return self._act("close", site, counter, actor, work)
+        return self._act("close", site, counter, actor, work, wait=_wait)
 
     # -- internals --------------------------------------------------------------------
-    def _open_action(self, action: str, site: str, counter: str, actor: Actor | str | None) -> dict:
+    def _open_action(self, action: str, site: str, counter: str, actor: Actor | str | None, wait: bool) -> Any:
         def work(turn: _Turn) -> tuple[list[tuple[str, dict]], dict | None]:
             return ([] if turn.state == "open" else [("counter.opened", {"counter": turn.counter.id})]), None
 
-        return self._act(action, site, counter, actor, work)
+        return self._act(action, site, counter, actor, work, wait=wait)
 
     def _site(self, site_id: str) -> Site:
         site = self.sites.get(site_id)
@@ -291,45 +351,124 @@ class Dispatcher:
         site_id: str,
         counter_id: str,
         actor: Actor | str | None,
-        work: Callable[[_Turn], tuple[list[tuple[str, dict]], dict | None]],
+        work: Work,
         target: str | None = None,
         detail: dict | None = None,
-    ) -> dict:
-        who = audit.as_actor(actor)
-        try:
-            site = self._site(site_id)
-            counter = site.counter(counter_id)
-            if counter is None:
-                raise ApiError(404, "unknown_counter", f"no counter {counter_id!r} at site {site_id!r}")
-            with self.store.writing() as conn:
-                turn = self._turn(conn, site, counter)
-                planned, ticket = work(turn)
-                events = [self._event(conn, turn, kind, data) for kind, data in planned]
-                result = self.store.append_local(events, conn=conn) if events else BatchResult()
-                for event in events:
-                    apply_counter_event(conn, event)
-                target = target or (ticket["ticket_id"] if ticket else None)
-                audit.record(
-                    conn, who, action, site=site_id, counter=counter_id, target=target,
-                    detail={**(detail or {}), "events": [e.type for e in events],
-                            **({"number": ticket["number"]} if ticket else {})},
-                    at=turn.now.timestamp(),
-                )
-                state = conn.execute(
-                    "SELECT state, reason FROM counters WHERE site = ? AND counter = ?", (site_id, counter_id)
-                ).fetchone()
-        except ApiError as exc:
-            if site_id in self.sites:
-                audit.record_failure(self.store, who, action, exc.code, site=site_id, counter=counter_id, target=target)
-            raise
-        for event in events:
-            self.publish(topics.event(event.site, event.type), event.to_json(), False)
-        if events:
+        wait: bool = True,
+    ) -> Any:
+        job = _Job(action, site_id, counter_id, audit.as_actor(actor), work, target, detail, Future())
+        with self._jobs_ready:
+            if self._stopping:
+                raise ApiError(503, "server_stopping", "the server is stopping; try again in a moment")
+            if threading.current_thread() is self._writer:
+                raise RuntimeError("a desk action cannot wait for another one on the writer thread")
+            self._start_writer()
+            self._jobs.append(job)
+            self._jobs_ready.notify()
+        return job.future.result() if wait else job.future
+
+    # -- the writer thread ------------------------------------------------------------
+    def _start_writer(self) -> None:
+        """Start the writer once (the caller holds `_jobs_ready`)."""
+        if self._writer is None:
+            self._writer = threading.Thread(target=self._write_loop, name="xephang-dispatch", daemon=True)
+            self._writer.start()
+
+    def _write_loop(self) -> None:
+        while True:
+            with self._jobs_ready:
+                self._jobs_ready.wait_for(lambda: bool(self._jobs) or self._stopping)
+                if not self._jobs:
+                    return  # stopping, and nothing left to do
+                batch = [self._jobs.popleft() for _ in range(min(BATCH_MAX, len(self._jobs)))]
+            try:
+                self._run_batch(batch)
+            except BaseException as exc:  # noqa: BLE001 - the writer must outlive any one batch
+                log.exception("desk actions failed")
+                for job in batch:
+                    if not job.future.done():
+                        job.future.set_exception(exc)
+
+    def _run_batch(self, batch: list[_Job]) -> None:
+        """Run the batch's actions in one transaction, one savepoint each; then answer.
+
+        An unexpected error in one action (a bug, a database error) fails that action
+        alone: the transaction is rolled back and the others run again in a new one.
+        If the commit itself fails (disk full), every action of the batch fails.
+        """
+        while batch:
+            self.batches += 1
+            done: list[tuple[_Job, Any, list]] = []  # (job, response or ApiError, events stored)
+            broken: list[tuple[_Job, Exception]] = []
+            try:
+                with self.store.writing() as conn:
+                    for job in batch:
+                        conn.execute("SAVEPOINT desk_action")
+                        try:
+                            response, events = self._apply(conn, job)
+                        except ApiError as exc:
+                            conn.execute("ROLLBACK TO desk_action")
+                            conn.execute("RELEASE desk_action")
+                            if job.site in self.sites:
+                                audit.record(conn, job.who, job.action, ok=False, code=exc.code, site=job.site,
+                                             counter=job.counter, target=job.target)
+                            done.append((job, exc, []))
+                            continue
+                        except Exception as exc:  # noqa: BLE001 - see the docstring
+                            broken.append((job, exc))
+                            raise _Abandon() from exc
+                        conn.execute("RELEASE desk_action")
+                        done.append((job, response, events))
+            except _Abandon:
+                job, exc = broken[0]
+                log.error("desk action %s at %s/%s failed: %r", job.action, job.site, job.counter, exc)
+                job.future.set_exception(exc)
+                batch = [other for other in batch if other is not job]
+                continue
+            self._answer(done)
+            return
+
+    def _answer(self, done: list[tuple[_Job, Any, list]]) -> None:
+        """After the commit: publish the events in order, ask for new state, answer."""
+        touched = set()
+        for _job, _response, events in done:
+            for event in events:
+                self.publish(topics.event(event.site, event.type), event.to_json(), False)
+                touched.add(event.site)
+        for site_id in touched:
             self.states.request(site_id)
-        rows = {row["ticket_id"]: row for row in result.tickets}
+        for job, response, _events in done:
+            if isinstance(response, ApiError):
+                job.future.set_exception(response)
+            else:
+                job.future.set_result(response)
+
+    def _apply(self, conn: sqlite3.Connection, job: _Job) -> tuple[dict, list]:
+        """One action inside the batch's transaction: (response, events stored)."""
+        site = self._site(job.site)
+        counter = site.counter(job.counter)
+        if counter is None:
+            raise ApiError(404, "unknown_counter", f"no counter {job.counter!r} at site {job.site!r}")
+        turn = self._turn(conn, site, counter)
+        planned, ticket = job.work(turn)
+        events = [self._event(conn, turn, kind, data) for kind, data in planned]
+        result = self.store.append_local(events, conn=conn) if events else BatchResult()
+        for event in events:
+            apply_counter_event(conn, event)
+        target = job.target or (ticket["ticket_id"] if ticket else None)
+        audit.record(
+            conn, job.who, job.action, site=job.site, counter=job.counter, target=target,
+            detail={**(job.detail or {}), "events": [e.type for e in events],
+                    **({"number": ticket["number"]} if ticket else {})},
+            at=turn.now.timestamp(),
+        )
         if ticket is not None:
-            return rows.get(ticket["ticket_id"], ticket)
-        return {"site": site_id, "counter": counter_id, "state": state[0], "reason": state[1]}
+            rows = {row["ticket_id"]: row for row in result.tickets}
+            return rows.get(ticket["ticket_id"], ticket), events
+        state = conn.execute(
+            "SELECT state, reason FROM counters WHERE site = ? AND counter = ?", (job.site, job.counter)
+        ).fetchone()
+        return {"site": job.site, "counter": job.counter, "state": state[0], "reason": state[1]}, events
 
     def _event(self, conn: sqlite3.Connection, turn: _Turn, kind: str, data: dict) -> Any:
         try:

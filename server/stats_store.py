@@ -11,6 +11,11 @@ Keeping in step: every event has a rowid that only grows; `refresh()` reads the 
 past the last rowid it handled, recomputes the site-days they touch from the `tickets`
 rows with server.stats (the same code as the pure path), then those months from their
 days. A change of targets or time zones in the configuration rebuilds everything.
+Recomputing is pure Python and a busy site-day takes tens of milliseconds of interpreter
+time, which desk actions on the server's other threads would wait for: so a refresh
+that reads more than HELPER_MIN_TICKETS tickets runs in a helper process (its own
+interpreter, started on first need, reading its own snapshot), and only the finished
+rows are written here, under the store's write lock, briefly.
 
 Queries with at most one time key (day, week or month) and at most one of service,
 counter, hour use the pre-aggregates (full months from month rows, partial months from
@@ -23,14 +28,18 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
+import multiprocessing
 import sqlite3
 import threading
+from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures.process import BrokenProcessPool
 from collections.abc import Iterable, Mapping, Sequence
 from datetime import date, datetime, time, timedelta
 
 
 from server import stats
 from server.stats import MEASURES, Accumulator, Rules
+from server.db import read_connection
 from server.stats_query import aggregate_plan, decode, distribution_of, encode, query_aggregates, site_filter
 
 log = logging.getLogger(__name__)
@@ -49,6 +58,7 @@ class TooLarge(ValueError):
 
 
 REFRESH_CHUNK = 200  # site-days per transaction when rebuilding
+HELPER_MIN_TICKETS = 400  # a refresh reading more tickets than this runs in the helper process
 
 
 def hour_key(hour: int) -> str:
@@ -175,14 +185,80 @@ def compute_direct(conn: sqlite3.Connection, rules: Mapping[str, Rules], day_fro
     return stats.compute(rows, rules, group_by, ratings_in(conn, sites, day_from, day_to, rules), day_from, day_to)
 
 
+def compute_day_rows(conn: sqlite3.Connection, rules: Mapping[str, Rules], site: str, day: str) -> list[tuple]:
+    """The day's pre-aggregate rows (read only)."""
+    rows = load_tickets(conn, [site], day, day)
+    facts = [f for f in (stats.ticket_facts(r, rules) for r in rows) if f]
+    ratings = ratings_in(conn, [site], day, day, rules)
+    return agg_rows(site, "d", day, day_groups(facts, ratings)) if facts or ratings else []
+
+
+def month_rows(conn: sqlite3.Connection, site: str, month: str, fresh: Mapping[str, list[tuple]]) -> list[tuple]:
+    """The month's rows from its day rows: those in `fresh` (day -> rows, not yet
+    stored) and, for the other days, those stored."""
+    groups: dict[tuple[str, str], Accumulator] = {}
+    stored = conn.execute(
+        "SELECT * FROM stats_agg WHERE level = 'd' AND site = ? AND period BETWEEN ? AND ?",
+        (site, f"{month}-01", f"{month}-31"),
+    )
+    day_rows = [row for row in _dicts(stored) if row["period"] not in fresh]
+    day_rows += [dict(zip(AGG_COLUMNS, row)) for rows in fresh.values() for row in rows]
+    for row in day_rows:
+        groups.setdefault((row["dim"], row["key"]), Accumulator()).merge(accumulator_of(row))
+    return agg_rows(site, "m", month, groups)
+
+
+def compute_chunk(conn: sqlite3.Connection, rules: Mapping[str, Rules], chunk: Sequence[tuple[str, str]],
+                  months: bool) -> list[tuple[str, str, str, list[tuple]]]:
+    """(site, level, period, rows) for each site-day of `chunk` and, with `months`, each
+    month they fall in (read only: one snapshot, nothing written)."""
+    days = {(site, day): compute_day_rows(conn, rules, site, day) for site, day in chunk}
+    out = [(site, "d", day, rows) for (site, day), rows in days.items()]
+    if months:
+        for site, month in sorted({(site, day[:7]) for site, day in chunk}):
+            fresh = {day: rows for (s, day), rows in days.items() if s == site and day[:7] == month}
+            out.append((site, "m", month, month_rows(conn, site, month, fresh)))
+    return out
+
+
+# -- the helper process ----------------------------------------------------------------
+_helper_conn: sqlite3.Connection | None = None
+_helper_rules: Mapping[str, Rules] = {}
+
+
+def _helper_start(path: str, rules: Mapping[str, Rules]) -> None:
+    global _helper_conn, _helper_rules
+    _helper_conn = read_connection(path)
+    _helper_rules = rules
+
+
+def _helper_compute(chunk: list[tuple[str, str]], months: bool) -> list[tuple[str, str, str, list[tuple]]]:
+    assert _helper_conn is not None
+    _helper_conn.execute("BEGIN")  # one snapshot for the whole chunk
+    try:
+        return compute_chunk(_helper_conn, _helper_rules, chunk, months)
+    finally:
+        _helper_conn.rollback()
+
+
 class StatsStore:
     """Keeps `stats_agg` in step with the event log and answers stats queries."""
 
-    def __init__(self, store, rules: Mapping[str, Rules]):
+    def __init__(self, store, rules: Mapping[str, Rules], helper_min_tickets: int = HELPER_MIN_TICKETS):
         self.store = store
         self.rules = dict(rules)
         self.fingerprint = rules_fingerprint(self.rules)
+        self.helper_min_tickets = helper_min_tickets
+        self.helper_chunks = 0  # chunks the helper process computed (for tests and health)
+        self._helper: ProcessPoolExecutor | None = None
         self._refresh_lock = threading.Lock()
+
+    def close(self) -> None:
+        """Stop the helper process, if one was started."""
+        with self._refresh_lock:
+            if self._helper is not None:
+                self._helper.shutdown(wait=True, cancel_futures=True)
+                self._helper = None
 
     # -- keeping in step --------------------------------------------------------------
     def _meta(self, conn: sqlite3.Connection, name: str) -> str | None:
@@ -216,15 +292,20 @@ class StatsStore:
                 pending = sorted(dirty)
                 chunks = [pending[i:i + REFRESH_CHUNK] for i in range(0, len(pending), REFRESH_CHUNK)] or [[]]
                 for index, chunk in enumerate(chunks):
-                    computed = [(site, day, self.compute_day(reader, site, day)) for site, day in chunk]
+                    # A rebuild recomputes months inside the write, from the day rows
+                    # written so far (the stored ones are about to be replaced).
+                    computed = self._compute(reader, chunk, months=not rebuild)
                     with self.store.writing() as conn:
                         if rebuild and index == 0:
                             conn.execute("DELETE FROM stats_agg")
-                        for site, day, rows in computed:
-                            conn.execute("DELETE FROM stats_agg WHERE level = 'd' AND site = ? AND period = ?", (site, day))
+                        for site, level, period, rows in computed:
+                            conn.execute(
+                                "DELETE FROM stats_agg WHERE level = ? AND site = ? AND period = ?", (level, site, period)
+                            )
                             conn.executemany(_INSERT, rows)
-                        for site, month in sorted({(site, day[:7]) for site, day in chunk}):
-                            self.recompute_month(conn, site, month)
+                        if rebuild:
+                            for site, month in sorted({(site, day[:7]) for site, day in chunk}):
+                                self.recompute_month(conn, site, month)
                         if index == len(chunks) - 1:
                             self._set_meta(conn, "watermark", str(watermark))
                             if rebuild:
@@ -259,21 +340,34 @@ class StatsStore:
 
     def compute_day(self, conn: sqlite3.Connection, site: str, day: str) -> list[tuple]:
         """The day's pre-aggregate rows (read only)."""
-        rows = load_tickets(conn, [site], day, day)
-        facts = [f for f in (stats.ticket_facts(r, self.rules) for r in rows) if f]
-        ratings = ratings_in(conn, [site], day, day, self.rules)
-        return agg_rows(site, "d", day, day_groups(facts, ratings)) if facts or ratings else []
+        return compute_day_rows(conn, self.rules, site, day)
 
     def recompute_month(self, conn: sqlite3.Connection, site: str, month: str) -> None:
-        cur = conn.execute(
-            "SELECT * FROM stats_agg WHERE level = 'd' AND site = ? AND period BETWEEN ? AND ?",
-            (site, f"{month}-01", f"{month}-31"),
-        )
-        groups: dict[tuple[str, str], Accumulator] = {}
-        for row in _dicts(cur):
-            groups.setdefault((row["dim"], row["key"]), Accumulator()).merge(accumulator_of(row))
         conn.execute("DELETE FROM stats_agg WHERE level = 'm' AND site = ? AND period = ?", (site, month))
-        conn.executemany(_INSERT, agg_rows(site, "m", month, groups))
+        conn.executemany(_INSERT, month_rows(conn, site, month, {}))
+
+    def _compute(self, reader: sqlite3.Connection, chunk: list[tuple[str, str]],
+                 months: bool) -> list[tuple[str, str, str, list[tuple]]]:
+        """The chunk's rows: here on `reader` when small, else in the helper process."""
+        tickets = sum(
+            reader.execute("SELECT COUNT(*) FROM tickets WHERE site = ? AND local_day = ?", pair).fetchone()[0]
+            for pair in chunk
+        )
+        if tickets > self.helper_min_tickets and str(self.store.path) != ":memory:":
+            try:
+                if self._helper is None:
+                    self._helper = ProcessPoolExecutor(
+                        1, mp_context=multiprocessing.get_context("spawn"),
+                        initializer=_helper_start, initargs=(str(self.store.path), self.rules),
+                    )
+                computed = self._helper.submit(_helper_compute, chunk, months).result()
+                self.helper_chunks += 1
+                return computed
+            except (BrokenProcessPool, OSError) as exc:
+                # The helper died or could not start: do the work here this time.
+                log.error("stats helper process failed (%s); computing in the server", exc)
+                self._helper = None
+        return compute_chunk(reader, self.rules, chunk, months)
 
     # -- queries ----------------------------------------------------------------------
     def query(self, day_from: str, day_to: str, sites: Sequence[str] | None, group_by: str | Sequence[str],

@@ -7,6 +7,7 @@ dispatcher (runtime.services["dispatcher"]), keypad commands and the day-end job
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from typing import Annotated, Any, Literal
 
@@ -89,6 +90,11 @@ async def _run(fn: Any, *args: Any, **kwargs: Any) -> Any:
     return await to_thread.run_sync(lambda: fn(*args, **kwargs))
 
 
+async def _act(dispatcher: Dispatcher, action: str, site: str, counter: str, actor: Actor, **params: Any) -> dict:
+    """Queue the action for the dispatcher's writer and wait for it without a worker thread."""
+    return await asyncio.wrap_future(dispatcher.submit(action, site, counter, actor, **params))
+
+
 COUNTER = "/sites/{site}/counters/{counter}"
 
 
@@ -100,67 +106,67 @@ async def me(user: CurrentUser) -> User:
 @router.post(COUNTER + "/next", summary="Call the next ticket (the dispatcher chooses)")
 async def call_next(request: Request, site: str, counter: str, user: CurrentUser) -> dict:
     dispatcher, actor = _desk(request, user, site, counter, "call_next")
-    return await _run(dispatcher.call_next, site, counter, actor)
+    return await _act(dispatcher, "call_next", site, counter, actor)
 
 
 @router.post(COUNTER + "/recall", summary="Call the current ticket again")
 async def recall(request: Request, site: str, counter: str, user: CurrentUser) -> dict:
     dispatcher, actor = _desk(request, user, site, counter, "recall")
-    return await _run(dispatcher.recall, site, counter, actor)
+    return await _act(dispatcher, "recall", site, counter, actor)
 
 
 @router.post(COUNTER + "/start", summary="Dossier reception begins")
 async def start(request: Request, site: str, counter: str, user: CurrentUser) -> dict:
     dispatcher, actor = _desk(request, user, site, counter, "start")
-    return await _run(dispatcher.start, site, counter, actor)
+    return await _act(dispatcher, "start", site, counter, actor)
 
 
 @router.post(COUNTER + "/complete", summary="Complete the current ticket with an outcome")
 async def complete(request: Request, site: str, counter: str, body: Outcome, user: CurrentUser) -> dict:
     dispatcher, actor = _desk(request, user, site, counter, "complete")
-    return await _run(dispatcher.complete, site, counter, body.outcome, body.dossier_code, actor=actor)
+    return await _act(dispatcher, "complete", site, counter, actor, outcome=body.outcome, dossier_code=body.dossier_code)
 
 
 @router.post(COUNTER + "/no-show", summary="The citizen did not come")
 async def no_show(request: Request, site: str, counter: str, user: CurrentUser) -> dict:
     dispatcher, actor = _desk(request, user, site, counter, "no_show")
-    return await _run(dispatcher.no_show, site, counter, actor)
+    return await _act(dispatcher, "no_show", site, counter, actor)
 
 
 @router.post(COUNTER + "/transfer", summary="Move the current ticket to another service (keeps its arrival time)")
 async def transfer(request: Request, site: str, counter: str, body: Transfer, user: CurrentUser) -> dict:
     dispatcher, actor = _desk(request, user, site, counter, "transfer")
-    return await _run(dispatcher.transfer, site, counter, body.to_service, actor)
+    return await _act(dispatcher, "transfer", site, counter, actor, to_service=body.to_service)
 
 
 @router.post(COUNTER + "/pause", summary="Pause the counter with a reason")
 async def pause(request: Request, site: str, counter: str, body: Pause, user: CurrentUser) -> dict:
     dispatcher, actor = _desk(request, user, site, counter, "pause")
-    return await _run(dispatcher.pause, site, counter, body.reason, actor)
+    return await _act(dispatcher, "pause", site, counter, actor, reason=body.reason)
 
 
 @router.post(COUNTER + "/resume", summary="Resume a paused counter")
 async def resume(request: Request, site: str, counter: str, user: CurrentUser) -> dict:
     dispatcher, actor = _desk(request, user, site, counter, "resume")
-    return await _run(dispatcher.resume, site, counter, actor)
+    return await _act(dispatcher, "resume", site, counter, actor)
 
 
 @router.post(COUNTER + "/open", summary="Open the counter")
 async def open_counter(request: Request, site: str, counter: str, user: CurrentUser) -> dict:
     dispatcher, actor = _desk(request, user, site, counter, "open")
-    return await _run(dispatcher.open, site, counter, actor)
+    return await _act(dispatcher, "open", site, counter, actor)
 
 
 @router.post(COUNTER + "/close", summary="Close the counter")
 async def close_counter(request: Request, site: str, counter: str, user: CurrentUser) -> dict:
     dispatcher, actor = _desk(request, user, site, counter, "close")
-    return await _run(dispatcher.close, site, counter, actor)
+    return await _act(dispatcher, "close", site, counter, actor)
 
 
 @router.post(COUNTER + "/call", summary="Supervisor (admin): call one waiting ticket out of turn")
 async def call_ticket(request: Request, site: str, counter: str, body: CallTicket, user: CurrentUser) -> dict:
     dispatcher, actor = _desk(request, user, site, counter, "call_ticket", roles=("admin",))
-    return await _run(dispatcher.call_ticket, site, counter, body.ticket_id, actor)
+    return await _act(dispatcher, "call_ticket", site, counter, actor, ticket_id=body.ticket_id)
 
 
 def _site_of(request: Request, user: User, site: str) -> Any:

@@ -61,7 +61,7 @@ def on_startup(app: Any, runtime: Any) -> None:
     runtime.ingestor.listeners.append(after_batch)
     refresher.start().poke()  # bring the pre-aggregates up to date after a restart
     monitor.start()
-    runtime.on_stop.extend([refresher.stop, monitor.stop])
+    runtime.on_stop.extend([refresher.stop, monitor.stop, stats_store.close])
 
 
 Manager = Annotated[User, Depends(require_roles("manager"))]

@@ -229,6 +229,51 @@ def test_two_counters_pressing_next_together_never_share_a_ticket(server):
     assert calls == (40, 40)
 
 
+def test_actions_queued_together_share_one_commit_and_fail_alone(server):
+    """While the writer is held up, actions queue; they then run in one transaction,
+    each in its own savepoint: a refusal keeps its audit row without undoing the others,
+    and an unexpected error fails only its own action (the rest run again, once)."""
+    client, runtime, dispatcher, clock = server
+    store = runtime.store
+    a1 = issue(store, "A001", "tu-phap-ho-tich", BASE)
+    b1 = issue(store, "B001", "chung-thuc", BASE + timedelta(seconds=1))
+    land = issue(store, "3001", "dat-dai", BASE + timedelta(seconds=2))
+
+    def broken(turn):
+        raise RuntimeError("a bug in one action")
+
+    before = dispatcher.batches
+    with store.lock:  # the writer cannot start a transaction until this is released
+        first = dispatcher.submit("call_next", SITE_ID, "quay-1", "t")
+        wait_until(lambda: dispatcher.batches == before + 1)  # the writer took it and waits
+        queued = [
+            dispatcher.submit("call_next", SITE_ID, "quay-2", "t"),
+            dispatcher.submit("recall", SITE_ID, "quay-3", "t"),  # refused: nothing in progress
+            dispatcher._act("recall", SITE_ID, "quay-1", "t", broken, wait=False),
+            dispatcher.submit("call_next", SITE_ID, "quay-3", "t"),
+        ]
+        time.sleep(0.2)
+        assert not first.done() and not any(f.done() for f in queued)
+    assert first.result(10)["ticket_id"] == a1
+    assert queued[0].result(10)["ticket_id"] == b1
+    with pytest.raises(ApiError) as refused:
+        queued[1].result(10)
+    assert refused.value.code == "no_current_ticket"
+    with pytest.raises(RuntimeError):
+        queued[2].result(10)
+    assert queued[3].result(10)["ticket_id"] == land
+    # [first], then the four together (rolled back for the broken one), then the three again.
+    assert dispatcher.batches == before + 3
+    conn = store.conn
+    called = conn.execute("SELECT ticket_id FROM events WHERE type = 'ticket.called' ORDER BY seq").fetchall()
+    assert [r[0] for r in called] == [a1, b1, land]
+    audit = conn.execute("SELECT action, counter, ok, code FROM audit_log ORDER BY id").fetchall()
+    assert [tuple(r) for r in audit] == [
+        ("call_next", "quay-1", 1, None), ("call_next", "quay-2", 1, None),
+        ("recall", "quay-3", 0, "no_current_ticket"), ("call_next", "quay-3", 1, None),
+    ]
+
+
 def test_errors_have_stable_codes(server):
     client, runtime, dispatcher, clock = server
     create_user(runtime.store, "admin", "admin-pass-123", "admin", [], [])
