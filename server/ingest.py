@@ -63,8 +63,7 @@ class Ingestor:
         return self
 
     def stop(self) -> None:
-        self.link.client.disconnect()
-        self.link.client.loop_stop()
+        self.link.stop()  # a planned disconnect: not logged as a lost link
         self._stop.set()
         self._thread.join(10)
 
