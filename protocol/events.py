@@ -123,7 +123,7 @@ class _Envelope(BaseModel):
 
     @property
     def ticket_id(self) -> str | None:
-        ticket_id = getattr(self.data, "ticket_id", None)
+        ticket_id = self.data.__dict__.get("ticket_id")  # not getattr: a missing field raises inside
         return str(ticket_id) if ticket_id is not None else None
 
     def to_json(self) -> bytes:

@@ -96,6 +96,9 @@ class EventStore:
         self.path = Path(path)
         self.sites = {s.id: s for s in sites}
         self.zones = {s.id: s.zone for s in self.sites.values()}
+        # Lookups for the per-event checks of ingest (a hot path).
+        self._services = {s.id: {v.id for v in s.services} for s in self.sites.values()}
+        self._counters = {s.id: {c.id for c in s.counters} for s in self.sites.values()}
         self.db = open_database(self.path)
         self.conn: sqlite3.Connection = self.db.conn
         self.lock = threading.RLock()
@@ -194,13 +197,12 @@ class EventStore:
             return f"topic site {topic.site!r} differs from event site {event.site!r}"
         if topic.name != event.type:
             return f"topic type {topic.name!r} differs from event type {event.type!r}"
-        site = self.sites[event.site]
-        data = event.data
-        service = getattr(data, "service", None) or getattr(data, "to_service", None)
-        if service is not None and site.service(service) is None:
+        fields = event.data.__dict__  # the model's fields (getattr on a missing one raises inside)
+        service = fields.get("service") or fields.get("to_service")
+        if service is not None and service not in self._services[event.site]:
             return f"unknown service {service!r} at site {event.site!r}"
-        counter = getattr(data, "counter", None)
-        if counter is not None and site.counter(counter) is None:
+        counter = fields.get("counter")
+        if counter is not None and counter not in self._counters[event.site]:
             return f"unknown counter {counter!r} at site {event.site!r}"
         return None
 
