@@ -1,6 +1,6 @@
 """The dispatcher: one per server, deciding for each dispatched site who is called next.
 
-Every action runs on one writer thread ("xephang-dispatch"), one after another: read the
+Every action runs on one writer thread (server/groupcommit.py), one after another: read the
 counter and its ticket, decide, store the v1 event (the tickets projection follows) and
 the audit row; then publish the event and ask for the retained state to be rebuilt. So
 two counters pressing "next" together can never get the same ticket. Actions that queue
@@ -22,8 +22,6 @@ from __future__ import annotations
 
 import logging
 import sqlite3
-import threading
-from collections import deque
 from collections.abc import Callable
 from concurrent.futures import Future
 from dataclasses import dataclass
@@ -37,12 +35,12 @@ from server import audit
 from server.audit import Actor
 from server.boardstate import apply_counter_event, in_progress
 from server.errors import ApiError
+from server.groupcommit import Done, GroupCommit, Job
 from server.statefeed import StateFeed
 from server.store import BatchResult, EventStore, next_seq
 
 log = logging.getLogger(__name__)
 TICKET_COLUMNS = ("ticket_id", "number", "service", "priority", "issued_at")
-BATCH_MAX = 64  # actions per write transaction at most
 ACTIONS = ("call_next", "call_ticket", "recall", "start", "complete", "no_show", "transfer", "pause", "resume",
            "open", "close")
 Work = Callable[["_Turn"], tuple[list[tuple[str, dict]], "dict | None"]]
@@ -64,24 +62,6 @@ class _Turn:
     reason: str | None
     streak: int
     current: dict[str, Any] | None
-
-
-class _Abandon(Exception):
-    """Roll back a batch's transaction because one action failed unexpectedly."""
-
-
-@dataclass
-class _Job:
-    """One desk action waiting for the writer thread."""
-
-    action: str
-    site: str
-    counter: str
-    who: Actor
-    work: Work
-    target: str | None
-    detail: dict | None
-    future: Future
 
 
 class Dispatcher:
@@ -107,28 +87,19 @@ class Dispatcher:
             {s: self.sites[s] for s in self.dispatch_sites}, store.reader, publish, lambda: self.clock(),
             state_interval_s,
         )
-        self.batches = 0  # write transactions the writer committed (or tried to)
-        self._jobs: deque[_Job] = deque()
-        self._jobs_ready = threading.Condition()
-        self._writer: threading.Thread | None = None
-        self._stopping = False
+        self.writer = GroupCommit(store, self._answer, "xephang-dispatch")
 
     # -- life cycle -------------------------------------------------------------------
     def launch(self) -> "Dispatcher":
         """Start the writer and the state feed (`start` is the desk action "dossier
         reception begins")."""
-        with self._jobs_ready:
-            self._start_writer()
+        self.writer.start()
         self.states.start()
         return self
 
     def stop(self) -> None:
         """Finish the actions already queued, then stop; later actions are refused."""
-        with self._jobs_ready:
-            self._stopping = True
-            self._jobs_ready.notify_all()
-        if self._writer is not None and self._writer is not threading.current_thread():
-            self._writer.join(10)
+        self.writer.stop()
         self.states.stop()
 
     def publish_state(self, site: str) -> Any:
@@ -356,109 +327,50 @@ class Dispatcher:
         detail: dict | None = None,
         wait: bool = True,
     ) -> Any:
-        job = _Job(action, site_id, counter_id, audit.as_actor(actor), work, target, detail, Future())
-        with self._jobs_ready:
-            if self._stopping:
-                raise ApiError(503, "server_stopping", "the server is stopping; try again in a moment")
-            if threading.current_thread() is self._writer:
-                raise RuntimeError("a desk action cannot wait for another one on the writer thread")
-            self._start_writer()
-            self._jobs.append(job)
-            self._jobs_ready.notify()
-        return job.future.result() if wait else job.future
+        who = audit.as_actor(actor)
 
-    # -- the writer thread ------------------------------------------------------------
-    def _start_writer(self) -> None:
-        """Start the writer once (the caller holds `_jobs_ready`)."""
-        if self._writer is None:
-            self._writer = threading.Thread(target=self._write_loop, name="xephang-dispatch", daemon=True)
-            self._writer.start()
+        def refused(conn: sqlite3.Connection, exc: ApiError) -> None:
+            if site_id in self.sites:
+                audit.record(conn, who, action, ok=False, code=exc.code, site=site_id, counter=counter_id,
+                             target=target)
 
-    def _write_loop(self) -> None:
-        while True:
-            with self._jobs_ready:
-                self._jobs_ready.wait_for(lambda: bool(self._jobs) or self._stopping)
-                if not self._jobs:
-                    return  # stopping, and nothing left to do
-                batch = [self._jobs.popleft() for _ in range(min(BATCH_MAX, len(self._jobs)))]
-            try:
-                self._run_batch(batch)
-            except BaseException as exc:  # noqa: BLE001 - the writer must outlive any one batch
-                log.exception("desk actions failed")
-                for job in batch:
-                    if not job.future.done():
-                        job.future.set_exception(exc)
+        job = Job(
+            f"{action} at {site_id}/{counter_id}",
+            lambda conn: self._apply(conn, action, site_id, counter_id, who, work, target, detail),
+            refused,
+        )
+        future = self.writer.submit(job)
+        return future.result() if wait else future
 
-    def _run_batch(self, batch: list[_Job]) -> None:
-        """Run the batch's actions in one transaction, one savepoint each; then answer.
-
-        An unexpected error in one action (a bug, a database error) fails that action
-        alone: the transaction is rolled back and the others run again in a new one.
-        If the commit itself fails (disk full), every action of the batch fails.
-        """
-        while batch:
-            self.batches += 1
-            done: list[tuple[_Job, Any, list]] = []  # (job, response or ApiError, events stored)
-            broken: list[tuple[_Job, Exception]] = []
-            try:
-                with self.store.writing() as conn:
-                    for job in batch:
-                        conn.execute("SAVEPOINT desk_action")
-                        try:
-                            response, events = self._apply(conn, job)
-                        except ApiError as exc:
-                            conn.execute("ROLLBACK TO desk_action")
-                            conn.execute("RELEASE desk_action")
-                            if job.site in self.sites:
-                                audit.record(conn, job.who, job.action, ok=False, code=exc.code, site=job.site,
-                                             counter=job.counter, target=job.target)
-                            done.append((job, exc, []))
-                            continue
-                        except Exception as exc:  # noqa: BLE001 - see the docstring
-                            broken.append((job, exc))
-                            raise _Abandon() from exc
-                        conn.execute("RELEASE desk_action")
-                        done.append((job, response, events))
-            except _Abandon:
-                job, exc = broken[0]
-                log.error("desk action %s at %s/%s failed: %r", job.action, job.site, job.counter, exc)
-                job.future.set_exception(exc)
-                batch = [other for other in batch if other is not job]
-                continue
-            self._answer(done)
-            return
-
-    def _answer(self, done: list[tuple[_Job, Any, list]]) -> None:
-        """After the commit: publish the events in order, ask for new state, answer."""
+    def _answer(self, done: Done) -> None:
+        """After each commit, before answering: publish the events in order, ask for new state."""
         touched = set()
-        for _job, _response, events in done:
+        for _job, _answer, events in done:
             for event in events:
                 self.publish(topics.event(event.site, event.type), event.to_json(), False)
                 touched.add(event.site)
         for site_id in touched:
             self.states.request(site_id)
-        for job, response, _events in done:
-            if isinstance(response, ApiError):
-                job.future.set_exception(response)
-            else:
-                job.future.set_result(response)
 
-    def _apply(self, conn: sqlite3.Connection, job: _Job) -> tuple[dict, list]:
-        """One action inside the batch's transaction: (response, events stored)."""
-        site = self._site(job.site)
-        counter = site.counter(job.counter)
+    def _apply(
+        self, conn: sqlite3.Connection, action: str, site_id: str, counter_id: str, who: Actor, work: Work,
+        target: str | None, detail: dict | None,
+    ) -> tuple[dict, list]:
+        """One action inside the writer's transaction: (response, events stored)."""
+        site = self._site(site_id)
+        counter = site.counter(counter_id)
         if counter is None:
-            raise ApiError(404, "unknown_counter", f"no counter {job.counter!r} at site {job.site!r}")
+            raise ApiError(404, "unknown_counter", f"no counter {counter_id!r} at site {site_id!r}")
         turn = self._turn(conn, site, counter)
-        planned, ticket = job.work(turn)
+        planned, ticket = work(turn)
         events = [self._event(conn, turn, kind, data) for kind, data in planned]
         result = self.store.append_local(events, conn=conn) if events else BatchResult()
         for event in events:
             apply_counter_event(conn, event)
-        target = job.target or (ticket["ticket_id"] if ticket else None)
+        target = target or (ticket["ticket_id"] if ticket else None)
         audit.record(
-            conn, job.who, job.action, site=job.site, counter=job.counter, target=target,
-            detail={**(job.detail or {}), "events": [e.type for e in events],
+            conn, who, action, site=site_id, counter=counter_id, target=target,
+            detail={**(detail or {}), "events": [e.type for e in events],
                     **({"number": ticket["number"]} if ticket else {})},
             at=turn.now.timestamp(),
         )
@@ -466,9 +378,9 @@ class Dispatcher:
             rows = {row["ticket_id"]: row for row in result.tickets}
             return rows.get(ticket["ticket_id"], ticket), events
         state = conn.execute(
-            "SELECT state, reason FROM counters WHERE site = ? AND counter = ?", (job.site, job.counter)
+            "SELECT state, reason FROM counters WHERE site = ? AND counter = ?", (site_id, counter_id)
         ).fetchone()
-        return {"site": job.site, "counter": job.counter, "state": state[0], "reason": state[1]}, events
+        return {"site": site_id, "counter": counter_id, "state": state[0], "reason": state[1]}, events
 
     def _event(self, conn: sqlite3.Connection, turn: _Turn, kind: str, data: dict) -> Any:
         try:

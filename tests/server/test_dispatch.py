@@ -242,10 +242,10 @@ def test_actions_queued_together_share_one_commit_and_fail_alone(server):
     def broken(turn):
         raise RuntimeError("a bug in one action")
 
-    before = dispatcher.batches
+    before = dispatcher.writer.batches
     with store.lock:  # the writer cannot start a transaction until this is released
         first = dispatcher.submit("call_next", SITE_ID, "quay-1", "t")
-        wait_until(lambda: dispatcher.batches == before + 1)  # the writer took it and waits
+        wait_until(lambda: dispatcher.writer.batches == before + 1)  # the writer took it and waits
         queued = [
             dispatcher.submit("call_next", SITE_ID, "quay-2", "t"),
             dispatcher.submit("recall", SITE_ID, "quay-3", "t"),  # refused: nothing in progress
@@ -263,7 +263,7 @@ def test_actions_queued_together_share_one_commit_and_fail_alone(server):
         queued[2].result(10)
     assert queued[3].result(10)["ticket_id"] == land
     # [first], then the four together (rolled back for the broken one), then the three again.
-    assert dispatcher.batches == before + 3
+    assert dispatcher.writer.batches == before + 3
     conn = store.conn
     called = conn.execute("SELECT ticket_id FROM events WHERE type = 'ticket.called' ORDER BY seq").fetchall()
     assert [r[0] for r in called] == [a1, b1, land]
