@@ -338,10 +338,6 @@ class StatsStore:
                 dirty.add((site, local_day_of(ts_at, self.rules.get(site))))
         return dirty, watermark
 
-    def compute_day(self, conn: sqlite3.Connection, site: str, day: str) -> list[tuple]:
-        """The day's pre-aggregate rows (read only)."""
-        return compute_day_rows(conn, self.rules, site, day)
-
     def recompute_month(self, conn: sqlite3.Connection, site: str, month: str) -> None:
         conn.execute("DELETE FROM stats_agg WHERE level = 'm' AND site = ? AND period = ?", (site, month))
         conn.executemany(_INSERT, month_rows(conn, site, month, {}))
