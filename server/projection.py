@@ -31,6 +31,7 @@ COLUMNS = (
     "issued_at", "local_day", "first_called_at", "last_called_at", "called_count",
     "recalled_count", "started_at", "completed_at", "no_show_at", "outcome", "dossier_code",
     "counter", "status", "transfers", "wait_s", "service_s", "total_s", "last_event_at",
+    "unconfirmed",
 )
 
 
@@ -38,7 +39,7 @@ def fold(ticket_id: str, rows: Iterable[tuple[str, str, float, int, str, str]], 
     """Fold (type, site, ts_at, seq, source, payload) rows of one ticket into its row."""
     ordered = sorted(rows, key=lambda r: (r[2], TYPE_RANK.get(r[0], 9), r[3], r[4]))
     t: dict = {c: None for c in COLUMNS}
-    t.update(ticket_id=ticket_id, called_count=0, recalled_count=0, transfers=0, status="unknown")
+    t.update(ticket_id=ticket_id, called_count=0, recalled_count=0, transfers=0, status="unknown", unconfirmed=0)
     for kind, site, ts_at, _seq, source, payload in ordered:
         data = json.loads(payload)["data"]
         t["site"] = t["site"] or site
@@ -47,6 +48,7 @@ def fold(ticket_id: str, rows: Iterable[tuple[str, str, float, int, str, str]], 
             t.update(
                 number=data["number"], original_service=data["service"], priority=data.get("priority"),
                 source=source, issued_at=ts_at,
+                unconfirmed=int(bool(data.get("unconfirmed"))),  # the kiosk could not confirm the slip
             )
             if not t["transfers"]:
                 t["service"] = data["service"]
