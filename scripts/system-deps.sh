@@ -6,6 +6,8 @@ need=""
 have_cmd() { command -v "$1" >/dev/null 2>&1 || [ -x "/usr/sbin/$1" ]; }
 have_cmd mosquitto || need="$need mosquitto"
 [ -f /usr/share/fonts/truetype/dejavu/DejaVuSans.ttf ] || need="$need fonts-dejavu-core"
+# the kiosk ticket's condensed bold (kiosk/ticket_image.py) is only in the extra package
+[ -f /usr/share/fonts/truetype/dejavu/DejaVuSansCondensed-Bold.ttf ] || need="$need fonts-dejavu-extra"
 have_cmd espeak-ng || need="$need espeak-ng"
 if [ "${1:-test}" = "test" ]; then
   have_cmd chromium || need="$need chromium"

@@ -109,12 +109,32 @@ def plan(role: str) -> list[tuple[str, Check]]:
     return common + extra[role]
 
 
+# What each check is called in "Skipped the ... check" (a check with no entry is never skipped).
+CHECK_NAMES = {"broker": _("broker"), "gpio": _("GPIO"), "printer": _("printer"), "database": _("database"),
+               "font": _("font"), "audio": _("sound and voice")}
+
+
+def needs_config(role: str, name: str) -> bool:
+    """Whether check `name` of `role` means anything without the role's settings: the
+    display's fonts and sound are in its config; the kiosk's fonts are fixed (checked anyway)."""
+    if name in ("font", "audio"):
+        return role == "display"
+    return name in ("broker", "gpio", "printer", "database")
+
+
+def skipped(name: str) -> Finding:
+    """The finding for a check left out because the configuration did not load."""
+    return Finding(name, "fail", _("Skipped the {check_msg} check: the configuration could not be read"),
+                   {"check_msg": CHECK_NAMES[name]})
+
+
 def run(context: Context) -> list[Finding]:
-    """Every check of the role; a check that breaks becomes a `fail` finding."""
+    """Every check of the role; a check that breaks becomes a `fail` finding, a check that
+    needs the settings when they did not load becomes a `fail` finding saying it was skipped."""
     findings: list[Finding] = []
     for name, check in plan(context.role):
-        if name != "config" and context.settings is None and name in ("broker", "gpio", "printer", "database"):
-            findings.append(Finding(name, "fail", _("Skipped: the configuration could not be read")))
+        if context.settings is None and needs_config(context.role, name):
+            findings.append(skipped(name))
             continue
         try:
             findings.extend(check(context))

@@ -10,14 +10,15 @@ import shutil
 from collections.abc import Iterator
 from pathlib import Path
 
-from xephang.doctor import Context, Finding, _
+from xephang.doctor import Context, Finding, _, skipped
 from xephang.fontcheck import VIETNAMESE_SAMPLE, covered
 
-KIOSK_FONTS = (
-    Path("/usr/share/fonts/truetype/dejavu/DejaVuSans.ttf"),
-    Path("/usr/share/fonts/truetype/dejavu/DejaVuSans-Bold.ttf"),
-    Path("/usr/share/fonts/truetype/dejavu/DejaVuSansCondensed-Bold.ttf"),
-)
+# The fonts kiosk/ticket_image.py draws tickets with, and the Debian package of each.
+KIOSK_FONTS = {
+    Path("/usr/share/fonts/truetype/dejavu/DejaVuSans.ttf"): "fonts-dejavu-core",
+    Path("/usr/share/fonts/truetype/dejavu/DejaVuSans-Bold.ttf"): "fonts-dejavu-core",
+    Path("/usr/share/fonts/truetype/dejavu/DejaVuSansCondensed-Bold.ttf"): "fonts-dejavu-extra",
+}
 
 
 def check_gpio(ctx: Context) -> Iterator[Finding]:
@@ -134,11 +135,18 @@ def check_audio(ctx: Context) -> Iterator[Finding]:
 
 
 def check_fonts(ctx: Context) -> Iterator[Finding]:
-    display = getattr(ctx.settings, "display", None)
-    fonts = (Path(display.font), Path(display.font_bold)) if display is not None else KIOSK_FONTS
-    for path in fonts:
+    """The display's configured fonts, or the kiosk's fixed ones: never the other role's."""
+    if ctx.role == "display":
+        display = getattr(ctx.settings, "display", None)
+        if display is None:  # the config did not load: its fonts are unknown
+            yield skipped("font")
+            return
+        fonts: dict[Path, str] = {Path(display.font): "fonts-dejavu-core", Path(display.font_bold): "fonts-dejavu-core"}
+    else:
+        fonts = KIOSK_FONTS
+    for path, package in fonts.items():
         if not path.is_file():
-            yield Finding("font", "fail", _("Font {path} not found (apt-get install fonts-dejavu-core)"), {"path": path})
+            yield Finding("font", "fail", _("Font {path} not found (apt-get install {package})"), {"path": path, "package": package})
             continue
         try:
             missing = covered(path, VIETNAMESE_SAMPLE)

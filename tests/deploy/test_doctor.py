@@ -25,7 +25,36 @@ from xephang.doctor import Context, exit_status, run
 from xephang.doctor_checks import clock_skew_s
 
 ROOT = Path(__file__).resolve().parents[2]
-NO_VIETNAMESE_FONT = Path("/usr/share/fonts/truetype/liberation/LiberationSans-Regular.ttf")
+
+
+def _latin_only_font(path: Path) -> Path:
+    """A tiny TrueType font with glyphs for printable ASCII only (no Vietnamese letters),
+    built here so the test needs no font package beyond what scripts/system-deps.sh installs."""
+    from fontTools.fontBuilder import FontBuilder
+    from fontTools.pens.ttGlyphPen import TTGlyphPen
+
+    chars = [chr(c) for c in range(0x21, 0x7F)]
+    names = [".notdef", "space", *(f"uni{ord(c):04X}" for c in chars)]
+    glyphs = {}
+    for name in names:
+        pen = TTGlyphPen(None)
+        if name != "space":  # a plain box: the outline does not matter, the cmap does
+            pen.moveTo((50, 0))
+            for point in ((50, 700), (450, 700), (450, 0)):
+                pen.lineTo(point)
+            pen.closePath()
+        glyphs[name] = pen.glyph()
+    builder = FontBuilder(1000, isTTF=True)
+    builder.setupGlyphOrder(names)
+    builder.setupCharacterMap({0x20: "space", **{ord(c): f"uni{ord(c):04X}" for c in chars}})
+    builder.setupGlyf(glyphs)
+    builder.setupHorizontalMetrics({name: (500, 50) for name in names})
+    builder.setupHorizontalHeader(ascent=800, descent=-200)
+    builder.setupNameTable({"familyName": "XephangLatinOnly", "styleName": "Regular"})
+    builder.setupOS2()
+    builder.setupPost()
+    builder.save(str(path))
+    return path
 
 
 def _doctor(capsys, *argv: str) -> tuple[int, str]:
@@ -122,10 +151,13 @@ def _display_config(tmp_path, **display) -> Path:
 
 
 def test_display_font_without_vietnamese_and_no_screen(tmp_path):
-    config = _display_config(tmp_path, font=str(NO_VIETNAMESE_FONT), audio_output="silent")
+    latin = _latin_only_font(tmp_path / "LatinOnly.ttf")
+    config = _display_config(tmp_path, font=str(latin), audio_output="silent")
     findings = run(Context(role="display", config=config, environ={"SDL_VIDEODRIVER": "dummy"}))
+    assert _statuses(findings, "config") == ["ok"]
     fonts = [f for f in findings if f.check == "font"]
     assert [f.status for f in fonts] == ["fail", "ok"]
+    assert fonts[0].params["path"] == latin  # the display's own font, not the kiosk's
     assert "lacks Vietnamese letters" in fonts[0].text("en") and "ư" in fonts[0].text("en")
     assert "thiếu chữ tiếng Việt" in fonts[0].text("vi")
     assert _statuses(findings, "screen") == ["warn"]
@@ -157,8 +189,47 @@ def test_bad_config_is_one_line_per_key_and_the_rest_is_skipped(tmp_path, capsys
     code, out = _doctor(capsys, "--config", str(config), "--role", "kiosk", "--locale", "en")
     assert code == 1
     assert "Configuration: broker.port" in out
-    assert "Skipped: the configuration could not be read" in out
+    for check in ("broker", "GPIO", "printer", "database"):
+        assert f"Skipped the {check} check: the configuration could not be read" in out
+    assert "Skipped the font check" not in out  # the kiosk's fonts are fixed: checked anyway
+    assert "Font /usr/share/fonts/truetype/dejavu/DejaVuSans.ttf" in out
     assert "Traceback" not in out
+
+
+def test_display_whose_config_did_not_load_skips_its_fonts_and_sound_and_says_so(tmp_path, capsys):
+    """The display's fonts and sound are in its config: without it the doctor must not
+    report on other fonts (the kiosk's) as if they were the display's."""
+    missing = tmp_path / "NotInstalled.ttf"
+    config = _display_config(tmp_path, font=str(missing))
+    findings = run(Context(role="display", config=config, environ={"SDL_VIDEODRIVER": "dummy"}))
+    assert _statuses(findings, "config") == ["fail"]
+    assert f"font file not found: {missing}" in next(f for f in findings if f.check == "config").text("en")
+    for check, vi, en in (("font", "phông chữ", "font"), ("audio", "âm thanh và giọng đọc", "sound and voice"),
+                          ("broker", "broker", "broker")):
+        found = [f for f in findings if f.check == check]
+        assert [f.status for f in found] == ["fail"], check
+        assert found[0].text("vi") == f"Bỏ qua kiểm tra {vi}: không đọc được cấu hình"
+        assert found[0].text("en") == f"Skipped the {en} check: the configuration could not be read"
+    assert not any("DejaVu" in f.text("en") for f in findings)  # no font the display was not given
+    assert _statuses(findings, "screen") == ["warn"]  # needs no config: still checked
+    assert exit_status(findings) == 1
+
+    code, out = _doctor(capsys, "--config", str(config), "--role", "display")
+    lines = out.splitlines()
+    at = lines.index("[LỖI]        Bỏ qua kiểm tra phông chữ: không đọc được cấu hình")  # Vietnamese first
+    assert lines[at + 1].strip() == "Skipped the font check: the configuration could not be read"
+    assert code == 1 and "Traceback" not in out
+
+
+def test_a_missing_kiosk_font_names_the_package_that_has_it(tmp_path, broker, monkeypatch):
+    from xephang import doctor_devices
+
+    condensed = tmp_path / "DejaVuSansCondensed-Bold.ttf"  # not created: as on a machine without it
+    monkeypatch.setattr(doctor_devices, "KIOSK_FONTS", {condensed: "fonts-dejavu-extra"})
+    findings = run(Context(role="kiosk", config=write_kiosk_config(tmp_path, broker)))
+    font = next(f for f in findings if f.check == "font")
+    assert font.status == "fail"
+    assert font.text("vi") == f"Không tìm thấy phông chữ {condensed} (apt-get install fonts-dejavu-extra)"
 
 
 class _SkewedDate(BaseHTTPRequestHandler):
