@@ -170,7 +170,7 @@ def aggregate_rows(site: Site, days: list[date], t: dict[str, np.ndarray]) -> li
                 p, k = divmod(int(g), size)
                 out.append((
                     site.id, level, names[p], dim, labels[dim](k),
-                    *(int(sums[c][g]) for c in counts), 0, 0,
+                    *(int(sums[c][g]) for c in counts), 0, 0, 0,  # ratings, satisfied, unconfirmed
                     *(int(durations[f"{m}_sum"][g]) for m in ("wait", "service", "total")),
                     *(durations[f"{m}_hist"][g] for m in ("wait", "service", "total")),
                 ))

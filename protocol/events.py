@@ -57,6 +57,10 @@ class TicketIssuedData(_Data):
     number: Annotated[str, Field(pattern=r"^[A-Z0-9]{1,8}$")]
     service: Slug
     priority: Slug | None = None
+    # True when the kiosk could not confirm that the slip came out (a crash between
+    # numbering and the end of the print, or a printer fault reported after the job).
+    # An optional addition within v1: consumers that do not know it ignore it.
+    unconfirmed: bool = False
 
 
 class TicketCalledData(_Data):

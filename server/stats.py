@@ -24,7 +24,7 @@ MEASURES = ("wait", "service", "total")
 PERCENTILES = (50, 90)
 COUNTS = (
     "issued", "called", "no_show", "completed", "received", "within_target", "recalls", "transfers",
-    "ratings", "satisfied",
+    "ratings", "satisfied", "unconfirmed",
 )
 # Ratings in the top two levels of each scale (3-/4-level: 1 = rất hài lòng; 5-star: 5 best).
 TOP_TWO = {"3-level": {1, 2}, "4-level": {1, 2}, "5-star": {4, 5}}
@@ -116,6 +116,7 @@ class Accumulator:
         c["within_target"] += facts.within_target
         c["recalls"] += facts.recalls
         c["transfers"] += facts.transfers
+        c["unconfirmed"] += facts.unconfirmed
         self.add_duration("wait", facts.wait_s)
         self.add_duration("service", facts.service_s)
         self.add_duration("total", facts.total_s)
@@ -175,6 +176,7 @@ class TicketFacts:
     wait_s: int | None
     service_s: int | None
     total_s: int | None
+    unconfirmed: int = 0  # published by the kiosk without a confirmed print
 
 
 def ticket_facts(row: Mapping, rules: Mapping[str, Rules]) -> TicketFacts | None:
@@ -206,6 +208,7 @@ def ticket_facts(row: Mapping, rules: Mapping[str, Rules]) -> TicketFacts | None
         wait_s=seconds(row.get("wait_s")),
         service_s=seconds(row.get("service_s")) if completed else None,
         total_s=total_s,
+        unconfirmed=int(bool(row.get("unconfirmed"))),
     )
 
 

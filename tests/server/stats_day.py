@@ -45,10 +45,11 @@ class Builder:
         self.events.append(event)
         return event
 
-    def ticket(self, site: str, number: str, service: str, issued: datetime) -> uuid.UUID:
+    def ticket(self, site: str, number: str, service: str, issued: datetime, unconfirmed: bool = False) -> uuid.UUID:
         ticket_id = self.uid()
+        extra = {"unconfirmed": True} if unconfirmed else {}
         self.add("ticket.issued", site, issued, source="kiosk-1", ticket_id=ticket_id, number=number,
-                 service=service, priority=None)
+                 service=service, priority=None, **extra)
         return ticket_id
 
 
@@ -71,8 +72,9 @@ def build_day() -> list[Any]:
     b.add("ticket.called", s1, at("08:20:00"), ticket_id=t2, number="A002", counter="quay-2")
     b.add("ticket.recalled", s1, at("08:22:00"), ticket_id=t2, number="A002", counter="quay-2")
     b.add("ticket.completed", s1, at("09:10:30"), ticket_id=t2, counter="quay-2", outcome="returned")
-    # T3: no-show after the call; wait 1200.
-    t3 = b.ticket(s1, "B001", B, at("08:10:00"))
+    # T3: no-show after the call; wait 1200. Published unconfirmed (the kiosk lost power
+    # while printing it): the one unconfirmed ticket of the day (site 1, service B).
+    t3 = b.ticket(s1, "B001", B, at("08:10:00"), unconfirmed=True)
     b.add("ticket.called", s1, at("08:30:00"), ticket_id=t3, number="B001", counter="quay-1")
     b.add("ticket.no_show", s1, at("08:33:00"), ticket_id=t3, counter="quay-1")
     # T4: transferred B -> A before its call; wait 1500, service 2100.7 -> 2100,
@@ -143,7 +145,7 @@ def noisy(events: list[Any], seed: int = 3) -> list[Any]:
 
 def row(**values: Any) -> dict[str, Any]:
     base = dict(issued=0, called=0, no_show=0, completed=0, received=0, within_target=0, recalls=0, transfers=0,
-                ratings=0, satisfied=0, pct_within_target=None, satisfaction_pct=None)
+                ratings=0, satisfied=0, unconfirmed=0, pct_within_target=None, satisfaction_pct=None)
     for m in ("wait", "service", "total"):
         base.update({f"{m}_p50_s": None, f"{m}_p90_s": None, f"{m}_mean_s": None})
     base.update(values)
@@ -159,7 +161,7 @@ EXPECTED_BY_SITE = [
         total_p50_s=1800, total_p90_s=3900, total_mean_s=2850.0,
         ratings=1, satisfied=0, satisfaction_pct=0.0),
     row(site=SITE_ID, issued=7, called=6, no_show=1, completed=5, received=4, within_target=3,
-        pct_within_target=75.0, recalls=1, transfers=1,
+        pct_within_target=75.0, recalls=1, transfers=1, unconfirmed=1,  # T3
         wait_p50_s=900, wait_p90_s=1500, wait_mean_s=900.0,  # [300, 600, 900, 900, 1200, 1500]: ranks 3, 6
         service_p50_s=2280, service_p90_s=3030, service_mean_s=2382.0,  # [2100, 2100, 2280, 2400, 3030]: 3, 5
         total_p50_s=3000, total_p90_s=3930, total_mean_s=3246.0,  # [2700, 3000, 3000, 3600, 3930]: 3, 5
@@ -175,7 +177,7 @@ EXPECTED_SITE1_BY_SERVICE = [
     # The rating without a ticket has no service.
     row(site=SITE_ID, service="", ratings=1, satisfied=1, satisfaction_pct=100.0),
     row(site=SITE_ID, service=B, issued=2, called=2, no_show=1, completed=1, received=1, within_target=1,
-        pct_within_target=100.0, wait_p50_s=900, wait_p90_s=1200, wait_mean_s=1050.0,
+        unconfirmed=1, pct_within_target=100.0, wait_p50_s=900, wait_p90_s=1200, wait_mean_s=1050.0,
         service_p50_s=2100, service_p90_s=2100, service_mean_s=2100.0,
         total_p50_s=3000, total_p90_s=3000, total_mean_s=3000.0),
     row(site=SITE_ID, service=LAND, issued=1, called=1, completed=1,
