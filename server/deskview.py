@@ -3,6 +3,8 @@
 The counter and its state, the ticket in progress (with its arrival time, for the live
 timer against the service's target), the waiting list per service, tickets at risk of
 missing the target, device faults at the site, and the counter's totals today.
+Every ticket carries `unconfirmed` (1 when the kiosk published it without a confirmed
+print, docs/kiosk.md), so the console can mark it beside the number.
 No FastAPI here.
 """
 
@@ -29,15 +31,16 @@ def desk_view(conn: sqlite3.Connection, site: Site, counter_id: str, now: dateti
     current = in_progress_one(conn, site.id, counter_id)
     if current:
         extra = conn.execute(
-            "SELECT first_called_at, last_called_at, started_at, recalled_count, transfers FROM tickets WHERE ticket_id = ?",
+            "SELECT first_called_at, last_called_at, started_at, recalled_count, transfers, unconfirmed FROM tickets "
+            "WHERE ticket_id = ?",
             (current["ticket_id"],),
         ).fetchone()
         current.update(
             first_called_at=extra[0], last_called_at=extra[1], started_at=extra[2], recalled_count=extra[3],
-            transfers=extra[4], service_name=names.get(current["service"], current["service"]),
+            transfers=extra[4], unconfirmed=extra[5], service_name=names.get(current["service"], current["service"]),
             target_s=targets.get(current["service"]),
         )
-    names_ = ("ticket_id", "number", "service", "priority", "issued_at", "status", "counter")
+    names_ = ("ticket_id", "number", "service", "priority", "issued_at", "status", "counter", "unconfirmed")
     columns = ", ".join(names_)
     counts = {service: n for service, (n, _p) in waiting_counts(conn, site.id).items()}
     waiting: dict[str, list[dict[str, Any]]] = {}

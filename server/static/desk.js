@@ -7,6 +7,7 @@
   var site = root.dataset.site, counter = root.dataset.counter, locale = root.dataset.locale;
   var canAct = root.dataset.canAct === "yes";
   var supervisor = root.dataset.supervisor === "yes";
+  var UNCONFIRMED = root.dataset.unconfirmed, UNCONFIRMED_HELP = root.dataset.unconfirmedHelp;
   var T = JSON.parse(document.getElementById("texts").textContent);
   var NAMES = JSON.parse(document.getElementById("total-names").textContent);
   var csrf = document.querySelector('meta[name="csrf-token"]').content;
@@ -30,6 +31,13 @@
     return node;
   }
 
+  // The kiosk published this number without a confirmed print: it may have no slip.
+  function unconfirmedMark() {
+    var mark = el("span", "tag unconfirmed", UNCONFIRMED);
+    mark.title = UNCONFIRMED_HELP;
+    return mark;
+  }
+
   function say(text, kind) {
     var box = $("message");
     box.textContent = text || "";
@@ -49,6 +57,10 @@
     var cur = v.current;
     $("current").className = "current" + (cur ? " active" : "");
     $("cur-number").textContent = cur ? cur.number : "—";
+    var mark = $("cur-unconfirmed");
+    mark.hidden = !(cur && cur.unconfirmed);
+    mark.textContent = UNCONFIRMED;
+    mark.title = UNCONFIRMED_HELP;
     $("cur-service").textContent = cur ? cur.service_name + (cur.priority ? " · " + t("Priority") : "") : t("No ticket in progress");
     $("cur-status").textContent = cur ? (cur.status === "serving" ? t("Serving") : t("Called")) : "";
     $("cur-target").textContent = cur && cur.target_s ? Math.round(cur.target_s / 60) + " " + t("minutes") : "—";
@@ -86,6 +98,7 @@
       (v.waiting[service.id] || []).forEach(function (ticket) {
         var item = el("li", ticket.priority ? "priority" : "");
         item.appendChild(el("span", "num", ticket.number));
+        if (ticket.unconfirmed) { item.appendChild(unconfirmedMark()); }
         if (ticket.priority) { item.appendChild(el("span", "tag", t("Priority"))); }
         var age = el("span", "age");
         age.dataset.issued = ticket.issued_at;
@@ -112,6 +125,7 @@
     v.at_risk.forEach(function (ticket) {
       var item = el("li", nowS() - ticket.issued_at >= ticket.target_s ? "over" : "near");
       item.appendChild(el("span", "num", ticket.number));
+      if (ticket.unconfirmed) { item.appendChild(unconfirmedMark()); }
       var where = ticket.status === "waiting" ? t("Waiting") : t("at counter") + " " + (v.counter_numbers[ticket.counter] || ticket.counter || "");
       item.appendChild(el("span", "what", where));
       var age = el("span", "age");
