@@ -6,8 +6,11 @@ failing fake for paper-out / offline / cover-open.
   58 mm) and what the printer can do (cut, ...).
 - `build_image_job(image, profile)`: the exact bytes of one ticket (raster image + cut),
   built on an escpos `Dummy`, so the kiosk can measure and send a job in one write.
+  `job_start`, `raster_bytes` and `job_end` are its three pieces: the kiosk encodes
+  everything but the number's band before it takes a number (docs/kiosk.md).
 - `TicketPrinter`: polls the status (DLE EOT 1/2/4) where the transport can answer and
-  sends jobs. An unanswered status is "unknown", never "paper OK".
+  sends jobs. An unanswered status is "unknown", never "paper OK". `status_after_job`
+  asks again once the bytes were accepted, so a jam or paper-out mid-ticket is seen.
 - `FakePrinter`: an escpos printer that answers status queries like a real one and
   fails jobs while its `fault` says so. Selected with `transport = "fake"`.
 
@@ -27,7 +30,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 log = logging.getLogger(__name__)
 
 Transport = Literal["dummy", "file", "usb", "serial", "network", "fake"]
-Fault = Literal["none", "paper_out", "near_end", "offline", "cover_open", "no_answer"]
+Fault = Literal["none", "paper_out", "near_end", "offline", "cover_open", "jam", "no_answer"]
 
 DLE_EOT = b"\x10\x04"
 _FIXED_MASK, _FIXED_BITS = 0x93, 0x12  # bits every real-time status byte must show
@@ -146,15 +149,15 @@ def fake_status_answers(fault: str) -> dict[int, int] | None:
     if fault == "no_answer":
         return None
     answers = {1: 0x12, 2: 0x12, 4: 0x12}
-    if fault in ("paper_out", "offline", "cover_open"):
+    if fault in ("paper_out", "offline", "cover_open", "jam"):
         answers[1] |= 0x08
     if fault == "paper_out":
         answers[2] |= 0x20
         answers[4] |= 0x60
     if fault == "cover_open":
         answers[2] |= 0x04
-    if fault == "offline":
-        answers[2] |= 0x40
+    if fault in ("offline", "jam"):
+        answers[2] |= 0x40  # "error occurred" (a jam stops the mechanism: offline with an error)
     if fault == "near_end":
         answers[4] |= 0x0C
     return answers
@@ -167,15 +170,19 @@ def make_fake_printer(fault: str = "none", profile: str | None = None) -> Any:
     class FakePrinter(base):  # type: ignore[misc, valid-type]
         """escpos Dummy that answers status queries and fails jobs while faulty.
 
-        `fault`: none | paper_out | near_end | offline | cover_open | no_answer;
+        `fault`: none | paper_out | near_end | offline | cover_open | jam | no_answer;
         `fail_next_jobs`: fail that many jobs even though the status looked fine
-        (a jam or an unplugged cable in the middle of a print).
+        (a jam or an unplugged cable in the middle of a print);
+        `fault_after_next_job`: the next job is accepted (its bytes kept, as a real
+        printer's buffer does) and then this fault begins: the roll ran out or the
+        paper jammed part-way through the ticket. Only the status shows it.
         """
 
         def __init__(self) -> None:
             super().__init__(profile=profile)
             self.fault = fault
             self.fail_next_jobs = 0
+            self.fault_after_next_job: str | None = None
             self.jobs: list[bytes] = []
             self._query: int | None = None
 
@@ -190,6 +197,8 @@ def make_fake_printer(fault: str = "none", profile: str | None = None) -> Any:
                 raise PrintError("fake printer: job failed part-way")
             self.jobs.append(bytes(msg))
             super()._raw(msg)
+            if self.fault_after_next_job is not None:
+                self.fault, self.fault_after_next_job = self.fault_after_next_job, None
 
         def _read(self) -> bytes:
             answers = fake_status_answers(self.fault)
@@ -247,16 +256,39 @@ def _append_file(path: str, profile: str) -> Any:
     return AppendFile(path, profile=profile)
 
 
-def build_image_job(image: Any, profile: str, *, cut: bool = True) -> bytes:
-    """The bytes of one ticket: init, raster image (GS v 0), feed and cut."""
+JOB_START = b"\x1b@"  # ESC @: reset, so a half-sent earlier job cannot garble this one
+
+
+def job_start() -> bytes:
+    """The first bytes of every job."""
+    return JOB_START
+
+
+def raster_bytes(image: Any, profile: str) -> bytes:
+    """One mode "1" image as GS v 0 raster blocks (960 rows at most per block).
+
+    Images printed one after the other in one job come out as one picture: a raster
+    block advances the paper by exactly its height."""
     from escpos.printer import Dummy
 
     job = Dummy(profile=profile)
-    job._raw(b"\x1b@")  # ESC @: reset, so a half-sent earlier job cannot garble this one
     job.image(image, impl="bitImageRaster", fragment_height=960)
+    return job.output
+
+
+def job_end(profile: str, *, cut: bool = True) -> bytes:
+    """The last bytes of a ticket job: feed and cut (per the profile)."""
+    from escpos.printer import Dummy
+
+    job = Dummy(profile=profile)
     if cut:
         job.cut()
     return job.output
+
+
+def build_image_job(image: Any, profile: str, *, cut: bool = True) -> bytes:
+    """The bytes of one ticket: init, raster image (GS v 0), feed and cut."""
+    return job_start() + raster_bytes(image, profile) + job_end(profile, cut=cut)
 
 
 def build_text_job(lines: list[str], number: str, url: str, profile: str) -> bytes:
@@ -337,6 +369,17 @@ class TicketPrinter:
             log.debug("status query %d unanswered: %s", query, exc)
             return None
         return reply[-1] if reply else None  # the newest byte answers this question
+
+    def status_after_job(self) -> PrinterStatus | None:
+        """Ask again once a job was accepted; None where the printer cannot answer.
+
+        A write only says the bytes reached the printer (or its buffer); a roll that ran
+        out or a jam part-way through the ticket shows only in the status. A printer
+        that answered before and now does not is reported as not answering (unknown).
+        """
+        if not self.readable or self.answered is not True:
+            return None
+        return self.status()
 
     def send(self, job: bytes) -> None:
         """Write one whole job; raises PrintError when the transport fails."""

@@ -205,7 +205,7 @@ class KioskApp:
         except Exception:  # noqa: BLE001 - one bad press must not stop the kiosk
             log.exception("issuing a ticket failed")
             result = IssueResult("error", self._("Something went wrong, no ticket was issued. Please ask the staff."))
-        self.gate.release(request.button, issued=result.printed)
+        self.gate.release(request.button, issued=result.issued)
         self.results.append(result)
         if self._on_result:
             self._on_result(result, request.pressed_at)
@@ -214,7 +214,7 @@ class KioskApp:
             self._confirm(result.number)
         elif self.lights:
             self.lights.signal_refusal()
-        self._refresh_status(force=result.outcome in ("print_failed", "printer_fault"), polled=result.outcome != "closed")
+        self._refresh_status(force=result.outcome in ("print_failed", "printer_fault", "unconfirmed"), polled=result.outcome != "closed")
         self.publisher.pump()  # type: ignore[union-attr]
         with self._pending_lock:
             self._pending -= 1

@@ -5,13 +5,17 @@ Row states: `held` (written with the number, the print not yet confirmed), `read
 order, which is the order of issue. A failed print deletes its held row and voids the
 ticket, so no `ticket.issued` of an unprinted number ever leaves the kiosk.
 After a crash, held rows cannot tell whether their slip came out; they are published
-(see docs/kiosk.md: a citizen holding a ticket that is never called is worse than a
-number the desk marks as a no-show).
+with `"unconfirmed": true` and their ticket is `unconfirmed`, not `printed` (see
+docs/kiosk.md: a citizen holding a ticket that is never called is worse than a number
+the desk marks as a no-show; the mark tells the desk which numbers may have no slip).
+The same happens when the printer reports a fault right after accepting the job.
+Ticket states: `printing` -> `printed` | `unconfirmed` | `voided`.
 No MQTT, printer or GPIO imports here; every function runs on the owner thread.
 """
 
 from __future__ import annotations
 
+import json
 import logging
 import sqlite3
 import uuid
@@ -20,7 +24,7 @@ from datetime import datetime, timedelta, timezone
 
 from kiosk.store import give_back_seq, next_seq
 from protocol import topics
-from protocol.events import make_event
+from protocol.events import make_event, parse_event
 
 log = logging.getLogger(__name__)
 
@@ -44,13 +48,15 @@ def add_issued(
     service: str,
     priority: str | None,
     issued_at: datetime,
+    ticket_id: str | None = None,
 ) -> tuple[str, int]:
     """Insert the ticket and its held `ticket.issued` event (caller's transaction).
 
-    Returns (ticket_id, seq).
+    `ticket_id` may be chosen beforehand (the kiosk draws its QR code before it takes a
+    number). Returns (ticket_id, seq).
     """
     issued_at = issued_at.astimezone(timezone.utc)
-    ticket_id = str(uuid.uuid4())
+    ticket_id = ticket_id or str(uuid.uuid4())
     seq = next_seq(db)
     event = make_event(
         "ticket.issued",
@@ -79,6 +85,21 @@ def confirm_printed(db: sqlite3.Connection, ticket_id: str) -> None:
     db.execute("UPDATE outbox SET state = 'ready' WHERE ticket_id = ? AND state = 'held'", (ticket_id,))
 
 
+def release_unconfirmed(db: sqlite3.Connection, ticket_id: str) -> bool:
+    """The print cannot be confirmed: publish the ticket marked `unconfirmed` (caller's
+    transaction). Its held event is rewritten with `"unconfirmed": true` (same id: it was
+    never sent). Returns False when the ticket had no held event."""
+    row = db.execute("SELECT id, payload FROM outbox WHERE ticket_id = ? AND state = 'held'", (ticket_id,)).fetchone()
+    if row is None:
+        return False
+    event = json.loads(bytes(row[1]))
+    event["data"]["unconfirmed"] = True
+    payload = parse_event(event).to_json()  # still a valid v1 event
+    db.execute("UPDATE outbox SET payload = ?, state = 'ready' WHERE id = ?", (payload, row[0]))
+    db.execute("UPDATE tickets SET state = 'unconfirmed' WHERE ticket_id = ? AND state = 'printing'", (ticket_id,))
+    return True
+
+
 def void(db: sqlite3.Connection, ticket_id: str) -> None:
     """The print failed: nothing is issued; the number stays used (caller's transaction)."""
     row = db.execute("SELECT seq FROM outbox WHERE ticket_id = ? AND state = 'held'", (ticket_id,)).fetchone()
@@ -95,8 +116,8 @@ def recover_held(db: sqlite3.Connection) -> list[str]:
         "WHERE o.state = 'held' ORDER BY o.id"
     ).fetchall()
     for ticket_id, number in rows:
-        log.warning("ticket %s was numbered before a crash and its print is unconfirmed: publishing it", number)
-        confirm_printed(db, ticket_id)
+        log.warning("ticket %s was numbered before a crash and its print is unconfirmed: publishing it marked unconfirmed", number)
+        release_unconfirmed(db, ticket_id)
     return [number for _, number in rows]
 
 
@@ -140,9 +161,11 @@ def counts(db: sqlite3.Connection) -> dict[str, int]:
 
 
 def issued_since(db: sqlite3.Connection, site: str, service: str, since: datetime) -> int:
-    """Tickets this kiosk issued for `service` after `since` (people-ahead refinement)."""
+    """Tickets this kiosk issued for `service` after `since` (people-ahead refinement;
+    unconfirmed ones are in the queue too)."""
     row = db.execute(
-        "SELECT COUNT(*) FROM tickets WHERE site = ? AND service = ? AND state = 'printed' AND issued_at > ?",
+        "SELECT COUNT(*) FROM tickets WHERE site = ? AND service = ? AND state IN ('printed', 'unconfirmed') "
+        "AND issued_at > ?",
         (site, service, since.astimezone(timezone.utc).isoformat()),
     ).fetchone()
     return int(row[0])

@@ -2,10 +2,15 @@
 
 1. refuse outside opening hours or when staff closed the day;
 2. check the printer (a known fault refuses; "unknown" still tries);
-3. one transaction: allocate the number, insert the ticket and its held event;
-4. render and print;
-5. on success mark the event ready to publish; on failure void the ticket (the held
-   event is deleted, so no `ticket.issued` reaches the queue).
+3. prepare the ticket: draw and encode everything but the number (a failure here
+   takes no number);
+4. one transaction: allocate the number, insert the ticket and its held event;
+5. stamp the number into its band and write the job (the only work between taking a
+   number and the printer write: a crash in this window leaves a held event);
+6. on a failed write void the ticket (the held event is deleted, so no `ticket.issued`
+   reaches the queue); where the printer answers status, ask it again: a fault now
+   (paper ran out, jam) publishes the ticket marked `unconfirmed`; else mark it printed
+   and ready to publish.
 
 `XEPHANG_KIOSK_CRASH_AT=after_allocate|after_print|after_confirm` is a test hook: the
 process kills itself with SIGKILL at that step (see docs/kiosk.md).
@@ -19,18 +24,27 @@ import os
 import signal
 import sqlite3
 import time
+import uuid
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timezone
 
 from hardware.buttons import Press
-from hardware.printer import PrintError, PrinterStatus, TicketPrinter, build_image_job, build_text_job
+from hardware.printer import (
+    PrintError,
+    PrinterStatus,
+    TicketPrinter,
+    build_text_job,
+    job_end,
+    job_start,
+    raster_bytes,
+)
 from kiosk import outbox
 from kiosk.numbering import NumbersExhausted, allocate
 from kiosk.queue_view import QueueView
 from kiosk.settings import KioskSettings
 from kiosk.store import transaction
-from kiosk.ticket_image import TicketContent, render_ticket, wait_text
+from kiosk.ticket_image import PreparedTicket, TicketContent, prepare_ticket, wait_text
 from protocol.i18n import translator
 from protocol.sites import Site
 
@@ -42,7 +56,7 @@ CRASH_POINTS = ("after_allocate", "after_print", "after_confirm")
 
 @dataclass
 class IssueResult:
-    outcome: str  # printed | closed | printer_fault | print_failed | exhausted | unknown_service
+    outcome: str  # printed | unconfirmed | closed | printer_fault | print_failed | exhausted | unknown_service
     message: str
     number: str | None = None
     ticket_id: str | None = None
@@ -54,6 +68,29 @@ class IssueResult:
     @property
     def printed(self) -> bool:
         return self.outcome == "printed"
+
+    @property
+    def issued(self) -> bool:
+        """The number joined the queue (printed, or published as unconfirmed)."""
+        return self.outcome in ("printed", "unconfirmed")
+
+
+@dataclass
+class Draft:
+    """A ticket ready but for its number: the job's bytes before and after the number's
+    band (raster mode), or the text lines (text mode)."""
+
+    content: TicketContent  # number still empty
+    prepared: PreparedTicket | None = None
+    before: bytes = b""
+    after: bytes = b""
+    lines: list[str] = field(default_factory=list)
+
+    def job(self, number: str, profile: str) -> bytes:
+        """The whole job with `number`: only the band is drawn and encoded here."""
+        if self.prepared is None:
+            return build_text_job(self.lines, number, self.content.url, profile)
+        return self.before + raster_bytes(self.prepared.stamp(number), profile) + self.after
 
 
 def counter_hint(site: Site, service_id: str, locale: str = "vi") -> str | None:
@@ -125,11 +162,14 @@ class Kiosk:
                 _("The printer is not ready ({problem}). Please ask the staff.").format(problem=problem_text(status.summary, self.settings.locale)),
             )
         checked = time.perf_counter()
+        ticket_id = str(uuid.uuid4())
+        draft = self.draft(ticket_id, service.id, press.priority, now)  # raises: no number was taken
+        prepared = time.perf_counter()
         day = self.site.local_day(now)
         try:
             with transaction(self.db):
                 number = allocate(self.db, self.site.id, service, day)
-                ticket_id, _seq = outbox.add_issued(
+                outbox.add_issued(
                     self.db,
                     site=self.site.id,
                     source=self.settings.kiosk.device_id,
@@ -138,6 +178,7 @@ class Kiosk:
                     service=service.id,
                     priority=press.priority,
                     issued_at=now,
+                    ticket_id=ticket_id,
                 )
         except NumbersExhausted:
             return IssueResult("exhausted", _("No numbers left today for {service}. Please ask the staff.").format(service=service.label(self.settings.locale)))
@@ -145,8 +186,7 @@ class Kiosk:
         self._maybe_crash("after_allocate")
         ready = allocated
         try:
-            content = self.content(number, ticket_id, service.id, press.priority, now)
-            job = self._job(content)
+            job = draft.job(number, self.printer.settings.profile)
             ready = time.perf_counter()
             self.printer.send(job)
         except PrintError as exc:
@@ -155,22 +195,46 @@ class Kiosk:
             self.last_status = PrinterStatus(online=False)
             return IssueResult("print_failed", _("Printing failed, no ticket was issued. Please ask the staff."), number=number, ticket_id=ticket_id)
         except Exception:
-            # Nothing was printed (rendering or encoding failed): the number must not reach the queue.
+            # Nothing was printed (the number could not be drawn): it must not reach the queue.
             log.error("ticket %s voided: it could not be rendered", number)
             self._void(ticket_id)
             raise
         printed = time.perf_counter()
-        self._save_copy(number, now)
         self._maybe_crash("after_print")
+        after = self.printer.status_after_job()
+        checked_after = time.perf_counter()
+        content = replace(draft.content, number=number)
+        if after is not None and (not after.can_print or after.online is None):
+            # The bytes were accepted but the printer reports a fault (or stopped
+            # answering): the slip may be cut short or missing. It joins the queue
+            # marked unconfirmed (a citizen may hold it), never counted as printed.
+            self.last_status = after
+            with transaction(self.db):
+                outbox.release_unconfirmed(self.db, ticket_id)
+            log.error("ticket %s: the printer reported %s after the job; published as unconfirmed", number, after.summary)
+            return IssueResult(
+                "unconfirmed",
+                _("The printer reported a problem ({problem}) while printing ticket {number}. If your ticket did not come out, please ask the staff.").format(
+                    problem=problem_text(after.summary, self.settings.locale), number=number),
+                number, ticket_id, len(job), {}, ready, content,
+            )
         with transaction(self.db):
             outbox.confirm_printed(self.db, ticket_id)
+        confirmed = time.perf_counter()
         self._maybe_crash("after_confirm")
+        if after is not None:
+            self.last_status = after
+        self._save_copy(draft, number, now)
         timings = {
             "check_s": checked - started,
-            "allocate_s": allocated - checked,
-            "render_s": ready - allocated,
+            "prepare_s": prepared - checked,
+            "allocate_s": allocated - prepared,
+            "render_s": ready - allocated,  # stamping the number and encoding its band
             "bytes_ready_s": ready - started,
             "print_s": printed - ready,
+            "status_after_s": checked_after - printed,
+            "number_to_write_s": printed - allocated,  # numbered, slip not yet written
+            "unconfirmed_window_s": confirmed - allocated,  # a crash here publishes it unconfirmed
             "total_s": time.perf_counter() - started,
         }
         log.info("ticket %s (%s) printed", number, service.id)
@@ -197,7 +261,9 @@ class Kiosk:
             priority=priority_name,
         )
 
-    def _job(self, content: TicketContent) -> bytes:
+    def draft(self, ticket_id: str, service_id: str, priority: str | None, now: datetime) -> Draft:
+        """Everything of the ticket that does not depend on its number, drawn and encoded."""
+        content = self.content("", ticket_id, service_id, priority, now)
         profile = self.printer.settings.profile
         if self.settings.kiosk.text_mode:
             _ = self._
@@ -207,30 +273,31 @@ class Kiosk:
                      _("People waiting ahead: {count}").format(count=ahead),
                      _("Estimated wait: {wait}").format(wait=wait_text(content.wait_s, self.settings.locale)),
                      content.notice or ""]
-            return build_text_job([line for line in lines if line], content.number, content.url, profile)
-        image = render_ticket(content, self.printer.width, self.settings.locale).image
-        self._last_image = image
-        return build_image_job(image, profile)
+            return Draft(content, lines=[line for line in lines if line])
+        ticket = prepare_ticket(content, self.printer.width, self.settings.locale)
+        image, top, bottom = ticket.image, ticket.band_top, ticket.band_top + ticket.band_height
+        before = job_start() + raster_bytes(image.crop((0, 0, image.width, top)), profile)
+        after = raster_bytes(image.crop((0, bottom, image.width, image.height)), profile) + job_end(profile)
+        return Draft(content, ticket, before, after)
 
-    def _save_copy(self, number: str, now: datetime) -> None:
+    def _save_copy(self, draft: Draft, number: str, now: datetime) -> None:
         """Keep a PNG of the printed ticket when `kiosk.ticket_png_dir` is set (the demo)."""
         folder = self.settings.kiosk.ticket_png_dir
-        image = getattr(self, "_last_image", None)
-        if folder is None or image is None:
+        if folder is None or draft.prepared is None:
             return
         try:
             folder.mkdir(parents=True, exist_ok=True)
-            image.save(folder / f"{self.site.local_day(now).isoformat()}-{number}.png")
+            draft.prepared.with_number(number).image.save(folder / f"{self.site.local_day(now).isoformat()}-{number}.png")
         except OSError as exc:  # a copy is a convenience; the printed ticket is what counts
             log.warning("could not save a PNG copy of ticket %s: %s", number, exc)
-        self._last_image = None
 
     def _void(self, ticket_id: str) -> None:
         with transaction(self.db):
             outbox.void(self.db, ticket_id)
 
     def recover(self) -> list[str]:
-        """At start: held events of a crashed run are released (see outbox.recover_held)."""
+        """At start: held events of a crashed run are published marked unconfirmed (see
+        outbox.recover_held)."""
         with transaction(self.db):
             numbers = outbox.recover_held(self.db)
             outbox.prune(self.db, self._clock(), self.settings.kiosk.outbox_keep_days)

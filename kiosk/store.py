@@ -52,10 +52,34 @@ def _create_tables() -> str:
     )
 
 
+def _ticket_state_unconfirmed() -> str:
+    """Tickets may end `unconfirmed`: numbered and published, print not confirmed (a
+    crash in the window, or a printer fault reported after the job; docs/kiosk.md).
+    SQLite cannot change a CHECK in place: the table is rebuilt (foreign keys are off
+    while migrations run, so the outbox's reference follows the new table)."""
+    return (
+        """
+        CREATE TABLE tickets_new (
+            ticket_id TEXT PRIMARY KEY,
+            site TEXT NOT NULL, day TEXT NOT NULL, number TEXT NOT NULL,
+            service TEXT NOT NULL, priority TEXT,
+            issued_at TEXT NOT NULL,
+            state TEXT NOT NULL CHECK (state IN ('printing', 'printed', 'voided', 'unconfirmed')),
+            UNIQUE (site, day, number)
+        );
+        INSERT INTO tickets_new (ticket_id, site, day, number, service, priority, issued_at, state)
+            SELECT ticket_id, site, day, number, service, priority, issued_at, state FROM tickets;
+        DROP TABLE tickets;
+        ALTER TABLE tickets_new RENAME TO tickets;
+        """
+    )
+
+
 # Named migrations, applied once each in this order. DDL lives only here.
 # Each returns its DDL; it runs with its `migrations` row in one transaction.
 MIGRATIONS: list[tuple[str, Callable[[], str]]] = [
     ("create_tables", _create_tables),
+    ("ticket_state_unconfirmed", _ticket_state_unconfirmed),
 ]
 
 
@@ -67,7 +91,6 @@ def open_store(data_dir: Path | str) -> sqlite3.Connection:
     db.row_factory = sqlite3.Row
     db.execute("PRAGMA journal_mode=WAL")
     db.execute("PRAGMA synchronous=FULL")
-    db.execute("PRAGMA foreign_keys=ON")
     db.execute("CREATE TABLE IF NOT EXISTS migrations (name TEXT PRIMARY KEY, applied_at TEXT NOT NULL)")
     done = {row[0] for row in db.execute("SELECT name FROM migrations")}
     for name, migrate in MIGRATIONS:
@@ -79,6 +102,12 @@ def open_store(data_dir: Path | str) -> sqlite3.Connection:
             f"BEGIN IMMEDIATE;\n{migrate()}\n"
             f"INSERT INTO migrations (name, applied_at) VALUES ('{name}', '{applied_at}');\nCOMMIT;"
         )
+    bad = db.execute("PRAGMA foreign_key_check").fetchall()
+    if bad:
+        raise sqlite3.DatabaseError(f"kiosk database: {len(bad)} row(s) break a foreign key after migration")
+    # On only after the migrations: a table rebuild must not cascade or fail on the
+    # rows that refer to it (SQLite's own procedure for schema changes).
+    db.execute("PRAGMA foreign_keys=ON")
     return db
 
 

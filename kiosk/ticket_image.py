@@ -4,6 +4,12 @@ Cheap thermal printers cannot print Vietnamese from their code pages, so the who
 ticket (office name, the number very large, service, counter, date and time, people
 ahead, estimated wait, notice, QR code) is drawn here with DejaVu Sans and sent as a
 raster. Width comes from the printer profile: 576 dots (80 mm) or 384 dots (58 mm).
+
+The number is the only part that needs the number: `prepare_ticket` draws everything
+else around a blank band of fixed height, and `PreparedTicket.stamp` draws the number
+into that band. The kiosk prepares (and encodes) before it takes a number, so the time
+between taking a number and writing to the printer stays small (docs/kiosk.md).
+`render_ticket` is the two steps in one (preview, tests).
 No printer, MQTT or GPIO imports here.
 """
 
@@ -45,6 +51,38 @@ class RenderedTicket:
     image: Image.Image  # mode "1"
     qr_box: tuple[int, int, int, int]  # left, top, right, bottom of the QR modules
     qr_module: int  # dots per QR module
+
+
+@dataclass(frozen=True)
+class PreparedTicket:
+    """A ticket drawn without its number: `image` has a blank band (rows `band_top` to
+    `band_top + band_height`) where `stamp` draws it."""
+
+    image: Image.Image  # mode "1"
+    band_top: int
+    band_height: int
+    inner: int  # width the number may use
+    qr_box: tuple[int, int, int, int]
+    qr_module: int
+
+    def stamp(self, number: str) -> Image.Image:
+        """The band with `number` as large as it fits, centred (mode "1", full width)."""
+        width = self.image.width
+        band = Image.new("1", (width, self.band_height), 255)
+        draw = ImageDraw.Draw(band)
+        draw.fontmode = "1"
+        face = font(FONT_BOLD, _number_size(number, self.inner, self.band_height))
+        left, top, right, bottom = draw.textbbox((0, 0), number, font=face)
+        x = (width - (right - left)) // 2 - left
+        y = (self.band_height - (bottom - top)) // 2 - top
+        draw.text((x, y), number, font=face, fill=0)
+        return band
+
+    def with_number(self, number: str) -> RenderedTicket:
+        """The whole ticket with `number` stamped in."""
+        image = self.image.copy()
+        image.paste(self.stamp(number), (0, self.band_top))
+        return RenderedTicket(image=image, qr_box=self.qr_box, qr_module=self.qr_module)
 
 
 @lru_cache(maxsize=64)
@@ -132,8 +170,25 @@ def wait_text(wait_s: int | None, locale: str = "vi") -> str:
     return _("about {minutes} min").format(minutes=minutes)
 
 
+# The band is as tall as a four-character number drawn as large as the width allows
+# (shorter numbers are limited by the band's height, longer ones by the width).
+BAND_REFERENCE = "A000"
+
+
+@lru_cache(maxsize=8)
+def band_height(inner: int, max_height: int) -> int:
+    probe = ImageDraw.Draw(Image.new("1", (1, 1)))
+    _, top, _, bottom = probe.textbbox((0, 0), BAND_REFERENCE, font=font(FONT_BOLD, _number_size(BAND_REFERENCE, inner, max_height)))
+    return bottom - top
+
+
 def render_ticket(content: TicketContent, width: int = 576, locale: str = "vi") -> RenderedTicket:
     """Draw the ticket; returns the mode "1" image and where the QR code is."""
+    return prepare_ticket(content, width, locale).with_number(content.number)
+
+
+def prepare_ticket(content: TicketContent, width: int = 576, locale: str = "vi") -> PreparedTicket:
+    """Draw everything but the number (`content.number` is not read)."""
     _notdef_safe()
     _ = translator("kiosk", locale)
     scale = width / 576
@@ -162,8 +217,8 @@ def render_ticket(content: TicketContent, width: int = 576, locale: str = "vi") 
     rule()
     centred([_("QUEUE NUMBER")], font(FONT_REGULAR, round(26 * scale)))
     y += round(6 * scale)
-    size = _number_size(content.number, inner, round(190 * scale))
-    centred([content.number], font(FONT_BOLD, size))
+    band_top, band = y, band_height(inner, round(190 * scale))
+    y += band + 4
     y += round(10 * scale)
     face, lines = fit_lines(draw, _nfc(content.service), FONT_BOLD, round(34 * scale), inner, 3, round(18 * scale))
     centred(lines, face, gap=round(6 * scale))
@@ -203,7 +258,7 @@ def render_ticket(content: TicketContent, width: int = 576, locale: str = "vi") 
     centred([_("Scan to follow your ticket")], font(FONT_REGULAR, round(20 * scale)))
     y += margin
     image = canvas.crop((0, 0, width, y))
-    return RenderedTicket(image=image, qr_box=qr_box, qr_module=module)
+    return PreparedTicket(image=image, band_top=band_top, band_height=band, inner=inner, qr_box=qr_box, qr_module=module)
 
 
 def ticket_image(content: TicketContent, width: int = 576, locale: str = "vi") -> Image.Image:

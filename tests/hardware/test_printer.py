@@ -1,10 +1,11 @@
 """The printer seam: status decoding (unknown is never "paper OK"), the failing fake,
-escpos Dummy and File transports, exact job bytes."""
+a fault that begins during a job seen by the status read after it, escpos Dummy and
+File transports, exact job bytes (whole, and in the pieces the kiosk pre-encodes)."""
 
 from __future__ import annotations
 
 import pytest
-from PIL import Image
+from PIL import Image, ImageChops
 from pydantic import ValidationError
 
 from hardware.printer import (
@@ -13,8 +14,12 @@ from hardware.printer import (
     PrinterStatus,
     TicketPrinter,
     build_image_job,
+    job_end,
+    job_start,
     parse_status,
+    raster_bytes,
 )
+from tests.kiosk.raster import decode_rasters, decode_ticket
 
 GS_V0 = b"\x1dv0"
 
@@ -43,7 +48,8 @@ def test_dummy_and_file_transports_cannot_answer_so_status_is_unknown(tmp_path):
 @pytest.mark.parametrize(
     "fault, summary, can_print",
     [("none", "ok", True), ("near_end", "paper_near_end", True), ("paper_out", "paper_out", False),
-     ("cover_open", "cover_open", False), ("offline", "offline", False), ("no_answer", "unknown", True)],
+     ("cover_open", "cover_open", False), ("offline", "offline", False), ("jam", "offline", False),
+     ("no_answer", "unknown", True)],
 )
 def test_fake_printer_answers_like_a_real_one(fault, summary, can_print):
     printer = TicketPrinter(PrinterSettings(transport="fake", fake_fault=fault))
@@ -63,6 +69,45 @@ def test_fake_printer_fails_jobs_while_faulty():
         printer.send(b"job-3")
     printer.send(b"job-4")
     assert printer.transport.jobs == [b"job-1", b"job-4"]
+
+
+@pytest.mark.parametrize("fault", ["paper_out", "jam"])
+def test_a_fault_that_begins_during_the_job_shows_in_the_status_after_it(fault):
+    """The printer accepts the bytes, then the roll runs out or the paper jams: the write
+    succeeds, only the status read after the job tells."""
+    printer = TicketPrinter(PrinterSettings(transport="fake"))
+    assert printer.status().can_print
+    printer.transport.fault_after_next_job = fault
+    printer.send(b"ticket")
+    assert printer.transport.jobs == [b"ticket"]  # accepted
+    after = printer.status_after_job()
+    assert after is not None and not after.can_print
+    assert after.summary == ("paper_out" if fault == "paper_out" else "offline")
+
+
+def test_no_status_after_the_job_where_the_printer_cannot_answer(tmp_path):
+    silent = TicketPrinter(PrinterSettings(transport="fake", fake_fault="no_answer"))
+    silent.status()
+    silent.send(b"ticket")
+    assert silent.status_after_job() is None
+    spool = TicketPrinter(PrinterSettings(transport="file", path=tmp_path / "lp0"))
+    spool.status()
+    spool.send(b"ticket")
+    assert spool.status_after_job() is None
+
+
+def test_a_job_in_pieces_is_the_same_bytes_as_the_whole():
+    """The kiosk encodes the parts around the number before numbering; stacked, the
+    pieces print the same picture as one raster."""
+    image = Image.new("1", (576, 300), 1)
+    for y in range(0, 300, 7):
+        image.putpixel((y % 576, y), 0)
+    top, band, bottom = (image.crop((0, a, 576, b)) for a, b in ((0, 100), (100, 180), (180, 300)))
+    pieces = job_start() + raster_bytes(top, "TM-T20II") + raster_bytes(band, "TM-T20II") + raster_bytes(bottom, "TM-T20II") + job_end("TM-T20II")
+    whole = build_image_job(image, "TM-T20II")
+    assert pieces.startswith(b"\x1b@") and pieces.endswith(whole[-4:])
+    assert len(decode_rasters(pieces)) == 3
+    assert ImageChops.difference(decode_ticket(pieces).convert("L"), decode_ticket(whole).convert("L")).getbbox() is None
 
 
 def test_image_job_bytes_are_init_raster_and_cut():

@@ -103,14 +103,19 @@ def test_kill_9_between_print_and_publish_loses_nothing_and_duplicates_nothing(t
     assert [e.seq for e in inbox.issued()] == [1, 2]
     assert _cuts(spool) == 2
     db = open_store(tmp_path / "kiosk-data")
-    assert [tuple(r) for r in db.execute("SELECT number, state FROM tickets ORDER BY number")] == [("A001", "printed"), ("A002", "printed")]
+    # Killed before the print was recorded (after_print), the first ticket cannot be
+    # confirmed: published, marked unconfirmed; once recorded (after_confirm), printed.
+    first_state = "unconfirmed" if crash_at == "after_print" else "printed"
+    assert [tuple(r) for r in db.execute("SELECT number, state FROM tickets ORDER BY number")] == [("A001", first_state), ("A002", "printed")]
+    assert [e.data.unconfirmed for e in inbox.issued()] == [crash_at == "after_print", False]
     assert db.execute("SELECT COUNT(*) FROM outbox WHERE state != 'sent'").fetchone()[0] == 0
     db.close()
 
 
 def test_kill_9_before_the_print_finishes_publishes_the_unconfirmed_number(tmp_path, broker, inbox):
-    """Documented choice: a number whose print cannot be confirmed is published (a citizen
-    holding a ticket that is never called is worse than a no-show the desk marks)."""
+    """Documented choice: a number whose print cannot be confirmed is published, marked
+    unconfirmed and never counted as printed (a citizen holding a ticket that is never
+    called is worse than a no-show the desk marks)."""
     spool = tmp_path / "lp0"
     config = write_config(tmp_path, broker, pin_factory="keyboard", printer={"transport": "file", "path": str(spool)},
                           leds={}, priority_pin=None)
@@ -126,8 +131,11 @@ def test_kill_9_before_the_print_finishes_publishes_the_unconfirmed_number(tmp_p
     finally:
         if second.poll() is None:
             second.kill()
-    assert [e.data.number for e in inbox.issued()] == ["B001"]
+    assert [(e.data.number, e.data.unconfirmed) for e in inbox.issued()] == [("B001", True)]
     assert "B001" in second.stderr.read()  # the warning names the number
+    db = open_store(tmp_path / "kiosk-data")
+    assert [tuple(r) for r in db.execute("SELECT number, state FROM tickets")] == [("B001", "unconfirmed")]
+    db.close()
 
 
 def test_a_broker_restart_mid_stream_keeps_the_order_of_issue(tmp_path, broker, inbox):

@@ -1,5 +1,7 @@
 """The issuing core on its own (no MQTT): site-local day boundary, text mode, a render
-failure and an exhausted block all leave nothing to publish."""
+failure and an exhausted block all leave nothing to publish; the ticket is drawn before
+its number is taken; a fault the printer reports after the job publishes the ticket
+marked unconfirmed, never counted as printed."""
 
 from __future__ import annotations
 
@@ -7,13 +9,19 @@ from datetime import datetime, timedelta, timezone
 
 import pytest
 
+from PIL import ImageChops
+
 from hardware.buttons import Press
 from hardware.printer import TicketPrinter
 from kiosk import outbox
+from kiosk import service as service_module
 from kiosk.queue_view import QueueView
 from kiosk.service import Kiosk
 from kiosk.store import open_store
+from kiosk.ticket_image import PreparedTicket, render_ticket
+from protocol.events import parse_event
 from tests.kiosk.conftest import make_settings
+from tests.kiosk.raster import decode_rasters, decode_ticket
 
 
 class Wall:
@@ -57,18 +65,105 @@ def test_text_mode_sends_text_a_native_qr_and_a_cut(tmp_path):
     assert job.endswith(b"\x1dV\x00")
 
 
-def test_a_render_failure_voids_the_ticket(tmp_path, monkeypatch):
+def test_a_render_failure_takes_no_number(tmp_path, monkeypatch):
+    """The ticket is drawn before its number is taken: a font that cannot be opened
+    uses up nothing, and the next ticket still gets the first number."""
     kiosk, _wall, db = make_kiosk(tmp_path, datetime(2026, 11, 30, 3, 0, tzinfo=timezone.utc))
 
     def broken(*args, **kwargs):
         raise OSError("cannot open font")
 
-    monkeypatch.setattr("kiosk.service.render_ticket", broken)
+    monkeypatch.setattr("kiosk.service.prepare_ticket", broken)
+    with pytest.raises(OSError):
+        kiosk.issue(Press("tu-phap-ho-tich"))
+    assert db.execute("SELECT COUNT(*) FROM tickets").fetchone()[0] == 0
+    assert db.execute("SELECT COUNT(*) FROM numbers").fetchone()[0] == 0
+    assert outbox.counts(db) == {"held": 0, "ready": 0, "sent": 0}
+    assert kiosk.printer.transport.jobs == []
+    monkeypatch.undo()
+    assert kiosk.issue(Press("tu-phap-ho-tich")).number == "A001"
+
+
+def test_a_failure_to_stamp_the_number_voids_the_ticket(tmp_path, monkeypatch):
+    kiosk, _wall, db = make_kiosk(tmp_path, datetime(2026, 11, 30, 3, 0, tzinfo=timezone.utc))
+
+    def broken(self, number):
+        raise OSError("cannot open font")
+
+    monkeypatch.setattr(PreparedTicket, "stamp", broken)
     with pytest.raises(OSError):
         kiosk.issue(Press("tu-phap-ho-tich"))
     assert outbox.counts(db) == {"held": 0, "ready": 0, "sent": 0}
     assert db.execute("SELECT number, state FROM tickets").fetchall()[0][1] == "voided"
     assert kiosk.printer.transport.jobs == []
+
+
+def test_everything_but_the_number_is_drawn_before_the_number_is_taken(tmp_path, monkeypatch):
+    """The window between numbering and the printer write holds only the number's band:
+    when the ticket is drawn no number is taken yet, and the job is the pre-encoded
+    bytes around the band, which decode to the same picture as the whole ticket."""
+    kiosk, _wall, db = make_kiosk(tmp_path, datetime(2026, 11, 30, 3, 0, tzinfo=timezone.utc))
+    numbers_taken_when_drawn = []
+    real_prepare = service_module.prepare_ticket
+
+    def watched(*args, **kwargs):
+        numbers_taken_when_drawn.append(db.execute("SELECT COUNT(*) FROM numbers").fetchone()[0])
+        return real_prepare(*args, **kwargs)
+
+    monkeypatch.setattr("kiosk.service.prepare_ticket", watched)
+    result = kiosk.issue(Press("tu-phap-ho-tich"))
+    assert result.printed and numbers_taken_when_drawn == [0]
+    job = kiosk.printer.transport.jobs[-1]
+    picture = decode_ticket(job)
+    whole = render_ticket(result.content, kiosk.printer.width)
+    assert ImageChops.difference(picture.convert("L"), whole.image.convert("L")).getbbox() is None
+    assert result.content.number == "A001" and result.content.url.endswith(f"/t/{result.ticket_id}")
+    # Three rasters: above the band, the band (the only one drawn after numbering), below.
+    assert len(decode_rasters(job)) == 3
+    assert set(result.timings_s) >= {"number_to_write_s", "unconfirmed_window_s"}
+
+
+def test_paper_out_reported_after_the_job_publishes_the_ticket_unconfirmed(tmp_path):
+    """The printer took the bytes, then said the roll ran out: the slip may be cut
+    short. The ticket joins the queue marked unconfirmed (a citizen may hold half a
+    slip), is not counted as printed, and the fault is reported."""
+    kiosk, _wall, db = make_kiosk(tmp_path, datetime(2026, 11, 30, 3, 0, tzinfo=timezone.utc))
+    kiosk.printer.transport.fault_after_next_job = "paper_out"
+    result = kiosk.issue(Press("tu-phap-ho-tich"))
+    assert result.outcome == "unconfirmed" and not result.printed and result.issued
+    assert "A001" in result.message and "hết giấy" in result.message
+    assert len(kiosk.printer.transport.jobs) == 1  # the bytes were accepted
+    assert kiosk.last_status.summary == "paper_out"
+    assert [tuple(r) for r in db.execute("SELECT number, state FROM tickets")] == [("A001", "unconfirmed")]
+    rows = outbox.ready_after(db, 0, 10)
+    assert len(rows) == 1
+    event = parse_event(rows[0].payload)
+    assert (event.data.number, event.data.unconfirmed, str(event.data.ticket_id)) == ("A001", True, result.ticket_id)
+    # The next press is refused on the known fault: no number taken.
+    assert kiosk.issue(Press("tu-phap-ho-tich")).outcome == "printer_fault"
+    assert db.execute("SELECT COUNT(*) FROM tickets").fetchone()[0] == 1
+
+
+def test_a_jam_mid_ticket_is_a_device_fault_and_the_ticket_unconfirmed(tmp_path):
+    kiosk, _wall, db = make_kiosk(tmp_path, datetime(2026, 11, 30, 3, 0, tzinfo=timezone.utc))
+    assert kiosk.issue(Press("chung-thuc")).printed
+    kiosk.printer.transport.fault_after_next_job = "jam"
+    result = kiosk.issue(Press("chung-thuc"))
+    assert result.outcome == "unconfirmed"
+    assert not kiosk.last_status.can_print and kiosk.last_status.summary == "offline"
+    assert [tuple(r) for r in db.execute("SELECT number, state FROM tickets ORDER BY number")] == [
+        ("B001", "printed"), ("B002", "unconfirmed")]
+    marks = [parse_event(r.payload).data.unconfirmed for r in outbox.ready_after(db, 0, 10)]
+    assert marks == [False, True]
+
+
+def test_a_printer_that_cannot_answer_is_not_asked_after_the_job(tmp_path):
+    """File and dummy transports cannot report status: a written job counts as printed
+    (as before; docs/kiosk.md says what this cannot catch)."""
+    kiosk, _wall, db = make_kiosk(tmp_path, datetime(2026, 11, 30, 3, 0, tzinfo=timezone.utc),
+                                  printer={"transport": "file", "path": str(tmp_path / "lp0")})
+    assert kiosk.issue(Press("tu-phap-ho-tich")).printed
+    assert [tuple(r) for r in db.execute("SELECT number, state FROM tickets")] == [("A001", "printed")]
 
 
 def test_an_exhausted_block_refuses_without_a_ticket(tmp_path):
