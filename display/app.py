@@ -16,12 +16,13 @@ import queue
 import time
 from collections import deque
 from collections.abc import Callable
-from datetime import datetime, timezone
+from datetime import datetime
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
 import pygame
 
+from protocol import clock
 from protocol.i18n import translator
 
 from display.announcer import Announcer
@@ -35,7 +36,7 @@ log = logging.getLogger(__name__)
 
 
 def utc_now() -> datetime:
-    return datetime.now(timezone.utc)
+    return clock.now()  # the project clock: real time unless a demo or a test moves it
 
 
 def build_model(settings: DisplaySettings) -> BoardModel:

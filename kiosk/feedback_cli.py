@@ -41,7 +41,9 @@ def _run(args: argparse.Namespace) -> int:
     logging.getLogger().setLevel(settings.log_level)
     _ = translator("kiosk", settings.locale)
     try:
-        app = FeedbackApp(settings).start()
+        from protocol import clock
+
+        app = FeedbackApp(settings, wall_clock=clock.now).start()  # real time unless a demo moves it
     except (RuntimeError, ValueError, OSError, sqlite3.Error) as exc:
         raise XephangError(f"feedback keypad cannot start: {exc}") from None
     stop = threading.Event()

@@ -3,8 +3,15 @@
 With `XEPHANG_CLOCK_ORIGIN` (an ISO-8601 time with offset: where simulated time
 starts), `XEPHANG_CLOCK_EPOCH` (the real Unix time at which it starts) and
 `XEPHANG_CLOCK_SPEEDUP` (e.g. 60) set, every process of a demo or a live simulation
-agrees on the same simulated time without talking to each other. Unset (always, in
-production), `now()` is the real time. No I/O beyond reading the environment.
+agrees on the same simulated time without talking to each other:
+simulated now = ORIGIN + (real now - EPOCH) x SPEEDUP.
+
+ORIGIN alone is enough to move the clock: SPEEDUP then defaults to 1 and EPOCH to the
+moment this module was imported. Processes that must agree (a test session and the
+servers and kiosks it starts) share one EPOCH: `fix_epoch` writes it into the
+environment that children inherit (tests/conftest.py does this at session start).
+Unset (always, in production), `now()` is the real time. No I/O beyond reading the
+environment. Imports nothing from the project.
 """
 
 from __future__ import annotations
@@ -27,12 +34,36 @@ def real_now() -> datetime:
     return datetime.now(timezone.utc)
 
 
+# The real time this process started reading the clock: EPOCH when the environment omits it.
+STARTED_AT = time.time()
+
+
+def is_moved(env: Mapping[str, str] = os.environ) -> bool:
+    """True when the environment asks for a simulated clock (ORIGIN is set)."""
+    return bool(env.get("XEPHANG_CLOCK_ORIGIN"))
+
+
 def from_environment(env: Mapping[str, str] = os.environ) -> Callable[[], datetime]:
-    """The clock the environment asks for (real time unless all three variables are set)."""
+    """The clock the environment asks for: real time unless XEPHANG_CLOCK_ORIGIN is set;
+    a missing EPOCH means `STARTED_AT`, a missing SPEEDUP means 1."""
     origin, epoch, speedup = (env.get(f"XEPHANG_CLOCK_{k}") for k in ("ORIGIN", "EPOCH", "SPEEDUP"))
-    if not (origin and epoch and speedup):
+    if not origin:
         return real_now
-    return scaled_clock(datetime.fromisoformat(origin), float(epoch), float(speedup))
+    return scaled_clock(datetime.fromisoformat(origin), float(epoch) if epoch else STARTED_AT,
+                        float(speedup) if speedup else 1.0)
+
+
+def fix_epoch(env: "os._Environ[str] | dict[str, str]" = os.environ) -> None:
+    """When ORIGIN is set, write the EPOCH and SPEEDUP this process uses into `env`, so
+    child processes started with it run on exactly the same simulated clock."""
+    if is_moved(env):
+        env.setdefault("XEPHANG_CLOCK_EPOCH", repr(STARTED_AT))
+        env.setdefault("XEPHANG_CLOCK_SPEEDUP", "1")
+
+
+def child_environment(env: Mapping[str, str] = os.environ) -> dict[str, str]:
+    """The XEPHANG_CLOCK_* variables of `env`, to pass to a child process."""
+    return {k: v for k, v in env.items() if k.startswith("XEPHANG_CLOCK_")}
 
 
 def environment_for(origin: datetime, epoch_s: float, speedup: float) -> dict[str, str]:

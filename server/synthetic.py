@@ -1,15 +1,17 @@
 """Synthetic event streams (tests, benchmarks): plausible ticket lives at one site.
 
-Deterministic for a given seed. Not used by the running server.
+Deterministic for a given seed and start. Not used by the running server. Imports
+only protocol modules (events, sites, clock).
 """
 
 from __future__ import annotations
 
 import random
 import uuid
-from datetime import datetime, timedelta, timezone
+from datetime import datetime, time, timedelta, timezone
 from typing import Any
 
+from protocol import clock
 from protocol.events import make_event
 from protocol.sites import Site
 
@@ -70,5 +72,13 @@ def ticket_lives(
     return events
 
 
-def default_start() -> datetime:
-    return datetime(2026, 11, 30, 0, 30, tzinfo=timezone.utc)  # 07:30 in Hanoi
+HANOI = timezone(timedelta(hours=7))
+
+
+def default_start(now: datetime | None = None) -> datetime:
+    """07:30 in Hanoi on the day before the project clock's today (`now`, default
+    protocol.clock.now): a day of tickets that lies wholly in the past on whatever date
+    the clock shows (a real one, or one a test run moved), never a pinned date that the
+    server's own clock leaves behind (docs/testing.md)."""
+    today = (now or clock.now()).astimezone(HANOI).date()
+    return datetime.combine(today - timedelta(days=1), time(7, 30), HANOI).astimezone(timezone.utc)

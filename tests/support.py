@@ -4,6 +4,7 @@ small site configuration. Used by fixtures in conftest.py and by bench/."""
 from __future__ import annotations
 
 import getpass
+import os
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -98,6 +99,15 @@ def start_broker(directory: Path, devices: list[Device] = DEVICES, tuning: Broke
     conf = write_config(directory, devices, passwords, port, tuning=tuning, run_as_user=getpass.getuser())
     process = BrokerProcess(conf, port).start()
     return RunningBroker(directory, port, process, passwords)
+
+
+def child_env(**extra: str) -> dict[str, str]:
+    """The environment for a server, kiosk or board a test starts: this one without the
+    XEPHANG_* settings overrides, but with the project clock (XEPHANG_CLOCK_*), so the
+    child runs on the same (possibly moved) time as the test."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("XEPHANG_") or k.startswith("XEPHANG_CLOCK_")}
+    env.update(extra)
+    return env
 
 
 def wait_until(predicate: Callable[[], Any], timeout_s: float = 10.0, interval_s: float = 0.02) -> Any:

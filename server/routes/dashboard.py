@@ -6,7 +6,7 @@ Python package (never a CDN). Definitions: docs/measures.md.
 from __future__ import annotations
 
 import json
-from datetime import datetime, timedelta, timezone
+from datetime import timedelta
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -14,6 +14,7 @@ from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import FileResponse, HTMLResponse, RedirectResponse, Response
 from fastapi.templating import Jinja2Templates
 
+from protocol import clock
 from protocol.i18n import translator
 from server.auth import User, optional_user, require_roles
 from server.errors import ApiError
@@ -57,7 +58,7 @@ async def dashboard_page(request: Request) -> Response:
         return HTMLResponse(f"<p>{_('The dashboard is for managers.')}</p>", status_code=403)
     sites = [s for s in request.app.state.settings.sites if s.id in visible_sites(request, user, None)]
     first = request.app.state.settings.sites[0]
-    today = datetime.now(timezone.utc).astimezone(first.zone).date()
+    today = clock.now().astimezone(first.zone).date()  # the project clock (real in production)
     context = {
         "_": _,
         "locale": locale,

@@ -9,12 +9,13 @@ from __future__ import annotations
 
 import csv
 import io
-from datetime import date, datetime, timedelta, timezone
+from datetime import date, timedelta
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import Response
 
+from protocol import clock
 from protocol.i18n import translator
 from server.alerts import AlertMonitor
 from server.auth import User, check_site, require_roles
@@ -95,7 +96,7 @@ def stats_rows(request: Request, user: User, day_from: str | None, day_to: str |
         raise ApiError(400, "bad_group_by", str(exc)) from None
     sites = visible_sites(request, user, site)
     first = request.app.state.settings.sites[0]
-    today = datetime.now(timezone.utc).astimezone(first.zone).date()
+    today = clock.now().astimezone(first.zone).date()  # the project clock (real in production)
     end = _day(day_to, "to") or today
     start = _day(day_from, "from") or end - timedelta(days=29)
     if start > end:

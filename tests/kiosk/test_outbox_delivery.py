@@ -3,7 +3,6 @@ across kill -9 of a real kiosk process (keypad on stdin, file printer)."""
 
 from __future__ import annotations
 
-import os
 import signal
 import subprocess
 import sys
@@ -16,7 +15,7 @@ from gpiozero.pins.mock import MockFactory
 from kiosk.app import KioskApp
 from kiosk.store import open_store
 from tests.kiosk.conftest import make_settings, write_config
-from tests.support import wait_until
+from tests.support import child_env, wait_until
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -53,8 +52,7 @@ def test_500_tickets_with_the_broker_down_all_arrive_in_order_of_issue(tmp_path,
 
 
 def _start_kiosk(config: Path, crash_at: str | None) -> subprocess.Popen:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("XEPHANG_")}
-    env["PYTHONPATH"] = str(ROOT)
+    env = child_env(PYTHONPATH=str(ROOT))  # the test's project clock, no settings overrides
     if crash_at:
         env["XEPHANG_KIOSK_CRASH_AT"] = crash_at
     return subprocess.Popen(

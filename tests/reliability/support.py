@@ -6,7 +6,6 @@ kiosk's own records and the desk's own log."""
 
 from __future__ import annotations
 
-import os
 import signal
 import sqlite3
 import subprocess
@@ -24,17 +23,15 @@ from server.auth import create_token, create_user
 from server.broker import free_port
 from server.db import open_database
 from tests.kiosk.conftest import kiosk_dict, write_config as write_kiosk_config
-from tests.support import SITE_ID, RunningBroker, server_settings_dict, settings_dict, wait_until, write_toml
+from tests.support import SITE_ID, RunningBroker, child_env, server_settings_dict, settings_dict, wait_until, write_toml
 
 ROOT = Path(__file__).resolve().parents[2]
 LETTERS = {"A": "tu-phap-ho-tich", "B": "chung-thuc"}
 
 
 def clean_env(**extra: str) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("XEPHANG_")}
-    env["PYTHONPATH"] = str(ROOT)
-    env.update(extra)
-    return env
+    """The child's environment: no settings overrides, the test's project clock."""
+    return child_env(PYTHONPATH=str(ROOT), **extra)
 
 
 def stop_process(process: subprocess.Popen | None, timeout_s: float = 10.0) -> None:

@@ -7,14 +7,14 @@ import json
 import threading
 import time
 import uuid
-from datetime import datetime, timezone
+from datetime import datetime
 from typing import Any
 
 import paho.mqtt.client as mqtt
 import uvicorn
 from paho.mqtt.enums import CallbackAPIVersion
 
-from protocol import topics
+from protocol import clock, topics
 from protocol.events import make_event
 from server.app import create_app
 from server.broker import free_port
@@ -69,7 +69,7 @@ class Kiosk:
         self.seq += 1
         ticket_id = str(uuid.uuid4())
         event = make_event("ticket.issued", site=self.site, source="kiosk-1", seq=self.seq,
-                           ts=at or datetime.now(timezone.utc),
+                           ts=at or clock.now(),  # the project clock the server follows
                            data={"ticket_id": ticket_id, "number": number, "service": service, "priority": priority})
         self.client.publish(topics.event(self.site, event.type), event.to_json(), qos=1).wait_for_publish(10)
         return ticket_id

@@ -20,7 +20,7 @@ import paho.mqtt.client as mqtt
 from paho.mqtt.enums import CallbackAPIVersion
 from playwright.sync_api import sync_playwright
 
-from protocol import topics
+from protocol import clock, topics
 from protocol.events import make_event
 from protocol.settings import load_settings
 from protocol.sites import Site
@@ -55,7 +55,7 @@ def month_of_events(sites: list[Site], today: datetime, seed: int = 8) -> list:
 
     for site, (_, _, load) in zip(sites, SITES):
         for back in range(30, 0, -1):
-            day = (today - timedelta(days=back)).date()
+            day = (today.astimezone(LOCAL) - timedelta(days=back)).date()  # site-local days
             if day.weekday() >= 5:
                 continue
             for _ in range(rng.randint(70, 130)):
@@ -121,7 +121,7 @@ def test_dashboard_in_chromium_desktop_and_phone(broker, tmp_path):
     data = server_settings_dict(broker, tmp_path / "server.db")
     data["sites"] = [site_dict(site_id, name) for site_id, name, _ in SITES]
     settings = load_settings(ServerSettings, None, **data)
-    now = datetime.now(timezone.utc)
+    now = clock.now()  # the server's clock: real, or the one a test run moved
     events = month_of_events(list(settings.sites), now)
     store = EventStore(tmp_path / "server.db", settings.sites)
     for i in range(0, len(events), 500):

@@ -163,8 +163,9 @@ async def _busy_console(server: LiveServer, shot: Path) -> None:
 
 
 def test_console_shows_timer_risk_and_device_faults(broker, tmp_path):
-    from datetime import datetime, timedelta, timezone
+    from datetime import timedelta
 
+    from protocol import clock
     from protocol.link import MqttLink
 
     db = tmp_path / "server.db"
@@ -173,7 +174,7 @@ def test_console_shows_timer_risk_and_device_faults(broker, tmp_path):
         store = server.runtime.store
         create_user(store, "officer1", "officer1-pass", "desk", [SITE_ID], ["quay-1"])
         kiosk = Kiosk(broker)
-        now = datetime.now(timezone.utc)
+        now = clock.now()  # the server's clock: real, or the one a test run moved
         kiosk.issue("A001", "tu-phap-ho-tich", at=now - timedelta(minutes=48))
         kiosk.issue("B001", "chung-thuc", at=now - timedelta(minutes=47))
         kiosk.issue("A002", "tu-phap-ho-tich", at=now - timedelta(minutes=46))
