@@ -74,6 +74,16 @@ class TicketStartedData(_Data):
     counter: Slug
 
 
+class TicketNoShowData(_Data):
+    ticket_id: uuid.UUID
+    counter: Slug
+    auto: bool = Field(
+        default=False,
+        description="true when the day-end job closed the ticket, not a person; such a no-show "
+        "never overrides a person's call, start or completion (docs/measures.md)",
+    )
+
+
 class TicketCompletedData(_Data):
     ticket_id: uuid.UUID
     counter: Slug
@@ -161,7 +171,7 @@ class TicketCompleted(_Envelope):
 
 class TicketNoShow(_Envelope):
     type: Literal["ticket.no_show"]
-    data: TicketStartedData
+    data: TicketNoShowData
 
 
 class TicketTransferred(_Envelope):

@@ -8,6 +8,13 @@ stays open meanwhile). Whatever is still open from an earlier day (a dossier lef
 "serving", or the server down at closing time) is closed at the first run of the
 next day. A no-show needs a counter: the ticket's own counter if it had one, else the
 first counter serving its service. The audit log names the actor `day-end`.
+
+Its no-shows carry `"auto": true`, so the fold (server/projection.py) never lets them
+override what a person did (docs/measures.md). The background job runs only once the
+ingest has caught up with what the broker held for the server (`Ingestor.caught_up`):
+a completion still queued in the broker after a restart must be stored before the job
+judges the ticket open. If ingest has not caught up within `MAX_WAIT_S` (broker down,
+database failing) the job runs anyway, with a warning: the day must still close.
 No FastAPI here.
 """
 
@@ -16,6 +23,8 @@ from __future__ import annotations
 import logging
 import sqlite3
 import threading
+import time
+from collections.abc import Callable
 from datetime import datetime
 from typing import Any
 
@@ -28,6 +37,10 @@ from server.boardstate import apply_counter_event
 
 log = logging.getLogger(__name__)
 ACTOR = Actor("day-end", "system", "system")
+# How long a run waits for ingest to catch up before closing the day anyway. A backlog
+# of a day's events (a few thousand) is stored in seconds; two minutes covers a slow
+# disk, and a broker that stays away does not keep the day open for long.
+MAX_WAIT_S = 120.0
 
 
 def closing_moment(site: Site, now: datetime) -> tuple[str, datetime]:
@@ -38,9 +51,13 @@ def closing_moment(site: Site, now: datetime) -> tuple[str, datetime]:
 
 
 class DayEnd:
-    def __init__(self, dispatcher: Any, interval_s: float = 60.0):
+    def __init__(self, dispatcher: Any, interval_s: float = 60.0,
+                 ready: Callable[[], bool] | None = None, max_wait_s: float = MAX_WAIT_S):
         self.dispatcher = dispatcher
         self.interval_s = interval_s
+        self.ready = ready
+        self.max_wait_s = max_wait_s
+        self.runs = 0  # background runs made (tests and /healthz-style checks read it)
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, name="xephang-dayend", daemon=True)
 
@@ -54,11 +71,28 @@ class DayEnd:
 
     def _run(self) -> None:
         while not self._stop.is_set():
+            if not self._wait_ready():
+                return
             try:
                 self.run_once()
+                self.runs += 1
             except (sqlite3.Error, ValueError) as exc:
                 log.error("day-end run failed: %s", exc)
             self._stop.wait(self.interval_s)
+
+    def _wait_ready(self) -> bool:
+        """Wait until ingest has caught up, or `max_wait_s`; False when stopping."""
+        if self.ready is None:
+            return True
+        deadline = time.monotonic() + self.max_wait_s
+        while not self._stop.is_set():
+            if self.ready():
+                return True
+            if time.monotonic() >= deadline:
+                log.warning("day-end runs before ingest caught up (waited %.0f s)", self.max_wait_s)
+                return True
+            self._stop.wait(0.1)
+        return False
 
     def run_once(self) -> int:
         """Close what is due at every dispatched site; returns the number of events made."""
@@ -81,7 +115,8 @@ class DayEnd:
                 if r[4] < today or (after_close and r[6] != "serving" and r[5] < close_at.timestamp())
             ]
             serving = {r[3] for r in rows if r[6] == "serving" and r not in due}
-            planned = [("ticket.no_show", {"ticket_id": r[0], "counter": _counter_for(site, r[3], r[2])}) for r in due]
+            planned = [("ticket.no_show", {"ticket_id": r[0], "counter": _counter_for(site, r[3], r[2]), "auto": True})
+                       for r in due]
             if after_close:
                 for counter, state, changed_at in conn.execute(
                     "SELECT counter, state, changed_at FROM counters WHERE site = ? AND state != 'closed'", (site_id,)

@@ -4,7 +4,14 @@ A message is acknowledged to the broker (paho `manual_ack`) only after the batch
 holds it is committed, so a crash at any point loses nothing: the broker redelivers
 what was not acknowledged, and the store ignores what it already has. If the database
 cannot commit (disk full, read-only), the batch is kept and retried and nothing is
-acknowledged meanwhile; `/healthz` shows the fault. No FastAPI here.
+acknowledged meanwhile; `/healthz` shows the fault.
+
+`caught_up()` says when what the broker held for us has been stored: the link is
+connected (after SUBACK), every message received is committed, and nothing has arrived
+for `quiet_s` since the later of the connection and the last commit. The broker sends
+the next held message as soon as the previous ones are acknowledged, so a quiet period
+after the last acknowledgement means its queue for this session is empty. The day-end
+job waits for it (server/dayend.py). No FastAPI here.
 """
 
 from __future__ import annotations
@@ -39,6 +46,7 @@ class Ingestor:
         client_id: str = "server",
         batch_max: int = 500,
         batch_window_s: float = 0.02,
+        quiet_s: float = 1.0,
     ):
         self.store = store
         self.batch_max = batch_max
@@ -47,6 +55,11 @@ class Ingestor:
         self.inbox: queue.Queue[Incoming] = queue.Queue()
         self.last_commit_at: float | None = None
         self.commit_failures = 0
+        self.quiet_s = quiet_s
+        # Written by one thread each: paho's (_received) and the writer's (_settled).
+        self._received = 0
+        self._settled = 0
+        self._last_activity = time.monotonic()
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, name="xephang-ingest", daemon=True)
         self.link = MqttLink(
@@ -55,6 +68,7 @@ class Ingestor:
             subscriptions=[(topics.ALL_EVENTS, 1), (DEVICE_STATUS, 1)],
             on_message=self._receive,
             manual_ack=True,
+            on_connection_change=self._connection_changed,
         )
 
     def start(self) -> "Ingestor":
@@ -71,8 +85,21 @@ class Ingestor:
     def pending(self) -> int:
         return self.inbox.qsize()
 
+    def caught_up(self) -> bool:
+        """Connected, everything received committed, and quiet for `quiet_s` (see above)."""
+        return (
+            self.link.connected.is_set()
+            and self._received == self._settled
+            and time.monotonic() - self._last_activity >= self.quiet_s
+        )
+
+    def _connection_changed(self, connected: bool) -> None:
+        self._last_activity = time.monotonic()
+
     def _receive(self, message: mqtt.MQTTMessage) -> None:
         # paho's thread: hand over and return at once.
+        self._last_activity = time.monotonic()
+        self._received += 1
         self.inbox.put(
             Incoming(message.topic, bytes(message.payload), time.time(), bool(message.retain), message.mid, message.qos)
         )
@@ -120,6 +147,8 @@ class Ingestor:
             for message in batch:
                 if message.qos > 0:
                     self.link.ack(message.mid, message.qos)
+            self._settled += len(batch)
+            self._last_activity = time.monotonic()
             for listener in self.listeners:
                 try:
                     listener(result)

@@ -4,7 +4,14 @@ A row is always recomputed from *all* stored events of the ticket, sorted by eve
 (then a fixed type order, then seq), so the result does not depend on the order or the
 number of times events arrived. Measures follow docs/measures.md:
 wait = first called - issued; service = completed - (last started, else first called);
-total = completed - issued. No FastAPI here.
+total = completed - issued.
+
+A no-show made by the day-end job (`"auto": true`) is not folded in time order: it only
+closes what a person left open. It is ignored when the ticket was completed or marked
+no-show by a person (whatever the timestamps), and when a person called, recalled,
+started or transferred the ticket after it. Otherwise a ticket left waiting or called
+becomes `no_show`, and one a person started (the citizen came) becomes `closed`, never
+`no_show`. See docs/measures.md. No FastAPI here.
 """
 
 from __future__ import annotations
@@ -38,6 +45,9 @@ COLUMNS = (
 def fold(ticket_id: str, rows: Iterable[tuple[str, str, float, int, str, str]], zones: dict[str, ZoneInfo]) -> dict:
     """Fold (type, site, ts_at, seq, source, payload) rows of one ticket into its row."""
     ordered = sorted(rows, key=lambda r: (r[2], TYPE_RANK.get(r[0], 9), r[3], r[4]))
+    automatic = [r for r in ordered if r[0] == "ticket.no_show" and _is_auto(r[5])]
+    if automatic:
+        ordered = [r for r in ordered if not (r[0] == "ticket.no_show" and _is_auto(r[5]))]
     t: dict = {c: None for c in COLUMNS}
     t.update(ticket_id=ticket_id, called_count=0, recalled_count=0, transfers=0, status="unknown", unconfirmed=0)
     for kind, site, ts_at, _seq, source, payload in ordered:
@@ -76,6 +86,8 @@ def fold(ticket_id: str, rows: Iterable[tuple[str, str, float, int, str, str]], 
         elif kind == "ticket.transferred":
             t["transfers"] += 1
             t.update(service=data["to_service"], counter=None, status="waiting", started_at=None)
+    if automatic:
+        _close_automatically(t, ordered, automatic)
     if t["issued_at"] is not None:
         zone = zones.get(t["site"]) or ZoneInfo("Asia/Ho_Chi_Minh")
         t["local_day"] = datetime.fromtimestamp(t["issued_at"], timezone.utc).astimezone(zone).date().isoformat()
@@ -88,6 +100,30 @@ def fold(ticket_id: str, rows: Iterable[tuple[str, str, float, int, str, str]], 
         if begin is not None:
             t["service_s"] = t["completed_at"] - begin
     return t
+
+
+# A person's events after which an automatic no-show no longer applies.
+_PERSON_ACTS = ("ticket.called", "ticket.recalled", "ticket.started", "ticket.transferred")
+
+
+def _is_auto(payload: str) -> bool:
+    return '"auto"' in payload and json.loads(payload)["data"].get("auto") is True
+
+
+def _close_automatically(t: dict, ordered: list, automatic: list) -> None:
+    """Apply day-end no-shows to what a person left open (rule in the module docstring)."""
+    if t["status"] not in ("waiting", "called", "serving"):
+        return  # completed or marked no-show by a person: the day-end has nothing to say
+    last_act = max((r[2] for r in ordered if r[0] in _PERSON_ACTS), default=None)
+    closing = [r for r in automatic if last_act is None or r[2] >= last_act]
+    if not closing:
+        return  # reopened by a person after the day-end: the next day-end closes it again
+    first = closing[0]
+    t["last_event_at"] = max(t["last_event_at"] or first[2], automatic[-1][2])
+    if t["status"] == "serving":
+        t["status"] = "closed"  # served, no outcome recorded: not a no-show, not completed
+        return
+    t.update(no_show_at=first[2], counter=json.loads(first[5])["data"]["counter"], status="no_show")
 
 
 _UPSERT = (

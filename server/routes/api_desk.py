@@ -43,7 +43,7 @@ def on_startup(app: Any, runtime: Any) -> None:
         keypads = KeypadCommands(dispatcher, settings.broker, settings.server.client_id).start()
         runtime.services["keypads"] = keypads
         runtime.on_stop.append(keypads.stop)
-        dayend = DayEnd(dispatcher).start()
+        dayend = DayEnd(dispatcher, ready=runtime.ingestor.caught_up).start()
         runtime.services["dayend"] = dayend
         runtime.on_stop.append(dayend.stop)
 

@@ -336,7 +336,9 @@ def test_day_end_lets_the_officer_finish_a_citizen_being_served(server):
     dispatcher.start(SITE_ID, "quay-1", "t")
     clock.now = datetime(2026, 3, 3, 1, 0, tzinfo=timezone.utc)
     dayend.run_once()
-    assert store.conn.execute("SELECT status FROM tickets WHERE ticket_id = ?", (left,)).fetchone()[0] == "no_show"
+    # The citizen came (started): closed, never counted as a no-show (docs/measures.md).
+    assert store.conn.execute("SELECT status FROM tickets WHERE ticket_id = ?", (left,)).fetchone()[0] == "closed"
+    assert dayend.run_once() == 0  # and not closed again at every run
 
 
 def test_supervisor_calls_a_ticket_out_of_turn(server):
