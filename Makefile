@@ -3,7 +3,7 @@ PYTHON ?= python3
 VENV := .venv
 PY := $(VENV)/bin/python
 
-.PHONY: demo test bench soak system-deps clean
+.PHONY: demo test test-clock bench soak system-deps clean
 
 $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -20,8 +20,14 @@ demo: $(VENV)/.installed
 
 # Two workers, one test file each at a time: most tests wait on real processes
 # (brokers, servers, Chromium), so this halves the run on a 2-core machine.
+# Then the time-sensitive suites again with the project clock moved (docs/testing.md).
 test: $(VENV)/.installed system-deps
 	$(PY) -m pytest -q -p no:cacheprovider -n 2 --dist loadfile
+	PY=$(PY) sh scripts/test-clock.sh
+
+# Only the moved-clock reruns: a Sunday morning, 23:59:30 site-local, 400 days ahead.
+test-clock: $(VENV)/.installed system-deps
+	PY=$(PY) sh scripts/test-clock.sh
 
 bench: $(VENV)/.installed system-deps
 	$(PY) -m bench

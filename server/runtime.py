@@ -42,8 +42,9 @@ class Runtime:
             batch_window_s=settings.server.batch_window_ms / 1000,
         )
         runtime = cls(settings=settings, store=store, ingestor=ingestor)
-        if clock.now is not clock.real_now:  # a demo or live simulation runs sped up
-            runtime.services["clock"] = clock.now
+        # The one clock of the server's parts: real time unless a demo, a live simulation or
+        # a test run moves it (XEPHANG_CLOCK_*); a simulation or a test may replace it.
+        runtime.services["clock"] = clock.now
         return runtime
 
     def start(self) -> None:

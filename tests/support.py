@@ -7,6 +7,7 @@ import getpass
 import os
 import time
 from dataclasses import dataclass, field
+from datetime import datetime
 from pathlib import Path
 from typing import Any, Callable
 
@@ -108,6 +109,25 @@ def child_env(**extra: str) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("XEPHANG_") or k.startswith("XEPHANG_CLOCK_")}
     env.update(extra)
     return env
+
+
+def clock_from(start: "datetime") -> "Callable[[], datetime]":
+    """A clock that reads `start` now and runs at real speed: the server's clock in a test
+    whose data is pinned to a date (pin the clock where the data is pinned)."""
+    from protocol import clock
+
+    return clock.scaled_clock(start, time.time(), 1.0)
+
+
+def app_on_clock(settings: Any, now: "Callable[[], datetime]") -> Any:
+    """The real app whose server parts (dispatch, day-end, alerts, stats' today) all read
+    `now` instead of the project clock."""
+    from server.app import create_app
+    from server.runtime import Runtime
+
+    runtime = Runtime.build(settings)
+    runtime.services["clock"] = now
+    return create_app(settings, runtime=runtime)
 
 
 def wait_until(predicate: Callable[[], Any], timeout_s: float = 10.0, interval_s: float = 0.02) -> Any:

@@ -58,7 +58,8 @@ async def dashboard_page(request: Request) -> Response:
         return HTMLResponse(f"<p>{_('The dashboard is for managers.')}</p>", status_code=403)
     sites = [s for s in request.app.state.settings.sites if s.id in visible_sites(request, user, None)]
     first = request.app.state.settings.sites[0]
-    today = clock.now().astimezone(first.zone).date()  # the project clock (real in production)
+    now = request.app.state.runtime.services.get("clock") or clock.now  # real time in production
+    today = now().astimezone(first.zone).date()
     context = {
         "_": _,
         "locale": locale,

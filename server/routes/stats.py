@@ -47,8 +47,10 @@ HEADERS = {
 def on_startup(app: Any, runtime: Any) -> None:
     sites = runtime.settings.sites
     stats_store = StatsStore(runtime.store, rules_from_sites(sites))
+    now = runtime.services.get("clock") or clock.now  # ticket ages on the dispatcher's clock
     monitor = AlertMonitor(
-        sites, runtime.store.reader, lambda topic, payload: runtime.publish(topic, payload, retain=False)
+        sites, runtime.store.reader, lambda topic, payload: runtime.publish(topic, payload, retain=False),
+        clock=lambda: now().timestamp(),
     )
     runtime.services["stats"] = stats_store
     runtime.services["alerts"] = monitor
@@ -96,7 +98,8 @@ def stats_rows(request: Request, user: User, day_from: str | None, day_to: str |
         raise ApiError(400, "bad_group_by", str(exc)) from None
     sites = visible_sites(request, user, site)
     first = request.app.state.settings.sites[0]
-    today = clock.now().astimezone(first.zone).date()  # the project clock (real in production)
+    now = request.app.state.runtime.services.get("clock") or clock.now  # real time in production
+    today = now().astimezone(first.zone).date()
     end = _day(day_to, "to") or today
     start = _day(day_from, "from") or end - timedelta(days=29)
     if start > end:

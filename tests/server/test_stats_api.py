@@ -20,13 +20,12 @@ from paho.mqtt.enums import CallbackAPIVersion
 from protocol import topics
 from protocol.events import make_event
 from protocol.settings import load_settings
-from server.app import create_app
 from server.auth import create_token, create_user
 from server.settings import ServerSettings
 from tests.server.stats_day import (
     DAY, EXPECTED_BY_SITE, EXPECTED_SITE1_BY_SERVICE, THIRD_SITE_ID, at, build_day, noisy, third_site_dict,
 )
-from tests.support import OTHER_SITE_ID, SITE_ID, server_settings_dict, wait_until
+from tests.support import OTHER_SITE_ID, SITE_ID, app_on_clock, clock_from, server_settings_dict, wait_until
 
 
 def _client(broker, user="server"):
@@ -43,7 +42,9 @@ def running(broker, tmp_path):
     data["sites"].append(third_site_dict())
     settings = load_settings(ServerSettings, None, **data)
     events = build_day()
-    with TestClient(create_app(settings)) as client:
+    # The day's data is pinned to D, so is the server's clock: noon on D, when day-end has
+    # closed nothing of it yet, on whatever date the test runs.
+    with TestClient(app_on_clock(settings, clock_from(at("12:00:00")))) as client:
         runtime = client.app.state.runtime
         wait_until(lambda: client.get("/healthz").json()["broker"] == "connected")
         publisher = _client(broker)
