@@ -7,7 +7,7 @@ import getpass
 import os
 import time
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, time as day_time, timedelta, timezone
 from pathlib import Path
 from typing import Any, Callable
 
@@ -117,6 +117,18 @@ def clock_from(start: "datetime") -> "Callable[[], datetime]":
     from protocol import clock
 
     return clock.scaled_clock(start, time.time(), 1.0)
+
+
+def office_clock(hour: int = 10) -> "Callable[[], datetime]":
+    """The project clock's date (real, or the one a test run moved to) at `hour`:00 in
+    Hanoi, running at real speed: for a test whose data is built relative to "now" and
+    must not straddle midnight (a ticket 48 minutes old at 00:20 is yesterday's, and
+    day-end closes it). The date and weekday still follow the project clock."""
+    from protocol import clock
+
+    zone = timezone(timedelta(hours=7))
+    day = clock.now().astimezone(zone).date()
+    return clock_from(datetime.combine(day, day_time(hour), zone))
 
 
 def app_on_clock(settings: Any, now: "Callable[[], datetime]") -> Any:

@@ -14,11 +14,11 @@ import paho.mqtt.client as mqtt
 import uvicorn
 from paho.mqtt.enums import CallbackAPIVersion
 
-from protocol import clock, topics
+from protocol import clock as project_clock, topics
 from protocol.events import make_event
 from server.app import create_app
 from server.broker import free_port
-from tests.support import SITE_ID, wait_until
+from tests.support import SITE_ID, app_on_clock, wait_until
 
 CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_ARGS = [
@@ -28,8 +28,9 @@ CHROMIUM_ARGS = [
 
 
 class LiveServer:
-    def __init__(self, settings: Any):
-        self.app = create_app(settings)
+    def __init__(self, settings: Any, clock: Any = None):
+        """`clock`: the server's clock (tests.support.office_clock), default the project clock."""
+        self.app = app_on_clock(settings, clock) if clock else create_app(settings)
         self.port = free_port()
         config = uvicorn.Config(self.app, host="127.0.0.1", port=self.port, log_level="warning",
                                 timeout_graceful_shutdown=1, lifespan="on")
@@ -58,8 +59,8 @@ class LiveServer:
 class Kiosk:
     """Publishes ticket.issued like a kiosk, with the kiosk's own broker account."""
 
-    def __init__(self, broker: Any, user: str = "kiosk-1", site: str = SITE_ID):
-        self.site, self.seq = site, 0
+    def __init__(self, broker: Any, user: str = "kiosk-1", site: str = SITE_ID, clock: Any = None):
+        self.site, self.seq, self.clock = site, 0, clock or project_clock.now
         self.client = mqtt.Client(CallbackAPIVersion.VERSION2, client_id=f"{user}-{uuid.uuid4().hex[:6]}")
         self.client.username_pw_set(user, broker.passwords[user])
         self.client.connect("127.0.0.1", broker.port)
@@ -69,7 +70,7 @@ class Kiosk:
         self.seq += 1
         ticket_id = str(uuid.uuid4())
         event = make_event("ticket.issued", site=self.site, source="kiosk-1", seq=self.seq,
-                           ts=at or clock.now(),  # the project clock the server follows
+                           ts=at or self.clock(),  # the clock the server follows
                            data={"ticket_id": ticket_id, "number": number, "service": service, "priority": priority})
         self.client.publish(topics.event(self.site, event.type), event.to_json(), qos=1).wait_for_publish(10)
         return ticket_id

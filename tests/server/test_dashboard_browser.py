@@ -20,7 +20,7 @@ import paho.mqtt.client as mqtt
 from paho.mqtt.enums import CallbackAPIVersion
 from playwright.sync_api import sync_playwright
 
-from protocol import clock, topics
+from protocol import topics
 from protocol.events import make_event
 from protocol.settings import load_settings
 from protocol.sites import Site
@@ -28,7 +28,7 @@ from server.auth import create_user
 from server.settings import ServerSettings
 from server.store import EventStore, Incoming
 from tests.server.livedesk import CHROMIUM, CHROMIUM_ARGS, LiveServer
-from tests.support import OTHER_SITE_ID, SITE_ID, server_settings_dict, site_dict, wait_until
+from tests.support import OTHER_SITE_ID, SITE_ID, office_clock, server_settings_dict, site_dict, wait_until
 
 DOCS_IMAGES = Path(__file__).resolve().parents[2] / "docs" / "images"
 SITES = [
@@ -121,7 +121,10 @@ def test_dashboard_in_chromium_desktop_and_phone(broker, tmp_path):
     data = server_settings_dict(broker, tmp_path / "server.db")
     data["sites"] = [site_dict(site_id, name) for site_id, name, _ in SITES]
     settings = load_settings(ServerSettings, None, **data)
-    now = clock.now()  # the server's clock: real, or the one a test run moved
+    # 10:00 on the project clock's date: the month before it, and tickets 46 minutes old
+    # that are still today's, at any hour the test runs.
+    office = office_clock()
+    now = office()
     events = month_of_events(list(settings.sites), now)
     store = EventStore(tmp_path / "server.db", settings.sites)
     for i in range(0, len(events), 500):
@@ -131,7 +134,7 @@ def test_dashboard_in_chromium_desktop_and_phone(broker, tmp_path):
     store.close()
     shots = tmp_path / "shots"
     shots.mkdir()
-    with LiveServer(settings) as server:
+    with LiveServer(settings, clock=office) as server:
         kiosk, server_client = _publisher(broker, "kiosk-1"), _publisher(broker, "server")
         _status(kiosk, SITE_ID, "kiosk-1", state="online", printer="paper_out")
         _status(server_client, OTHER_SITE_ID, "kiosk-2", state="offline")

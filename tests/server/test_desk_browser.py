@@ -17,7 +17,7 @@ from protocol.settings import load_settings
 from server.auth import create_user
 from server.settings import ServerSettings
 from tests.server.livedesk import CHROMIUM, CHROMIUM_ARGS, Kiosk, LiveServer, retained
-from tests.support import OTHER_SITE_ID, SITE_ID, server_settings_dict, wait_until
+from tests.support import OTHER_SITE_ID, SITE_ID, office_clock, server_settings_dict, wait_until
 
 
 def _status(db: Path, ticket_id: str) -> tuple:
@@ -117,11 +117,12 @@ async def _scenario(server: LiveServer, broker, db: Path, kiosk: Kiosk, numbers:
 def test_officer_works_a_day_in_the_browser(broker, tmp_path):
     db = tmp_path / "server.db"
     settings = load_settings(ServerSettings, None, **server_settings_dict(broker, db))
-    with LiveServer(settings) as server:
+    office = office_clock()  # 10:00 on the project clock's date: no midnight mid-test
+    with LiveServer(settings, clock=office) as server:
         store = server.runtime.store
         create_user(store, "officer1", "officer1-pass", "desk", [SITE_ID], ["quay-1"])
         create_user(store, "officer2", "officer2-pass", "desk", [SITE_ID], ["quay-2"])
-        kiosk = Kiosk(broker)
+        kiosk = Kiosk(broker, clock=office)
         numbers = {}
         for i in range(1, 9):
             numbers[f"B{i:03d}"] = kiosk.issue(f"B{i:03d}", "chung-thuc")
@@ -165,16 +166,17 @@ async def _busy_console(server: LiveServer, shot: Path) -> None:
 def test_console_shows_timer_risk_and_device_faults(broker, tmp_path):
     from datetime import timedelta
 
-    from protocol import clock
     from protocol.link import MqttLink
 
     db = tmp_path / "server.db"
     settings = load_settings(ServerSettings, None, **server_settings_dict(broker, db))
-    with LiveServer(settings) as server:
+    # 10:00 on the project clock's date: tickets 48 minutes old stay on today at any hour.
+    office = office_clock()
+    with LiveServer(settings, clock=office) as server:
         store = server.runtime.store
         create_user(store, "officer1", "officer1-pass", "desk", [SITE_ID], ["quay-1"])
-        kiosk = Kiosk(broker)
-        now = clock.now()  # the server's clock: real, or the one a test run moved
+        kiosk = Kiosk(broker, clock=office)
+        now = office()  # the server's clock
         kiosk.issue("A001", "tu-phap-ho-tich", at=now - timedelta(minutes=48))
         kiosk.issue("B001", "chung-thuc", at=now - timedelta(minutes=47))
         kiosk.issue("A002", "tu-phap-ho-tich", at=now - timedelta(minutes=46))

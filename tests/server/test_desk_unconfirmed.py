@@ -14,13 +14,13 @@ from pathlib import Path
 
 from playwright.async_api import async_playwright
 
-from protocol import clock, topics
+from protocol import topics
 from protocol.events import make_event
 from protocol.settings import load_settings
 from server.auth import create_user
 from server.settings import ServerSettings
 from tests.server.livedesk import CHROMIUM, CHROMIUM_ARGS, Kiosk, LiveServer
-from tests.support import SITE_ID, server_settings_dict, wait_until
+from tests.support import SITE_ID, office_clock, server_settings_dict, wait_until
 
 SERVICE = "tu-phap-ho-tich"
 MARK_VI = "Chưa rõ đã in phiếu"
@@ -35,7 +35,7 @@ def _publish(kiosk: Kiosk, number: str, unconfirmed: bool, minutes_ago: int) -> 
     if unconfirmed:
         data["unconfirmed"] = True
     event = make_event("ticket.issued", site=SITE_ID, source="kiosk-1", seq=kiosk.seq, data=data,
-                       ts=clock.from_environment()() - timedelta(minutes=minutes_ago))
+                       ts=kiosk.clock() - timedelta(minutes=minutes_ago))
     kiosk.client.publish(topics.event(SITE_ID, event.type), event.to_json(), qos=1).wait_for_publish(10)
     return ticket_id
 
@@ -90,9 +90,10 @@ async def _console(base: str) -> None:
 def test_console_marks_a_number_published_without_a_confirmed_print(broker, tmp_path):
     db = tmp_path / "server.db"
     settings = load_settings(ServerSettings, None, **server_settings_dict(broker, db))
-    with LiveServer(settings) as server:
+    office = office_clock()  # 10:00 on the project clock's date: the tickets stay on today
+    with LiveServer(settings, clock=office) as server:
         create_user(server.runtime.store, "officer1", "officer1-pass", "desk", [SITE_ID], ["quay-1"])
-        kiosk = Kiosk(broker)
+        kiosk = Kiosk(broker, clock=office)
         try:
             _publish(kiosk, "A001", unconfirmed=False, minutes_ago=5)
             _publish(kiosk, "A002", unconfirmed=True, minutes_ago=4)

@@ -15,10 +15,9 @@ from paho.mqtt.enums import CallbackAPIVersion
 
 from protocol import topics
 from protocol.settings import load_settings
-from server.app import create_app
 from server.settings import ServerSettings
 from tests.server.livedesk import Kiosk
-from tests.support import SITE_ID, server_settings_dict, wait_until
+from tests.support import SITE_ID, app_on_clock, office_clock, server_settings_dict, wait_until
 
 
 def _client(broker, user):
@@ -46,12 +45,13 @@ def _ticket(db, number):
 def running(broker, tmp_path):
     db = tmp_path / "server.db"
     settings = load_settings(ServerSettings, None, **server_settings_dict(broker, db))
-    app = create_app(settings)
+    office = office_clock()  # 10:00 on the project clock's date: no midnight mid-test
+    app = app_on_clock(settings, office)
     with TestClient(app) as client:
         wait_until(lambda: client.get("/healthz").json()["broker"] == "connected")
         keypads = app.state.runtime.services["keypads"]
         wait_until(lambda: keypads.link.connected.is_set())
-        kiosk = Kiosk(broker)
+        kiosk = Kiosk(broker, clock=office)
         kiosk.issue("B001", "chung-thuc")
         kiosk.issue("B002", "chung-thuc")
         wait_until(lambda: app.state.runtime.store.counts()["stored"] == 2)

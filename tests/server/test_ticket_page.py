@@ -22,12 +22,11 @@ from paho.mqtt.enums import CallbackAPIVersion
 from protocol import topics
 from protocol.settings import load_settings
 from protocol.speech import call_sentence, ticket_words
-from server.app import create_app
 from server.auth import create_token, create_user
 from server.routes.ticket_page import RateLimiter
 from server.settings import ServerSettings
 from tests.server.livedesk import Kiosk
-from tests.support import SITE_ID, server_settings_dict, wait_until
+from tests.support import SITE_ID, app_on_clock, office_clock, server_settings_dict, wait_until
 
 PUBLIC_KEYS = {"number", "service", "status", "people_ahead", "estimated_wait_s", "counter", "rated", "spoken"}
 
@@ -36,11 +35,12 @@ PUBLIC_KEYS = {"number", "service", "status", "people_ahead", "estimated_wait_s"
 def office(broker, tmp_path):
     db = tmp_path / "server.db"
     settings = load_settings(ServerSettings, None, **server_settings_dict(broker, db))
-    app = create_app(settings)
+    office = office_clock()  # 10:00 on the project clock's date: no midnight mid-test
+    app = app_on_clock(settings, office)
     with TestClient(app) as client:
         runtime = app.state.runtime
         wait_until(lambda: runtime.ingestor.link.connected.is_set())
-        kiosk = Kiosk(broker)
+        kiosk = Kiosk(broker, clock=office)
         yield client, runtime, kiosk, db
         kiosk.close()
 

@@ -18,7 +18,7 @@ from protocol.settings import load_settings
 from protocol.speech import call_sentence
 from server.settings import ServerSettings
 from tests.server.livedesk import CHROMIUM, CHROMIUM_ARGS, Kiosk, LiveServer
-from tests.support import SITE_ID, server_settings_dict, wait_until
+from tests.support import SITE_ID, office_clock, server_settings_dict, wait_until
 
 PHONE = {"width": 390, "height": 844}
 
@@ -119,8 +119,9 @@ async def _follow(server: LiveServer, ids: dict[str, str], db: Path, shots: Path
 def test_page_follows_a_ticket_and_takes_one_rating(broker, tmp_path):
     db = tmp_path / "server.db"
     settings = load_settings(ServerSettings, None, **server_settings_dict(broker, db))
-    with LiveServer(settings) as server:
-        kiosk = Kiosk(broker)
+    office = office_clock()  # 10:00 on the project clock's date: no midnight mid-test
+    with LiveServer(settings, clock=office) as server:
+        kiosk = Kiosk(broker, clock=office)
         ids = {n: kiosk.issue(n, "tu-phap-ho-tich") for n in ("A001", "A002")}
         wait_until(lambda: server.runtime.store.counts()["stored"] >= 2)
         shots = tmp_path / "shots"
