@@ -15,7 +15,7 @@ from protocol import topics
 from tests.kiosk.conftest import make_settings, publish_as_server
 from kiosk.ticket_image import render_ticket
 from tests.kiosk.raster import decode_ticket, qr_matrix, read_qr
-from tests.support import SITE_ID, wait_until
+from tests.support import SITE_ID, office_clock, wait_until
 
 STATUS_TOPIC = topics.device_status(SITE_ID, "kiosk-1")
 
@@ -37,7 +37,9 @@ def start_app(tmp_path, broker, clock=None, site_changes=None, **overrides):
     settings = make_settings(tmp_path, broker.settings_for("kiosk-1"), site_changes, **overrides)
     factory = MockFactory()
     gate_clock = GateClock()
-    app = KioskApp(settings, pin_factory=factory, gate_clock=gate_clock, **({"clock": clock} if clock else {}))
+    # Default: 10:00 on the project clock's date (real, or as a test run moved it), so no
+    # press falls after the test site's last ticket (23:59) whatever the hour.
+    app = KioskApp(settings, pin_factory=factory, gate_clock=gate_clock, clock=clock or office_clock())
     app.start()
     if not app.link.wait_connected(10):
         raise AssertionError("kiosk did not connect")
