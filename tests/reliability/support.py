@@ -368,19 +368,25 @@ def reconcile(server: ServerProcess, kiosks: list[KioskProcess], desk: DeskLog |
     the statistics equal a recomputation from the kiosks' and the desk's own records.
     Returns the figures (printed, stored, doubled, lost) for the reliability table."""
     printed: dict[str, dict] = {}
+    published: dict[str, dict] = {}  # printed, or numbered before a crash and published unconfirmed
     for kiosk in kiosks:
-        printed.update({k: v for k, v in kiosk.records().items() if v["state"] == "printed"})
-    issued = server_rows(server.database, "SELECT ticket_id, json_extract(payload, '$.data.number') FROM events "
+        records = kiosk.records()
+        printed.update({k: v for k, v in records.items() if v["state"] == "printed"})
+        published.update({k: v for k, v in records.items() if v["state"] in ("printed", "unconfirmed")})
+    issued = server_rows(server.database, "SELECT ticket_id, json_extract(payload, '$.data.number'), "
+                                          "COALESCE(json_extract(payload, '$.data.unconfirmed'), 0) FROM events "
                                           "WHERE type = 'ticket.issued' AND site = ?", (site,))
-    per_ticket = Counter(ticket_id for ticket_id, _ in issued)
+    per_ticket = Counter(ticket_id for ticket_id, _, _ in issued)
     doubled = sum(1 for n in per_ticket.values() if n > 1)
-    lost = sorted(set(printed) - set(per_ticket))
-    ghosts = sorted(set(per_ticket) - set(printed))
+    lost = sorted(set(published) - set(per_ticket))
+    ghosts = sorted(set(per_ticket) - set(published))
     assert not lost, f"{len(lost)} printed ticket(s) never reached the server: {lost[:5]}"
     assert not doubled, f"{doubled} ticket(s) stored twice"
     assert not ghosts, f"{len(ghosts)} ticket(s) at the server were never printed: {ghosts[:5]}"
-    assert {t: n for t, n in issued} == {t: r["number"] for t, r in printed.items()}
-    expected = Counter(r["service"] for r in printed.values())
+    assert {t: n for t, n, _ in issued} == {t: r["number"] for t, r in published.items()}
+    # A ticket whose print the kiosk could not confirm arrives marked so, and only those.
+    assert {t for t, _, u in issued if u} == set(published) - set(printed)
+    expected = Counter(r["service"] for r in published.values())
     rows = [r for r in server.stats("site,service") if r["site"] == site]
     assert {r["service"]: r["issued"] for r in rows if r["issued"]} == dict(expected)
     if desk is not None:
@@ -391,4 +397,5 @@ def reconcile(server: ServerProcess, kiosks: list[KioskProcess], desk: DeskLog |
                                                          "SELECT ticket_id FROM tickets WHERE status = 'completed' AND site = ?",
                                                          (site,))}
         assert completed_at_server == set(desk.completed)
-    return {"printed": len(printed), "stored": len(per_ticket), "doubled": doubled, "lost": len(lost)}
+    return {"printed": len(printed), "unconfirmed": len(published) - len(printed), "stored": len(per_ticket),
+            "doubled": doubled, "lost": len(lost)}
