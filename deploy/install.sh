@@ -130,7 +130,7 @@ trap 'rm -f "$MARK" "$REPORT"' EXIT
 # OPTIONAL: from the Raspberry Pi OS archive; plain Debian has no python3-lgpio.
 OPTIONAL=""
 case "$ROLE" in
-  kiosk) APT="python3-venv fonts-dejavu-core"; OPTIONAL="python3-lgpio"; EXTRA=kiosk; SITE_PKGS=1 ;;
+  kiosk) APT="python3-venv fonts-dejavu-core fonts-dejavu-extra"; OPTIONAL="python3-lgpio"; EXTRA=kiosk; SITE_PKGS=1 ;;
   display) APT="python3-venv fonts-dejavu-core espeak-ng alsa-utils"; EXTRA=display; SITE_PKGS=0 ;;
   desk-keypad) APT="python3-venv"; OPTIONAL="python3-lgpio"; EXTRA=kiosk; SITE_PKGS=1 ;;
   server) APT="python3-venv mosquitto sqlite3"; EXTRA=server; SITE_PKGS=0 ;;

@@ -29,6 +29,7 @@ MEASURE_COLUMNS = (
     "issued", "called", "no_show", "completed", "received", "within_target", "pct_within_target",
     "wait_p50_s", "wait_p90_s", "wait_mean_s", "service_p50_s", "service_p90_s", "service_mean_s",
     "total_p50_s", "total_p90_s", "total_mean_s", "recalls", "transfers", "ratings", "satisfied", "satisfaction_pct",
+    "unconfirmed",
 )
 # Vietnamese (via the catalog) headers of the Excel export, English msgids.
 HEADERS = {
@@ -41,6 +42,7 @@ HEADERS = {
     "service_mean_s": "Service mean (s)", "total_p50_s": "Total p50 (s)", "total_p90_s": "Total p90 (s)",
     "total_mean_s": "Total mean (s)", "recalls": "Recalls", "transfers": "Transfers", "ratings": "Ratings",
     "satisfied": "Satisfied ratings", "satisfaction_pct": "% satisfied",
+    "unconfirmed": "Print not confirmed",
 }
 
 

@@ -66,6 +66,7 @@ PAGE_CSP = "default-src 'none'; script-src 'self'; style-src 'self'; connect-src
 # Strings ticket.js shows; they go through the catalog like every other text.
 JS_TEXTS = (
     "Waiting", "Your number is being called", "Being served", "Completed", "Not present when called",
+    "Closed at the end of the day",
     "Unknown", "You are next", "about {minutes} min", "Please go to counter {counter}",
     "Thank you for your rating!", "This ticket has already been rated.", "Rating is possible once the service is completed.",
     "Too many attempts, please try again in a few minutes.", "Could not send, please try again.",
@@ -148,7 +149,7 @@ def rated(conn: sqlite3.Connection, ticket_id: str) -> bool:
 def public_view(conn: sqlite3.Connection, site: Site, ticket: dict[str, Any], locale: str) -> dict[str, Any]:
     """Everything the citizen may see about their ticket, and nothing else."""
     service = site.service(ticket["service"])
-    status = ticket["status"] if ticket["status"] in ("waiting", "called", "serving", "completed", "no_show") else "unknown"
+    status = ticket["status"] if ticket["status"] in ("waiting", "called", "serving", "completed", "no_show", "closed") else "unknown"
     ahead = wait_s = None
     if status == "waiting":
         ahead = people_ahead(conn, ticket)
@@ -286,6 +287,7 @@ async def ticket_page(request: Request, ticket_id: str) -> Response:
 STATUS_TEXTS = {
     "waiting": "Waiting", "called": "Your number is being called", "serving": "Being served",
     "completed": "Completed", "no_show": "Not present when called",
+    "closed": "Closed at the end of the day",
 }
 
 

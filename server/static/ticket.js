@@ -12,7 +12,8 @@
   var pollMs = (+root.getAttribute("data-poll") || 5) * 1000;
   var timer = null, failures = 0, sending = false;
   var STATUS = { waiting: "Waiting", called: "Your number is being called", serving: "Being served",
-                 completed: "Completed", no_show: "Not present when called" };
+                 completed: "Completed", no_show: "Not present when called",
+                 closed: "Closed at the end of the day" };
 
   function $(id) { return document.getElementById(id); }
   function t(key, vars) {
@@ -71,7 +72,7 @@
     xhr.send(body ? JSON.stringify(body) : null);
   }
 
-  function finished() { return view.rated || view.status === "no_show"; }
+  function finished() { return view.rated || view.status === "no_show" || view.status === "closed"; }
 
   function schedule() {
     clearTimeout(timer);
