@@ -11,7 +11,7 @@ PY=${PY:-.venv/bin/python}
 # kiosk's queue view and outbox, and the reliability runs with real child processes.
 # Left out, being volume tests that read no clock: 10,000 shuffled events, 100,000
 # malformed payloads.
-SUITES=${XEPHANG_CLOCK_SUITES:-"tests/server tests/reliability
+SUITES=${XEPHANG_CLOCK_SUITES:-"tests/protocol/test_clock.py tests/server tests/reliability
 	tests/kiosk/test_numbering.py tests/kiosk/test_service.py tests/kiosk/test_app.py
 	tests/kiosk/test_queue_view.py tests/kiosk/test_recovery.py tests/kiosk/test_outbox_delivery.py
 	--deselect tests/server/test_ingest.py::test_ten_thousand_events_with_duplicates_shuffled_end_exactly_once
