@@ -80,7 +80,7 @@ def test_long_link_outage_between_office_and_centre_loses_nothing_and_doubles_no
         assert sorted(ids) == sorted(str(e.id) for e in traffic)
         assert kiosk.stop() == 0
         figures = reconcile(server, [kiosk])
-        assert figures == {"printed": 42, "stored": 42, "doubled": 0, "lost": 0}
+        assert figures == {"printed": 42, "unconfirmed": 0, "stored": 42, "doubled": 0, "lost": 0}
         assert server.health()["events"]["stored"] == len(traffic) + 42
     finally:
         if client is not None:
