@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from protocol.settings import BrokerSettings, Device
-from server.broker import BrokerProcess, free_port, write_config
+from broker.config import BrokerProcess, free_port, write_config
 
 RESULTS = Path(__file__).resolve().parent / "results"
 

@@ -73,9 +73,9 @@ def prepare(directory: Path, broker: BrokerSettings) -> tuple[Path, str]:
     """Config file and database with WAITING tickets issued and an admin token."""
     from protocol.events import make_event
     from protocol.settings import load_settings
-    from server.auth import create_token, create_user
+    from server.web.auth import create_token, create_user
     from server.settings import ServerSettings
-    from server.store import EventStore
+    from server.storage.events import EventStore
     from tests.support import write_toml
 
     data = {
@@ -110,7 +110,7 @@ def serve(config: str, port: str) -> None:
     import uvicorn
 
     from protocol.settings import load_settings
-    from server.app import create_app
+    from server.web.app import create_app
     from server.settings import ServerSettings
 
     logging.basicConfig(level=logging.WARNING)
@@ -221,7 +221,7 @@ def run_desks(base: str, token: str, rounds: int, until_s: float | None, think_s
 
 def measure(dispatch_only: bool) -> dict:
     """One whole run against a fresh broker, database and server process."""
-    from server.broker import free_port
+    from broker.config import free_port
 
     with tempfile.TemporaryDirectory() as tmp:
         directory = Path(tmp)

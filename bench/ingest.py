@@ -28,9 +28,9 @@ from bench.common import broker_settings, figure, percentile, start_broker, writ
 from protocol import topics  # noqa: E402
 from protocol.settings import Device  # noqa: E402
 from protocol.sites import Site  # noqa: E402
-from server.ingest import Ingestor  # noqa: E402
-from server.store import EventStore  # noqa: E402
-from server.synthetic import default_start, ticket_lives  # noqa: E402
+from server.mqtt.ingest import Ingestor  # noqa: E402
+from server.storage.events import EventStore  # noqa: E402
+from tests.synthetic import default_start, ticket_lives  # noqa: E402
 from tests.support import site_dict  # noqa: E402
 
 N_EVENTS = 20_000

@@ -4,8 +4,8 @@ Data: 126 sites x 250 working days x ~300 tickets (uniform 200-400 a day) = ~9.4
 tickets, generated with numpy (seeded) and written straight into the `tickets` table
 and the `stats_agg` pre-aggregates with executemany: no events, no MQTT (ingest has
 its own benchmark). The pre-aggregates are built here with vectorised numpy code, not
-with server.stats; the run therefore also checks, for sample sites, that the
-pre-aggregated answer equals the reference path (server.stats over the tickets rows),
+with server.stats.measures; the run therefore also checks, for sample sites, that the
+pre-aggregated answer equals the reference path (server.stats.measures over the tickets rows),
 which shows both that the data is right and that the answer is exact.
 
 Timed: the dashboard's queries for one site-month (league row, by day, by hour, by
@@ -29,13 +29,13 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from protocol.sites import Site  # noqa: E402
-from server.projection import COLUMNS  # noqa: E402
-from server.stats import rules_from_sites  # noqa: E402
-from server.stats_query import COMPACT, encode_arrays  # noqa: E402
-from server.stats_store import (  # noqa: E402
+from server.storage.projection import COLUMNS  # noqa: E402
+from server.stats.measures import rules_from_sites  # noqa: E402
+from server.stats.query import COMPACT, encode_arrays  # noqa: E402
+from server.stats.store import (  # noqa: E402
     _INSERT, StatsStore, compute_direct, hour_key, rules_fingerprint,
 )
-from server.store import EventStore  # noqa: E402
+from server.storage.events import EventStore  # noqa: E402
 
 SERVICES = [
     ("tu-phap-ho-tich", "Tư pháp - Hộ tịch", "A", True, 0.35),
@@ -178,7 +178,7 @@ def aggregate_rows(site: Site, days: list[date], t: dict[str, np.ndarray]) -> li
 
 
 def histogram_blobs(seconds: np.ndarray, freq: np.ndarray, starts: np.ndarray, ends: np.ndarray) -> list[bytes]:
-    """The blobs server.stats_query.encode_arrays would make, for many groups at once."""
+    """The blobs server.stats.query.encode_arrays would make, for many groups at once."""
     if len(seconds) == 0:
         return [b"" for _ in starts]
     deltas = np.diff(seconds, prepend=0)

@@ -17,7 +17,7 @@ import pygame
 from hardware.audio import AudioError, ClipVoice, MixerOutput, Output, SilentOutput, build_voices, synthesize_chime
 from protocol import topics
 from protocol.speech import vocabulary
-from xephang.errors import XephangError
+from protocol.errors import XephangError
 
 from display.announcer import Announcer
 from display.app import BoardApp, save_png

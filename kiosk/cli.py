@@ -9,7 +9,7 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
-from xephang.cli import add_config_option
+from protocol.settings import add_config_option
 
 
 def register(subparsers: Any) -> None:

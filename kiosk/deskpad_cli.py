@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 
-from xephang.cli import add_config_option
+from protocol.settings import add_config_option
 
 
 def register(sub: argparse._SubParsersAction) -> None:

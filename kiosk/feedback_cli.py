@@ -9,7 +9,7 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
-from xephang.cli import add_config_option
+from protocol.settings import add_config_option
 
 
 def register(subparsers: Any) -> None:
@@ -35,7 +35,7 @@ def _run(args: argparse.Namespace) -> int:
     from kiosk.feedback import FeedbackApp, FeedbackSettings
     from protocol.i18n import translator
     from protocol.settings import load_settings
-    from xephang.errors import XephangError
+    from protocol.errors import XephangError
 
     settings = load_settings(FeedbackSettings, args.config)
     logging.getLogger().setLevel(settings.log_level)

@@ -18,7 +18,7 @@ from types import FrameType
 
 from protocol.i18n import translator
 from protocol.settings import load_settings
-from xephang.errors import XephangError
+from protocol.errors import XephangError
 
 log = logging.getLogger(__name__)
 

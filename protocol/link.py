@@ -194,6 +194,6 @@ class MqttLink:
 def _no_delay(client: mqtt.Client, userdata: Any, sock: Any) -> None:
     """Send each packet at once (TCP_NODELAY): a call must not wait up to 40 ms for
     Nagle's algorithm to batch it with the next one (the broker does the same, see
-    server/broker.py)."""
+    broker/config.py)."""
     if isinstance(sock, socket.socket):  # also ssl.SSLSocket; not a websocket wrapper
         sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)

@@ -7,6 +7,8 @@ Precedence: command line > environment (`XEPHANG_`, nested keys with `__`) > TOM
 
 from __future__ import annotations
 
+import argparse
+import os
 import tomllib
 from pathlib import Path
 from typing import Any, ClassVar, Literal, TypeVar
@@ -148,3 +150,13 @@ def load_settings(cls: type[S], config_file: Path | str | None = None, **overrid
         return bound(**{k: v for k, v in overrides.items() if v is not None})
     except ValidationError as exc:
         raise ConfigError([_describe(e) for e in exc.errors()]) from None
+
+
+def add_config_option(parser: argparse.ArgumentParser) -> None:
+    """The `--config FILE.toml` option every program's sub-command takes."""
+    parser.add_argument(
+        "--config",
+        metavar="FILE.toml",
+        default=os.environ.get("XEPHANG_CONFIG"),
+        help="configuration file (default: $XEPHANG_CONFIG)",
+    )

@@ -10,9 +10,9 @@ from dataclasses import dataclass, field
 from typing import Any, Callable
 
 from protocol import clock
-from server.ingest import Ingestor
+from server.mqtt.ingest import Ingestor
 from server.settings import ServerSettings
-from server.store import EventStore
+from server.storage.events import EventStore
 
 log = logging.getLogger(__name__)
 

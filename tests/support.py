@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any, Callable
 
 from protocol.settings import BrokerSettings, Device
-from server.broker import BrokerProcess, BrokerTuning, free_port, write_config
+from broker.config import BrokerProcess, BrokerTuning, free_port, write_config
 
 SITE_ID = "test-site"
 OTHER_SITE_ID = "other-site"
@@ -134,7 +134,7 @@ def office_clock(hour: int = 10) -> "Callable[[], datetime]":
 def app_on_clock(settings: Any, now: "Callable[[], datetime]") -> Any:
     """The real app whose server parts (dispatch, day-end, alerts, stats' today) all read
     `now` instead of the project clock."""
-    from server.app import create_app
+    from server.web.app import create_app
     from server.runtime import Runtime
 
     runtime = Runtime.build(settings)

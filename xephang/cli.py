@@ -14,33 +14,24 @@ import os
 import sys
 from collections.abc import Sequence
 
-from protocol.settings import ConfigError
+from protocol.settings import ConfigError, add_config_option
 from xephang import __version__
-from xephang.errors import XephangError
+from protocol.errors import XephangError
 
 # Modules that register sub-commands; each must stay cheap to import.
 COMMAND_MODULES = [
-    "server.cli",
-    "server.users_cli",
-    "server.backup_cli",
+    "server.commands.serve",
+    "server.commands.users",
+    "server.commands.backup",
     "kiosk.cli",
     "kiosk.feedback_cli",
     "kiosk.deskpad_cli",
     "display.cli",
     "xephang.simulate_cli",
     "xephang.demo_cli",
-    "xephang.doctor_cli",
+    "xephang.doctor.cli",
     "xephang.topology_cli",
 ]
-
-
-def add_config_option(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument(
-        "--config",
-        metavar="FILE.toml",
-        default=os.environ.get("XEPHANG_CONFIG"),
-        help="configuration file (default: $XEPHANG_CONFIG)",
-    )
 
 
 def build_parser() -> argparse.ArgumentParser:

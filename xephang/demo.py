@@ -33,8 +33,8 @@ from typing import Any
 from protocol import clock
 from protocol.settings import Device
 from protocol.sites import Site
-from server.broker import BrokerProcess, find_mosquitto, free_port, write_config
-from xephang.errors import XephangError
+from broker.config import BrokerProcess, find_mosquitto, free_port, write_config
+from protocol.errors import XephangError
 from xephang.simulate import SimulationModel, arrivals
 
 log = logging.getLogger(__name__)
@@ -164,8 +164,8 @@ class Demo:
         return datetime.combine(today, dtime(7, 30), site.zone)
 
     def _create_accounts(self, database: Path) -> None:
-        from server.auth import create_token, create_user
-        from server.store import EventStore
+        from server.web.auth import create_token, create_user
+        from server.storage.events import EventStore
 
         site = Site.model_validate(demo_site())
         store = EventStore(database, [site])

@@ -5,7 +5,7 @@ systemctl); this module renders the files from deploy/templates so they can be t
 and writes them idempotently under an optional root (tests, image builds). Standard
 library at module level: install.sh runs `render`, `files` and `secrets` with the system
 Python before any venv exists; only the `broker` step (run with the venv's Python)
-imports protocol.settings and server.broker, inside the function. No paho or hardware.
+imports protocol.settings and broker.config, inside the function. No paho or hardware.
 """
 
 from __future__ import annotations
@@ -231,7 +231,7 @@ def broker_config(
     import tomllib
 
     from protocol.settings import CommonSettings, load_settings
-    from server.broker import acl_text, mosquitto_conf, new_password, password_line
+    from broker.config import acl_text, mosquitto_conf, new_password, password_line
 
     settings = load_settings(CommonSettings, config)
     if not settings.devices:

@@ -2,8 +2,8 @@
 
 It answers "how many counters, open when, do we need?" for a target such as "90% of
 results returned within 60 minutes". The simulated day is turned into v1 events and
-then into ticket rows by the server's own projection (`server.projection.fold`) and
-measured by the server's own `server.stats.compute`, so the simulator and the server
+then into ticket rows by the server's own projection (`server.storage.projection.fold`) and
+measured by the server's own `server.stats.measures.compute`, so the simulator and the server
 can never disagree on what a measure means. No I/O, no MQTT, no SQL here.
 
 The model (docs/simulation.md says more):
@@ -32,8 +32,8 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field
 
 from protocol.sites import Site
-from server.projection import fold
-from server.stats import compute, rules_from_sites
+from server.storage.projection import fold
+from server.stats.measures import compute, rules_from_sites
 
 # Share of the day's arrivals per local hour: the morning peak DOMAIN.md describes.
 DEFAULT_PROFILE = {7: 0.06, 8: 0.17, 9: 0.17, 10: 0.14, 11: 0.08, 13: 0.10, 14: 0.13, 15: 0.10, 16: 0.05}

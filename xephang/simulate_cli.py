@@ -40,7 +40,7 @@ def run(args: argparse.Namespace) -> int:
     from pathlib import Path
 
     from protocol.settings import CommonSettings, load_settings
-    from xephang.errors import XephangError
+    from protocol.errors import XephangError
     from xephang.simchart import draw_chart
     from xephang.simulate import SimulationModel, answer, evaluate, staffing_options
 
@@ -80,8 +80,8 @@ def _live(site, model, staffing, args: argparse.Namespace) -> None:
     from pathlib import Path
 
     from protocol.settings import BrokerSettings, Device
-    from server.broker import BrokerProcess, find_mosquitto, free_port, new_password, write_config
-    from xephang.errors import XephangError
+    from broker.config import BrokerProcess, find_mosquitto, free_port, new_password, write_config
+    from protocol.errors import XephangError
     from xephang.simulate import pooled_site
     from xephang.simulate_live import run_live
 

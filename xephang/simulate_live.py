@@ -76,9 +76,9 @@ def run_live(
     from kiosk.app import KioskApp
     from kiosk.settings import KioskSettings
     from protocol.settings import load_settings
-    from server.app import create_app
-    from server.auth import create_token, create_user
-    from server.broker import free_port
+    from server.web.app import create_app
+    from server.web.auth import create_token, create_user
+    from broker.config import free_port
     from server.runtime import Runtime
     from server.settings import ServerSettings
 

@@ -23,7 +23,7 @@ from pathlib import Path
 from typing import Any
 
 from protocol.settings import CommonSettings, Device
-from server.broker import BrokerTuning, acl_text, mosquitto_conf, new_password, password_line
+from broker.config import BrokerTuning, acl_text, mosquitto_conf, new_password, password_line
 from xephang import tomlout
 
 PREFIX = "xephang/v1"

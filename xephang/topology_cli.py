@@ -44,7 +44,7 @@ def register(sub: Any) -> None:
 
 def _settings(args: argparse.Namespace) -> Any:
     from protocol.settings import CommonSettings, load_settings
-    from xephang.errors import XephangError
+    from protocol.errors import XephangError
 
     settings = load_settings(CommonSettings, args.config)
     if not settings.sites:
@@ -75,7 +75,7 @@ def run_small(args: argparse.Namespace) -> int:
 
 
 def parse_offices(specs: list[str], no_server: list[str], port: int, broker_dir: str, site_ids: list[str]) -> list[Any]:
-    from xephang.errors import XephangError
+    from protocol.errors import XephangError
     from xephang.topology import Office
 
     if not specs:
@@ -96,7 +96,7 @@ def parse_offices(specs: list[str], no_server: list[str], port: int, broker_dir:
 
 
 def run_central(args: argparse.Namespace) -> int:
-    from xephang.errors import XephangError
+    from protocol.errors import XephangError
     from xephang.topology import Centre, central
 
     settings = _settings(args)

@@ -10,13 +10,13 @@ from datetime import datetime, timezone
 import pytest
 
 from protocol.sites import Site
-from server import backup_cli
-from server.backup import backup_database, prune_backups, restore_database
-from server.db import open_database
-from server.store import EventStore
-from server.synthetic import default_start, ticket_lives
+from server.commands import backup as backup_cli
+from server.storage.backup import backup_database, prune_backups, restore_database
+from server.storage.db import open_database
+from server.storage.events import EventStore
+from tests.synthetic import default_start, ticket_lives
 from tests.support import site_dict
-from xephang.errors import XephangError
+from protocol.errors import XephangError
 
 
 def _events(n_tickets: int, seed: int = 3):
@@ -118,7 +118,7 @@ def test_newer_schema_is_refused_by_the_server_and_by_restore(tmp_path):
 
 
 def test_older_schema_is_migrated_on_start(tmp_path):
-    from server.db import migrations
+    from server.storage.db import migrations
 
     db_path = tmp_path / "server.db"
     import sqlite_utils
@@ -162,7 +162,7 @@ def test_a_v1_device_keeps_working_with_this_server(tmp_path):
     a newer device may add optional fields, which the server ignores."""
     import time
 
-    from server.store import EventStore, Incoming
+    from server.storage.events import EventStore, Incoming
 
     store = EventStore(tmp_path / "server.db", [Site.model_validate(site_dict())])
     old_device = (

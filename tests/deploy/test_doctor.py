@@ -16,13 +16,13 @@ from pathlib import Path
 import pytest
 
 from protocol.i18n import parse_po
-from server.broker import free_port
-from server.db import open_database
+from broker.config import free_port
+from server.storage.db import open_database
 from tests.kiosk.conftest import write_config as write_kiosk_config
 from tests.support import server_settings_dict, settings_dict, write_toml
-from xephang import doctor_cli
-from xephang.doctor import Context, exit_status, run
-from xephang.doctor_checks import clock_skew_s
+from xephang.doctor import cli as doctor_cli
+from xephang.doctor.report import Context, exit_status, run
+from xephang.doctor.checks import clock_skew_s
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -170,7 +170,7 @@ def test_display_without_pygame_reports_it_and_does_not_crash(tmp_path):
     script = (
         "import sys; sys.modules['pygame'] = None\n"  # as on a machine without pygame
         "from xephang.cli import main\n"
-        "from xephang import doctor_cli\n"
+        "from xephang.doctor import cli as doctor_cli\n"
         "import argparse\n"
         "p = argparse.ArgumentParser(); doctor_cli.register(p.add_subparsers())\n"
         f"a = p.parse_args(['doctor', '--config', {str(config)!r}, '--role', 'display', '--locale', 'en'])\n"
@@ -222,7 +222,7 @@ def test_display_whose_config_did_not_load_skips_its_fonts_and_sound_and_says_so
 
 
 def test_a_missing_kiosk_font_names_the_package_that_has_it(tmp_path, broker, monkeypatch):
-    from xephang import doctor_devices
+    from xephang.doctor import devices as doctor_devices
 
     condensed = tmp_path / "DejaVuSansCondensed-Bold.ttf"  # not created: as on a machine without it
     monkeypatch.setattr(doctor_devices, "KIOSK_FONTS", {condensed: "fonts-dejavu-extra"})
@@ -269,8 +269,8 @@ def test_clock_skew_against_the_servers_date_header(tmp_path, broker):
 
 def _message_ids() -> set[str]:
     ids = set()
-    for name in ("xephang/doctor.py", "xephang/doctor_checks.py", "xephang/doctor_devices.py",
-                 "xephang/topology_cli.py", "server/backup_cli.py"):
+    for name in ("xephang/doctor/report.py", "xephang/doctor/checks.py", "xephang/doctor/devices.py",
+                 "xephang/topology_cli.py", "server/commands/backup.py"):
         tree = ast.parse((ROOT / name).read_text(encoding="utf-8"))
         for node in ast.walk(tree):
             if (isinstance(node, ast.Call) and isinstance(node.func, ast.Name) and node.func.id in ("_", "tr")

@@ -26,9 +26,9 @@ from display.settings import DisplaySettings
 from kiosk.settings import KioskSettings
 from kiosk.deskpad import DeskpadSettings
 from protocol.settings import CommonSettings, load_settings
-from server.broker import BrokerProcess, free_port
+from broker.config import BrokerProcess, free_port
 from server.settings import ServerSettings
-from xephang.doctor_checks import broker_answer
+from xephang.doctor.checks import broker_answer
 
 ROOT = Path(__file__).resolve().parents[2]
 INSTALL = ROOT / "deploy" / "install.sh"

@@ -17,7 +17,7 @@ from pathlib import Path
 
 import pytest
 
-from server.broker import free_port
+from broker.config import free_port
 from tests.kiosk.conftest import write_config
 from tests.support import SITE_ID, server_settings_dict, wait_until, write_toml
 

@@ -24,7 +24,7 @@ from kiosk.settings import KioskSettings
 from protocol import topics
 from protocol.events import make_event
 from protocol.settings import CommonSettings, load_settings
-from server.broker import BrokerProcess, free_port
+from broker.config import BrokerProcess, free_port
 from server.settings import ServerSettings
 from tests.support import OTHER_SITE_ID, SITE_ID, settings_dict, wait_until
 from xephang.topology import Centre, Office, central, small_office
@@ -196,7 +196,7 @@ def test_topology_command_parses_offices_and_refuses_bad_ones(tmp_path, capsys):
     import argparse
 
     from xephang import topology_cli
-    from xephang.errors import XephangError
+    from protocol.errors import XephangError
     from tests.support import write_toml
 
     config = write_toml(tmp_path / "shared.toml", settings_dict())

@@ -12,8 +12,8 @@ from gpiozero.pins.mock import MockFactory
 from kiosk.deskpad import DeskPad, DeskpadSettings, command_payload
 from protocol.events import make_event
 from protocol.settings import load_settings
-from server.app import create_app
-from server.broker import free_port
+from server.web.app import create_app
+from broker.config import free_port
 from server.settings import ServerSettings
 from tests.support import SITE_ID, server_settings_dict, settings_dict, wait_until
 

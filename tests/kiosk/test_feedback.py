@@ -21,8 +21,8 @@ from kiosk.feedback import FeedbackApp, FeedbackSettings, RatingWindow
 from protocol import topics
 from protocol.events import make_event
 from protocol.settings import ConfigError, load_settings
-from server.app import create_app
-from server.auth import create_token, create_user
+from server.web.app import create_app
+from server.web.auth import create_token, create_user
 from server.settings import ServerSettings
 from tests.server.livedesk import Kiosk
 from tests.support import SITE_ID, server_settings_dict, settings_dict, wait_until

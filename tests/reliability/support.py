@@ -19,9 +19,9 @@ from typing import Any
 
 import httpx
 
-from server.auth import create_token, create_user
-from server.broker import free_port
-from server.db import open_database
+from server.web.auth import create_token, create_user
+from broker.config import free_port
+from server.storage.db import open_database
 from tests.kiosk.conftest import kiosk_dict, write_config as write_kiosk_config
 from tests.support import SITE_ID, RunningBroker, child_env, server_settings_dict, settings_dict, wait_until, write_toml
 
@@ -347,7 +347,7 @@ def publish_all(client: Any, items: Any, window: int = 3000, timeout_s: float = 
 
 def synthetic_events(site_id: str, tickets: int, seed: int = 1) -> list[Any]:
     from protocol.sites import Site
-    from server.synthetic import default_start, ticket_lives
+    from tests.synthetic import default_start, ticket_lives
     from tests.support import site_dict
 
     return ticket_lives(Site.model_validate(site_dict(site_id)), tickets, default_start(), seed=seed)

@@ -14,7 +14,7 @@ from fastapi.testclient import TestClient
 from protocol import topics
 from protocol.events import make_event
 from protocol.settings import load_settings
-from server.app import create_app
+from server.web.app import create_app
 from server.settings import ServerSettings
 from tests.reliability.support import publisher
 from tests.support import SITE_ID, app_on_clock, clock_from, server_settings_dict, wait_until

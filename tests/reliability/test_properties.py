@@ -19,10 +19,10 @@ from hypothesis import HealthCheck, given, settings, strategies as st
 from protocol import topics
 from protocol.events import InvalidEvent, make_event, parse_event
 from protocol.sites import Site
-from server import stats
-from server.projection import COLUMNS
-from server.stats_store import StatsStore, compute_direct
-from server.store import EventStore, Incoming
+from server.stats import measures as stats
+from server.storage.projection import COLUMNS
+from server.stats.store import StatsStore, compute_direct
+from server.storage.events import EventStore, Incoming
 from tests.support import OTHER_SITE_ID, SITE_ID, site_dict
 
 SITES = [Site.model_validate(site_dict()), Site.model_validate(site_dict(OTHER_SITE_ID))]

@@ -15,8 +15,8 @@ from kiosk.ticket_image import TicketContent, render_ticket
 from protocol import topics
 from protocol.events import make_event, parse_event
 from protocol.settings import load_settings
-from server.app import create_app
-from server.auth import create_token, create_user
+from server.web.app import create_app
+from server.web.auth import create_token, create_user
 from server.settings import ServerSettings
 from tests.reliability.support import publisher
 from tests.support import SITE_ID, server_settings_dict, wait_until

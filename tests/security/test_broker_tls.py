@@ -13,7 +13,7 @@ from paho.mqtt.enums import CallbackAPIVersion
 
 from protocol.link import MqttLink
 from protocol.settings import BrokerSettings
-from server.broker import BrokerProcess, free_port, write_config
+from broker.config import BrokerProcess, free_port, write_config
 from tests.support import DEVICES, password_for, wait_until
 
 

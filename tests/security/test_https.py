@@ -13,7 +13,7 @@ import urllib.request
 import pytest
 
 from protocol.settings import ConfigError, load_settings
-from server.broker import free_port
+from broker.config import free_port
 from server.settings import ServerSettings
 from tests.support import server_settings_dict, wait_until, write_toml
 

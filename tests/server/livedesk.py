@@ -16,8 +16,8 @@ from paho.mqtt.enums import CallbackAPIVersion
 
 from protocol import clock as project_clock, topics
 from protocol.events import make_event
-from server.app import create_app
-from server.broker import free_port
+from server.web.app import create_app
+from broker.config import free_port
 from tests.support import SITE_ID, app_on_clock, wait_until
 
 CHROMIUM = "/usr/bin/chromium"

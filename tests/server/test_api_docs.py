@@ -7,7 +7,7 @@ import re
 from fastapi.testclient import TestClient
 
 from protocol.settings import load_settings
-from server.app import create_app
+from server.web.app import create_app
 from server.settings import ServerSettings
 from tests.support import server_settings_dict
 

@@ -12,16 +12,16 @@ import pytest
 from fastapi.testclient import TestClient
 
 from protocol.settings import load_settings
-from server import users_cli
-from server.auth import create_token, create_user
+from server.commands import users as users_cli
+from server.web.auth import create_token, create_user
 from server.settings import ServerSettings
 from tests.support import OTHER_SITE_ID, SITE_ID, server_settings_dict, wait_until, write_toml
-from xephang.errors import XephangError
+from protocol.errors import XephangError
 
 
 @pytest.fixture
 def app_client(broker, tmp_path):
-    from server.app import create_app
+    from server.web.app import create_app
 
     settings = load_settings(ServerSettings, None, **server_settings_dict(broker, tmp_path / "server.db"))
     app = create_app(settings)
@@ -46,7 +46,7 @@ def _csrf(client):
 
 
 def test_no_account_exists_until_one_is_made(broker, tmp_path):
-    from server.app import create_app
+    from server.web.app import create_app
 
     settings = load_settings(ServerSettings, None, **server_settings_dict(broker, tmp_path / "fresh.db"))
     with TestClient(create_app(settings)) as client:
@@ -173,7 +173,7 @@ def test_users_cli_adds_lists_and_makes_tokens(broker, tmp_path, capsys, monkeyp
     with pytest.raises(XephangError, match="no user"):
         _cli(["tokens", "create", "nobody", "--config", str(config)])
     # The generated password works with the server.
-    from server.app import create_app
+    from server.web.app import create_app
 
     settings = load_settings(ServerSettings, config)
     with TestClient(create_app(settings)) as client:

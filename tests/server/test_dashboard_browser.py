@@ -24,9 +24,9 @@ from protocol import topics
 from protocol.events import make_event
 from protocol.settings import load_settings
 from protocol.sites import Site
-from server.auth import create_user
+from server.web.auth import create_user
 from server.settings import ServerSettings
-from server.store import EventStore, Incoming
+from server.storage.events import EventStore, Incoming
 from tests.server.livedesk import CHROMIUM, CHROMIUM_ARGS, LiveServer
 from tests.support import OTHER_SITE_ID, SITE_ID, office_clock, server_settings_dict, site_dict, wait_until
 

@@ -16,10 +16,10 @@ from protocol.events import make_event
 from protocol.link import MqttLink
 from protocol.settings import load_settings
 from protocol.sites import Site
-from server.app import create_app
-from server.ingest import DEVICE_STATUS
+from server.web.app import create_app
+from server.mqtt.ingest import DEVICE_STATUS
 from server.settings import ServerSettings
-from server.store import EventStore, Incoming
+from server.storage.events import EventStore, Incoming
 from tests.support import SITE_ID, server_settings_dict, site_dict, wait_until
 
 

@@ -14,7 +14,7 @@ from playwright.async_api import async_playwright
 
 from protocol import topics
 from protocol.settings import load_settings
-from server.auth import create_user
+from server.web.auth import create_user
 from server.settings import ServerSettings
 from tests.server.livedesk import CHROMIUM, CHROMIUM_ARGS, Kiosk, LiveServer, retained
 from tests.support import OTHER_SITE_ID, SITE_ID, office_clock, server_settings_dict, wait_until

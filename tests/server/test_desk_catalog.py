@@ -7,9 +7,9 @@ import unicodedata
 from pathlib import Path
 
 from protocol.i18n import parse_po
-from server.routes.desk import ERROR_TEXTS, FAULT_TEXTS, JS_TEXTS
+from server.web.routes.desk import ERROR_TEXTS, FAULT_TEXTS, JS_TEXTS
 
-SERVER = Path(__file__).resolve().parents[2] / "server"
+SERVER = Path(__file__).resolve().parents[2] / "server" / "web"
 CALL = re.compile(r"""_\(\s*(?:"([^"]+)"|'([^']+)')\s*\)""")
 
 
@@ -22,7 +22,7 @@ def used_messages() -> set[str]:
 
 
 def test_every_desk_text_has_a_vietnamese_translation():
-    text = (SERVER / "locale" / "vi.po").read_text(encoding="utf-8")
+    text = (SERVER.parent / "locale" / "vi.po").read_text(encoding="utf-8")
     catalog = parse_po(text)
     used = used_messages()
     assert len(used) > 60
@@ -33,7 +33,7 @@ def test_every_desk_text_has_a_vietnamese_translation():
 
 
 def test_catalog_has_no_duplicate_message_ids():
-    text = (SERVER / "locale" / "vi.po").read_text(encoding="utf-8")
+    text = (SERVER.parent / "locale" / "vi.po").read_text(encoding="utf-8")
     ids = re.findall(r'^msgid "(.+)"$', text, flags=re.M)
     duplicates = sorted({i for i in ids if ids.count(i) > 1})
     assert duplicates == []

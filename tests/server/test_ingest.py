@@ -20,10 +20,10 @@ from paho.mqtt.enums import CallbackAPIVersion
 from protocol import topics
 from protocol.settings import load_settings
 from protocol.sites import Site
-from server.app import create_app
-from server.broker import free_port
+from server.web.app import create_app
+from broker.config import free_port
 from server.settings import ServerSettings
-from server.synthetic import default_start, ticket_lives
+from tests.synthetic import default_start, ticket_lives
 from tests.support import SITE_ID, server_settings_dict, site_dict, wait_until, write_toml
 
 

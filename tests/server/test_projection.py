@@ -8,8 +8,8 @@ from datetime import datetime, timedelta, timezone
 
 from protocol.events import make_event
 from protocol.sites import Site
-from server.store import EventStore, Incoming
-from server.synthetic import default_start, ticket_lives
+from server.storage.events import EventStore, Incoming
+from tests.synthetic import default_start, ticket_lives
 from tests.support import SITE_ID, site_dict
 
 

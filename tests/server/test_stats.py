@@ -13,11 +13,11 @@ from hypothesis import strategies as st
 
 from protocol import topics
 from protocol.sites import Site
-from server import stats
-from server.stats_query import decode, encode, merged_percentiles, month_spans
-from server.stats_store import StatsStore, compute_direct
-from server.store import EventStore, Incoming
-from server.synthetic import ticket_lives
+from server.stats import measures as stats
+from server.stats.query import decode, encode, merged_percentiles, month_spans
+from server.stats.store import StatsStore, compute_direct
+from server.storage.events import EventStore, Incoming
+from tests.synthetic import ticket_lives
 from tests.server.stats_day import (
     DAY, EXPECTED_BY_SITE, EXPECTED_SITE1_BY_SERVICE, build_day, noisy, third_site_dict,
 )
@@ -185,11 +185,11 @@ def test_every_dashboard_and_export_text_has_a_vietnamese_entry():
     from pathlib import Path
 
     from protocol.i18n import catalog_path, parse_po
-    from server.routes.dashboard import JS_TEXTS
-    from server.routes.stats import HEADERS
-    from server.stats_export import NOTES
+    from server.web.routes.dashboard import JS_TEXTS
+    from server.web.routes.stats import HEADERS
+    from server.stats.export import NOTES
 
-    html = (Path(__file__).resolve().parents[2] / "server" / "templates" / "dashboard.html").read_text(encoding="utf-8")
+    html = (Path(__file__).resolve().parents[2] / "server" / "web" / "templates" / "dashboard.html").read_text(encoding="utf-8")
     used = set(HEADERS.values()) | set(JS_TEXTS) | set(NOTES) | {"Week {week}/{year}", "Statistics", "Notes", "Period", "Sites"}
     used |= set(re.findall(r'_\("([^"]+)"\)', html)) | set(re.findall(r"_\('([^']+)'\)", html))
     catalog = parse_po(catalog_path("server").read_text(encoding="utf-8"))
@@ -202,7 +202,7 @@ def test_at_risk_is_a_share_of_each_service_target(tmp_path):
     from datetime import datetime, timezone
 
     from protocol.events import make_event
-    from server.alerts import alerts_of, live_state
+    from server.stats.alerts import alerts_of, live_state
 
     data = site_dict()
     data["services"][1]["target_minutes"] = 120  # chung-thuc: 120 min, at risk from 90 min
@@ -228,7 +228,7 @@ def test_at_risk_is_a_share_of_each_service_target(tmp_path):
 
 
 def test_a_grouping_without_pre_aggregates_refuses_too_many_tickets(tmp_path, monkeypatch):
-    from server import stats_store as module
+    from server.stats import store as module
 
     stats_store = StatsStore(_store(tmp_path, build_day()), RULES)
     assert len(stats_store.query(DAY, DAY, None, "service,counter")) == 11  # 7 + 2 + 2 pairs, by hand

@@ -20,7 +20,7 @@ from paho.mqtt.enums import CallbackAPIVersion
 from protocol import topics
 from protocol.events import make_event
 from protocol.settings import load_settings
-from server.auth import create_token, create_user
+from server.web.auth import create_token, create_user
 from server.settings import ServerSettings
 from tests.server.stats_day import (
     DAY, EXPECTED_BY_SITE, EXPECTED_SITE1_BY_SERVICE, THIRD_SITE_ID, at, build_day, noisy, third_site_dict,

@@ -22,8 +22,8 @@ from paho.mqtt.enums import CallbackAPIVersion
 from protocol import topics
 from protocol.settings import load_settings
 from protocol.speech import call_sentence, ticket_words
-from server.auth import create_token, create_user
-from server.routes.ticket_page import RateLimiter
+from server.web.auth import create_token, create_user
+from server.web.routes.ticket_page import RateLimiter
 from server.settings import ServerSettings
 from tests.server.livedesk import Kiosk
 from tests.support import SITE_ID, app_on_clock, office_clock, server_settings_dict, wait_until
@@ -266,14 +266,14 @@ def test_every_ticket_page_text_has_a_vietnamese_translation():
     from pathlib import Path
 
     from protocol.i18n import parse_po
-    from server.routes.ticket_page import JS_TEXTS, RATING_LABELS, STATUS_TEXTS
+    from server.web.routes.ticket_page import JS_TEXTS, RATING_LABELS, STATUS_TEXTS
 
-    server = Path(__file__).resolve().parents[2] / "server"
+    server = Path(__file__).resolve().parents[2] / "server" / "web"
     used = set(JS_TEXTS) | set(RATING_LABELS) | set(STATUS_TEXTS.values())
     for path in (server / "templates" / "ticket.html", server / "routes" / "ticket_page.py"):
         used |= set(re.findall(r'\b_\("([^"]+)"\)', path.read_text(encoding="utf-8")))
     assert len(used) > 25
-    catalog = parse_po((server / "locale" / "vi.po").read_text(encoding="utf-8"))
+    catalog = parse_po((server.parent / "locale" / "vi.po").read_text(encoding="utf-8"))
     missing = sorted(m for m in used if not catalog.get(m))
     assert missing == []
     for message in used:

@@ -14,8 +14,8 @@ import sqlite_utils
 
 from protocol.events import make_event
 from protocol.sites import Site
-from server.db import migrations, open_database
-from server.store import EventStore, Incoming
+from server.storage.db import migrations, open_database
+from server.storage.events import EventStore, Incoming
 from tests.support import SITE_ID, site_dict
 
 AT = datetime(2026, 11, 30, 2, 0, tzinfo=timezone.utc)

@@ -14,8 +14,8 @@ import psutil
 import pytest
 
 from protocol.sites import Site
-from server.broker import free_port
-from server.stats import compute, rules_from_sites
+from broker.config import free_port
+from server.stats.measures import compute, rules_from_sites
 from xephang.demo import demo_site
 
 

@@ -9,7 +9,7 @@ from datetime import date
 from PIL import Image
 
 from protocol.settings import CommonSettings, load_settings
-from server.stats import compute, rules_from_sites
+from server.stats.measures import compute, rules_from_sites
 from xephang.simulate import SimulationModel, Staffing, answer, evaluate, pick_next, pooled_site, simulate_day, staffing_options
 
 SITE = load_settings(CommonSettings, "examples/commune.toml").sites[0]
@@ -24,7 +24,7 @@ def test_same_seed_same_day_and_measures_from_the_server_code():
     assert first.events == again.events and first.stats == again.stats
     other = simulate_day(site, SimulationModel(), staffing, DAY, seed=8)
     assert other.events != first.events
-    # The stats are exactly what server.stats.compute says about the folded rows.
+    # The stats are exactly what server.stats.measures.compute says about the folded rows.
     assert first.stats == compute(first.rows, rules_from_sites([site]), ("site",))[0]
     assert first.stats["issued"] == len(first.rows) > 50
     assert first.stats["called"] == sum(1 for r in first.rows if r["first_called_at"] is not None)

@@ -1,0 +1,116 @@
+"""What the desk console shows for one counter, as one JSON-ready dict.
+
+The counter and its state, the ticket in progress (with its arrival time, for the live
+timer against the service's target), the waiting list per service, tickets at risk of
+missing the target, device faults at the site, and the counter's totals today.
+Every ticket carries `unconfirmed` (1 when the kiosk published it without a confirmed
+print, docs/kiosk.md), so the console can mark it beside the number.
+No FastAPI here.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from datetime import datetime, timedelta
+from typing import Any
+
+from protocol.sites import Site
+from server.desk.boardstate import counter_states, device_faults, waiting_counts
+from server.desk.dispatch import in_progress_one
+
+WAITING_SHOWN = 60
+
+
+def desk_view(conn: sqlite3.Connection, site: Site, counter_id: str, now: datetime, locale: str = "vi") -> dict[str, Any]:
+    counter = site.counter(counter_id)
+    if counter is None:
+        raise KeyError(counter_id)
+    targets = {s.id: (s.target_minutes * 60 if s.target_eligible else None) for s in site.services}
+    names = {s.id: s.label(locale) for s in site.services}
+    state = counter_states(conn, site)[counter_id]
+    current = in_progress_one(conn, site.id, counter_id)
+    if current:
+        extra = conn.execute(
+            "SELECT first_called_at, last_called_at, started_at, recalled_count, transfers, unconfirmed FROM tickets "
+            "WHERE ticket_id = ?",
+            (current["ticket_id"],),
+        ).fetchone()
+        current.update(
+            first_called_at=extra[0], last_called_at=extra[1], started_at=extra[2], recalled_count=extra[3],
+            transfers=extra[4], unconfirmed=extra[5], service_name=names.get(current["service"], current["service"]),
+            target_s=targets.get(current["service"]),
+        )
+    names_ = ("ticket_id", "number", "service", "priority", "issued_at", "status", "counter", "unconfirmed")
+    columns = ", ".join(names_)
+    counts = {service: n for service, (n, _p) in waiting_counts(conn, site.id).items()}
+    waiting: dict[str, list[dict[str, Any]]] = {}
+    for service in site.services:
+        rows = conn.execute(
+            f"SELECT {columns} FROM tickets INDEXED BY tickets_pick WHERE site = ? AND status = 'waiting' "
+            "AND service = ? AND issued_at IS NOT NULL ORDER BY (priority IS NULL), issued_at LIMIT ?",
+            (site.id, service.id, WAITING_SHOWN),
+        ).fetchall()
+        waiting[service.id] = [dict(zip(names_, tuple(r))) for r in rows]
+    now_s = now.timestamp()
+    eligible = [s for s in site.services if targets[s.id]]
+    risk_s = {s.id: min(site.at_risk_minutes * 60, targets[s.id]) for s in eligible}
+    at_risk = []
+    if eligible:
+        rows = conn.execute(
+            f"SELECT {columns} FROM tickets WHERE site = ? AND status IN ('waiting', 'called', 'serving') "
+            f"AND service IN ({', '.join('?' for _ in eligible)}) AND issued_at <= ? ORDER BY issued_at LIMIT 200",
+            (site.id, *[s.id for s in eligible], now_s - min(risk_s.values())),
+        ).fetchall()
+        for row in rows:
+            item = dict(zip(names_, tuple(row)))
+            if now_s - item["issued_at"] >= risk_s[item["service"]]:
+                at_risk.append({**item, "target_s": targets[item["service"]]})
+    at_risk.sort(key=lambda t: t["issued_at"])
+    local = now.astimezone(site.zone)
+    day_start = datetime.combine(local.date(), datetime.min.time(), tzinfo=site.zone)
+    start_s, end_s = day_start.timestamp(), (day_start + timedelta(days=1)).timestamp()
+    totals: dict[str, Any] = {"completed": 0, "no_show": 0, "transferred": 0, "returned": 0, "appointment": 0,
+                              "guided": 0, "info": 0, "within_target": 0, "median_service_s": None}
+    services_s = []
+    for outcome, service_s, total_s, service in conn.execute(
+        "SELECT outcome, service_s, total_s, service FROM tickets WHERE site = ? AND counter = ? "
+        "AND status = 'completed' AND completed_at >= ? AND completed_at < ?",
+        (site.id, counter_id, start_s, end_s),
+    ):
+        totals["completed"] += 1
+        if outcome in totals:
+            totals[outcome] += 1
+        if service_s is not None:
+            services_s.append(service_s)
+        target_s = targets.get(service)
+        if outcome == "returned" and target_s and total_s is not None and total_s <= target_s:
+            totals["within_target"] += 1
+    totals["no_show"] = conn.execute(
+        "SELECT COUNT(*) FROM tickets WHERE site = ? AND counter = ? AND status = 'no_show' "
+        "AND no_show_at >= ? AND no_show_at < ?",
+        (site.id, counter_id, start_s, end_s),
+    ).fetchone()[0]
+    totals["transferred"] = conn.execute(
+        "SELECT COUNT(*) FROM events WHERE site = ? AND type = 'ticket.transferred' AND ts_at >= ? AND ts_at < ? "
+        "AND json_extract(payload, '$.data.counter') = ?",
+        (site.id, start_s, end_s, counter_id),
+    ).fetchone()[0]
+    if services_s:
+        services_s.sort()
+        totals["median_service_s"] = services_s[(len(services_s) - 1) // 2]
+    own = [s for s in counter.services]
+    return {
+        "site": site.id,
+        "site_name": site.name,
+        "counter": {"id": counter.id, "number": counter.number, "name": counter.name, "services": own,
+                    "state": state["state"], "reason": state["reason"]},
+        "current": current,
+        "services": [{"id": s.id, "name": names[s.id], "waiting": counts.get(s.id, 0), "own": s.id in own,
+                      "target_s": targets[s.id]} for s in sorted(site.services, key=lambda s: s.id not in own)],
+        "waiting": waiting,
+        "at_risk": at_risk[:20],
+        "faults": device_faults(conn, site.id),
+        "counter_numbers": {c.id: c.number for c in site.counters},
+        "totals": totals,
+        "server_ts": now_s,
+    }

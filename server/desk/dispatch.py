@@ -1,0 +1,402 @@
+"""The dispatcher: one per server, deciding for each dispatched site who is called next.
+
+Every action runs on one writer thread (server/storage/groupcommit.py), one after another: read the
+counter and its ticket, decide, store the v1 event (the tickets projection follows) and
+the audit row; then publish the event and ask for the retained state to be rebuilt. So
+two counters pressing "next" together can never get the same ticket. Actions that queue
+up while the writer is busy run together in one write transaction, each inside its own
+savepoint (a refused action rolls back alone and leaves its audit row), with one commit
+for all of them: fifty desks pressing at once cost one disk flush, not fifty, and no
+request waits behind a chain of lock hand-overs between threads. Nobody is answered
+before the commit that holds their action.
+
+Who is next for a counter: among waiting tickets of the services the counter serves,
+priority tickets first, then normal ones, first come first served (time of issue, kept
+across transfers) within each class. If the site caps consecutive priority calls and
+this counter reached the cap, a waiting normal ticket goes first once.
+Officers cannot choose; an admin (supervisor) may call one ticket by id.
+No FastAPI, no paho here (publishing goes through the callable it is given).
+"""
+
+from __future__ import annotations
+
+import logging
+import sqlite3
+from collections.abc import Callable
+from concurrent.futures import Future
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from typing import Any
+
+from protocol import topics
+from protocol.events import OUTCOMES, InvalidEvent, make_event
+from protocol.sites import Counter, Site
+from server.storage import audit
+from server.storage.audit import Actor
+from server.desk.boardstate import apply_counter_event, in_progress
+from server.web.errors import ApiError
+from server.storage.groupcommit import Done, GroupCommit, Job
+from server.desk.statefeed import StateFeed
+from server.storage.events import BatchResult, EventStore, next_seq
+
+log = logging.getLogger(__name__)
+TICKET_COLUMNS = ("ticket_id", "number", "service", "priority", "issued_at")
+ACTIONS = ("call_next", "call_ticket", "recall", "start", "complete", "no_show", "transfer", "pause", "resume",
+           "open", "close")
+Work = Callable[["_Turn"], tuple[list[tuple[str, dict]], "dict | None"]]
+
+
+def utc_now() -> datetime:
+    return datetime.now(timezone.utc)
+
+
+@dataclass
+class _Turn:
+    """What one action sees inside its transaction."""
+
+    conn: sqlite3.Connection
+    site: Site
+    counter: Counter
+    now: datetime
+    state: str
+    reason: str | None
+    streak: int
+    current: dict[str, Any] | None
+
+
+class Dispatcher:
+    def __init__(
+        self,
+        store: EventStore,
+        sites: list[Site],
+        dispatch_sites: list[str],
+        source: str,
+        publish: Callable[[str, bytes, bool], Any],
+        clock: Callable[[], datetime] = utc_now,
+        state_interval_s: float = 0.2,
+    ):
+        self.store = store
+        self.sites = {s.id: s for s in sites}
+        self.dispatch_sites = [s for s in dispatch_sites if s in self.sites]
+        self.source = source
+        self.publish = publish
+        self.clock = clock
+        # The feed reads the clock through the dispatcher, so replacing `dispatcher.clock`
+        # (a simulator's clock) moves both.
+        self.states = StateFeed(
+            {s: self.sites[s] for s in self.dispatch_sites}, store.reader, publish, lambda: self.clock(),
+            state_interval_s,
+        )
+        self.writer = GroupCommit(store, self._answer, "xephang-dispatch")
+
+    # -- life cycle -------------------------------------------------------------------
+    def launch(self) -> "Dispatcher":
+        """Start the writer and the state feed (`start` is the desk action "dossier
+        reception begins")."""
+        self.writer.start()
+        self.states.start()
+        return self
+
+    def stop(self) -> None:
+        """Finish the actions already queued, then stop; later actions are refused."""
+        self.writer.stop()
+        self.states.stop()
+
+    def publish_state(self, site: str) -> Any:
+        """Build and publish the retained board and queue state of `site` now."""
+        self._site(site)
+        return self.states.publish_now(site)
+
+    def on_ingested(self, result: BatchResult) -> None:
+        """Ingest listener: fold counter events of any site, refresh dispatched sites' state."""
+        counter_events = [e for e in result.stored if e.type.startswith("counter.")]
+        if counter_events:
+            with self.store.writing() as conn:
+                for event in counter_events:
+                    apply_counter_event(conn, event)
+        touched = {e.site for e in result.stored} | {u["site"] for u in result.device_updates}
+        for site in touched:
+            self.states.request(site)
+
+    # -- desk actions -----------------------------------------------------------------
+    # Each method waits for its result; `submit` is the same without waiting (the web
+    # routes await it without tying up a worker thread each).
+    def submit(self, action: str, site: str, counter: str, actor: Actor | str | None = None, **params: Any) -> Future:
+        """Queue one desk action by name (ACTIONS) for the writer; returns its future.
+
+        Invalid parameters raise ApiError at once; refusals (counter paused, nobody
+        waiting...) come back through the future as ApiError, like every other result.
+        """
+        if action not in ACTIONS:
+            raise ValueError(f"unknown desk action {action!r}")
+        return getattr(self, action)(site, counter, actor=actor, _wait=False, **params)
+
+    def call_next(self, site: str, counter: str, actor: Actor | str | None = None, _wait: bool = True) -> Any:
+        def work(turn: _Turn) -> tuple[list[tuple[str, dict]], dict | None]:
+            if turn.state == "paused":
+                raise ApiError(409, "counter_paused", "resume the counter first")
+            self._free(turn)
+            ticket = self._pick(turn)
+            if ticket is None:
+                raise ApiError(409, "no_ticket_waiting", "no ticket is waiting for this counter's services")
+            events = [] if turn.state == "open" else [("counter.opened", {"counter": turn.counter.id})]
+            return events + [self._called(turn, ticket)], ticket
+
+        return self._act("call_next", site, counter, actor, work, wait=_wait)
+
+    def call_ticket(self, site: str, counter: str, ticket_id: str = "", actor: Actor | str | None = None,
+                    _wait: bool = True) -> Any:
+        """Supervisor call of one waiting ticket (any service), out of turn."""
+        def work(turn: _Turn) -> tuple[list[tuple[str, dict]], dict | None]:
+            if turn.state == "paused":
+                raise ApiError(409, "counter_paused", "resume the counter first")
+            self._free(turn)
+            row = turn.conn.execute(
+                f"SELECT {', '.join(TICKET_COLUMNS)} FROM tickets WHERE ticket_id = ? AND site = ? AND status = 'waiting'",
+                (str(ticket_id), turn.site.id),
+            ).fetchone()
+            if row is None:
+                raise ApiError(409, "ticket_not_waiting", "that ticket is not waiting at this site")
+            ticket = dict(zip(TICKET_COLUMNS, tuple(row)))
+            events = [] if turn.state == "open" else [("counter.opened", {"counter": turn.counter.id})]
+            return events + [self._called(turn, ticket)], ticket
+
+        return self._act("call_ticket", site, counter, actor, work, target=str(ticket_id), wait=_wait)
+
+    def recall(self, site: str, counter: str, actor: Actor | str | None = None, _wait: bool = True) -> Any:
+        def work(turn: _Turn) -> tuple[list[tuple[str, dict]], dict | None]:
+            ticket = self._current(turn, ("called", "serving"))
+            data = {"ticket_id": ticket["ticket_id"], "number": ticket["number"], "counter": turn.counter.id}
+            return [("ticket.recalled", data)], ticket
+
+        return self._act("recall", site, counter, actor, work, wait=_wait)
+
+    def start(self, site: str, counter: str, actor: Actor | str | None = None, _wait: bool = True) -> Any:
+        def work(turn: _Turn) -> tuple[list[tuple[str, dict]], dict | None]:
+            ticket = self._current(turn, ("called",))
+            return [("ticket.started", {"ticket_id": ticket["ticket_id"], "counter": turn.counter.id})], ticket
+
+        return self._act("start", site, counter, actor, work, wait=_wait)
+
+    def complete(
+        self, site: str, counter: str, outcome: str = "", dossier_code: str | None = None,
+        actor: Actor | str | None = None, _wait: bool = True,
+    ) -> Any:
+        if outcome not in OUTCOMES:
+            raise ApiError(422, "invalid_outcome", f"outcome must be one of {', '.join(OUTCOMES)}")
+        code = (dossier_code or "").strip() or None
+        if code is not None and len(code) > 64:
+            raise ApiError(422, "invalid_dossier_code", "a dossier code has at most 64 characters")
+
+        def work(turn: _Turn) -> tuple[list[tuple[str, dict]], dict | None]:
+            ticket = self._current(turn, ("called", "serving"))
+            data = {"ticket_id": ticket["ticket_id"], "counter": turn.counter.id, "outcome": outcome}
+            if code:
+                data["dossier_code"] = code
+            return [("ticket.completed", data)], ticket
+
+        return self._act("complete", site, counter, actor, work, detail={"outcome": outcome, "dossier_code": code},
+                         wait=_wait)
+
+    def no_show(self, site: str, counter: str, actor: Actor | str | None = None, _wait: bool = True) -> Any:
+        def work(turn: _Turn) -> tuple[list[tuple[str, dict]], dict | None]:
+            ticket = self._current(turn, ("called", "serving"))
+            return [("ticket.no_show", {"ticket_id": ticket["ticket_id"], "counter": turn.counter.id})], ticket
+
+        return self._act("no_show", site, counter, actor, work, wait=_wait)
+
+    def transfer(self, site: str, counter: str, to_service: str = "", actor: Actor | str | None = None,
+                 _wait: bool = True) -> Any:
+        def work(turn: _Turn) -> tuple[list[tuple[str, dict]], dict | None]:
+            if turn.site.service(to_service) is None:
+                raise ApiError(422, "unknown_service", f"no service {to_service!r} at this site")
+            ticket = self._current(turn, ("called", "serving"))
+            if ticket["service"] == to_service:
+                raise ApiError(409, "same_service", "the ticket is already in that service")
+            data = {"ticket_id": ticket["ticket_id"], "counter": turn.counter.id, "to_service": to_service}
+            return [("ticket.transferred", data)], ticket
+
+        return self._act("transfer", site, counter, actor, work, detail={"to_service": to_service}, wait=_wait)
+
+    def pause(self, site: str, counter: str, reason: str | None = None, actor: Actor | str | None = None,
+              _wait: bool = True) -> Any:
+        reason = (reason or "").strip()[:200] or None
+
+        def work(turn: _Turn) -> tuple[list[tuple[str, dict]], dict | None]:
+            if turn.state == "paused" and turn.reason == reason:
+                return [], None
+            data = {"counter": turn.counter.id, **({"reason": reason} if reason else {})}
+            return [("counter.paused", data)], None
+
+        return self._act("pause", site, counter, actor, work, detail={"reason": reason}, wait=_wait)
+
+    def resume(self, site: str, counter: str, actor: Actor | str | None = None, _wait: bool = True) -> Any:
+        return self._open_action("resume", site, counter, actor, _wait)
+
+    def open(self, site: str, counter: str, actor: Actor | str | None = None, _wait: bool = True) -> Any:
+        return self._open_action("open", site, counter, actor, _wait)
+
+    def close(self, site: str, counter: str, actor: Actor | str | None = None, _wait: bool = True) -> Any:
+        def work(turn: _Turn) -> tuple[list[tuple[str, dict]], dict | None]:
+            self._free(turn)
+            return ([] if turn.state == "closed" else [("counter.closed", {"counter": turn.counter.id})]), None
+
+        return self._act("close", site, counter, actor, work, wait=_wait)
+
+    # -- internals --------------------------------------------------------------------
+    def _open_action(self, action: str, site: str, counter: str, actor: Actor | str | None, wait: bool) -> Any:
+        def work(turn: _Turn) -> tuple[list[tuple[str, dict]], dict | None]:
+            return ([] if turn.state == "open" else [("counter.opened", {"counter": turn.counter.id})]), None
+
+        return self._act(action, site, counter, actor, work, wait=wait)
+
+    def _site(self, site_id: str) -> Site:
+        site = self.sites.get(site_id)
+        if site is None:
+            raise ApiError(404, "unknown_site", f"no site {site_id!r}")
+        if site_id not in self.dispatch_sites:
+            raise ApiError(409, "not_dispatcher", f"this server does not dispatch site {site_id!r}")
+        return site
+
+    def _free(self, turn: _Turn) -> None:
+        if turn.current is not None:
+            raise ApiError(409, "counter_busy", f"finish ticket {turn.current['number']} first")
+
+    def _current(self, turn: _Turn, statuses: tuple[str, ...]) -> dict:
+        if turn.current is None:
+            raise ApiError(409, "no_current_ticket", "this counter has no ticket in progress")
+        if turn.current["status"] not in statuses:
+            raise ApiError(409, "wrong_ticket_state", f"the ticket is {turn.current['status']}")
+        return turn.current
+
+    def _pick(self, turn: _Turn) -> dict | None:
+        # One indexed lookup per (service, class): the oldest waiting ticket of each;
+        # then priority class first (unless the cap says a normal one goes first), oldest first.
+        cap = turn.site.max_consecutive_priority
+        normal_first = cap is not None and turn.streak >= cap
+        heads = []
+        for service in turn.counter.services:
+            for is_normal in (0, 1):
+                row = turn.conn.execute(
+                    f"SELECT {', '.join(TICKET_COLUMNS)} FROM tickets INDEXED BY tickets_pick "
+                    "WHERE site = ? AND status = 'waiting' AND service = ? AND (priority IS NULL) = ? "
+                    "AND issued_at IS NOT NULL AND number IS NOT NULL ORDER BY issued_at, ticket_id LIMIT 1",
+                    (turn.site.id, service, is_normal),
+                ).fetchone()
+                if row:
+                    heads.append(dict(zip(TICKET_COLUMNS, tuple(row))))
+        if not heads:
+            return None
+        rank = (lambda t: t["priority"] is not None) if normal_first else (lambda t: t["priority"] is None)
+        return min(heads, key=lambda t: (rank(t), t["issued_at"], t["ticket_id"]))
+
+    def _called(self, turn: _Turn, ticket: dict) -> tuple[str, dict]:
+        streak = turn.streak + 1 if ticket["priority"] else 0
+        turn.conn.execute(
+            "UPDATE counters SET priority_streak = ? WHERE site = ? AND counter = ?",
+            (streak, turn.site.id, turn.counter.id),
+        )
+        turn.streak = streak
+        return "ticket.called", {"ticket_id": ticket["ticket_id"], "number": ticket["number"], "counter": turn.counter.id}
+
+    def _next_seq(self, conn: sqlite3.Connection) -> int:
+        return next_seq(conn, self.source)
+
+    def _turn(self, conn: sqlite3.Connection, site: Site, counter: Counter) -> _Turn:
+        row = conn.execute(
+            "SELECT state, reason, priority_streak FROM counters WHERE site = ? AND counter = ?", (site.id, counter.id)
+        ).fetchone()
+        if row is None:
+            conn.execute(
+                "INSERT INTO counters (site, counter, state, reason, changed_at, priority_streak) "
+                "VALUES (?, ?, 'closed', NULL, 0, 0)",
+                (site.id, counter.id),
+            )
+            row = ("closed", None, 0)
+        current = in_progress_one(conn, site.id, counter.id)
+        return _Turn(conn, site, counter, self.clock(), row[0], row[1], row[2], current)
+
+    def _act(
+        self,
+        action: str,
+        site_id: str,
+        counter_id: str,
+        actor: Actor | str | None,
+        work: Work,
+        target: str | None = None,
+        detail: dict | None = None,
+        wait: bool = True,
+    ) -> Any:
+        who = audit.as_actor(actor)
+
+        def refused(conn: sqlite3.Connection, exc: ApiError) -> None:
+            if site_id in self.sites:
+                audit.record(conn, who, action, ok=False, code=exc.code, site=site_id, counter=counter_id,
+                             target=target)
+
+        job = Job(
+            f"{action} at {site_id}/{counter_id}",
+            lambda conn: self._apply(conn, action, site_id, counter_id, who, work, target, detail),
+            refused,
+        )
+        future = self.writer.submit(job)
+        return future.result() if wait else future
+
+    def _answer(self, done: Done) -> None:
+        """After each commit, before answering: publish the events in order, ask for new state."""
+        touched = set()
+        for _job, _answer, events in done:
+            for event in events:
+                self.publish(topics.event(event.site, event.type), event.to_json(), False)
+                touched.add(event.site)
+        for site_id in touched:
+            self.states.request(site_id)
+
+    def _apply(
+        self, conn: sqlite3.Connection, action: str, site_id: str, counter_id: str, who: Actor, work: Work,
+        target: str | None, detail: dict | None,
+    ) -> tuple[dict, list]:
+        """One action inside the writer's transaction: (response, events stored)."""
+        site = self._site(site_id)
+        counter = site.counter(counter_id)
+        if counter is None:
+            raise ApiError(404, "unknown_counter", f"no counter {counter_id!r} at site {site_id!r}")
+        turn = self._turn(conn, site, counter)
+        planned, ticket = work(turn)
+        events = [self._event(conn, turn, kind, data) for kind, data in planned]
+        result = self.store.append_local(events, conn=conn) if events else BatchResult()
+        for event in events:
+            apply_counter_event(conn, event)
+        target = target or (ticket["ticket_id"] if ticket else None)
+        audit.record(
+            conn, who, action, site=site_id, counter=counter_id, target=target,
+            detail={**(detail or {}), "events": [e.type for e in events],
+                    **({"number": ticket["number"]} if ticket else {})},
+            at=turn.now.timestamp(),
+        )
+        if ticket is not None:
+            rows = {row["ticket_id"]: row for row in result.tickets}
+            return rows.get(ticket["ticket_id"], ticket), events
+        state = conn.execute(
+            "SELECT state, reason FROM counters WHERE site = ? AND counter = ?", (site_id, counter_id)
+        ).fetchone()
+        return {"site": site_id, "counter": counter_id, "state": state[0], "reason": state[1]}, events
+
+    def _event(self, conn: sqlite3.Connection, turn: _Turn, kind: str, data: dict) -> Any:
+        try:
+            return make_event(kind, site=turn.site.id, source=self.source, seq=self._next_seq(conn), data=data, ts=turn.now)
+        except InvalidEvent as exc:
+            raise ApiError(422, "invalid_event", exc.reason) from None
+
+
+def in_progress_one(conn: sqlite3.Connection, site_id: str, counter_id: str) -> dict | None:
+    row = conn.execute(
+        "SELECT ticket_id, number, service, priority, issued_at, status FROM tickets "
+        "WHERE site = ? AND counter = ? AND status IN ('called', 'serving') ORDER BY last_event_at DESC LIMIT 1",
+        (site_id, counter_id),
+    ).fetchone()
+    names = ("ticket_id", "number", "service", "priority", "issued_at", "status")
+    return dict(zip(names, tuple(row))) if row else None
+
+
+__all__ = ["Dispatcher", "in_progress", "in_progress_one"]

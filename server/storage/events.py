@@ -1,0 +1,355 @@
+"""The event store: every event stored once, the projection kept in step, bad input kept.
+
+One `EventStore` owns the single writing SQLite connection of the server process; every
+write (MQTT ingest batches, events the server creates itself for desk actions) goes
+through `store.lock`, so the dispatcher's read-then-write is atomic. Readers use their
+own connections (WAL). No FastAPI, no paho here.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import sqlite3
+import threading
+import time
+import unicodedata
+from datetime import datetime
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from protocol import topics
+from protocol.events import InvalidEvent, parse_event
+from protocol.sites import Site
+from server.storage.db import open_database, read_connection
+from server.storage.projection import refresh_tickets
+
+log = logging.getLogger(__name__)
+
+
+def _nfc_strings(value: Any) -> Any:
+    if isinstance(value, str):
+        return unicodedata.normalize("NFC", value)
+    if isinstance(value, list):
+        return [_nfc_strings(v) for v in value]
+    if isinstance(value, dict):
+        return {_nfc_strings(k): _nfc_strings(v) for k, v in value.items()}
+    return value
+
+
+def nfc_payload(text: str) -> str:
+    """The payload with every string in NFC (a desk's pause reason typed decomposed would
+    otherwise reach boards and reports as other code points than the same words typed
+    composed). Combining marks written as JSON escapes are caught as well."""
+    text = unicodedata.normalize("NFC", text)
+    if "\\u" in text:
+        value = json.loads(text)
+        normalized = _nfc_strings(value)
+        if normalized != value:
+            text = json.dumps(normalized, ensure_ascii=False)
+    return text
+
+
+@dataclass(frozen=True)
+class Incoming:
+    """One MQTT message as received (before any parsing)."""
+
+    topic: str
+    payload: bytes
+    received_at: float
+    retained: bool = False
+    mid: int = 0
+    qos: int = 0
+
+
+@dataclass
+class BatchResult:
+    stored: list[Any] = field(default_factory=list)  # new events (parsed), in arrival order
+    duplicates: int = 0
+    rejected: int = 0
+    tickets: list[dict] = field(default_factory=list)  # refreshed ticket rows
+    device_updates: list[dict] = field(default_factory=list)
+
+
+def next_seq(conn: sqlite3.Connection, source: str) -> int:
+    """The next `seq` of an event the server makes as `source` (desk actions, day end,
+    ratings from the ticket page): one persisted counter per source, advanced inside
+    the caller's `writing()` transaction so it rolls back with the event."""
+    row = conn.execute("SELECT seq FROM local_seq WHERE source = ?", (source,)).fetchone()
+    if row is None:
+        row = conn.execute("SELECT MAX(seq) FROM events WHERE source = ?", (source,)).fetchone()
+    seq = (row[0] or 0) + 1
+    conn.execute(
+        "INSERT INTO local_seq (source, seq) VALUES (?, ?) ON CONFLICT(source) DO UPDATE SET seq = excluded.seq",
+        (source, seq),
+    )
+    return seq
+
+
+class EventStore:
+    """Stores events exactly once and keeps `tickets`, `sources` and counters in step."""
+
+    def __init__(self, path: Path | str, sites: Iterable[Site]):
+        self.path = Path(path)
+        self.sites = {s.id: s for s in sites}
+        self.zones = {s.id: s.zone for s in self.sites.values()}
+        # Lookups for the per-event checks of ingest (a hot path).
+        self._services = {s.id: {v.id for v in s.services} for s in self.sites.values()}
+        self._counters = {s.id: {c.id for c in s.counters} for s in self.sites.values()}
+        self.db = open_database(self.path)
+        self.conn: sqlite3.Connection = self.db.conn
+        self.lock = threading.RLock()
+        self.last_error: str | None = None
+
+    def reader(self) -> sqlite3.Connection:
+        return read_connection(self.path)
+
+    def close(self) -> None:
+        with self.lock:
+            self.conn.close()
+
+    @contextmanager
+    def writing(self) -> Iterator[sqlite3.Connection]:
+        """One write transaction under the store lock (BEGIN IMMEDIATE ... COMMIT)."""
+        with self.lock:
+            self.conn.execute("BEGIN IMMEDIATE")
+            try:
+                yield self.conn
+                # COMMIT itself fails when the disk is full (the WAL must grow): that too
+                # must leave no transaction open, or every later BEGIN would fail.
+                self.conn.execute("COMMIT")
+            except BaseException:
+                # SQLite may already have rolled back (SQLITE_FULL does): a second
+                # ROLLBACK would raise and hide the real error.
+                if self.conn.in_transaction:
+                    self.conn.execute("ROLLBACK")
+                raise
+
+    # -- ingest -----------------------------------------------------------------------
+    def ingest(self, messages: list[Incoming]) -> BatchResult:
+        """Store one batch in one transaction; raises sqlite3.Error if it cannot commit
+        (the caller must then not acknowledge the messages)."""
+        result = BatchResult()
+        accepted: list[tuple[Any, Incoming]] = []
+        rejected: list[tuple[Incoming, str]] = []
+        statuses: list[Incoming] = []
+        for message in messages:
+            try:
+                topic = topics.parse(message.topic)
+            except topics.InvalidTopic as exc:
+                rejected.append((message, str(exc)))
+                continue
+            if topic.kind == "devices":
+                statuses.append(message)
+                continue
+            if topic.kind != "events":
+                continue
+            try:
+                event = parse_event(message.payload)
+            except InvalidEvent as exc:
+                rejected.append((message, exc.reason))
+                continue
+            except Exception as exc:  # noqa: BLE001 - one payload must never stop ingest
+                log.exception("parser failed on a payload from %s", message.topic[:120])
+                rejected.append((message, f"unparseable: {type(exc).__name__}"))
+                continue
+            reason = self._rule_violation(event, topic)
+            if reason:
+                rejected.append((message, reason))
+            else:
+                accepted.append((event, message))
+        with self.writing() as conn:
+            self._check_cross_site(conn, accepted, rejected)
+            new = self._insert(conn, accepted, result)
+            for message, reason in rejected:
+                conn.execute(
+                    "INSERT INTO rejected_events (received_at, topic, reason, size, payload) VALUES (?, ?, ?, ?, ?)",
+                    (message.received_at, message.topic[:500], reason[:500], len(message.payload), message.payload),
+                )
+            result.rejected = len(rejected)
+            result.device_updates = [u for u in (self._device(conn, m) for m in statuses) if u]
+            self._bump(conn, stored=len(new), duplicates=result.duplicates, rejected=len(rejected))
+        self.last_error = None
+        return result
+
+    def append_local(self, events: list[Any], conn: sqlite3.Connection | None = None) -> BatchResult:
+        """Store events the server made itself (desk actions). Pass `conn` to join an
+        open `writing()` transaction, e.g. the dispatcher's."""
+        result = BatchResult()
+        now = time.time()
+        pairs = [(e, Incoming(topics.event(e.site, e.type), b"", now)) for e in events]
+        if conn is not None:
+            new = self._insert(conn, pairs, result)
+            self._bump(conn, stored=len(new), duplicates=result.duplicates)
+            return result
+        with self.writing() as conn:
+            new = self._insert(conn, pairs, result)
+            self._bump(conn, stored=len(new), duplicates=result.duplicates)
+        return result
+
+    def _rule_violation(self, event: Any, topic: topics.Topic) -> str | None:
+        if event.site not in self.sites:
+            return f"unknown site {event.site!r}"
+        if topic.site != event.site:
+            return f"topic site {topic.site!r} differs from event site {event.site!r}"
+        if topic.name != event.type:
+            return f"topic type {topic.name!r} differs from event type {event.type!r}"
+        fields = event.data.__dict__  # the model's fields (getattr on a missing one raises inside)
+        service = fields.get("service") or fields.get("to_service")
+        if service is not None and service not in self._services[event.site]:
+            return f"unknown service {service!r} at site {event.site!r}"
+        counter = fields.get("counter")
+        if counter is not None and counter not in self._counters[event.site]:
+            return f"unknown counter {counter!r} at site {event.site!r}"
+        return None
+
+    def _check_cross_site(self, conn: sqlite3.Connection, accepted: list, rejected: list) -> None:
+        """An event about a ticket that belongs to another site is rejected."""
+        ids = list({e.ticket_id for e, _ in accepted if e.ticket_id})
+        owner: dict[str, str] = {}
+        for start in range(0, len(ids), 500):
+            chunk = ids[start : start + 500]
+            marks = ", ".join("?" for _ in chunk)
+            owner.update(conn.execute(
+                f"SELECT ticket_id, site FROM tickets WHERE ticket_id IN ({marks})", chunk
+            ).fetchall())
+        keep = []
+        for event, message in accepted:
+            ticket_id = event.ticket_id
+            if ticket_id is None:
+                keep.append((event, message))
+                continue
+            site = owner.setdefault(ticket_id, event.site)
+            if site != event.site:
+                rejected.append((message, f"ticket {ticket_id} belongs to site {site!r}, not {event.site!r}"))
+            else:
+                keep.append((event, message))
+        accepted[:] = keep
+
+    def _insert(self, conn: sqlite3.Connection, pairs: list[tuple[Any, Incoming]], result: BatchResult) -> list[Any]:
+        new = []
+        touched_tickets = set()
+        issued_now = set()
+        per_source: dict[tuple[str, str], list[int]] = {}
+        ids = [str(event.id) for event, _ in pairs]
+        known: set[str] = set()
+        for start in range(0, len(ids), 500):  # one query per 500 instead of one insert each
+            chunk = ids[start : start + 500]
+            marks = ", ".join("?" for _ in chunk)
+            known.update(row[0] for row in conn.execute(f"SELECT id FROM events WHERE id IN ({marks})", chunk))
+        rows = []
+        for (event, message), event_id in zip(pairs, ids):
+            if event_id in known:
+                result.duplicates += 1
+                continue
+            known.add(event_id)  # a duplicate inside the same batch
+            ticket_id = event.ticket_id
+            rows.append((
+                event_id, event.site, event.type, event.source, event.seq, event.ts.isoformat(),
+                event.ts.timestamp(), ticket_id, message.received_at,
+                # The text as received is kept (already checked to be UTF-8 JSON; fields
+                # this version does not know survive), in NFC like everything we store.
+                nfc_payload(message.payload.decode("utf-8")) if message.payload else event.model_dump_json(),
+            ))
+            new.append(event)
+            per_source.setdefault((event.source, event.site), []).append(event.seq)
+            if ticket_id:
+                touched_tickets.add(ticket_id)
+                if event.type == "ticket.issued":
+                    issued_now.add(ticket_id)
+        # We hold the only write connection's lock, so these ids are certainly new.
+        conn.executemany(
+            "INSERT INTO events (id, site, type, source, seq, ts, ts_at, ticket_id, received_at, payload) "
+            "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            rows,
+        )
+        result.stored = new
+        result.tickets = refresh_tickets(conn, touched_tickets, self.zones)
+        for row in result.tickets:
+            if row["ticket_id"] in issued_now:
+                self._flag_duplicate_number(conn, row)
+        self._track_sources(conn, per_source)
+        return new
+
+    def _track_sources(self, conn: sqlite3.Connection, per_source: dict[tuple[str, str], list[int]]) -> None:
+        """Per-source sequence bookkeeping: `missing` counts seq numbers never seen
+        between the lowest and highest (a gap may fill later when events arrive late)."""
+        now = time.time()
+        for (source, site), seqs in per_source.items():
+            row = conn.execute(
+                "SELECT min_seq, max_seq, events FROM sources WHERE source = ?", (source,)
+            ).fetchone()
+            low, high, count = min(seqs), max(seqs), len(seqs)
+            if row:
+                low, high, count = min(low, row[0]), max(high, row[1]), count + row[2]
+            conn.execute(
+                "INSERT OR REPLACE INTO sources (source, site, min_seq, max_seq, events, missing, last_received_at) "
+                "VALUES (?, ?, ?, ?, ?, ?, ?)",
+                (source, site, low, high, count, high - low + 1 - count, now),
+            )
+
+    def _flag_duplicate_number(self, conn: sqlite3.Connection, row: dict) -> None:
+        if not row.get("number") or not row.get("local_day") or row["issued_at"] is None:
+            return
+        clash = conn.execute(
+            "SELECT ticket_id FROM tickets WHERE site = ? AND local_day = ? AND number = ? AND ticket_id != ? "
+            "AND issued_at IS NOT NULL LIMIT 1",
+            (row["site"], row["local_day"], row["number"], row["ticket_id"]),
+        ).fetchone()
+        if clash:
+            conn.execute(
+                "INSERT OR IGNORE INTO anomalies (site, kind, key, detail, detected_at) VALUES (?, ?, ?, ?, ?)",
+                (
+                    row["site"], "duplicate_number", f"{row['local_day']}/{row['number']}",
+                    json.dumps({"tickets": sorted([clash[0], row["ticket_id"]]), "number": row["number"]}),
+                    time.time(),
+                ),
+            )
+
+    def _device(self, conn: sqlite3.Connection, message: Incoming) -> dict | None:
+        """Device presence; a live (not retained) status also measures clock skew."""
+        topic = topics.parse(message.topic)
+        try:
+            body = json.loads(message.payload.decode("utf-8"))
+            state = str(body.get("state", "unknown"))[:40]
+        except (ValueError, RecursionError, AttributeError):  # not UTF-8, not JSON, not an object
+            return None
+        reported_at = skew_s = None
+        try:
+            reported_at = datetime.fromisoformat(str(body.get("ts"))[:64]).timestamp()
+            if not message.retained:
+                skew_s = reported_at - message.received_at
+        except (ValueError, OverflowError):
+            reported_at = None  # no usable clock reading: keep the last known skew
+        if skew_s is None:
+            previous = conn.execute(
+                "SELECT skew_s FROM devices WHERE site = ? AND device = ?", (topic.site, topic.name)
+            ).fetchone()
+            skew_s = previous[0] if previous else None
+        details = json.dumps({k: v for k, v in body.items() if k not in ("state", "ts")}, ensure_ascii=False)[:4000]
+        conn.execute(
+            "INSERT OR REPLACE INTO devices (device, site, state, details, reported_at, received_at, skew_s) "
+            "VALUES (?, ?, ?, ?, ?, ?, ?)",
+            (topic.name, topic.site, state, details, reported_at, message.received_at, skew_s),
+        )
+        return {"site": topic.site, "device": topic.name, "state": state, "skew_s": skew_s}
+
+    def _bump(self, conn: sqlite3.Connection, **counts: int) -> None:
+        for name, value in counts.items():
+            if value:
+                conn.execute(
+                    "INSERT INTO ingest_counters (name, value) VALUES (?, ?) "
+                    "ON CONFLICT(name) DO UPDATE SET value = value + excluded.value",
+                    (name, value),
+                )
+
+    def counts(self) -> dict[str, int]:
+        conn = self.reader()
+        try:
+            found = dict(conn.execute("SELECT name, value FROM ingest_counters").fetchall())
+        finally:
+            conn.close()
+        return {name: int(found.get(name, 0)) for name in ("stored", "duplicates", "rejected")}

@@ -1,0 +1,179 @@
+"""Managers' API: `/api/v1/stats` (JSON, .csv, .xlsx) and `/api/v1/live`.
+
+Stats need the manager (or admin) role and cover the sites the user may see; live is
+also open to desk users for their own sites. Definitions: docs/measures.md.
+`on_startup` attaches the stats store and the alert monitor to the runtime.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+from datetime import date, timedelta
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends, Query, Request
+from fastapi.responses import Response
+
+from protocol import clock
+from protocol.i18n import translator
+from server.stats.alerts import AlertMonitor
+from server.web.auth import User, check_site, require_roles
+from server.web.errors import ApiError
+from server.stats.measures import GROUP_KEYS, parse_group_by, rules_from_sites
+from server.stats.store import BackgroundRefresh, StatsStore, TooLarge
+
+router = APIRouter(prefix="/api/v1", tags=["stats"])
+MAX_RANGE_DAYS = 3 * 366
+MEASURE_COLUMNS = (
+    "issued", "called", "no_show", "completed", "received", "within_target", "pct_within_target",
+    "wait_p50_s", "wait_p90_s", "wait_mean_s", "service_p50_s", "service_p90_s", "service_mean_s",
+    "total_p50_s", "total_p90_s", "total_mean_s", "recalls", "transfers", "ratings", "satisfied", "satisfaction_pct",
+    "unconfirmed",
+)
+# Vietnamese (via the catalog) headers of the Excel export, English msgids.
+HEADERS = {
+    "site": "Site id", "site_name": "Reception point", "service": "Service", "counter": "Counter",
+    "day": "Day", "week": "Week", "month": "Month", "hour": "Hour of day",
+    "issued": "Tickets issued", "called": "Called", "no_show": "No-shows", "completed": "Completed",
+    "received": "Dossiers received (target)", "within_target": "Returned within target",
+    "pct_within_target": "% within target", "wait_p50_s": "Wait p50 (s)", "wait_p90_s": "Wait p90 (s)",
+    "wait_mean_s": "Wait mean (s)", "service_p50_s": "Service p50 (s)", "service_p90_s": "Service p90 (s)",
+    "service_mean_s": "Service mean (s)", "total_p50_s": "Total p50 (s)", "total_p90_s": "Total p90 (s)",
+    "total_mean_s": "Total mean (s)", "recalls": "Recalls", "transfers": "Transfers", "ratings": "Ratings",
+    "satisfied": "Satisfied ratings", "satisfaction_pct": "% satisfied",
+    "unconfirmed": "Print not confirmed",
+}
+
+
+def on_startup(app: Any, runtime: Any) -> None:
+    sites = runtime.settings.sites
+    stats_store = StatsStore(runtime.store, rules_from_sites(sites))
+    now = runtime.services.get("clock") or clock.now  # ticket ages on the dispatcher's clock
+    monitor = AlertMonitor(
+        sites, runtime.store.reader, lambda topic, payload: runtime.publish(topic, payload, retain=False),
+        clock=lambda: now().timestamp(),
+    )
+    runtime.services["stats"] = stats_store
+    runtime.services["alerts"] = monitor
+
+    refresher = BackgroundRefresh(stats_store)
+
+    def after_batch(_result: Any) -> None:
+        refresher.poke()
+        monitor.poke()
+
+    runtime.ingestor.listeners.append(after_batch)
+    refresher.start().poke()  # bring the pre-aggregates up to date after a restart
+    monitor.start()
+    runtime.on_stop.extend([refresher.stop, monitor.stop, stats_store.close])
+
+
+Manager = Annotated[User, Depends(require_roles("manager"))]
+Reader = Annotated[User, Depends(require_roles("manager", "desk"))]
+
+
+def visible_sites(request: Request, user: User, site: str | None) -> list[str]:
+    configured = [s.id for s in request.app.state.settings.sites]
+    if site is not None:
+        if site not in configured:
+            raise ApiError(404, "unknown_site", f"no site {site!r}")
+        check_site(user, site)
+        return [site]
+    return configured if user.role == "admin" else [s for s in configured if s in user.sites]
+
+
+def _day(text: str | None, name: str) -> date | None:
+    if text is None or text == "":
+        return None
+    try:
+        return date.fromisoformat(text)
+    except ValueError:
+        raise ApiError(400, "bad_date", f"{name} must be a date YYYY-MM-DD, got {text[:40]!r}") from None
+
+
+def stats_rows(request: Request, user: User, day_from: str | None, day_to: str | None, site: str | None,
+               group_by: str | None) -> tuple[dict[str, Any], list[dict]]:
+    try:
+        keys = parse_group_by(group_by or "site")
+    except ValueError as exc:
+        raise ApiError(400, "bad_group_by", str(exc)) from None
+    sites = visible_sites(request, user, site)
+    first = request.app.state.settings.sites[0]
+    now = request.app.state.runtime.services.get("clock") or clock.now  # real time in production
+    today = now().astimezone(first.zone).date()
+    end = _day(day_to, "to") or today
+    start = _day(day_from, "from") or end - timedelta(days=29)
+    if start > end:
+        raise ApiError(400, "bad_range", "from must not be after to")
+    if (end - start).days >= MAX_RANGE_DAYS:
+        raise ApiError(400, "bad_range", f"at most {MAX_RANGE_DAYS} days at once")
+    store: StatsStore = request.app.state.runtime.services["stats"]
+    try:
+        rows = store.query(start.isoformat(), end.isoformat(), sites, keys) if sites else []
+    except TooLarge as exc:
+        raise ApiError(400, "too_large", str(exc)) from None
+    names = {s.id: s.name for s in request.app.state.settings.sites}
+    for row in rows:
+        row["site_name"] = names.get(row["site"], row["site"])
+    meta = {"from": start.isoformat(), "to": end.isoformat(), "sites": sites, "group_by": list(keys),
+            "definitions": "docs/measures.md"}
+    return meta, rows
+
+
+def export_columns(keys: list[str]) -> list[str]:
+    return ["site", "site_name", *[k for k in keys if k != "site"], *MEASURE_COLUMNS]
+
+
+FromQ = Annotated[str | None, Query(alias="from", description="first site-local day YYYY-MM-DD (default: 29 days before to)")]
+ToQ = Annotated[str | None, Query(alias="to", description="last site-local day YYYY-MM-DD (default: today)")]
+SiteQ = Annotated[str | None, Query(description="one site id (default: every site you may see)")]
+GroupQ = Annotated[str | None, Query(description=f"comma-separated keys among {', '.join(GROUP_KEYS)}; site is always one")]
+
+
+@router.get("/stats", summary="Measures per group (docs/measures.md)")
+def get_stats(request: Request, user: Manager, day_from: FromQ = None, day_to: ToQ = None,
+              site: SiteQ = None, group_by: GroupQ = None) -> dict[str, Any]:
+    meta, rows = stats_rows(request, user, day_from, day_to, site, group_by)
+    return meta | {"rows": rows}
+
+
+@router.get("/stats.csv", summary="The same rows as CSV (UTF-8, JSON field names as headers)")
+def get_stats_csv(request: Request, user: Manager, day_from: FromQ = None, day_to: ToQ = None,
+                  site: SiteQ = None, group_by: GroupQ = None) -> Response:
+    meta, rows = stats_rows(request, user, day_from, day_to, site, group_by)
+    columns = export_columns(meta["group_by"])
+    out = io.StringIO()
+    writer = csv.writer(out, lineterminator="\r\n")
+    writer.writerow(columns)
+    for row in rows:
+        writer.writerow(["" if row.get(c) is None else row.get(c) for c in columns])
+    name = f"xephang-stats-{meta['from']}-{meta['to']}.csv"
+    return Response(out.getvalue().encode("utf-8-sig"), media_type="text/csv; charset=utf-8",
+                    headers={"Content-Disposition": f'attachment; filename="{name}"'})
+
+
+@router.get("/stats.xlsx", summary="The same rows as an Excel workbook (Vietnamese headers, dd/mm/yyyy)")
+def get_stats_xlsx(request: Request, user: Manager, day_from: FromQ = None, day_to: ToQ = None,
+                   site: SiteQ = None, group_by: GroupQ = None) -> Response:
+    from server.stats.export import workbook  # openpyxl only when asked for
+
+    meta, rows = stats_rows(request, user, day_from, day_to, site, group_by)
+    columns = export_columns(meta["group_by"])
+    _ = translator("server")
+    headers = [_(HEADERS[c]) for c in columns]
+    data = workbook(meta, rows, columns, headers, _)
+    name = f"xephang-stats-{meta['from']}-{meta['to']}.xlsx"
+    return Response(data, media_type="application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
+                    headers={"Content-Disposition": f'attachment; filename="{name}"'})
+
+
+@router.get("/live", summary="Per site now: waiting, longest wait, open counters, at-risk tickets, faults, alerts")
+def get_live(request: Request, user: Reader, site: SiteQ = None) -> dict[str, Any]:
+    sites = visible_sites(request, user, site)
+    monitor: AlertMonitor = request.app.state.runtime.services["alerts"]
+    found = [monitor.snapshot(s) for s in sites]
+    if any(f is None for f in found):
+        monitor.evaluate()
+        found = [monitor.snapshot(s) for s in sites]
+    return {"sites": [f for f in found if f is not None]}
