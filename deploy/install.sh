@@ -18,7 +18,7 @@ usage: install.sh --role ROLE [options]
   --broker-host HOST   broker address written into a new config (default 127.0.0.1)
   --broker-port PORT   broker port (default 1883)
   --device-id ID       device id / broker user written into a new config
-  --bind ADDR          broker/config roles: broker listen address (default 0.0.0.0: the office LAN)
+  --bind ADDR          server/broker roles: broker listen address (default 0.0.0.0: the office LAN)
   --broker-files DIR   broker role: use mosquitto.conf, passwd, acl made by `xephang topology`
   --config-from FILE   use this config (e.g. from `xephang topology`) when there is none yet
   --secrets-from FILE  use this secrets.env (XEPHANG_BROKER__PASSWORD=...) when there is none yet
