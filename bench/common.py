@@ -4,14 +4,14 @@ from __future__ import annotations
 
 import getpass
 import json
-import platform
 import os
+import platform
 import time
 from pathlib import Path
 from typing import Any
 
-from protocol.settings import BrokerSettings, Device
 from broker.config import BrokerProcess, free_port, write_config
+from protocol.settings import BrokerSettings, Device
 
 RESULTS = Path(__file__).resolve().parent / "results"
 

@@ -27,7 +27,7 @@ import tempfile
 import threading
 import time
 import uuid
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
@@ -73,9 +73,9 @@ def prepare(directory: Path, broker: BrokerSettings) -> tuple[Path, str]:
     """Config file and database with WAITING tickets issued and an admin token."""
     from protocol.events import make_event
     from protocol.settings import load_settings
-    from server.web.auth import create_token, create_user
     from server.settings import ServerSettings
     from server.storage.events import EventStore
+    from server.web.auth import create_token, create_user
     from tests.support import write_toml
 
     data = {
@@ -87,7 +87,7 @@ def prepare(directory: Path, broker: BrokerSettings) -> tuple[Path, str]:
     config = write_toml(directory / "xephang.toml", data)
     settings = load_settings(ServerSettings, config)
     store = EventStore(settings.server.database, settings.sites)
-    start = datetime.now(timezone.utc) - timedelta(hours=2)
+    start = datetime.now(UTC) - timedelta(hours=2)
     events = []
     for i in range(WAITING):
         service, letter = ("ho-tich", "A") if i % 2 else ("chung-thuc", "B")
@@ -110,8 +110,8 @@ def serve(config: str, port: str) -> None:
     import uvicorn
 
     from protocol.settings import load_settings
-    from server.web.app import create_app
     from server.settings import ServerSettings
+    from server.web.app import create_app
 
     logging.basicConfig(level=logging.WARNING)
     app = create_app(load_settings(ServerSettings, config))
@@ -126,8 +126,8 @@ def _detach_other_listeners(app) -> None:
     deadline = time.monotonic() + 30
     while time.monotonic() < deadline:
         runtime = getattr(app.state, "runtime", None)
-        if runtime is not None and "dispatcher" in runtime.services:
-            keep = runtime.services["dispatcher"].on_ingested
+        if runtime is not None:
+            keep = runtime.dispatcher.on_ingested
             runtime.ingestor.listeners[:] = [fn for fn in runtime.ingestor.listeners if fn == keep]
             return
         time.sleep(0.05)

@@ -22,7 +22,7 @@ import tempfile
 import threading
 import time
 import uuid
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 # This file is named like the package it measures: keep bench/ itself off the path.
@@ -119,7 +119,7 @@ def main() -> None:
         try:
             server = MqttLink("bench-server", broker_settings(process, "server", passwords), clean_session=True).start()
             server.wait_connected(10)
-            now = datetime.now(timezone.utc)
+            now = datetime.now(UTC)
             server.publish(topics.board_state(SITE), demo_state(now, SITE).model_dump_json(), retain=True).wait_for_publish(5)
             display_broker = broker_settings(process, "display-1", passwords).model_dump()
             display_broker["password"] = passwords["display-1"]

@@ -30,8 +30,8 @@ from protocol.settings import Device  # noqa: E402
 from protocol.sites import Site  # noqa: E402
 from server.mqtt.ingest import Ingestor  # noqa: E402
 from server.storage.events import EventStore  # noqa: E402
-from tests.synthetic import default_start, ticket_lives  # noqa: E402
 from tests.support import site_dict  # noqa: E402
+from tests.synthetic import default_start, ticket_lives  # noqa: E402
 
 N_EVENTS = 20_000
 RATE_PER_S = 500

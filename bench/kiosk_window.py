@@ -28,7 +28,7 @@ import multiprocessing
 import os
 import sys
 import tempfile
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -39,7 +39,7 @@ from bench.common import figure, percentile, write_results  # noqa: E402
 RATIO_TARGET = 0.25
 # A weekday morning inside the test site's opening hours (10:00 in Hanoi): the issuing
 # core is given this clock, so the benchmark does not depend on when it runs.
-OPEN_AT = datetime(2026, 11, 30, 3, 0, tzinfo=timezone.utc)
+OPEN_AT = datetime(2026, 11, 30, 3, 0, tzinfo=UTC)
 
 
 def _burn() -> None:

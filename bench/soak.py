@@ -35,7 +35,13 @@ from bench.common import figure, write_results  # noqa: E402
 from protocol.settings import Device  # noqa: E402
 from tests.reliability.fuzz import junk  # noqa: E402
 from tests.reliability.support import (  # noqa: E402
-    Desk, KioskProcess, ServerProcess, publish_all, publisher, reconcile, server_rows,
+    Desk,
+    KioskProcess,
+    ServerProcess,
+    publish_all,
+    publisher,
+    reconcile,
+    server_rows,
 )
 from tests.support import site_dict, start_broker, wait_until  # noqa: E402
 

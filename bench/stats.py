@@ -21,7 +21,8 @@ import statistics
 import sys
 import tempfile
 import time
-from datetime import date, datetime, time as dtime, timedelta
+from datetime import date, datetime, timedelta
+from datetime import time as dtime
 from pathlib import Path
 
 import numpy as np
@@ -29,13 +30,17 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from protocol.sites import Site  # noqa: E402
-from server.storage.projection import COLUMNS  # noqa: E402
 from server.stats.measures import rules_from_sites  # noqa: E402
 from server.stats.query import COMPACT, encode_arrays  # noqa: E402
 from server.stats.store import (  # noqa: E402
-    _INSERT, StatsStore, compute_direct, hour_key, rules_fingerprint,
+    _INSERT,
+    StatsStore,
+    compute_direct,
+    hour_key,
+    rules_fingerprint,
 )
 from server.storage.events import EventStore  # noqa: E402
+from server.storage.projection import COLUMNS  # noqa: E402
 
 SERVICES = [
     ("tu-phap-ho-tich", "Tư pháp - Hộ tịch", "A", True, 0.35),

@@ -16,9 +16,10 @@ import signal
 import socket
 import subprocess
 import time
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Iterable, Protocol
+from typing import Protocol
 
 PBKDF2_ITERATIONS = 101  # what mosquitto_passwd 2.0 writes ($7$ = PBKDF2-SHA512)
 
@@ -213,7 +214,7 @@ class BrokerProcess:
     host: str = "127.0.0.1"
     process: subprocess.Popen[bytes] | None = field(default=None, repr=False)
 
-    def start(self, timeout_s: float = 10.0) -> "BrokerProcess":
+    def start(self, timeout_s: float = 10.0) -> BrokerProcess:
         binary = find_mosquitto()
         if binary is None:
             raise RuntimeError("mosquitto is not installed (apt-get install mosquitto)")

@@ -19,10 +19,9 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
+from display.board import Announcement
 from hardware.audio import AudioError, Output, Pcm, Voice
 from protocol.speech import DEFAULT_TEMPLATE, call_sentence, sentence_words
-
-from display.board import Announcement
 
 log = logging.getLogger(__name__)
 

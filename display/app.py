@@ -22,15 +22,14 @@ from zoneinfo import ZoneInfo
 
 import pygame
 
-from protocol import clock
-from protocol.i18n import translator
-
 from display.announcer import Announcer
 from display.board import BoardModel
 from display.feed import Inbound, apply_inbound
 from display.render import Renderer
 from display.settings import DisplaySettings
 from display.text import Fonts
+from protocol import clock
+from protocol.i18n import translator
 
 log = logging.getLogger(__name__)
 
@@ -67,7 +66,7 @@ class BoardApp:
         self,
         settings: DisplaySettings,
         surface: pygame.Surface,
-        inbox: "queue.Queue[Inbound]",
+        inbox: queue.Queue[Inbound],
         announcer: Announcer | None = None,
         *,
         model: BoardModel | None = None,

@@ -59,10 +59,9 @@ def _overrides(args: argparse.Namespace) -> dict[str, Any]:
 
 def run(args: argparse.Namespace) -> int:
     os.environ.setdefault("PYGAME_HIDE_SUPPORT_PROMPT", "1")
-    from protocol.settings import load_settings
-
     from display.main import run_board, write_snapshot
     from display.settings import DisplaySettings
+    from protocol.settings import load_settings
 
     settings = load_settings(DisplaySettings, args.config, **_overrides(args))
     if args.check_clips:

@@ -22,12 +22,11 @@ from typing import Any
 
 from pydantic import ValidationError
 
+from display.board import Announcement, BoardModel
 from protocol import topics
 from protocol.events import InvalidEvent, parse_event
 from protocol.settings import BrokerSettings
 from protocol.state import BoardState
-
-from display.board import Announcement, BoardModel
 
 log = logging.getLogger(__name__)
 
@@ -99,7 +98,7 @@ class Feed:
     def _on_link(self, up: bool) -> None:
         self._put(Inbound("link", up=up, put_s=self.clock()))
 
-    def start(self) -> "Feed":
+    def start(self) -> Feed:
         self.link.start()
         return self
 

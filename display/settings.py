@@ -113,7 +113,7 @@ class DisplaySection(BaseModel):
         return self.espeak_voice or ("vi-vn-x-south" if self.variant == "south" else "vi")
 
     @model_validator(mode="after")
-    def _snapshot(self) -> "DisplaySection":
+    def _snapshot(self) -> DisplaySection:
         if self.snapshot_every_s and self.snapshot is None:
             raise ValueError("snapshot_every_s needs a snapshot path")
         return self
@@ -125,7 +125,7 @@ class DisplaySettings(CommonSettings):
     display: DisplaySection = Field(default_factory=DisplaySection, description="the display board")
 
     @model_validator(mode="after")
-    def _site(self) -> "DisplaySettings":
+    def _site(self) -> DisplaySettings:
         if self.display.site is None and len(self.sites) == 1:
             self.display.site = self.sites[0].id
         if self.display.site is None:

@@ -55,10 +55,10 @@ class Pcm:
         return len(self.data) / 2 / self.rate
 
     @classmethod
-    def silence(cls, seconds: float, rate: int = RATE) -> "Pcm":
+    def silence(cls, seconds: float, rate: int = RATE) -> Pcm:
         return cls(bytes(2 * int(seconds * rate)), rate)
 
-    def __add__(self, other: "Pcm") -> "Pcm":
+    def __add__(self, other: Pcm) -> Pcm:
         if other.rate != self.rate:
             raise AudioError(f"cannot join {self.rate} Hz and {other.rate} Hz sound")
         return Pcm(self.data + other.data, self.rate)

@@ -12,12 +12,12 @@ from __future__ import annotations
 
 import logging
 import queue
-from collections import deque
 import threading
 import time
+from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import Any
 
 from hardware.buttons import ButtonBoard, Press, PressGate, make_pin_factory
@@ -50,7 +50,7 @@ class KioskApp:
         *,
         pin_factory: Any | None = None,
         printer_transport: Any | None = None,
-        clock: Callable[[], datetime] = lambda: datetime.now(timezone.utc),
+        clock: Callable[[], datetime] = lambda: datetime.now(UTC),
         gate_clock: Callable[[], float] = time.monotonic,
         announce: Callable[[str], None] | None = None,
         on_result: Callable[[IssueResult, float], None] | None = None,
@@ -129,7 +129,7 @@ class KioskApp:
         self._requests.put("wake")
 
     # -- life cycle -------------------------------------------------------------------
-    def start(self, timeout_s: float = 10.0) -> "KioskApp":
+    def start(self, timeout_s: float = 10.0) -> KioskApp:
         self._thread = threading.Thread(target=self._run, name="kiosk-loop", daemon=True)
         self._thread.start()
         if not self._ready.wait(timeout_s):

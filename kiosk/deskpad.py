@@ -57,7 +57,7 @@ class DeskpadSection(BaseModel):
     debounce_s: float = Field(default=0.5, ge=0, le=5, description="presses of one button closer than this count once")
 
     @model_validator(mode="after")
-    def _some_input(self) -> "DeskpadSection":
+    def _some_input(self) -> DeskpadSection:
         if self.pin_factory != "keyboard" and not self.buttons:
             raise ValueError("give keypad.buttons (action -> pin), or use pin_factory = \"keyboard\"")
         return self
@@ -69,7 +69,7 @@ class DeskpadSettings(CommonSettings):
     keypad: DeskpadSection = Field(description="this desk keypad")
 
     @model_validator(mode="after")
-    def _known(self) -> "DeskpadSettings":
+    def _known(self) -> DeskpadSettings:
         k = self.keypad
         site = self.site(k.site)
         if site is None:
@@ -148,7 +148,7 @@ class DeskPad:
         if self.fault is not None:
             self.fault.value = not connected
 
-    def start(self) -> "DeskPad":
+    def start(self) -> DeskPad:
         self._show_link(False)
         self.link.start()
         return self

@@ -25,7 +25,7 @@ import sqlite3
 import threading
 import time
 from collections.abc import Callable
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, Literal
 
@@ -80,7 +80,7 @@ class FeedbackSection(BaseModel):
     data_dir: Path = Field(default=Path("var/feedback"), description="directory of the keypad's SQLite file (seq, rated tickets, unsent events)")
 
     @model_validator(mode="after")
-    def _consistent(self) -> "FeedbackSection":
+    def _consistent(self) -> FeedbackSection:
         levels = SCALE_LEVELS[self.scale]
         if sorted(self.buttons) != list(range(1, levels + 1)):
             raise ValueError(f"a {self.scale} keypad needs buttons for ratings 1..{levels}, got {sorted(self.buttons)}")
@@ -100,7 +100,7 @@ class FeedbackSettings(CommonSettings):
     feedback: FeedbackSection = Field(description="this rating keypad")
 
     @model_validator(mode="after")
-    def _known(self) -> "FeedbackSettings":
+    def _known(self) -> FeedbackSettings:
         f = self.feedback
         site = self.site(f.site)
         if site is None:
@@ -183,7 +183,7 @@ class FeedbackApp:
         *,
         pin_factory: Any | None = None,
         clock: Callable[[], float] = time.monotonic,
-        wall_clock: Callable[[], datetime] = lambda: datetime.now(timezone.utc),
+        wall_clock: Callable[[], datetime] = lambda: datetime.now(UTC),
     ):
         self.settings = settings
         f = settings.feedback
@@ -261,7 +261,7 @@ class FeedbackApp:
         self._items.put((kind, value, self._clock()))
 
     # -- life cycle -------------------------------------------------------------------
-    def start(self, timeout_s: float = 10.0) -> "FeedbackApp":
+    def start(self, timeout_s: float = 10.0) -> FeedbackApp:
         self._thread = threading.Thread(target=self._run, name="feedback-loop", daemon=True)
         self._thread.start()
         if not self._ready.wait(timeout_s):

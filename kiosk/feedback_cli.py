@@ -33,9 +33,9 @@ def _run(args: argparse.Namespace) -> int:
 
     from hardware.buttons import KeypadReader
     from kiosk.feedback import FeedbackApp, FeedbackSettings
+    from protocol.errors import XephangError
     from protocol.i18n import translator
     from protocol.settings import load_settings
-    from protocol.errors import XephangError
 
     settings = load_settings(FeedbackSettings, args.config)
     logging.getLogger().setLevel(settings.log_level)

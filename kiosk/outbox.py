@@ -20,7 +20,7 @@ import logging
 import sqlite3
 import uuid
 from dataclasses import dataclass
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 from kiosk.store import give_back_seq, next_seq
 from protocol import topics
@@ -55,7 +55,7 @@ def add_issued(
     `ticket_id` may be chosen beforehand (the kiosk draws its QR code before it takes a
     number). Returns (ticket_id, seq).
     """
-    issued_at = issued_at.astimezone(timezone.utc)
+    issued_at = issued_at.astimezone(UTC)
     ticket_id = ticket_id or str(uuid.uuid4())
     seq = next_seq(db)
     event = make_event(
@@ -166,6 +166,6 @@ def issued_since(db: sqlite3.Connection, site: str, service: str, since: datetim
     row = db.execute(
         "SELECT COUNT(*) FROM tickets WHERE site = ? AND service = ? AND state IN ('printed', 'unconfirmed') "
         "AND issued_at > ?",
-        (site, service, since.astimezone(timezone.utc).isoformat()),
+        (site, service, since.astimezone(UTC).isoformat()),
     ).fetchone()
     return int(row[0])

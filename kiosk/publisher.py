@@ -21,7 +21,7 @@ import logging
 import queue
 import sqlite3
 from collections.abc import Callable
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from kiosk import outbox
@@ -38,7 +38,7 @@ class OutboxPublisher:
         *,
         window: int = 500,
         resend_window_s: float = 30.0,
-        clock: Callable[[], datetime] = lambda: datetime.now(timezone.utc),
+        clock: Callable[[], datetime] = lambda: datetime.now(UTC),
         on_activity: Callable[[], None] | None = None,
     ):
         self.db = db

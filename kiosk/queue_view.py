@@ -12,7 +12,7 @@ import json
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 from pydantic import ValidationError
 
@@ -32,7 +32,7 @@ UNKNOWN = Estimate(None, None)
 
 
 class QueueView:
-    def __init__(self, site: Site, max_age_s: float, clock: Callable[[], datetime] = lambda: datetime.now(timezone.utc)):
+    def __init__(self, site: Site, max_age_s: float, clock: Callable[[], datetime] = lambda: datetime.now(UTC)):
         self.site = site
         self.max_age_s = max_age_s
         self._clock = clock

@@ -12,13 +12,13 @@ import sqlite3
 import sys
 import threading
 import uuid
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 from types import FrameType
 
+from protocol.errors import XephangError
 from protocol.i18n import translator
 from protocol.settings import load_settings
-from protocol.errors import XephangError
 
 log = logging.getLogger(__name__)
 
@@ -167,7 +167,7 @@ def preview(config: str | None, out: str, *, width: int | None, number: str | No
         number=number or format_number(chosen, 23),
         service=chosen.label(locale),
         counter_hint=counter_hint(site, chosen.id, locale),
-        issued_at=datetime.now(timezone.utc).astimezone(site.zone),
+        issued_at=datetime.now(UTC).astimezone(site.zone),
         people_ahead=5,
         wait_s=17 * 60,
         notice=notice or _("Please keep this ticket and wait until your number is called. Thank you!"),

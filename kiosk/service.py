@@ -27,7 +27,7 @@ import time
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 from hardware.buttons import Press
 from hardware.printer import (
@@ -123,7 +123,7 @@ class Kiosk:
         printer: TicketPrinter,
         queue_view: QueueView,
         *,
-        clock: Callable[[], datetime] = lambda: datetime.now(timezone.utc),
+        clock: Callable[[], datetime] = lambda: datetime.now(UTC),
     ):
         self.settings = settings
         self.site = settings.site_config

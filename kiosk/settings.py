@@ -62,7 +62,7 @@ class KioskSection(BaseModel):
     outbox_keep_days: int = Field(default=14, ge=1, le=3650, description="sent outbox rows are kept this many days")
 
     @model_validator(mode="after")
-    def _pins(self) -> "KioskSection":
+    def _pins(self) -> KioskSection:
         pins = list(self.buttons.values()) + [self.priority_pin] + [
             self.leds.ready, self.leds.printing, self.leds.fault, self.leds.buzzer
         ]
@@ -78,7 +78,7 @@ class KioskSettings(CommonSettings):
     kiosk: KioskSection = Field(description="this kiosk")
 
     @model_validator(mode="after")
-    def _consistent(self) -> "KioskSettings":
+    def _consistent(self) -> KioskSettings:
         k = self.kiosk
         site = self.site(k.site)
         if site is None:

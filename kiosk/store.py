@@ -13,7 +13,7 @@ from __future__ import annotations
 import sqlite3
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 FILE_NAME = "kiosk.sqlite3"
@@ -96,7 +96,7 @@ def open_store(data_dir: Path | str) -> sqlite3.Connection:
     for name, migrate in MIGRATIONS:
         if name in done:
             continue
-        applied_at = datetime.now(timezone.utc).isoformat()
+        applied_at = datetime.now(UTC).isoformat()
         # executescript commits any open transaction first, so the script carries its own.
         db.executescript(
             f"BEGIN IMMEDIATE;\n{migrate()}\n"

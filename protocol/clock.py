@@ -19,19 +19,19 @@ from __future__ import annotations
 import os
 import time
 from collections.abc import Callable, Mapping
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 
 def scaled_clock(origin: datetime, epoch_s: float, speedup: float) -> Callable[[], datetime]:
     """A clock that starts at `origin` at real time `epoch_s` and runs `speedup` times faster."""
     if origin.tzinfo is None or speedup <= 0:
         raise ValueError("origin must carry an offset and speedup must be positive")
-    origin_utc = origin.astimezone(timezone.utc)
+    origin_utc = origin.astimezone(UTC)
     return lambda: origin_utc + timedelta(seconds=(time.time() - epoch_s) * speedup)
 
 
 def real_now() -> datetime:
-    return datetime.now(timezone.utc)
+    return datetime.now(UTC)
 
 
 # The real time this process started reading the clock: EPOCH when the environment omits it.
@@ -53,7 +53,7 @@ def from_environment(env: Mapping[str, str] = os.environ) -> Callable[[], dateti
                         float(speedup) if speedup else 1.0)
 
 
-def fix_epoch(env: "os._Environ[str] | dict[str, str]" = os.environ) -> None:
+def fix_epoch(env: os._Environ[str] | dict[str, str] = os.environ) -> None:
     """When ORIGIN is set, write the EPOCH and SPEEDUP this process uses into `env`, so
     child processes started with it run on exactly the same simulated clock."""
     if is_moved(env):

@@ -10,8 +10,8 @@ from __future__ import annotations
 import json
 import unicodedata
 import uuid
-from datetime import datetime, timezone
-from typing import Annotated, Any, Literal, Union
+from datetime import UTC, datetime
+from typing import Annotated, Any, Literal
 
 from pydantic import (
     AfterValidator,
@@ -200,19 +200,7 @@ class FeedbackGiven(_Envelope):
 
 
 Event = Annotated[
-    Union[
-        TicketIssued,
-        TicketCalled,
-        TicketRecalled,
-        TicketStarted,
-        TicketCompleted,
-        TicketNoShow,
-        TicketTransferred,
-        CounterOpened,
-        CounterPaused,
-        CounterClosed,
-        FeedbackGiven,
-    ],
+    TicketIssued | TicketCalled | TicketRecalled | TicketStarted | TicketCompleted | TicketNoShow | TicketTransferred | CounterOpened | CounterPaused | CounterClosed | FeedbackGiven,
     Field(discriminator="type"),
 ]
 EVENT_TYPES: dict[str, type[_Envelope]] = {
@@ -286,7 +274,7 @@ def make_event(
             "site": site,
             "source": source,
             "seq": seq,
-            "ts": (ts or datetime.now(timezone.utc)).isoformat(),
+            "ts": (ts or datetime.now(UTC)).isoformat(),
             "data": {k: (str(v) if isinstance(v, uuid.UUID) else v) for k, v in data.items()},
         }
     )

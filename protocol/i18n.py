@@ -15,7 +15,7 @@ from __future__ import annotations
 import ast
 import importlib.util
 from collections.abc import Callable
-from functools import lru_cache
+from functools import cache
 from pathlib import Path
 
 DEFAULT_LOCALE = "vi"
@@ -63,7 +63,7 @@ def catalog_path(domain: str, locale: str = "vi") -> Path:
     return Path(next(iter(spec.submodule_search_locations))) / "locale" / f"{locale}.po"
 
 
-@lru_cache(maxsize=None)
+@cache
 def load_catalog(domain: str, locale: str) -> dict[str, str]:
     path = catalog_path(domain, locale)
     return parse_po(path.read_text(encoding="utf-8")) if path.is_file() else {}

@@ -20,7 +20,7 @@ import socket
 import ssl
 import threading
 from collections.abc import Callable
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import Any
 
 import paho.mqtt.client as mqtt
@@ -34,7 +34,7 @@ MessageHandler = Callable[[mqtt.MQTTMessage], None]
 
 
 def status_payload(state: str, **details: Any) -> bytes:
-    body = {"state": state, "ts": datetime.now(timezone.utc).isoformat(), **details}
+    body = {"state": state, "ts": datetime.now(UTC).isoformat(), **details}
     return json.dumps(body, ensure_ascii=False, default=str).encode("utf-8")
 
 
@@ -95,7 +95,7 @@ class MqttLink:
         self.client = client
 
     # -- life cycle -------------------------------------------------------------------
-    def start(self) -> "MqttLink":
+    def start(self) -> MqttLink:
         """Connect in the background; paho keeps reconnecting until `stop()`."""
         self.client.connect_async(self.broker.host, self.broker.port, keepalive=self.broker.keepalive_s)
         self.client.loop_start()

@@ -58,7 +58,7 @@ class Device(BaseModel):
     counter: Slug | None = Field(default=None, description="its counter (keypad, feedback)")
 
     @model_validator(mode="after")
-    def _needs(self) -> "Device":
+    def _needs(self) -> Device:
         if self.role not in ("server", "monitor") and self.site is None:
             raise ValueError(f"a {self.role} device needs a site")
         if self.role in ("keypad", "feedback") and self.counter is None:
@@ -87,7 +87,7 @@ class CommonSettings(BaseSettings):
     )
 
     @model_validator(mode="after")
-    def _unique(self) -> "CommonSettings":
+    def _unique(self) -> CommonSettings:
         ids = [s.id for s in self.sites]
         if len(set(ids)) != len(ids):
             raise ValueError("site ids repeat")

@@ -47,7 +47,7 @@ class Service(_Model):
     counter_hint: Name | None = Field(default=None, description="printed on the ticket")
 
     @model_validator(mode="after")
-    def _one_numbering(self) -> "Service":
+    def _one_numbering(self) -> Service:
         if (self.letter is None) == (self.block is None):
             raise ValueError("give exactly one of 'letter' or 'block'")
         if self.block is not None:
@@ -87,7 +87,7 @@ class Hours(_Model):
     last_ticket: time = Field(default=time(16, 30), description="no tickets after this")
 
     @model_validator(mode="after")
-    def _ordered(self) -> "Hours":
+    def _ordered(self) -> Hours:
         if not (self.open < self.last_ticket <= self.close):
             raise ValueError("need open < last_ticket <= close")
         return self
@@ -125,7 +125,7 @@ class Site(_Model):
         return value
 
     @model_validator(mode="after")
-    def _consistent(self) -> "Site":
+    def _consistent(self) -> Site:
         problems = []
         service_ids = [s.id for s in self.services]
         if len(set(service_ids)) != len(service_ids):

@@ -10,13 +10,13 @@ Prints one `name origin` pair a line. Standard library only; imports nothing fro
 
 from __future__ import annotations
 
-from datetime import datetime, time, timedelta, timezone
+from datetime import UTC, datetime, time, timedelta, timezone
 
 SITE = timezone(timedelta(hours=7))
 
 
 def origins(today_real: datetime | None = None) -> list[tuple[str, datetime]]:
-    today = (today_real or datetime.now(timezone.utc)).astimezone(SITE).date()
+    today = (today_real or datetime.now(UTC)).astimezone(SITE).date()
     sunday = today + timedelta(days=(6 - today.weekday()) or 7)
     return [
         ("sunday", datetime.combine(sunday, time(10, 0), SITE)),

@@ -1,17 +1,29 @@
-"""The server's running parts, built from settings and started by the app's lifespan:
-the event store, the MQTT ingest, and hooks other parts (dispatch, alerts) attach to.
-No FastAPI here.
+"""The server as one machine: every part it runs, built from settings in `Runtime.build`,
+started and stopped in one ordered list, and the one place where listeners subscribe to
+ingest. Read this file to see who reacts to an ingested batch. No FastAPI here.
+
+Imports storage, mqtt, desk and stats; nothing imports this module but the web layer,
+the server command and tools that run a server in-process (demo, live simulation, tests).
 """
 
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any, Callable
+from datetime import datetime
+from typing import Any
 
-from protocol import clock
+from protocol import clock as project_clock
+from server.desk.dayend import DayEnd
+from server.desk.dispatch import Dispatcher
+from server.desk.statefeed import StateFeed
 from server.mqtt.ingest import Ingestor
+from server.mqtt.keypad import KeypadCommands
 from server.settings import ServerSettings
+from server.stats.alerts import AlertMonitor
+from server.stats.measures import rules_from_sites
+from server.stats.store import BackgroundRefresh, StatsStore
 from server.storage.events import EventStore
 
 log = logging.getLogger(__name__)
@@ -19,45 +31,103 @@ log = logging.getLogger(__name__)
 # A device whose clock differs from the server's by more than this is listed in /healthz.
 SKEW_LIMIT_S = 60.0
 
+Clock = Callable[[], datetime]
+
+
+@dataclass
+class Part:
+    """One running part: how to start it and how to stop it."""
+
+    name: str
+    start: Callable[[], object]
+    stop: Callable[[], object]
+
 
 @dataclass
 class Runtime:
     settings: ServerSettings
+    # The one clock of every part: real time unless a demo, a live simulation or a test
+    # moves it (protocol/clock.py, or a clock given to `build`).
+    clock: Clock
     store: EventStore
     ingestor: Ingestor
+    dispatcher: Dispatcher
+    stats: StatsStore
+    refresher: BackgroundRefresh
+    alerts: AlertMonitor
+    # Only on a server that dispatches at least one site:
+    keypads: KeypadCommands | None = None
+    dayend: DayEnd | None = None
+    parts: list[Part] = field(default_factory=list)
     started: bool = False
-    # Services attach here by name (e.g. "dispatcher"), so routes can find them.
-    services: dict[str, Any] = field(default_factory=dict)
-    on_stop: list[Callable[[], None]] = field(default_factory=list)
+
+    @property
+    def states(self) -> StateFeed:
+        return self.dispatcher.states
 
     @classmethod
-    def build(cls, settings: ServerSettings) -> "Runtime":
+    def build(cls, settings: ServerSettings, clock: Clock | None = None) -> Runtime:
+        now: Clock = clock or project_clock.now
         store = EventStore(settings.server.database, settings.sites)
-        broker = settings.broker
         ingestor = Ingestor(
             store,
-            broker,
+            settings.broker,
             client_id=settings.server.client_id,
             batch_max=settings.server.batch_max,
             batch_window_s=settings.server.batch_window_ms / 1000,
         )
-        runtime = cls(settings=settings, store=store, ingestor=ingestor)
-        # The one clock of the server's parts: real time unless a demo, a live simulation or
-        # a test run moves it (XEPHANG_CLOCK_*); a simulation or a test may replace it.
-        runtime.services["clock"] = clock.now
+
+        def publish(topic: str, payload: bytes, retain: bool = False) -> Any:
+            return ingestor.link.publish(topic, payload, qos=1, retain=retain)
+
+        dispatcher = Dispatcher(
+            store, settings.sites, settings.server.dispatch_sites, settings.server.client_id, publish, clock=now,
+        )
+        stats = StatsStore(store, rules_from_sites(settings.sites))
+        refresher = BackgroundRefresh(stats)
+        alerts = AlertMonitor(
+            settings.sites, store.reader, lambda topic, payload: publish(topic, payload, retain=False),
+            clock=lambda: now().timestamp(),
+        )
+        keypads = dayend = None
+        if dispatcher.dispatch_sites:
+            keypads = KeypadCommands(dispatcher, settings.broker, settings.server.client_id)
+            dayend = DayEnd(dispatcher, ready=ingestor.caught_up)
+
+        # Who reacts to an ingested batch, in this order: the dispatcher (its turns and the
+        # retained board/queue states), then the statistics (pre-aggregates, alerts).
+        ingestor.listeners.append(dispatcher.on_ingested)
+        ingestor.listeners.append(lambda _result: (refresher.poke(), alerts.poke()))
+
+        runtime = cls(settings=settings, clock=now, store=store, ingestor=ingestor, dispatcher=dispatcher,
+                      stats=stats, refresher=refresher, alerts=alerts, keypads=keypads, dayend=dayend)
+        # Started in this order, stopped in the reverse one; the ingest link comes last so
+        # that every listener is running before the first batch arrives.
+        runtime.parts = [Part("dispatcher", dispatcher.launch, dispatcher.stop)]
+        if keypads is not None:
+            runtime.parts.append(Part("keypad commands", keypads.start, keypads.stop))
+        if dayend is not None:
+            runtime.parts.append(Part("day-end", dayend.start, dayend.stop))
+        runtime.parts += [
+            Part("statistics store", lambda: None, stats.close),
+            # after a restart, bring the pre-aggregates up to date at once
+            Part("statistics refresh", lambda: refresher.start().poke(), refresher.stop),
+            Part("alerts", alerts.start, alerts.stop),
+            Part("ingest", ingestor.start, ingestor.stop),
+        ]
         return runtime
 
     def start(self) -> None:
-        self.ingestor.start()
+        for part in self.parts:
+            part.start()
         self.started = True
 
     def stop(self) -> None:
-        for hook in reversed(self.on_stop):
+        for part in reversed(self.parts):
             try:
-                hook()
+                part.stop()
             except Exception:  # noqa: BLE001 - stopping must finish
-                log.exception("stop hook failed")
-        self.ingestor.stop()
+                log.exception("stopping %s failed", part.name)
         self.store.close()
         self.started = False
 

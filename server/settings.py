@@ -37,7 +37,7 @@ class ServerSettings(CommonSettings):
     server: ServerSection = Field(default_factory=ServerSection, description="the server itself")
 
     @model_validator(mode="after")
-    def _dispatch_known(self) -> "ServerSettings":
+    def _dispatch_known(self) -> ServerSettings:
         if (self.server.tls_cert is None) != (self.server.tls_key is None):
             raise ValueError("server.tls_cert and server.tls_key go together")
         unknown = sorted(set(self.server.dispatch_sites) - {s.id for s in self.sites})

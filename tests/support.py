@@ -6,13 +6,15 @@ from __future__ import annotations
 import getpass
 import os
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import datetime, time as day_time, timedelta, timezone
+from datetime import datetime, timedelta, timezone
+from datetime import time as day_time
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
-from protocol.settings import BrokerSettings, Device
 from broker.config import BrokerProcess, BrokerTuning, free_port, write_config
+from protocol.settings import BrokerSettings, Device
 
 SITE_ID = "test-site"
 OTHER_SITE_ID = "other-site"
@@ -111,7 +113,7 @@ def child_env(**extra: str) -> dict[str, str]:
     return env
 
 
-def clock_from(start: "datetime") -> "Callable[[], datetime]":
+def clock_from(start: datetime) -> Callable[[], datetime]:
     """A clock that reads `start` now and runs at real speed: the server's clock in a test
     whose data is pinned to a date (pin the clock where the data is pinned)."""
     from protocol import clock
@@ -119,7 +121,7 @@ def clock_from(start: "datetime") -> "Callable[[], datetime]":
     return clock.scaled_clock(start, time.time(), 1.0)
 
 
-def office_clock(hour: int = 10) -> "Callable[[], datetime]":
+def office_clock(hour: int = 10) -> Callable[[], datetime]:
     """The project clock's date (real, or the one a test run moved to) at `hour`:00 in
     Hanoi, running at real speed: for a test whose data is built relative to "now" and
     must not straddle midnight (a ticket 48 minutes old at 00:20 is yesterday's, and
@@ -131,14 +133,13 @@ def office_clock(hour: int = 10) -> "Callable[[], datetime]":
     return clock_from(datetime.combine(day, day_time(hour), zone))
 
 
-def app_on_clock(settings: Any, now: "Callable[[], datetime]") -> Any:
+def app_on_clock(settings: Any, now: Callable[[], datetime]) -> Any:
     """The real app whose server parts (dispatch, day-end, alerts, stats' today) all read
     `now` instead of the project clock."""
-    from server.web.app import create_app
     from server.runtime import Runtime
+    from server.web.app import create_app
 
-    runtime = Runtime.build(settings)
-    runtime.services["clock"] = now
+    runtime = Runtime.build(settings, clock=now)
     return create_app(settings, runtime=runtime)
 
 
@@ -154,7 +155,7 @@ def wait_until(predicate: Callable[[], Any], timeout_s: float = 10.0, interval_s
         time.sleep(interval_s)
 
 
-def server_settings_dict(broker: "RunningBroker", database: Path, **server: Any) -> dict[str, Any]:
+def server_settings_dict(broker: RunningBroker, database: Path, **server: Any) -> dict[str, Any]:
     data = settings_dict(broker.settings_for("server"))
     data["server"] = {"database": str(database), "dispatch_sites": [SITE_ID], **server}
     return data

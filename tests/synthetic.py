@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import random
 import uuid
-from datetime import datetime, time, timedelta, timezone
+from datetime import UTC, datetime, time, timedelta, timezone
 from typing import Any
 
 from protocol import clock
@@ -81,4 +81,4 @@ def default_start(now: datetime | None = None) -> datetime:
     the clock shows (a real one, or one a test run moved), never a pinned date that the
     server's own clock leaves behind (docs/testing.md)."""
     today = (now or clock.now()).astimezone(HANOI).date()
-    return datetime.combine(today - timedelta(days=1), time(7, 30), HANOI).astimezone(timezone.utc)
+    return datetime.combine(today - timedelta(days=1), time(7, 30), HANOI).astimezone(UTC)

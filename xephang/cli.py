@@ -14,9 +14,9 @@ import os
 import sys
 from collections.abc import Sequence
 
-from protocol.settings import ConfigError, add_config_option
-from xephang import __version__
 from protocol.errors import XephangError
+from protocol.settings import ConfigError
+from xephang import __version__
 
 # Modules that register sub-commands; each must stay cheap to import.
 COMMAND_MODULES = [

@@ -26,15 +26,16 @@ import time
 import urllib.error
 import urllib.request
 from dataclasses import dataclass, field
-from datetime import datetime, time as dtime, timedelta
+from datetime import datetime
+from datetime import time as dtime
 from pathlib import Path
 from typing import Any
 
+from broker.config import BrokerProcess, find_mosquitto, free_port, write_config
 from protocol import clock
+from protocol.errors import XephangError
 from protocol.settings import Device
 from protocol.sites import Site
-from broker.config import BrokerProcess, find_mosquitto, free_port, write_config
-from protocol.errors import XephangError
 from xephang.simulate import SimulationModel, arrivals
 
 log = logging.getLogger(__name__)
@@ -65,6 +66,11 @@ def demo_site() -> dict[str, Any]:
     }
 
 
+# The demo runs on Mosquitto only (no broker of our own: docs/architecture.md).
+NEEDS_MOSQUITTO = ("Bản trình diễn cần Mosquitto / the demo needs Mosquitto: "
+                   "sudo apt-get install mosquitto (or run `make demo`, which installs it)")
+
+
 @dataclass
 class DemoOptions:
     directory: Path = Path("var/demo")
@@ -76,7 +82,6 @@ class DemoOptions:
     seed: int = 1
     human_counter: str = "quay-1"
     forward_stdin: bool = True
-    embedded_broker: bool = False  # use the embedded broker even when Mosquitto is installed
 
 
 @dataclass
@@ -90,7 +95,7 @@ class Child:
 class Demo:
     options: DemoOptions
     children: list[Child] = field(default_factory=list)
-    broker: Any = None  # BrokerProcess (Mosquitto) or MiniBroker (embedded)
+    broker: BrokerProcess | None = None
     broker_name: str = "Mosquitto"
     accounts: dict[str, str] = field(default_factory=dict)
     tokens: dict[str, str] = field(default_factory=dict)
@@ -120,15 +125,10 @@ class Demo:
         self.broker_port = free_port()
         conf = write_config(directory / "broker", devices, passwords, self.broker_port,
                             run_as_user=_current_user())
-        if find_mosquitto() is not None and not self.options.embedded_broker:
-            self.broker = BrokerProcess(conf, self.broker_port)
-            self.broker_name = "Mosquitto"
-        else:
-            from server.minibroker import MiniBroker
-
-            self.broker = MiniBroker(self.broker_port, conf.parent / "passwd", conf.parent / "acl")
-            why = "chọn bằng --embedded-broker" if self.options.embedded_broker else "chưa cài Mosquitto / not installed"
-            self.broker_name = f"trình môi giới nhúng / embedded broker, chỉ để trình diễn ({why})"
+        if find_mosquitto() is None:
+            raise XephangError(NEEDS_MOSQUITTO)
+        self.broker = BrokerProcess(conf, self.broker_port)
+        self.broker_name = "Mosquitto"
         self.clock_env = clock.environment_for(self._origin(), time.time() + 5, self.options.speedup)
         config = {
             "locale": "vi",
@@ -164,8 +164,8 @@ class Demo:
         return datetime.combine(today, dtime(7, 30), site.zone)
 
     def _create_accounts(self, database: Path) -> None:
-        from server.web.auth import create_token, create_user
         from server.storage.events import EventStore
+        from server.web.auth import create_token, create_user
 
         site = Site.model_validate(demo_site())
         store = EventStore(database, [site])

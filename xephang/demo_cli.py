@@ -15,10 +15,6 @@ def register(sub: argparse._SubParsersAction) -> None:
     parser.add_argument("--port", type=int, default=8000, help="HTTP port of the server (default 8000)")
     parser.add_argument("--tickets", type=int, default=120, help="citizens in the simulated day (default 120)")
     parser.add_argument("--seed", type=int, default=1, help="random seed of the simulated day")
-    parser.add_argument(
-        "--embedded-broker", action="store_true",
-        help="use the small embedded MQTT broker even when Mosquitto is installed (it is used anyway without it)",
-    )
     parser.set_defaults(run=run)
 
 
@@ -30,7 +26,6 @@ def run(args: argparse.Namespace) -> int:
     demo = Demo(DemoOptions(
         directory=Path(args.dir), speedup=args.speedup, duration_s=args.duration,
         headless=True if args.headless else None, http_port=args.port, tickets_per_day=args.tickets, seed=args.seed,
-        embedded_broker=args.embedded_broker,
     ))
     signal.signal(signal.SIGTERM, lambda *_: demo.stop_event.set())
     demo.prepare()

@@ -230,8 +230,8 @@ def broker_config(
     """
     import tomllib
 
-    from protocol.settings import CommonSettings, load_settings
     from broker.config import acl_text, mosquitto_conf, new_password, password_line
+    from protocol.settings import CommonSettings, load_settings
 
     settings = load_settings(CommonSettings, config)
     if not settings.devices:

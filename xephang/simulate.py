@@ -32,8 +32,8 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field
 
 from protocol.sites import Site
-from server.storage.projection import fold
 from server.stats.measures import compute, rules_from_sites
+from server.storage.projection import fold
 
 # Share of the day's arrivals per local hour: the morning peak DOMAIN.md describes.
 DEFAULT_PROFILE = {7: 0.06, 8: 0.17, 9: 0.17, 10: 0.14, 11: 0.08, 13: 0.10, 14: 0.13, 15: 0.10, 16: 0.05}

@@ -39,8 +39,8 @@ def run(args: argparse.Namespace) -> int:
     from datetime import date
     from pathlib import Path
 
-    from protocol.settings import CommonSettings, load_settings
     from protocol.errors import XephangError
+    from protocol.settings import CommonSettings, load_settings
     from xephang.simchart import draw_chart
     from xephang.simulate import SimulationModel, answer, evaluate, staffing_options
 
@@ -79,9 +79,9 @@ def _live(site, model, staffing, args: argparse.Namespace) -> None:
     from datetime import date
     from pathlib import Path
 
-    from protocol.settings import BrokerSettings, Device
     from broker.config import BrokerProcess, find_mosquitto, free_port, new_password, write_config
     from protocol.errors import XephangError
+    from protocol.settings import BrokerSettings, Device
     from xephang.simulate import pooled_site
     from xephang.simulate_live import run_live
 

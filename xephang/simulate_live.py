@@ -17,7 +17,7 @@ import threading
 import time
 import urllib.request
 from dataclasses import dataclass
-from datetime import date, datetime, timezone
+from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import Any
 
@@ -72,29 +72,28 @@ def run_live(
     import uvicorn
     from gpiozero.pins.mock import MockFactory
 
+    from broker.config import free_port
     from hardware.buttons import Press
     from kiosk.app import KioskApp
     from kiosk.settings import KioskSettings
     from protocol.settings import load_settings
-    from server.web.app import create_app
-    from server.web.auth import create_token, create_user
-    from broker.config import free_port
     from server.runtime import Runtime
     from server.settings import ServerSettings
+    from server.web.app import create_app
+    from server.web.auth import create_token, create_user
 
     fast = simulate_day(site, model, staffing, day, seed)
     # In time order; at the same instant, in the order the simulator decided them (a
     # completion before the next call at that counter).
     actions = [e for _, e in sorted(enumerate(fast.events), key=lambda pair: (pair[1][2], pair[0]))]
-    first = datetime.fromtimestamp(actions[0][2], timezone.utc)
+    first = datetime.fromtimestamp(actions[0][2], UTC)
     clock = SteppedClock(first)
     site_data = site.model_dump(mode="json")
     server_settings = load_settings(
         ServerSettings, None, sites=[site_data], broker=_broker_dict(server_broker),
         server={"database": str(workdir / "live.db"), "dispatch_sites": [site.id], "client_id": "server"},
     )
-    runtime = Runtime.build(server_settings)
-    runtime.services["clock"] = clock
+    runtime = Runtime.build(server_settings, clock=clock)
     app = create_app(server_settings, runtime=runtime)
     port = http_port or free_port()
     server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
@@ -103,8 +102,8 @@ def run_live(
     _wait(lambda: server.started)
     create_user(runtime.store, "sim-manager", "not-used-" + str(seed), "manager", [site.id], [])
     token = create_token(runtime.store, "sim-manager", "live simulation")
-    dispatcher = runtime.services["dispatcher"]
-    dayend = runtime.services["dayend"]
+    dispatcher = runtime.dispatcher
+    dayend = runtime.dayend
     dayend.stop()  # the replay runs the day-end itself, at the simulated closing time
 
     kiosk_settings = load_settings(
@@ -134,7 +133,7 @@ def run_live(
         for kind, _site, ts_at, _seq, _source, body in actions:
             time.sleep(max(0.0, (ts_at - previous) / speedup))
             previous = ts_at
-            clock.set(datetime.fromtimestamp(ts_at, timezone.utc))
+            clock.set(datetime.fromtimestamp(ts_at, UTC))
             data = json.loads(body)["data"]
             if kind == "ticket.issued":
                 kiosk.press(Press(data["service"], data["priority"]))
@@ -151,7 +150,7 @@ def run_live(
             elif kind == "ticket.no_show" and _was_called(fast.events, data["ticket_id"]):
                 dispatcher.no_show(site.id, data["counter"], "simulation")
         # Citizens still waiting at closing time: the server's own day-end job closes them.
-        clock.set(datetime.combine(day, site.hours.close, site.zone).astimezone(timezone.utc))
+        clock.set(datetime.combine(day, site.hours.close, site.zone).astimezone(UTC))
         dayend.close_site(site.id)
         request = urllib.request.Request(
             f"http://127.0.0.1:{port}/api/v1/stats?from={day}&to={day}&site={site.id}",

@@ -22,8 +22,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from protocol.settings import CommonSettings, Device
 from broker.config import BrokerTuning, acl_text, mosquitto_conf, new_password, password_line
+from protocol.settings import CommonSettings, Device
 from xephang import tomlout
 
 PREFIX = "xephang/v1"

@@ -43,8 +43,8 @@ def register(sub: Any) -> None:
 
 
 def _settings(args: argparse.Namespace) -> Any:
-    from protocol.settings import CommonSettings, load_settings
     from protocol.errors import XephangError
+    from protocol.settings import CommonSettings, load_settings
 
     settings = load_settings(CommonSettings, args.config)
     if not settings.sites:

@@ -62,9 +62,9 @@ def run_server(args: argparse.Namespace) -> int:
 
 
 def run_broker_config(args: argparse.Namespace) -> int:
-    from protocol.settings import CommonSettings, load_settings
     from broker.config import new_password, write_config
     from protocol.errors import XephangError
+    from protocol.settings import CommonSettings, load_settings
 
     settings = load_settings(CommonSettings, args.config)
     if not settings.devices:

@@ -47,8 +47,8 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 def _open(args: argparse.Namespace):
     from protocol.settings import load_settings
-    from server.storage.db import open_database
     from server.settings import ServerSettings
+    from server.storage.db import open_database
 
     settings = load_settings(ServerSettings, args.config)
     return settings, open_database(args.database or settings.server.database)
@@ -57,8 +57,8 @@ def _open(args: argparse.Namespace):
 def run_add(args: argparse.Namespace) -> int:
     import secrets
 
-    from server.web.auth import create_user
     from protocol.errors import XephangError
+    from server.web.auth import create_user
 
     settings, db = _open(args)
     known = {s.id: s for s in settings.sites}
@@ -106,8 +106,8 @@ def run_list(args: argparse.Namespace) -> int:
 
 
 def run_token(args: argparse.Namespace) -> int:
-    from server.web.auth import create_token
     from protocol.errors import XephangError
+    from server.web.auth import create_token
 
     _, db = _open(args)
     if args.days is not None and args.days < 1:

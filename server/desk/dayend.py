@@ -31,9 +31,9 @@ from typing import Any
 from protocol import topics
 from protocol.events import make_event
 from protocol.sites import Site
+from server.desk.boardstate import apply_counter_event
 from server.storage import audit
 from server.storage.audit import Actor
-from server.desk.boardstate import apply_counter_event
 
 log = logging.getLogger(__name__)
 ACTOR = Actor("day-end", "system", "system")
@@ -61,7 +61,7 @@ class DayEnd:
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, name="xephang-dayend", daemon=True)
 
-    def start(self) -> "DayEnd":
+    def start(self) -> DayEnd:
         self._thread.start()
         return self
 

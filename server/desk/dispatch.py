@@ -25,19 +25,19 @@ import sqlite3
 from collections.abc import Callable
 from concurrent.futures import Future
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import Any
 
 from protocol import topics
 from protocol.events import OUTCOMES, InvalidEvent, make_event
 from protocol.sites import Counter, Site
+from server.desk.boardstate import apply_counter_event, in_progress
+from server.desk.errors import DeskRefused
+from server.desk.statefeed import StateFeed
 from server.storage import audit
 from server.storage.audit import Actor
-from server.desk.boardstate import apply_counter_event, in_progress
-from server.web.errors import ApiError
-from server.storage.groupcommit import Done, GroupCommit, Job
-from server.desk.statefeed import StateFeed
 from server.storage.events import BatchResult, EventStore, next_seq
+from server.storage.groupcommit import Done, GroupCommit, Job
 
 log = logging.getLogger(__name__)
 TICKET_COLUMNS = ("ticket_id", "number", "service", "priority", "issued_at")
@@ -47,7 +47,7 @@ Work = Callable[["_Turn"], tuple[list[tuple[str, dict]], "dict | None"]]
 
 
 def utc_now() -> datetime:
-    return datetime.now(timezone.utc)
+    return datetime.now(UTC)
 
 
 @dataclass
@@ -90,7 +90,7 @@ class Dispatcher:
         self.writer = GroupCommit(store, self._answer, "xephang-dispatch")
 
     # -- life cycle -------------------------------------------------------------------
-    def launch(self) -> "Dispatcher":
+    def launch(self) -> Dispatcher:
         """Start the writer and the state feed (`start` is the desk action "dossier
         reception begins")."""
         self.writer.start()
@@ -124,8 +124,8 @@ class Dispatcher:
     def submit(self, action: str, site: str, counter: str, actor: Actor | str | None = None, **params: Any) -> Future:
         """Queue one desk action by name (ACTIONS) for the writer; returns its future.
 
-        Invalid parameters raise ApiError at once; refusals (counter paused, nobody
-        waiting...) come back through the future as ApiError, like every other result.
+        Invalid parameters raise DeskRefused at once; refusals (counter paused, nobody
+        waiting...) come back through the future as DeskRefused, like every other result.
         """
         if action not in ACTIONS:
             raise ValueError(f"unknown desk action {action!r}")
@@ -134,11 +134,11 @@ class Dispatcher:
     def call_next(self, site: str, counter: str, actor: Actor | str | None = None, _wait: bool = True) -> Any:
         def work(turn: _Turn) -> tuple[list[tuple[str, dict]], dict | None]:
             if turn.state == "paused":
-                raise ApiError(409, "counter_paused", "resume the counter first")
+                raise DeskRefused("counter_paused", "resume the counter first")
             self._free(turn)
             ticket = self._pick(turn)
             if ticket is None:
-                raise ApiError(409, "no_ticket_waiting", "no ticket is waiting for this counter's services")
+                raise DeskRefused("no_ticket_waiting", "no ticket is waiting for this counter's services")
             events = [] if turn.state == "open" else [("counter.opened", {"counter": turn.counter.id})]
             return events + [self._called(turn, ticket)], ticket
 
@@ -149,14 +149,14 @@ class Dispatcher:
         """Supervisor call of one waiting ticket (any service), out of turn."""
         def work(turn: _Turn) -> tuple[list[tuple[str, dict]], dict | None]:
             if turn.state == "paused":
-                raise ApiError(409, "counter_paused", "resume the counter first")
+                raise DeskRefused("counter_paused", "resume the counter first")
             self._free(turn)
             row = turn.conn.execute(
                 f"SELECT {', '.join(TICKET_COLUMNS)} FROM tickets WHERE ticket_id = ? AND site = ? AND status = 'waiting'",
                 (str(ticket_id), turn.site.id),
             ).fetchone()
             if row is None:
-                raise ApiError(409, "ticket_not_waiting", "that ticket is not waiting at this site")
+                raise DeskRefused("ticket_not_waiting", "that ticket is not waiting at this site")
             ticket = dict(zip(TICKET_COLUMNS, tuple(row)))
             events = [] if turn.state == "open" else [("counter.opened", {"counter": turn.counter.id})]
             return events + [self._called(turn, ticket)], ticket
@@ -183,10 +183,10 @@ class Dispatcher:
         actor: Actor | str | None = None, _wait: bool = True,
     ) -> Any:
         if outcome not in OUTCOMES:
-            raise ApiError(422, "invalid_outcome", f"outcome must be one of {', '.join(OUTCOMES)}")
+            raise DeskRefused("invalid_outcome", f"outcome must be one of {', '.join(OUTCOMES)}")
         code = (dossier_code or "").strip() or None
         if code is not None and len(code) > 64:
-            raise ApiError(422, "invalid_dossier_code", "a dossier code has at most 64 characters")
+            raise DeskRefused("invalid_dossier_code", "a dossier code has at most 64 characters")
 
         def work(turn: _Turn) -> tuple[list[tuple[str, dict]], dict | None]:
             ticket = self._current(turn, ("called", "serving"))
@@ -209,10 +209,10 @@ class Dispatcher:
                  _wait: bool = True) -> Any:
         def work(turn: _Turn) -> tuple[list[tuple[str, dict]], dict | None]:
             if turn.site.service(to_service) is None:
-                raise ApiError(422, "unknown_service", f"no service {to_service!r} at this site")
+                raise DeskRefused("unknown_service", f"no service {to_service!r} at this site")
             ticket = self._current(turn, ("called", "serving"))
             if ticket["service"] == to_service:
-                raise ApiError(409, "same_service", "the ticket is already in that service")
+                raise DeskRefused("same_service", "the ticket is already in that service")
             data = {"ticket_id": ticket["ticket_id"], "counter": turn.counter.id, "to_service": to_service}
             return [("ticket.transferred", data)], ticket
 
@@ -253,20 +253,20 @@ class Dispatcher:
     def _site(self, site_id: str) -> Site:
         site = self.sites.get(site_id)
         if site is None:
-            raise ApiError(404, "unknown_site", f"no site {site_id!r}")
+            raise DeskRefused("unknown_site", f"no site {site_id!r}")
         if site_id not in self.dispatch_sites:
-            raise ApiError(409, "not_dispatcher", f"this server does not dispatch site {site_id!r}")
+            raise DeskRefused("not_dispatcher", f"this server does not dispatch site {site_id!r}")
         return site
 
     def _free(self, turn: _Turn) -> None:
         if turn.current is not None:
-            raise ApiError(409, "counter_busy", f"finish ticket {turn.current['number']} first")
+            raise DeskRefused("counter_busy", f"finish ticket {turn.current['number']} first")
 
     def _current(self, turn: _Turn, statuses: tuple[str, ...]) -> dict:
         if turn.current is None:
-            raise ApiError(409, "no_current_ticket", "this counter has no ticket in progress")
+            raise DeskRefused("no_current_ticket", "this counter has no ticket in progress")
         if turn.current["status"] not in statuses:
-            raise ApiError(409, "wrong_ticket_state", f"the ticket is {turn.current['status']}")
+            raise DeskRefused("wrong_ticket_state", f"the ticket is {turn.current['status']}")
         return turn.current
 
     def _pick(self, turn: _Turn) -> dict | None:
@@ -329,7 +329,7 @@ class Dispatcher:
     ) -> Any:
         who = audit.as_actor(actor)
 
-        def refused(conn: sqlite3.Connection, exc: ApiError) -> None:
+        def refused(conn: sqlite3.Connection, exc: DeskRefused) -> None:
             if site_id in self.sites:
                 audit.record(conn, who, action, ok=False, code=exc.code, site=site_id, counter=counter_id,
                              target=target)
@@ -360,7 +360,7 @@ class Dispatcher:
         site = self._site(site_id)
         counter = site.counter(counter_id)
         if counter is None:
-            raise ApiError(404, "unknown_counter", f"no counter {counter_id!r} at site {site_id!r}")
+            raise DeskRefused("unknown_counter", f"no counter {counter_id!r} at site {site_id!r}")
         turn = self._turn(conn, site, counter)
         planned, ticket = work(turn)
         events = [self._event(conn, turn, kind, data) for kind, data in planned]
@@ -386,7 +386,7 @@ class Dispatcher:
         try:
             return make_event(kind, site=turn.site.id, source=self.source, seq=self._next_seq(conn), data=data, ts=turn.now)
         except InvalidEvent as exc:
-            raise ApiError(422, "invalid_event", exc.reason) from None
+            raise DeskRefused("invalid_event", exc.reason) from None
 
 
 def in_progress_one(conn: sqlite3.Connection, site_id: str, counter_id: str) -> dict | None:

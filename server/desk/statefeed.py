@@ -56,7 +56,7 @@ class StateFeed:
         self._conn: sqlite3.Connection | None = None
         self._build_lock = threading.Lock()
 
-    def start(self) -> "StateFeed":
+    def start(self) -> StateFeed:
         self._thread = threading.Thread(target=self._run, name="xephang-state", daemon=True)
         self._thread.start()
         with self._cond:

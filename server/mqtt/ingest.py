@@ -71,7 +71,7 @@ class Ingestor:
             on_connection_change=self._connection_changed,
         )
 
-    def start(self) -> "Ingestor":
+    def start(self) -> Ingestor:
         self._thread.start()
         self.link.start()
         return self

@@ -25,9 +25,9 @@ from protocol import topics
 from protocol.events import OUTCOMES
 from protocol.link import MqttLink
 from protocol.settings import BrokerSettings
+from server.desk.errors import DeskRefused
 from server.storage import audit
 from server.storage.audit import Actor
-from server.web.errors import ApiError
 
 log = logging.getLogger(__name__)
 COMMANDS = f"{topics.PREFIX}/+/commands/+"
@@ -50,7 +50,7 @@ class KeypadCommands:
             on_message=self._receive, clean_session=True,
         )
 
-    def start(self) -> "KeypadCommands":
+    def start(self) -> KeypadCommands:
         self._thread.start()
         self.link.start()
         return self
@@ -74,7 +74,7 @@ class KeypadCommands:
                 return
             try:
                 self.handle(*item)
-            except ApiError as exc:
+            except DeskRefused as exc:
                 self.refused += 1
                 log.info("keypad command on %s refused: %s", item[0], exc.code)
             except Exception:  # noqa: BLE001 - one bad command must not stop the worker
@@ -82,7 +82,7 @@ class KeypadCommands:
                 log.exception("keypad command on %s failed", item[0])
 
     def handle(self, topic: str, payload: bytes) -> dict | None:
-        """Run one command; raises ApiError when it is refused (already audited)."""
+        """Run one command; raises DeskRefused when it is refused (already audited)."""
         try:
             parsed = topics.parse(topic)
         except topics.InvalidTopic:
@@ -96,7 +96,7 @@ class KeypadCommands:
         if not isinstance(body, dict) or body.get("action") not in ACTIONS:
             audit.record_failure(self.dispatcher.store, actor, "keypad_command", "invalid_command",
                                  site=site, counter=counter)
-            raise ApiError(422, "invalid_command", f"action must be one of {', '.join(ACTIONS)}")
+            raise DeskRefused("invalid_command", f"action must be one of {', '.join(ACTIONS)}")
         action = body["action"]
         self.handled += 1
         if action == "next":
@@ -108,7 +108,7 @@ class KeypadCommands:
         outcome = body.get("outcome") or "info"
         if outcome not in OUTCOMES:
             audit.record_failure(self.dispatcher.store, actor, "complete", "invalid_outcome", site=site, counter=counter)
-            raise ApiError(422, "invalid_outcome", f"outcome must be one of {', '.join(OUTCOMES)}")
+            raise DeskRefused("invalid_outcome", f"outcome must be one of {', '.join(OUTCOMES)}")
         code = body.get("dossier_code")
         return self.dispatcher.complete(site, counter, outcome, str(code) if code else None, actor=actor)
 

@@ -23,7 +23,7 @@ import threading
 import time
 import uuid
 from collections.abc import Callable, Iterable
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import Any
 
 from protocol import topics
@@ -37,7 +37,7 @@ ALERT_KINDS = ("ticket_at_risk", "counter_paused", "device_offline", "device_fau
 
 
 def _iso(epoch_s: float) -> str:
-    return datetime.fromtimestamp(epoch_s, timezone.utc).isoformat()
+    return datetime.fromtimestamp(epoch_s, UTC).isoformat()
 
 
 def device_faults(conn: sqlite3.Connection, site: str) -> list[dict[str, Any]]:
@@ -60,7 +60,7 @@ def device_faults(conn: sqlite3.Connection, site: str) -> list[dict[str, Any]]:
 
 def live_state(conn: sqlite3.Connection, site: Site, now_at: float) -> dict[str, Any]:
     """The live panel of one site at `now_at` (UTC epoch seconds)."""
-    today = datetime.fromtimestamp(now_at, timezone.utc).astimezone(site.zone).date().isoformat()
+    today = datetime.fromtimestamp(now_at, UTC).astimezone(site.zone).date().isoformat()
     open_tickets = conn.execute(
         "SELECT ticket_id, number, service, status, counter, issued_at FROM tickets "
         "WHERE site = ? AND local_day = ? AND status IN ('waiting', 'called', 'serving') AND issued_at IS NOT NULL "
@@ -204,7 +204,7 @@ class AlertMonitor:
         """Re-evaluate soon (e.g. after an ingest batch)."""
         self._wake.set()
 
-    def start(self) -> "AlertMonitor":
+    def start(self) -> AlertMonitor:
         self._thread = threading.Thread(target=self._run, name="xephang-alerts", daemon=True)
         self._thread.start()
         return self

@@ -16,7 +16,7 @@ import math
 from bisect import bisect_left
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import date, datetime, timezone
+from datetime import UTC, date, datetime
 from zoneinfo import ZoneInfo
 
 GROUP_KEYS = ("site", "service", "counter", "day", "week", "month", "hour")
@@ -88,7 +88,7 @@ def week_of(day: str) -> str:
 
 
 def local_hour(epoch_s: float, zone: ZoneInfo) -> int:
-    return datetime.fromtimestamp(epoch_s, timezone.utc).astimezone(zone).hour
+    return datetime.fromtimestamp(epoch_s, UTC).astimezone(zone).hour
 
 
 @dataclass
@@ -106,7 +106,7 @@ class Accumulator:
         h = self.histograms[measure]
         h[value] = h.get(value, 0) + 1
 
-    def add_ticket(self, facts: "TicketFacts") -> None:
+    def add_ticket(self, facts: TicketFacts) -> None:
         c = self.counts
         c["issued"] += 1
         c["called"] += facts.called
@@ -125,7 +125,7 @@ class Accumulator:
         self.counts["ratings"] += 1
         self.counts["satisfied"] += int(satisfied)
 
-    def merge(self, other: "Accumulator") -> None:
+    def merge(self, other: Accumulator) -> None:
         for k, v in other.counts.items():
             self.counts[k] += v
         for m in MEASURES:
@@ -248,7 +248,7 @@ def first_ratings(feedback: Iterable[Mapping], tickets: Mapping[str, Mapping], r
         if ticket and ticket.get("issued_at") is not None and ticket.get("local_day"):
             day, hour, service = ticket["local_day"], local_hour(ticket["issued_at"], zone), ticket.get("service") or ""
         else:
-            moment = datetime.fromtimestamp(f["ts_at"], timezone.utc).astimezone(zone)
+            moment = datetime.fromtimestamp(f["ts_at"], UTC).astimezone(zone)
             day, hour, service = moment.date().isoformat(), moment.hour, ""
         out.append(Rating(f["site"], day, hour, service, f["counter"], int(f["rating"]), f["scale"]))
     return out

@@ -31,16 +31,15 @@ import logging
 import multiprocessing
 import sqlite3
 import threading
+from collections.abc import Iterable, Mapping, Sequence
 from concurrent.futures import ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
-from collections.abc import Iterable, Mapping, Sequence
 from datetime import date, datetime, time, timedelta
-
 
 from server.stats import measures as stats
 from server.stats.measures import MEASURES, Accumulator, Rules
-from server.storage.db import read_connection
 from server.stats.query import aggregate_plan, decode, distribution_of, encode, query_aggregates, site_filter
+from server.storage.db import read_connection
 
 log = logging.getLogger(__name__)
 
@@ -425,7 +424,7 @@ class BackgroundRefresh:
     def poke(self, *_: object) -> None:
         self._wake.set()
 
-    def start(self) -> "BackgroundRefresh":
+    def start(self) -> BackgroundRefresh:
         self._thread.start()
         return self
 

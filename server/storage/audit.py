@@ -28,7 +28,7 @@ class Actor:
 SYSTEM = Actor("system", "system", "system")
 
 
-def as_actor(actor: "Actor | str | None") -> Actor:
+def as_actor(actor: Actor | str | None) -> Actor:
     """Accept an Actor, a plain name (callers such as the simulator) or None (system)."""
     if actor is None:
         return SYSTEM

@@ -13,7 +13,7 @@ import logging
 import os
 import sqlite3
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 from protocol.errors import XephangError
@@ -36,7 +36,7 @@ def _integrity(conn: sqlite3.Connection) -> str:
 
 
 def backup_name(now: datetime) -> str:
-    return f"xephang-{now.astimezone(timezone.utc):%Y%m%dT%H%M%SZ}.db"
+    return f"xephang-{now.astimezone(UTC):%Y%m%dT%H%M%SZ}.db"
 
 
 def backup_database(source: Path, destination: Path) -> BackupResult:
@@ -50,7 +50,7 @@ def backup_database(source: Path, destination: Path) -> BackupResult:
         if destination.exists() and not destination.is_dir():
             raise XephangError(f"{destination} is a file; give a folder or a name ending in .db")
         destination.mkdir(parents=True, exist_ok=True)
-        destination = destination / backup_name(datetime.now(timezone.utc))
+        destination = destination / backup_name(datetime.now(UTC))
     if destination.exists():
         raise XephangError(f"{destination} exists already; choose another name")
     destination.parent.mkdir(parents=True, exist_ok=True)
@@ -133,7 +133,7 @@ def restore_database(backup: Path, target: Path, now: datetime | None = None) ->
     target.parent.mkdir(parents=True, exist_ok=True)
     kept = None
     if target.exists():
-        stamp = (now or datetime.now(timezone.utc)).astimezone(timezone.utc)
+        stamp = (now or datetime.now(UTC)).astimezone(UTC)
         kept = target.with_name(f"{target.name}.replaced-{stamp:%Y%m%dT%H%M%SZ}")
         os.replace(target, kept)
     for suffix in ("-wal", "-shm"):

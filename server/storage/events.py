@@ -14,10 +14,10 @@ import sqlite3
 import threading
 import time
 import unicodedata
-from datetime import datetime
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 

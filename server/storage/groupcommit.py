@@ -1,7 +1,7 @@
 """Group commit: one writer thread runs queued jobs, those queued together in one write
 transaction with one commit.
 
-Each job runs inside its own SAVEPOINT. A refusal (ApiError) rolls back that job alone
+Each job runs inside its own SAVEPOINT. A refusal (Refused) rolls back that job alone
 and lets it record why, inside the same transaction. An unexpected error fails only its
 own job: the transaction is rolled back and the other jobs run again, once, in a new one.
 If the commit itself fails (disk full), every job of the batch fails. Nobody is answered
@@ -20,7 +20,7 @@ from concurrent.futures import Future
 from dataclasses import dataclass, field
 from typing import Any
 
-from server.web.errors import ApiError
+from protocol.errors import Refused
 
 log = logging.getLogger(__name__)
 BATCH_MAX = 64  # jobs per write transaction at most
@@ -30,17 +30,17 @@ BATCH_MAX = 64  # jobs per write transaction at most
 class Job:
     """One unit of work for the writer.
 
-    `run(conn)` returns (answer, events stored) or raises ApiError to refuse;
+    `run(conn)` returns (answer, events stored) or raises Refused to refuse;
     `refused(conn, error)` records a refusal inside the transaction.
     """
 
     label: str
     run: Callable[[sqlite3.Connection], tuple[Any, list]]
-    refused: Callable[[sqlite3.Connection, ApiError], None]
+    refused: Callable[[sqlite3.Connection, Refused], None]
     future: Future = field(default_factory=Future)
 
 
-Done = list[tuple[Job, Any, list]]  # (job, answer or ApiError, events stored)
+Done = list[tuple[Job, Any, list]]  # (job, answer or Refused, events stored)
 
 
 class _Abandon(Exception):
@@ -74,7 +74,7 @@ class GroupCommit:
     def submit(self, job: Job) -> Future:
         with self._ready:
             if self._stopping:
-                raise ApiError(503, "server_stopping", "the server is stopping; try again in a moment")
+                raise Refused("server_stopping", "the server is stopping; try again in a moment")
             if threading.current_thread() is self._thread:
                 raise RuntimeError("a job cannot wait for another one on the writer thread")
             self._start()
@@ -114,7 +114,7 @@ class GroupCommit:
                         conn.execute("SAVEPOINT job")
                         try:
                             answer, events = job.run(conn)
-                        except ApiError as exc:
+                        except Refused as exc:
                             conn.execute("ROLLBACK TO job")
                             conn.execute("RELEASE job")
                             job.refused(conn, exc)
@@ -133,7 +133,7 @@ class GroupCommit:
                 continue
             self.after_commit(done)
             for job, answer, _events in done:
-                if isinstance(answer, ApiError):
+                if isinstance(answer, Refused):
                     job.future.set_exception(answer)
                 else:
                     job.future.set_result(answer)

@@ -19,7 +19,7 @@ from __future__ import annotations
 import json
 import sqlite3
 from collections.abc import Iterable
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from zoneinfo import ZoneInfo
 
 # Ties on the same timestamp resolve in the order a ticket lives through.
@@ -90,7 +90,7 @@ def fold(ticket_id: str, rows: Iterable[tuple[str, str, float, int, str, str]], 
         _close_automatically(t, ordered, automatic)
     if t["issued_at"] is not None:
         zone = zones.get(t["site"]) or ZoneInfo("Asia/Ho_Chi_Minh")
-        t["local_day"] = datetime.fromtimestamp(t["issued_at"], timezone.utc).astimezone(zone).date().isoformat()
+        t["local_day"] = datetime.fromtimestamp(t["issued_at"], UTC).astimezone(zone).date().isoformat()
         if t["first_called_at"] is not None:
             t["wait_s"] = t["first_called_at"] - t["issued_at"]
         if t["completed_at"] is not None:

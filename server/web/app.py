@@ -1,22 +1,36 @@
-"""`create_app(settings)`: builds the FastAPI app. Nothing is created at import time;
-the lifespan starts and stops the runtime (store, MQTT ingest). Every module in
-`server/web/routes/` with a `router` is included, so adding a route file needs no edit here.
+"""`create_app(settings)`: builds the FastAPI app. Nothing is created at import time.
+The lifespan builds the runtime (server/runtime.py: every server part, typed) unless one
+is given, starts it and stops it. The routers are listed here, in one place.
 """
 
 from __future__ import annotations
 
-import importlib
-import pkgutil
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from pathlib import Path
 
 from fastapi import FastAPI, Request
 from fastapi.responses import HTMLResponse, JSONResponse
+from fastapi.staticfiles import StaticFiles
 
-from server.web import routes
-from server.web.errors import ApiError
+from protocol.errors import Refused
 from server.runtime import Runtime
 from server.settings import ServerSettings
+from server.web.errors import ApiError, as_api_error
+from server.web.ratelimit import RateLimiter
+from server.web.routes import api_desk, auth, dashboard, demo, desk, health, stats, ticket_page
+
+ROUTERS = (
+    api_desk.router,     # /api/v1/... desk actions, board and queue states, desk view, audit
+    auth.router,         # /login, /logout
+    dashboard.router,    # /dashboard (managers)
+    demo.router,         # /demo/board.png
+    desk.router,         # /desk (the officer's console)
+    health.router,       # /healthz
+    stats.router,        # /api/v1/stats, /api/v1/live
+    ticket_page.router,  # /t/<id> (citizens' phones)
+)
+STATIC = Path(__file__).resolve().parent / "static"
 
 
 def create_app(settings: ServerSettings, runtime: Runtime | None = None) -> FastAPI:
@@ -24,10 +38,6 @@ def create_app(settings: ServerSettings, runtime: Runtime | None = None) -> Fast
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         rt = runtime or Runtime.build(settings)
         app.state.runtime = rt
-        for module in _route_modules():
-            setup = getattr(module, "on_startup", None)
-            if setup:
-                setup(app, rt)
         rt.start()
         try:
             yield
@@ -42,15 +52,24 @@ def create_app(settings: ServerSettings, runtime: Runtime | None = None) -> Fast
         docs_url=None,  # served below from an installed package: offices have no internet
         redoc_url=None,
     )
-    app.state.settings = settings
+    # Web-only state: the rate limiters (server/web/ratelimit.py).
+    app.state.login_limiter = RateLimiter(limit=5, window_s=300.0)  # failed logins per name and address
+    app.state.rating_limiter = RateLimiter(limit=10, window_s=600.0)  # ratings per address
+    app.state.lookup_limiter = RateLimiter(limit=60, window_s=60.0)  # ticket lookups per address
+    app.mount("/static", StaticFiles(directory=str(STATIC)), name="static")
     _offline_docs(app)
 
     @app.exception_handler(ApiError)
     async def _api_error(request: Request, exc: ApiError) -> JSONResponse:
         return JSONResponse(status_code=exc.status, content={"code": exc.code, "detail": exc.detail})
 
-    for module in _route_modules():
-        app.include_router(module.router)
+    @app.exception_handler(Refused)
+    async def _refused(request: Request, exc: Refused) -> JSONResponse:
+        error = as_api_error(exc)
+        return JSONResponse(status_code=error.status, content={"code": error.code, "detail": error.detail})
+
+    for router in ROUTERS:
+        app.include_router(router)
     return app
 
 
@@ -58,7 +77,6 @@ def _offline_docs(app: FastAPI) -> None:
     """OpenAPI docs at /docs with Swagger UI from the swagger-ui-bundle package, not a CDN."""
     import swagger_ui_bundle
     from fastapi.openapi.docs import get_swagger_ui_html
-    from fastapi.staticfiles import StaticFiles
 
     app.mount("/docs-assets", StaticFiles(directory=swagger_ui_bundle.swagger_ui_path), name="docs-assets")
 
@@ -71,12 +89,3 @@ def _offline_docs(app: FastAPI) -> None:
             swagger_css_url="/docs-assets/swagger-ui.css",
             swagger_favicon_url="/docs-assets/favicon-32x32.png",
         )
-
-
-def _route_modules() -> list:
-    found = []
-    for info in sorted(pkgutil.iter_modules(routes.__path__), key=lambda i: i.name):
-        module = importlib.import_module(f"{routes.__name__}.{info.name}")
-        if hasattr(module, "router"):
-            found.append(module)
-    return found

@@ -22,8 +22,8 @@ import secrets
 import sqlite3
 import threading
 import time
-from collections import deque
-from typing import Annotated, Any, Callable, Literal
+from collections.abc import Callable
+from typing import Annotated, Any, Literal
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatchError
@@ -164,35 +164,6 @@ def end_session(store: Any, token: str) -> None:
 
 
 # -- login rate limit ------------------------------------------------------------------
-class LoginLimiter:
-    """At most `limit` failed logins per (user name, address) in `window_s`."""
-
-    def __init__(self, limit: int = 5, window_s: float = 300.0, clock: Callable[[], float] = time.monotonic):
-        self.limit, self.window_s, self.clock = limit, window_s, clock
-        self._failures: dict[tuple[str, str], deque[float]] = {}
-        self._lock = threading.Lock()
-
-    def _recent(self, key: tuple[str, str]) -> deque[float]:
-        found = self._failures.setdefault(key, deque())
-        cutoff = self.clock() - self.window_s
-        while found and found[0] < cutoff:
-            found.popleft()
-        return found
-
-    def check(self, username: str, address: str) -> None:
-        with self._lock:
-            if len(self._recent((username.lower(), address))) >= self.limit:
-                raise ApiError(429, "too_many_attempts", "too many failed logins; wait a few minutes")
-
-    def failed(self, username: str, address: str) -> None:
-        with self._lock:
-            self._recent((username.lower(), address)).append(self.clock())
-
-    def succeeded(self, username: str, address: str) -> None:
-        with self._lock:
-            self._failures.pop((username.lower(), address), None)
-
-
 # -- request checks --------------------------------------------------------------------
 _readers = threading.local()
 

@@ -1,4 +1,11 @@
-"""API errors leave as JSON `{"code": ..., "detail": ...}` with a stable `code`."""
+"""API errors leave as JSON `{"code": ..., "detail": ...}` with a stable `code`.
+
+`ApiError` is raised by the web layer itself (auth, validation of paths). The rules below
+it raise `protocol.errors.Refused` (the desk's `DeskRefused`) with a code only; this
+module's one table gives each code its HTTP status. Imports only protocol.
+"""
+
+from protocol.errors import Refused
 
 
 class ApiError(Exception):
@@ -7,3 +14,22 @@ class ApiError(Exception):
         self.status = status
         self.code = code
         self.detail = detail
+
+
+# HTTP status of every refusal code the domain rules raise; a code missing here is a 409.
+STATUS: dict[str, int] = {
+    # the request itself is wrong
+    "invalid_outcome": 422, "invalid_dossier_code": 422, "unknown_service": 422,
+    "invalid_event": 422, "invalid_command": 422,
+    # no such thing
+    "unknown_site": 404, "unknown_counter": 404,
+    # the state of the counter or ticket does not allow it now
+    "counter_paused": 409, "no_ticket_waiting": 409, "ticket_not_waiting": 409, "same_service": 409,
+    "not_dispatcher": 409, "counter_busy": 409, "no_current_ticket": 409, "wrong_ticket_state": 409,
+    # the server cannot take it right now
+    "server_stopping": 503,
+}
+
+
+def as_api_error(refused: Refused) -> ApiError:
+    return ApiError(STATUS.get(refused.code, 409), refused.code, refused.detail)

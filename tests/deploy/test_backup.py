@@ -5,18 +5,18 @@ from __future__ import annotations
 import argparse
 import sqlite3
 import threading
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 import pytest
 
+from protocol.errors import XephangError
 from protocol.sites import Site
 from server.commands import backup as backup_cli
 from server.storage.backup import backup_database, prune_backups, restore_database
 from server.storage.db import open_database
 from server.storage.events import EventStore
-from tests.synthetic import default_start, ticket_lives
 from tests.support import site_dict
-from protocol.errors import XephangError
+from tests.synthetic import default_start, ticket_lives
 
 
 def _events(n_tickets: int, seed: int = 3):
@@ -88,7 +88,7 @@ def test_restore_keeps_the_replaced_database_and_refuses_bad_files(tmp_path):
     store = EventStore(db_path, [Site.model_validate(site_dict())])
     store.append_local(_events(5, seed=9))
     store.close()
-    kept = restore_database(good.path, db_path, now=datetime(2026, 1, 2, 3, 4, 5, tzinfo=timezone.utc))
+    kept = restore_database(good.path, db_path, now=datetime(2026, 1, 2, 3, 4, 5, tzinfo=UTC))
     assert kept == tmp_path / "server.db.replaced-20260102T030405Z"
     assert _dump(db_path, "events") == _dump(good.path, "events")
     assert len(_dump(kept, "events")) > len(_dump(db_path, "events"))

@@ -9,20 +9,21 @@ import email.utils
 import subprocess
 import sys
 import threading
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from http.server import BaseHTTPRequestHandler, HTTPServer
 from pathlib import Path
 
 import pytest
 
-from protocol.i18n import parse_po
 from broker.config import free_port
+from protocol.i18n import parse_po
 from server.storage.db import open_database
 from tests.kiosk.conftest import write_config as write_kiosk_config
 from tests.support import server_settings_dict, settings_dict, write_toml
 from xephang.doctor import cli as doctor_cli
-from xephang.doctor.report import Context, exit_status, run
 from xephang.doctor.checks import clock_skew_s
+from xephang.doctor.findings import Context
+from xephang.doctor.report import exit_status, run
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -241,7 +242,7 @@ class _SkewedDate(BaseHTTPRequestHandler):
         self.wfile.write(b"{}")
 
     def date_time_string(self, timestamp=None) -> str:
-        return email.utils.format_datetime(datetime.now(timezone.utc) + self.skew, usegmt=True)
+        return email.utils.format_datetime(datetime.now(UTC) + self.skew, usegmt=True)
 
     def log_message(self, *args) -> None:
         pass

@@ -22,11 +22,11 @@ from pathlib import Path
 
 import pytest
 
-from display.settings import DisplaySettings
-from kiosk.settings import KioskSettings
-from kiosk.deskpad import DeskpadSettings
-from protocol.settings import CommonSettings, load_settings
 from broker.config import BrokerProcess, free_port
+from display.settings import DisplaySettings
+from kiosk.deskpad import DeskpadSettings
+from kiosk.settings import KioskSettings
+from protocol.settings import CommonSettings, load_settings
 from server.settings import ServerSettings
 from xephang.doctor.checks import broker_answer
 

@@ -5,12 +5,12 @@ across a cut of the link to the centre. Plus the generated configs of (a) and (b
 from __future__ import annotations
 
 import getpass
+import json
 import os
 import signal
 import sqlite3
 import subprocess
 import sys
-import json
 import time
 import urllib.request
 import uuid
@@ -19,12 +19,12 @@ import paho.mqtt.client as mqtt
 import pytest
 from paho.mqtt.enums import CallbackAPIVersion
 
+from broker.config import BrokerProcess, free_port
 from display.settings import DisplaySettings
 from kiosk.settings import KioskSettings
 from protocol import topics
 from protocol.events import make_event
 from protocol.settings import CommonSettings, load_settings
-from broker.config import BrokerProcess, free_port
 from server.settings import ServerSettings
 from tests.support import OTHER_SITE_ID, SITE_ID, settings_dict, wait_until
 from xephang.topology import Centre, Office, central, small_office
@@ -195,9 +195,9 @@ def test_two_offices_reach_the_centre_exactly_once_across_a_link_cut(tmp_path):
 def test_topology_command_parses_offices_and_refuses_bad_ones(tmp_path, capsys):
     import argparse
 
-    from xephang import topology_cli
     from protocol.errors import XephangError
     from tests.support import write_toml
+    from xephang import topology_cli
 
     config = write_toml(tmp_path / "shared.toml", settings_dict())
     parser = argparse.ArgumentParser()

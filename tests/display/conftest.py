@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import queue
 import uuid
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 import pygame
 import pytest
@@ -19,7 +19,7 @@ from protocol.settings import load_settings
 from protocol.state import BoardState
 from tests.support import SITE_ID, settings_dict
 
-T0 = datetime(2026, 11, 30, 3, 15, 0, tzinfo=timezone.utc)  # 10:15 in Hanoi, a Monday
+T0 = datetime(2026, 11, 30, 3, 15, 0, tzinfo=UTC)  # 10:15 in Hanoi, a Monday
 
 
 class Clocks:

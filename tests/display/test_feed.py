@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import queue
 import time
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 from display.feed import Feed
 from display.render import RED
@@ -44,7 +44,7 @@ def step_until(app, predicate, timeout_s: float = 10.0) -> None:
 
 def test_board_recovers_state_from_retained_messages_after_a_restart(broker, make_app, clocks):
     server = server_link(broker)
-    now = datetime.now(timezone.utc)
+    now = datetime.now(UTC)
     clocks.wall_at = now
     publish(server, topics.board_state(SITE_ID), board_state(now).model_dump_json().encode(), retain=True)
     app, feed = start_board(broker, make_app)
@@ -76,7 +76,7 @@ def test_call_from_the_broker_is_drawn_in_the_first_frame_after_arrival(broker, 
     app, feed = start_board(broker, make_app)
     try:
         step_until(app, lambda: app.model.link_up)
-        clocks.wall_at = datetime.now(timezone.utc)
+        clocks.wall_at = datetime.now(UTC)
         publish(server, topics.event(SITE_ID, "ticket.called"), call_event("B077", "quay-2", ts=clocks.wall_at).to_json())
         wait_until(lambda: not app.inbox.empty(), timeout_s=5)
         app.step(0)  # one iteration
@@ -90,7 +90,7 @@ def test_call_from_the_broker_is_drawn_in_the_first_frame_after_arrival(broker, 
 
 def test_lost_link_shows_offline_with_last_numbers_then_recovers(broker, make_app, clocks):
     server = server_link(broker)
-    now = datetime.now(timezone.utc)
+    now = datetime.now(UTC)
     clocks.wall_at = now
     publish(server, topics.board_state(SITE_ID), board_state(now).model_dump_json().encode(), retain=True)
     server.stop()
@@ -107,7 +107,7 @@ def test_lost_link_shows_offline_with_last_numbers_then_recovers(broker, make_ap
         broker.start()
         step_until(app, lambda: app.model.link_up, timeout_s=40)
         server = server_link(broker)
-        clocks.wall_at = datetime.now(timezone.utc)
+        clocks.wall_at = datetime.now(UTC)
         publish(server, topics.event(SITE_ID, "ticket.called"), call_event("A042", "quay-1", ts=clocks.wall_at).to_json())
         step_until(app, lambda: app.model.newest.number == "A042")
         assert app.renderer.layout.banner.height == 0
@@ -125,7 +125,7 @@ def test_garbage_on_the_wire_is_counted_and_the_next_call_still_shows(broker, ma
         for payload in [b"\x00\xff", b"{}", b'{"v": 1, "type": "ticket.called", "data": {}}', b"[" * 5000]:
             publish(server, called, payload)
         publish(server, topics.board_state(SITE_ID), b'{"site": "test-site", "ts": "yesterday"}', retain=True)
-        clocks.wall_at = datetime.now(timezone.utc)
+        clocks.wall_at = datetime.now(UTC)
         publish(server, called, call_event("A099", "quay-1", ts=clocks.wall_at).to_json())
         step_until(app, lambda: app.model.newest is not None and app.model.newest.number == "A099")
         assert app.model.bad_messages == 5

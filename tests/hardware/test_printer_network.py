@@ -30,7 +30,7 @@ class TcpPrinter:
         while not self._stop:
             try:
                 conn, _ = self.server.accept()
-            except (TimeoutError, socket.timeout):
+            except TimeoutError:
                 continue
             except OSError:
                 return

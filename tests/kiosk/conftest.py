@@ -4,7 +4,7 @@ real broker (paho, user "server", persistent session, QoS 1) that dedupes by eve
 from __future__ import annotations
 
 import threading
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -173,4 +173,4 @@ def publish_as_server(broker: RunningBroker, topic: str, payload: bytes, retain:
 
 
 def utc(*args: int) -> datetime:
-    return datetime(*args, tzinfo=timezone.utc)
+    return datetime(*args, tzinfo=UTC)

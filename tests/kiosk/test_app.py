@@ -4,16 +4,16 @@ Mosquitto: one press, one ticket, one event; refusals issue nothing."""
 from __future__ import annotations
 
 import json
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 from gpiozero.pins.mock import MockFactory
 from PIL import ImageChops
 
 from kiosk.app import KioskApp
 from kiosk.store import open_store
+from kiosk.ticket_image import render_ticket
 from protocol import topics
 from tests.kiosk.conftest import make_settings, publish_as_server
-from kiosk.ticket_image import render_ticket
 from tests.kiosk.raster import decode_ticket, qr_matrix, read_qr
 from tests.support import SITE_ID, office_clock, wait_until
 
@@ -160,7 +160,7 @@ def test_paper_out_refuses_lights_fault_and_publishes_status(tmp_path, broker, i
 
 
 def test_outside_hours_refuses(tmp_path, broker, inbox):
-    sunday_night = datetime(2026, 11, 29, 14, 0, tzinfo=timezone.utc)  # 21:00 in Hanoi
+    sunday_night = datetime(2026, 11, 29, 14, 0, tzinfo=UTC)  # 21:00 in Hanoi
     settings_hours = {"weekdays": [0, 1, 2, 3, 4], "open": "07:30:00", "close": "17:00:00", "last_ticket": "16:30:00"}
     app, factory, _clock = start_app(tmp_path, broker, clock=lambda: sunday_night, site_changes={"hours": settings_hours})
     try:
@@ -182,11 +182,11 @@ class ShiftedClock:
         self.offset = timedelta(0)
 
     def __call__(self) -> datetime:
-        return datetime.now(timezone.utc) + self.offset
+        return datetime.now(UTC) + self.offset
 
 
 def test_people_ahead_and_day_closed_from_retained_queue_state(tmp_path, broker, inbox):
-    now = datetime.now(timezone.utc)
+    now = datetime.now(UTC)
     state = {"site": SITE_ID, "ts": (now - timedelta(seconds=30)).isoformat(),
              "services": {"tu-phap-ho-tich": {"waiting": 4, "estimated_wait_s": 600}}}
     publish_as_server(broker, topics.queue_state(SITE_ID), json.dumps(state).encode())
@@ -208,9 +208,9 @@ def test_people_ahead_and_day_closed_from_retained_queue_state(tmp_path, broker,
         wall.offset = timedelta(minutes=10)  # the state is now older than state_max_age_s
         assert issue(17).content.people_ahead is None
         wall.offset = timedelta(0)
-        closed = dict(state, closed=True, ts=datetime.now(timezone.utc).isoformat())
+        closed = dict(state, closed=True, ts=datetime.now(UTC).isoformat())
         publish_as_server(broker, topics.queue_state(SITE_ID), json.dumps(closed).encode())
-        wait_until(lambda: app.queue_view.day_closed(datetime.now(timezone.utc)), 10)
+        wait_until(lambda: app.queue_view.day_closed(datetime.now(UTC)), 10)
         assert issue(17).outcome == "closed"
     finally:
         app.stop()

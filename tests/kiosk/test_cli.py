@@ -9,11 +9,11 @@ from pathlib import Path
 
 from PIL import Image
 
-from kiosk.settings import KioskSection, KioskSettings, LedPins
 from hardware.printer import PrinterSettings
+from kiosk.settings import KioskSection, KioskSettings, LedPins
 from protocol.i18n import load_catalog
-from xephang.cli import build_parser, main
 from tests.kiosk.conftest import write_config
+from xephang.cli import build_parser, main
 
 ROOT = Path(__file__).resolve().parents[2]
 

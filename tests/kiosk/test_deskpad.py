@@ -4,17 +4,17 @@ through a real broker; an offline press is refused and never fires later."""
 from __future__ import annotations
 
 import uuid
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 from fastapi.testclient import TestClient
 from gpiozero.pins.mock import MockFactory
 
+from broker.config import free_port
 from kiosk.deskpad import DeskPad, DeskpadSettings, command_payload
 from protocol.events import make_event
 from protocol.settings import load_settings
-from server.web.app import create_app
-from broker.config import free_port
 from server.settings import ServerSettings
+from server.web.app import create_app
 from tests.support import SITE_ID, server_settings_dict, settings_dict, wait_until
 
 PINS = {"next": 20, "recall": 21, "no_show": 22, "returned": 23}
@@ -51,9 +51,9 @@ def test_keypad_buttons_call_and_complete_through_the_dispatcher(broker, tmp_pat
         store = app.state.runtime.store
         ticket_id = str(uuid.uuid4())
         store.append_local([make_event("ticket.issued", site=SITE_ID, source="kiosk-1", seq=1,
-                                       ts=datetime.now(timezone.utc),
+                                       ts=datetime.now(UTC),
                                        data={"ticket_id": ticket_id, "number": "A001", "service": "chung-thuc"})])
-        keypads = app.state.runtime.services["keypads"]
+        keypads = app.state.runtime.keypads
         wait_until(lambda: keypads.link.connected.is_set())
         pad, factory = _pad(broker)
         try:

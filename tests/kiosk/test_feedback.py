@@ -21,9 +21,9 @@ from kiosk.feedback import FeedbackApp, FeedbackSettings, RatingWindow
 from protocol import topics
 from protocol.events import make_event
 from protocol.settings import ConfigError, load_settings
+from server.settings import ServerSettings
 from server.web.app import create_app
 from server.web.auth import create_token, create_user
-from server.settings import ServerSettings
 from tests.server.livedesk import Kiosk
 from tests.support import SITE_ID, server_settings_dict, settings_dict, wait_until
 
@@ -81,7 +81,7 @@ def office(broker, tmp_path):
 def _serve(runtime, kiosk, counter: str, number: str, service: str = "chung-thuc") -> str:
     ticket_id = kiosk.issue(number, service)
     wait_until(lambda: _one(runtime.store.path, "SELECT COUNT(*) FROM tickets WHERE ticket_id = ?", ticket_id))
-    dispatcher = runtime.services["dispatcher"]
+    dispatcher = runtime.dispatcher
     dispatcher.call_next(SITE_ID, counter, "test")
     dispatcher.complete(SITE_ID, counter, "returned", actor="test")
     return ticket_id

@@ -4,13 +4,13 @@ are unknown, another site's state is not ours, `closed` counts only on its day."
 from __future__ import annotations
 
 import json
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 from kiosk.queue_view import Estimate, QueueView
 from protocol.sites import Site
 from tests.support import site_dict
 
-NOW = datetime(2026, 11, 30, 3, 0, tzinfo=timezone.utc)  # 10:00 in Hanoi
+NOW = datetime(2026, 11, 30, 3, 0, tzinfo=UTC)  # 10:00 in Hanoi
 
 
 def view() -> QueueView:

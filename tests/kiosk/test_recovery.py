@@ -5,7 +5,7 @@ by the previous schema migrates so that tickets may be `unconfirmed`."""
 from __future__ import annotations
 
 import sqlite3
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 import pytest
 
@@ -13,7 +13,7 @@ from kiosk import outbox
 from kiosk.store import MIGRATIONS, open_store, transaction
 from protocol.events import parse_event
 
-AT = datetime(2026, 11, 30, 3, 0, tzinfo=timezone.utc)
+AT = datetime(2026, 11, 30, 3, 0, tzinfo=UTC)
 
 
 def _hold(db: sqlite3.Connection, number: str) -> str:

@@ -5,10 +5,9 @@ marked unconfirmed, never counted as printed."""
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 import pytest
-
 from PIL import ImageChops
 
 from hardware.buttons import Press
@@ -43,11 +42,11 @@ def make_kiosk(tmp_path, at: datetime, **overrides):
 
 def test_numbers_restart_at_the_site_local_midnight_not_utc(tmp_path):
     # 16:58 UTC is 23:58 in Hanoi; 17:01 UTC is 00:01 the next day there.
-    kiosk, wall, db = make_kiosk(tmp_path, datetime(2026, 11, 30, 16, 58, tzinfo=timezone.utc))
+    kiosk, wall, db = make_kiosk(tmp_path, datetime(2026, 11, 30, 16, 58, tzinfo=UTC))
     numbers = [kiosk.issue(Press("tu-phap-ho-tich")).number for _ in range(2)]
     wall.at += timedelta(minutes=3)
     numbers.append(kiosk.issue(Press("tu-phap-ho-tich")).number)
-    wall.at = datetime(2026, 11, 30, 23, 0, tzinfo=timezone.utc)  # still 1 December in Hanoi
+    wall.at = datetime(2026, 11, 30, 23, 0, tzinfo=UTC)  # still 1 December in Hanoi
     numbers.append(kiosk.issue(Press("tu-phap-ho-tich")).number)
     assert numbers == ["A001", "A002", "A001", "A002"]
     days = [r[0] for r in db.execute("SELECT day FROM tickets ORDER BY issued_at")]
@@ -55,7 +54,7 @@ def test_numbers_restart_at_the_site_local_midnight_not_utc(tmp_path):
 
 
 def test_text_mode_sends_text_a_native_qr_and_a_cut(tmp_path):
-    kiosk, _wall, _db = make_kiosk(tmp_path, datetime(2026, 11, 30, 3, 0, tzinfo=timezone.utc), text_mode=True)
+    kiosk, _wall, _db = make_kiosk(tmp_path, datetime(2026, 11, 30, 3, 0, tzinfo=UTC), text_mode=True)
     result = kiosk.issue(Press("chung-thuc"))
     job = kiosk.printer.transport.jobs[-1]
     assert result.printed
@@ -68,7 +67,7 @@ def test_text_mode_sends_text_a_native_qr_and_a_cut(tmp_path):
 def test_a_render_failure_takes_no_number(tmp_path, monkeypatch):
     """The ticket is drawn before its number is taken: a font that cannot be opened
     uses up nothing, and the next ticket still gets the first number."""
-    kiosk, _wall, db = make_kiosk(tmp_path, datetime(2026, 11, 30, 3, 0, tzinfo=timezone.utc))
+    kiosk, _wall, db = make_kiosk(tmp_path, datetime(2026, 11, 30, 3, 0, tzinfo=UTC))
 
     def broken(*args, **kwargs):
         raise OSError("cannot open font")
@@ -85,7 +84,7 @@ def test_a_render_failure_takes_no_number(tmp_path, monkeypatch):
 
 
 def test_a_failure_to_stamp_the_number_voids_the_ticket(tmp_path, monkeypatch):
-    kiosk, _wall, db = make_kiosk(tmp_path, datetime(2026, 11, 30, 3, 0, tzinfo=timezone.utc))
+    kiosk, _wall, db = make_kiosk(tmp_path, datetime(2026, 11, 30, 3, 0, tzinfo=UTC))
 
     def broken(self, number):
         raise OSError("cannot open font")
@@ -102,7 +101,7 @@ def test_everything_but_the_number_is_drawn_before_the_number_is_taken(tmp_path,
     """The window between numbering and the printer write holds only the number's band:
     when the ticket is drawn no number is taken yet, and the job is the pre-encoded
     bytes around the band, which decode to the same picture as the whole ticket."""
-    kiosk, _wall, db = make_kiosk(tmp_path, datetime(2026, 11, 30, 3, 0, tzinfo=timezone.utc))
+    kiosk, _wall, db = make_kiosk(tmp_path, datetime(2026, 11, 30, 3, 0, tzinfo=UTC))
     numbers_taken_when_drawn = []
     real_prepare = service_module.prepare_ticket
 
@@ -127,7 +126,7 @@ def test_paper_out_reported_after_the_job_publishes_the_ticket_unconfirmed(tmp_p
     """The printer took the bytes, then said the roll ran out: the slip may be cut
     short. The ticket joins the queue marked unconfirmed (a citizen may hold half a
     slip), is not counted as printed, and the fault is reported."""
-    kiosk, _wall, db = make_kiosk(tmp_path, datetime(2026, 11, 30, 3, 0, tzinfo=timezone.utc))
+    kiosk, _wall, db = make_kiosk(tmp_path, datetime(2026, 11, 30, 3, 0, tzinfo=UTC))
     kiosk.printer.transport.fault_after_next_job = "paper_out"
     result = kiosk.issue(Press("tu-phap-ho-tich"))
     assert result.outcome == "unconfirmed" and not result.printed and result.issued
@@ -145,7 +144,7 @@ def test_paper_out_reported_after_the_job_publishes_the_ticket_unconfirmed(tmp_p
 
 
 def test_a_jam_mid_ticket_is_a_device_fault_and_the_ticket_unconfirmed(tmp_path):
-    kiosk, _wall, db = make_kiosk(tmp_path, datetime(2026, 11, 30, 3, 0, tzinfo=timezone.utc))
+    kiosk, _wall, db = make_kiosk(tmp_path, datetime(2026, 11, 30, 3, 0, tzinfo=UTC))
     assert kiosk.issue(Press("chung-thuc")).printed
     kiosk.printer.transport.fault_after_next_job = "jam"
     result = kiosk.issue(Press("chung-thuc"))
@@ -160,14 +159,14 @@ def test_a_jam_mid_ticket_is_a_device_fault_and_the_ticket_unconfirmed(tmp_path)
 def test_a_printer_that_cannot_answer_is_not_asked_after_the_job(tmp_path):
     """File and dummy transports cannot report status: a written job counts as printed
     (as before; docs/kiosk.md says what this cannot catch)."""
-    kiosk, _wall, db = make_kiosk(tmp_path, datetime(2026, 11, 30, 3, 0, tzinfo=timezone.utc),
+    kiosk, _wall, db = make_kiosk(tmp_path, datetime(2026, 11, 30, 3, 0, tzinfo=UTC),
                                   printer={"transport": "file", "path": str(tmp_path / "lp0")})
     assert kiosk.issue(Press("tu-phap-ho-tich")).printed
     assert [tuple(r) for r in db.execute("SELECT number, state FROM tickets")] == [("A001", "printed")]
 
 
 def test_an_exhausted_block_refuses_without_a_ticket(tmp_path):
-    kiosk, _wall, db = make_kiosk(tmp_path, datetime(2026, 11, 30, 3, 0, tzinfo=timezone.utc))
+    kiosk, _wall, db = make_kiosk(tmp_path, datetime(2026, 11, 30, 3, 0, tzinfo=UTC))
     db.execute("INSERT INTO numbers (site, service, day, last) VALUES ('test-site', 'dat-dai', '2026-11-30', 999)")
     result = kiosk.issue(Press("dat-dai"))
     assert result.outcome == "exhausted"
@@ -177,6 +176,6 @@ def test_an_exhausted_block_refuses_without_a_ticket(tmp_path):
 
 
 def test_a_service_without_a_button_here_is_refused(tmp_path):
-    kiosk, _wall, _db = make_kiosk(tmp_path, datetime(2026, 11, 30, 3, 0, tzinfo=timezone.utc),
+    kiosk, _wall, _db = make_kiosk(tmp_path, datetime(2026, 11, 30, 3, 0, tzinfo=UTC),
                                    buttons={"tu-phap-ho-tich": 17})
     assert kiosk.issue(Press("chung-thuc")).outcome == "unknown_service"

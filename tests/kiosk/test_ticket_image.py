@@ -4,7 +4,7 @@ same picture, and the QR modules in the print are those of the ticket's status U
 from __future__ import annotations
 
 import unicodedata
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 import pytest
 import qrcode
@@ -37,7 +37,7 @@ def content(**changes) -> TicketContent:
         number="A023",
         service="Tư pháp - Hộ tịch",
         counter_hint="Quầy 1, 2",
-        issued_at=datetime(2026, 11, 30, 3, 5, tzinfo=timezone.utc),
+        issued_at=datetime(2026, 11, 30, 3, 5, tzinfo=UTC),
         people_ahead=4,
         wait_s=905,
         notice="Công dân vui lòng giữ phiếu và chờ đến khi được mời. Xin cảm ơn!",

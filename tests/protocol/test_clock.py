@@ -7,7 +7,7 @@ from __future__ import annotations
 import subprocess
 import sys
 import time
-from datetime import date, datetime, timedelta, timezone
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 
 from protocol import clock
@@ -55,7 +55,7 @@ def test_the_session_clock_is_the_one_the_environment_asks_for():
 
 def test_moved_clock_origins_are_computed_from_today():
     for today in (date(2026, 12, 3), date(2026, 12, 6), date(2027, 2, 28), date(2028, 12, 31)):
-        real = datetime(today.year, today.month, today.day, 3, 0, tzinfo=timezone.utc)  # 10:00 in Hanoi
+        real = datetime(today.year, today.month, today.day, 3, 0, tzinfo=UTC)  # 10:00 in Hanoi
         found = dict(origins(real))
         assert found["sunday"].weekday() == 6 and 0 < (found["sunday"].date() - today).days <= 7
         assert (found["sunday"].hour, found["sunday"].utcoffset()) == (10, timedelta(hours=7))

@@ -19,10 +19,11 @@ from typing import Any
 
 import httpx
 
-from server.web.auth import create_token, create_user
 from broker.config import free_port
 from server.storage.db import open_database
-from tests.kiosk.conftest import kiosk_dict, write_config as write_kiosk_config
+from server.web.auth import create_token, create_user
+from tests.kiosk.conftest import kiosk_dict
+from tests.kiosk.conftest import write_config as write_kiosk_config
 from tests.support import SITE_ID, RunningBroker, child_env, server_settings_dict, settings_dict, wait_until, write_toml
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -79,7 +80,7 @@ class ServerProcess:
         db.conn.close()
         self.http = httpx.Client(base_url=self.url, timeout=10)
 
-    def start(self, wait: bool = True) -> "ServerProcess":
+    def start(self, wait: bool = True) -> ServerProcess:
         log = open(self.log_path, "ab")
         self.process = subprocess.Popen(
             [sys.executable, "-m", "xephang.cli", "server", "--config", str(self.config), "--port", str(self.port)],
@@ -144,7 +145,7 @@ class KioskProcess:
             self.config = write_toml(directory / "kiosk.toml", data)
         self.process: subprocess.Popen | None = None
 
-    def start(self, crash_at: str | None = None) -> "KioskProcess":
+    def start(self, crash_at: str | None = None) -> KioskProcess:
         extra = {"XEPHANG_KIOSK_CRASH_AT": crash_at} if crash_at else {}
         log = open(self.directory / "kiosk.log", "ab")
         self.process = subprocess.Popen(
@@ -303,7 +304,7 @@ class Desk:
             self.step()
             self._stop.wait(self.pause_s)
 
-    def start(self) -> "Desk":
+    def start(self) -> Desk:
         self._thread.start()
         return self
 
@@ -347,8 +348,8 @@ def publish_all(client: Any, items: Any, window: int = 3000, timeout_s: float = 
 
 def synthetic_events(site_id: str, tickets: int, seed: int = 1) -> list[Any]:
     from protocol.sites import Site
-    from tests.synthetic import default_start, ticket_lives
     from tests.support import site_dict
+    from tests.synthetic import default_start, ticket_lives
 
     return ticket_lives(Site.model_validate(site_dict(site_id)), tickets, default_start(), seed=seed)
 

@@ -10,9 +10,9 @@ import re
 import time
 from datetime import timedelta
 
+from broker.config import BrokerProcess, free_port
 from protocol import topics
 from protocol.settings import CommonSettings, load_settings
-from broker.config import BrokerProcess, free_port
 from tests.reliability.network import LinkCut
 from tests.reliability.support import KioskProcess, ServerProcess, publisher, reconcile, server_rows, synthetic_events
 from tests.support import OTHER_SITE_ID, SITE_ID, RunningBroker, settings_dict, wait_until

@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import time
 
-
 from tests.reliability.support import KioskProcess, ServerProcess, reconcile
 from tests.support import wait_until
 

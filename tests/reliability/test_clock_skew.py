@@ -7,21 +7,21 @@ from __future__ import annotations
 import json
 import time
 import uuid
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 from fastapi.testclient import TestClient
 
 from protocol import topics
 from protocol.events import make_event
 from protocol.settings import load_settings
-from server.web.app import create_app
 from server.settings import ServerSettings
+from server.web.app import create_app
 from tests.reliability.support import publisher
 from tests.support import SITE_ID, app_on_clock, clock_from, server_settings_dict, wait_until
 
 
 def _status(client, device: str, offset: timedelta) -> None:
-    body = {"state": "online", "ts": (datetime.now(timezone.utc) + offset).isoformat(), "role": "display"}
+    body = {"state": "online", "ts": (datetime.now(UTC) + offset).isoformat(), "role": "display"}
     client.publish(topics.device_status(SITE_ID, device), json.dumps(body), qos=1, retain=True).wait_for_publish(10)
 
 
@@ -57,7 +57,7 @@ def test_measures_follow_event_time_not_arrival_time(broker, tmp_path):
     settings = load_settings(ServerSettings, None, **server_settings_dict(broker, tmp_path / "server.db"))
     # Two hours before the server's own time, both pinned: with the real hour, 00:30 would
     # put the ticket on yesterday, which day-end then closes (a third event).
-    server_now = datetime(2026, 3, 2, 3, 0, tzinfo=timezone.utc)  # 10:00 in Hanoi, a Monday
+    server_now = datetime(2026, 3, 2, 3, 0, tzinfo=UTC)  # 10:00 in Hanoi, a Monday
     issued_at = server_now - timedelta(hours=2)
     ticket = uuid.uuid4()
     issued = make_event("ticket.issued", site=SITE_ID, source="kiosk-1", seq=1, ts=issued_at,

@@ -11,8 +11,8 @@ from fastapi.testclient import TestClient
 from protocol import topics
 from protocol.events import InvalidEvent, parse_event
 from protocol.settings import load_settings
-from server.web.app import create_app
 from server.settings import ServerSettings
+from server.web.app import create_app
 from tests.reliability.support import publisher, synthetic_events
 from tests.support import SITE_ID, server_settings_dict, wait_until
 

@@ -11,23 +11,24 @@ from __future__ import annotations
 import json
 import tempfile
 import uuid
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-from hypothesis import HealthCheck, given, settings, strategies as st
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from protocol import topics
 from protocol.events import InvalidEvent, make_event, parse_event
 from protocol.sites import Site
 from server.stats import measures as stats
-from server.storage.projection import COLUMNS
 from server.stats.store import StatsStore, compute_direct
 from server.storage.events import EventStore, Incoming
+from server.storage.projection import COLUMNS
 from tests.support import OTHER_SITE_ID, SITE_ID, site_dict
 
 SITES = [Site.model_validate(site_dict()), Site.model_validate(site_dict(OTHER_SITE_ID))]
 RULES = stats.rules_from_sites(SITES)
-START = datetime(2026, 3, 2, 0, 30, tzinfo=timezone.utc)  # 07:30 in Hà Nội
+START = datetime(2026, 3, 2, 0, 30, tzinfo=UTC)  # 07:30 in Hà Nội
 
 json_values = st.recursive(
     st.none() | st.booleans() | st.integers() | st.floats(allow_nan=True) | st.text(max_size=30),

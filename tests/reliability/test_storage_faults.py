@@ -26,8 +26,8 @@ from fastapi.testclient import TestClient
 
 from protocol import topics
 from protocol.settings import load_settings
-from server.web.app import create_app
 from server.settings import ServerSettings
+from server.web.app import create_app
 from tests.reliability.support import publisher, synthetic_events
 from tests.support import server_settings_dict, wait_until
 
@@ -121,7 +121,7 @@ def _fault_then_recover(broker, database, fault_sql: str, recover_sql: str, expe
         wait_until(lambda: http.get("/healthz").status_code == 503, 30)
     with TestClient(create_app(settings)) as http:
         wait_until(lambda: all_ids <= _ids(database), 60, 0.1)
-        wait_until(lambda: http.app.state.runtime.services["dayend"].runs >= 1, 150)
+        wait_until(lambda: http.app.state.runtime.dayend.runs >= 1, 150)
         time.sleep(0.5)
         health = http.get("/healthz").json()
         assert health["ok"] is True

@@ -7,7 +7,7 @@ from __future__ import annotations
 import json
 import unicodedata
 import uuid
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 from fastapi.testclient import TestClient
 
@@ -15,9 +15,9 @@ from kiosk.ticket_image import TicketContent, render_ticket
 from protocol import topics
 from protocol.events import make_event, parse_event
 from protocol.settings import load_settings
+from server.settings import ServerSettings
 from server.web.app import create_app
 from server.web.auth import create_token, create_user
-from server.settings import ServerSettings
 from tests.reliability.support import publisher
 from tests.support import SITE_ID, server_settings_dict, wait_until
 
@@ -86,7 +86,7 @@ def test_decomposed_text_in_config_events_and_desk_actions_is_stored_and_shown_n
 
 
 def test_a_ticket_printed_from_decomposed_names_is_the_same_picture(tmp_path):
-    when = datetime(2026, 3, 2, 1, 5, tzinfo=timezone.utc)
+    when = datetime(2026, 3, 2, 1, 5, tzinfo=UTC)
     ticket = str(uuid.uuid4())
 
     def content(transform):

@@ -14,9 +14,9 @@ from fastapi.testclient import TestClient
 from protocol import topics
 from protocol.events import make_event
 from protocol.settings import load_settings
+from server.settings import ServerSettings
 from server.web.app import create_app
 from server.web.auth import create_token, create_user
-from server.settings import ServerSettings
 from tests.reliability.support import publisher
 from tests.support import OTHER_SITE_ID, SITE_ID, server_settings_dict, wait_until
 

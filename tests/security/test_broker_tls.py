@@ -11,9 +11,9 @@ import uuid
 import paho.mqtt.client as mqtt
 from paho.mqtt.enums import CallbackAPIVersion
 
+from broker.config import BrokerProcess, free_port, write_config
 from protocol.link import MqttLink
 from protocol.settings import BrokerSettings
-from broker.config import BrokerProcess, free_port, write_config
 from tests.support import DEVICES, password_for, wait_until
 
 

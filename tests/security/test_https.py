@@ -12,8 +12,8 @@ import urllib.request
 
 import pytest
 
-from protocol.settings import ConfigError, load_settings
 from broker.config import free_port
+from protocol.settings import ConfigError, load_settings
 from server.settings import ServerSettings
 from tests.support import server_settings_dict, wait_until, write_toml
 

@@ -14,10 +14,11 @@ import paho.mqtt.client as mqtt
 import uvicorn
 from paho.mqtt.enums import CallbackAPIVersion
 
-from protocol import clock as project_clock, topics
+from broker.config import free_port
+from protocol import clock as project_clock
+from protocol import topics
 from protocol.events import make_event
 from server.web.app import create_app
-from broker.config import free_port
 from tests.support import SITE_ID, app_on_clock, wait_until
 
 CHROMIUM = "/usr/bin/chromium"
@@ -45,7 +46,7 @@ class LiveServer:
     def runtime(self) -> Any:
         return self.app.state.runtime
 
-    def __enter__(self) -> "LiveServer":
+    def __enter__(self) -> LiveServer:
         self.thread.start()
         wait_until(lambda: self.server.started, timeout_s=20)
         wait_until(lambda: self.runtime.ingestor.link.connected.is_set(), timeout_s=20)

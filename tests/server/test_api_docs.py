@@ -7,8 +7,8 @@ import re
 from fastapi.testclient import TestClient
 
 from protocol.settings import load_settings
-from server.web.app import create_app
 from server.settings import ServerSettings
+from server.web.app import create_app
 from tests.support import server_settings_dict
 
 

@@ -11,12 +11,12 @@ import sqlite3
 import pytest
 from fastapi.testclient import TestClient
 
+from protocol.errors import XephangError
 from protocol.settings import load_settings
 from server.commands import users as users_cli
-from server.web.auth import create_token, create_user
 from server.settings import ServerSettings
+from server.web.auth import create_token, create_user
 from tests.support import OTHER_SITE_ID, SITE_ID, server_settings_dict, wait_until, write_toml
-from protocol.errors import XephangError
 
 
 @pytest.fixture

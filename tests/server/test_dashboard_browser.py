@@ -13,7 +13,7 @@ import random
 import shutil
 import time
 import uuid
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta, timezone
 from pathlib import Path
 
 import paho.mqtt.client as mqtt
@@ -24,9 +24,9 @@ from protocol import topics
 from protocol.events import make_event
 from protocol.settings import load_settings
 from protocol.sites import Site
-from server.web.auth import create_user
 from server.settings import ServerSettings
 from server.storage.events import EventStore, Incoming
+from server.web.auth import create_user
 from tests.server.livedesk import CHROMIUM, CHROMIUM_ARGS, LiveServer
 from tests.support import OTHER_SITE_ID, SITE_ID, office_clock, server_settings_dict, site_dict, wait_until
 
@@ -106,7 +106,7 @@ def _publisher(broker, user):
 
 
 def _status(client, site, device, **body):
-    payload = json.dumps({"ts": datetime.now(timezone.utc).isoformat(), **body})
+    payload = json.dumps({"ts": datetime.now(UTC).isoformat(), **body})
     client.publish(topics.device_status(site, device), payload, qos=1, retain=True).wait_for_publish(10)
 
 
@@ -148,7 +148,7 @@ def test_dashboard_in_chromium_desktop_and_phone(broker, tmp_path):
                                          ts=now - timedelta(minutes=25), data={"counter": "quay-1", "reason": "Đi họp"}))
         for event in counter_events:
             server_client.publish(topics.event(event.site, event.type), event.to_json(), qos=1).wait_for_publish(10)
-        wait_until(lambda: len(server.runtime.services["alerts"].current[SITE_ID]) >= 4, timeout_s=20)
+        wait_until(lambda: len(server.runtime.alerts.current[SITE_ID]) >= 4, timeout_s=20)
 
         with sync_playwright() as p:
             browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)

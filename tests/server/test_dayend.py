@@ -16,10 +16,10 @@ from protocol.events import make_event
 from protocol.link import MqttLink
 from protocol.settings import load_settings
 from protocol.sites import Site
-from server.web.app import create_app
 from server.mqtt.ingest import DEVICE_STATUS
 from server.settings import ServerSettings
 from server.storage.events import EventStore, Incoming
+from server.web.app import create_app
 from tests.support import SITE_ID, server_settings_dict, site_dict, wait_until
 
 
@@ -137,7 +137,7 @@ def test_day_end_waits_for_the_backlog_held_by_the_broker(broker, tmp_path):
     app = create_app(settings)
     with TestClient(app):
         runtime = app.state.runtime
-        dayend = runtime.services["dayend"]
+        dayend = runtime.dayend
         wait_until(lambda: dayend.runs >= 1, timeout_s=30)
         conn = runtime.store.reader()
         try:

@@ -17,8 +17,8 @@ from playwright.async_api import async_playwright
 from protocol import topics
 from protocol.events import make_event
 from protocol.settings import load_settings
-from server.web.auth import create_user
 from server.settings import ServerSettings
+from server.web.auth import create_user
 from tests.server.livedesk import CHROMIUM, CHROMIUM_ARGS, Kiosk, LiveServer
 from tests.support import SITE_ID, office_clock, server_settings_dict, wait_until
 

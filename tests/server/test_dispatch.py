@@ -7,7 +7,7 @@ import json
 import threading
 import time
 import uuid
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 import paho.mqtt.client as mqtt
 import pytest
@@ -17,13 +17,14 @@ from paho.mqtt.enums import CallbackAPIVersion
 from protocol import topics
 from protocol.events import make_event
 from protocol.settings import load_settings
+from server.desk.errors import DeskRefused
+from server.settings import ServerSettings
 from server.web.app import create_app
 from server.web.auth import create_token, create_user
-from server.web.errors import ApiError
-from server.settings import ServerSettings
+from server.web.errors import STATUS
 from tests.support import OTHER_SITE_ID, SITE_ID, server_settings_dict, wait_until
 
-BASE = datetime(2026, 3, 2, 1, 0, tzinfo=timezone.utc)  # 08:00 in Ho Chi Minh City
+BASE = datetime(2026, 3, 2, 1, 0, tzinfo=UTC)  # 08:00 in Ho Chi Minh City
 
 
 class Clock:
@@ -80,7 +81,7 @@ def server(broker, tmp_path):
 
     with TestClient(app) as client:
         runtime = app.state.runtime
-        dispatcher = runtime.services["dispatcher"]
+        dispatcher = runtime.dispatcher
         dispatcher.clock = clock
         wait_until(lambda: client.get("/healthz").json()["broker"] == "connected")
         yield client, runtime, dispatcher, clock
@@ -100,9 +101,9 @@ def test_priority_first_then_first_come_first_served_and_only_own_services(serve
         assert row["status"] == "called" and row["counter"] == "quay-1"
         dispatcher.complete(SITE_ID, "quay-1", "returned", actor="tester")
     assert order == [p1, a1, b1]
-    with pytest.raises(ApiError) as refused:
+    with pytest.raises(DeskRefused) as refused:
         dispatcher.call_next(SITE_ID, "quay-1", "tester")
-    assert refused.value.code == "no_ticket_waiting" and refused.value.status == 409
+    assert refused.value.code == "no_ticket_waiting" and STATUS[refused.value.code] == 409
     assert dispatcher.call_next(SITE_ID, "quay-3", "tester")["ticket_id"] == land
 
 
@@ -112,7 +113,7 @@ def test_cap_on_consecutive_priority_calls(broker, tmp_path):
     settings = load_settings(ServerSettings, None, **data)
     app = create_app(settings)
     with TestClient(app):
-        dispatcher = app.state.runtime.services["dispatcher"]
+        dispatcher = app.state.runtime.dispatcher
         store = app.state.runtime.store
         normal = issue(store, "B001", "chung-thuc", BASE)
         prio = [issue(store, f"B00{i}", "chung-thuc", BASE + timedelta(seconds=i), priority="elderly") for i in (2, 3, 4)]
@@ -146,7 +147,7 @@ def test_every_action_emits_its_event_and_state_follows(server, broker):
         dispatcher.call_next(SITE_ID, "quay-1", "t")
         dispatcher.no_show(SITE_ID, "quay-1", "t")
         dispatcher.pause(SITE_ID, "quay-1", "Đi họp", "t")
-        with pytest.raises(ApiError) as paused:
+        with pytest.raises(DeskRefused) as paused:
             dispatcher.call_next(SITE_ID, "quay-1", "t")
         assert paused.value.code == "counter_paused"
         dispatcher.resume(SITE_ID, "quay-1", "t")
@@ -256,7 +257,7 @@ def test_actions_queued_together_share_one_commit_and_fail_alone(server):
         assert not first.done() and not any(f.done() for f in queued)
     assert first.result(10)["ticket_id"] == a1
     assert queued[0].result(10)["ticket_id"] == b1
-    with pytest.raises(ApiError) as refused:
+    with pytest.raises(DeskRefused) as refused:
         queued[1].result(10)
     assert refused.value.code == "no_current_ticket"
     with pytest.raises(RuntimeError):
@@ -295,10 +296,10 @@ def test_day_end_closes_open_tickets_as_no_show(server):
     waiting = issue(store, "A001", "tu-phap-ho-tich", BASE)
     called = issue(store, "B001", "chung-thuc", BASE + timedelta(seconds=1))
     dispatcher.call_next(SITE_ID, "quay-2", "t")
-    dayend = runtime.services["dayend"]
+    dayend = runtime.dayend
     assert dayend.run_once() == 0  # before closing time nothing happens
     # The test site closes at 23:59:59 local (16:59:59 UTC).
-    clock.now = datetime(2026, 3, 2, 16, 59, 59, 500000, tzinfo=timezone.utc)
+    clock.now = datetime(2026, 3, 2, 16, 59, 59, 500000, tzinfo=UTC)
     made = dayend.run_once()
     rows = dict(store.conn.execute("SELECT ticket_id, status FROM tickets").fetchall())
     assert rows[waiting] == "no_show" and rows[called] == "no_show"
@@ -308,7 +309,7 @@ def test_day_end_closes_open_tickets_as_no_show(server):
     assert dayend.run_once() == 0  # idempotent
     # A ticket of an earlier day still open (server down at closing) is closed at the next run.
     late = issue(store, "A002", "tu-phap-ho-tich", BASE + timedelta(hours=2))
-    clock.now = datetime(2026, 3, 3, 1, 0, tzinfo=timezone.utc)
+    clock.now = datetime(2026, 3, 3, 1, 0, tzinfo=UTC)
     assert dayend.run_once() == 1
     assert store.conn.execute("SELECT status FROM tickets WHERE ticket_id = ?", (late,)).fetchone()[0] == "no_show"
 
@@ -320,8 +321,8 @@ def test_day_end_lets_the_officer_finish_a_citizen_being_served(server):
     dispatcher.call_next(SITE_ID, "quay-1", "t")
     dispatcher.start(SITE_ID, "quay-1", "t")
     waiting = issue(store, "A002", "tu-phap-ho-tich", BASE + timedelta(seconds=5))
-    clock.now = datetime(2026, 3, 2, 16, 59, 59, 500000, tzinfo=timezone.utc)  # closing time
-    dayend = runtime.services["dayend"]
+    clock.now = datetime(2026, 3, 2, 16, 59, 59, 500000, tzinfo=UTC)  # closing time
+    dayend = runtime.dayend
     dayend.run_once()
     status = dict(store.conn.execute("SELECT ticket_id, status FROM tickets").fetchall())
     assert status[served] == "serving" and status[waiting] == "no_show"
@@ -334,7 +335,7 @@ def test_day_end_lets_the_officer_finish_a_citizen_being_served(server):
     left = issue(store, "A003", "tu-phap-ho-tich", BASE + timedelta(seconds=9))
     dispatcher.call_next(SITE_ID, "quay-1", "t")
     dispatcher.start(SITE_ID, "quay-1", "t")
-    clock.now = datetime(2026, 3, 3, 1, 0, tzinfo=timezone.utc)
+    clock.now = datetime(2026, 3, 3, 1, 0, tzinfo=UTC)
     dayend.run_once()
     # The citizen came (started): closed, never counted as a no-show (docs/measures.md).
     assert store.conn.execute("SELECT status FROM tickets WHERE ticket_id = ?", (left,)).fetchone()[0] == "closed"
@@ -363,7 +364,7 @@ def test_counter_events_from_another_server_update_the_counters_projection(serve
     publisher.username_pw_set("server", broker.passwords["server"])
     publisher.connect("127.0.0.1", broker.port)
     publisher.loop_start()
-    at = datetime.now(timezone.utc)
+    at = datetime.now(UTC)
     paused = make_event("counter.paused", site=OTHER_SITE_ID, source="server-b", seq=2, ts=at,
                         data={"counter": "quay-2", "reason": "Nghỉ trưa"})
     older = make_event("counter.opened", site=OTHER_SITE_ID, source="server-b", seq=1, ts=at - timedelta(minutes=5),

@@ -13,18 +13,17 @@ import time
 import uuid
 
 import paho.mqtt.client as mqtt
-import pytest
 from fastapi.testclient import TestClient
 from paho.mqtt.enums import CallbackAPIVersion
 
+from broker.config import free_port
 from protocol import topics
 from protocol.settings import load_settings
 from protocol.sites import Site
-from server.web.app import create_app
-from broker.config import free_port
 from server.settings import ServerSettings
-from tests.synthetic import default_start, ticket_lives
+from server.web.app import create_app
 from tests.support import SITE_ID, server_settings_dict, site_dict, wait_until, write_toml
+from tests.synthetic import default_start, ticket_lives
 
 
 def _publisher(broker, user="server"):

@@ -49,7 +49,7 @@ def running(broker, tmp_path):
     app = app_on_clock(settings, office)
     with TestClient(app) as client:
         wait_until(lambda: client.get("/healthz").json()["broker"] == "connected")
-        keypads = app.state.runtime.services["keypads"]
+        keypads = app.state.runtime.keypads
         wait_until(lambda: keypads.link.connected.is_set())
         kiosk = Kiosk(broker, clock=office)
         kiosk.issue("B001", "chung-thuc")

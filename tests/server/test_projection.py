@@ -4,13 +4,13 @@ from __future__ import annotations
 
 import random
 import uuid
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 from protocol.events import make_event
 from protocol.sites import Site
 from server.storage.events import EventStore, Incoming
-from tests.synthetic import default_start, ticket_lives
 from tests.support import SITE_ID, site_dict
+from tests.synthetic import default_start, ticket_lives
 
 
 def _site() -> Site:
@@ -47,7 +47,7 @@ def test_measures_of_one_ticket_are_exact(tmp_path):
     site = _site()
     store = EventStore(tmp_path / "t.db", [site])
     ticket_id = uuid.uuid4()
-    t0 = datetime(2026, 11, 30, 16, 50, tzinfo=timezone.utc)  # 23:50 in Hanoi
+    t0 = datetime(2026, 11, 30, 16, 50, tzinfo=UTC)  # 23:50 in Hanoi
     seq = iter(range(1, 100))
 
     def ev(kind, minutes, **data):
@@ -78,7 +78,7 @@ def test_transfer_keeps_arrival_and_moves_service(tmp_path):
     site = _site()
     store = EventStore(tmp_path / "t.db", [site])
     tid = uuid.uuid4()
-    t0 = datetime(2026, 11, 30, 17, 30, tzinfo=timezone.utc)  # 00:30 on 1 Dec in Hanoi
+    t0 = datetime(2026, 11, 30, 17, 30, tzinfo=UTC)  # 00:30 on 1 Dec in Hanoi
     events = [
         make_event("ticket.issued", site=SITE_ID, source="kiosk-1", seq=1, ts=t0,
                    data={"ticket_id": tid, "number": "B001", "service": "chung-thuc"}),

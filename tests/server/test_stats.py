@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import random
 import time
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 import pytest
 from hypothesis import given, settings
@@ -17,18 +17,23 @@ from server.stats import measures as stats
 from server.stats.query import decode, encode, merged_percentiles, month_spans
 from server.stats.store import StatsStore, compute_direct
 from server.storage.events import EventStore, Incoming
-from tests.synthetic import ticket_lives
 from tests.server.stats_day import (
-    DAY, EXPECTED_BY_SITE, EXPECTED_SITE1_BY_SERVICE, build_day, noisy, third_site_dict,
+    DAY,
+    EXPECTED_BY_SITE,
+    EXPECTED_SITE1_BY_SERVICE,
+    build_day,
+    noisy,
+    third_site_dict,
 )
 from tests.support import OTHER_SITE_ID, SITE_ID, site_dict
+from tests.synthetic import ticket_lives
 
 SITES = [Site.model_validate(site_dict()), Site.model_validate(site_dict(OTHER_SITE_ID, "Khác")),
          Site.model_validate(third_site_dict())]
 RULES = stats.rules_from_sites(SITES)
 # The stats store reads no clock, so data pinned to a date (with the ranges below) holds
 # on any day; tests with a server build their data from the project clock instead.
-START = datetime(2026, 11, 30, 0, 30, tzinfo=timezone.utc)  # 07:30 in Hanoi
+START = datetime(2026, 11, 30, 0, 30, tzinfo=UTC)  # 07:30 in Hanoi
 
 
 def test_nearest_rank_by_hand():
@@ -185,9 +190,9 @@ def test_every_dashboard_and_export_text_has_a_vietnamese_entry():
     from pathlib import Path
 
     from protocol.i18n import catalog_path, parse_po
+    from server.stats.export import NOTES
     from server.web.routes.dashboard import JS_TEXTS
     from server.web.routes.stats import HEADERS
-    from server.stats.export import NOTES
 
     html = (Path(__file__).resolve().parents[2] / "server" / "web" / "templates" / "dashboard.html").read_text(encoding="utf-8")
     used = set(HEADERS.values()) | set(JS_TEXTS) | set(NOTES) | {"Week {week}/{year}", "Statistics", "Notes", "Period", "Sites"}
@@ -199,7 +204,7 @@ def test_every_dashboard_and_export_text_has_a_vietnamese_entry():
 
 
 def test_at_risk_is_a_share_of_each_service_target(tmp_path):
-    from datetime import datetime, timezone
+    from datetime import datetime
 
     from protocol.events import make_event
     from server.stats.alerts import alerts_of, live_state
@@ -208,7 +213,7 @@ def test_at_risk_is_a_share_of_each_service_target(tmp_path):
     data["services"][1]["target_minutes"] = 120  # chung-thuc: 120 min, at risk from 90 min
     site = Site.model_validate(data)
     store = EventStore(tmp_path / "live.db", [site])
-    issued_at = datetime(2026, 11, 30, 1, 0, tzinfo=timezone.utc)  # 08:00 in Hanoi
+    issued_at = datetime(2026, 11, 30, 1, 0, tzinfo=UTC)  # 08:00 in Hanoi
     events = [
         make_event("ticket.issued", site=SITE_ID, source="kiosk-1", seq=i + 1, ts=issued_at,
                    data={"ticket_id": f"00000000-0000-4000-8000-00000000000{i}", "number": f"X{i}", "service": s,

@@ -9,7 +9,7 @@ import io
 import json
 import queue
 import uuid
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 import openpyxl
 import paho.mqtt.client as mqtt
@@ -20,10 +20,17 @@ from paho.mqtt.enums import CallbackAPIVersion
 from protocol import topics
 from protocol.events import make_event
 from protocol.settings import load_settings
-from server.web.auth import create_token, create_user
 from server.settings import ServerSettings
+from server.web.auth import create_token, create_user
 from tests.server.stats_day import (
-    DAY, EXPECTED_BY_SITE, EXPECTED_SITE1_BY_SERVICE, THIRD_SITE_ID, at, build_day, noisy, third_site_dict,
+    DAY,
+    EXPECTED_BY_SITE,
+    EXPECTED_SITE1_BY_SERVICE,
+    THIRD_SITE_ID,
+    at,
+    build_day,
+    noisy,
+    third_site_dict,
 )
 from tests.support import OTHER_SITE_ID, SITE_ID, app_on_clock, clock_from, server_settings_dict, wait_until
 
@@ -139,7 +146,7 @@ def test_roles_sites_and_bad_input(running):
 def test_live_state_and_published_alerts(running, broker):
     client, tokens, publisher = running
     runtime = client.app.state.runtime
-    monitor = runtime.services["alerts"]
+    monitor = runtime.alerts
     now = {"at": at("10:30:00").timestamp()}
     monitor.clock = lambda: now["at"]
     received: queue.Queue = queue.Queue()
@@ -156,7 +163,7 @@ def test_live_state_and_published_alerts(running, broker):
     now["at"] = at("10:46:00").timestamp()  # A003 is 46 minutes old: past 45 of 60
     kiosk = _client(broker, "kiosk-1")
     kiosk.publish(topics.device_status(SITE_ID, "kiosk-1"),
-                  json.dumps({"state": "online", "ts": datetime.now(timezone.utc).isoformat(), "printer": "paper_out"}),
+                  json.dumps({"state": "online", "ts": datetime.now(UTC).isoformat(), "printer": "paper_out"}),
                   qos=1, retain=True).wait_for_publish(10)
     wait_until(lambda: runtime.store.reader().execute("SELECT COUNT(*) FROM devices").fetchone()[0] == 1)
     paused = make_event("counter.paused", site=SITE_ID, source="keypad-1", seq=1, ts=at("10:20:00"),
@@ -181,7 +188,7 @@ def test_live_state_and_published_alerts(running, broker):
     # The same state again publishes nothing; a cleared fault publishes "cleared".
     assert monitor.evaluate() == []
     kiosk.publish(topics.device_status(SITE_ID, "kiosk-1"),
-                  json.dumps({"state": "online", "ts": datetime.now(timezone.utc).isoformat(), "printer": "ok"}),
+                  json.dumps({"state": "online", "ts": datetime.now(UTC).isoformat(), "printer": "ok"}),
                   qos=1, retain=True).wait_for_publish(10)
     wait_until(lambda: "ok" in runtime.store.reader().execute("SELECT details FROM devices").fetchone()[0])
     monitor.evaluate()  # the monitor's own thread may get there first: read what was published

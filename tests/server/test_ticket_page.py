@@ -22,9 +22,9 @@ from paho.mqtt.enums import CallbackAPIVersion
 from protocol import topics
 from protocol.settings import load_settings
 from protocol.speech import call_sentence, ticket_words
-from server.web.auth import create_token, create_user
-from server.web.routes.ticket_page import RateLimiter
 from server.settings import ServerSettings
+from server.web.auth import create_token, create_user
+from server.web.ratelimit import RateLimiter
 from tests.server.livedesk import Kiosk
 from tests.support import SITE_ID, app_on_clock, office_clock, server_settings_dict, wait_until
 
@@ -70,7 +70,7 @@ def test_ticket_goes_from_waiting_to_called_to_completed(office):
     client, runtime, kiosk, db = office
     ids = _issue(runtime, kiosk, ("A001", "tu-phap-ho-tich", None), ("A002", "tu-phap-ho-tich", None),
                  ("A003", "tu-phap-ho-tich", "elderly"), ("B001", "chung-thuc", None))
-    dispatcher = runtime.services["dispatcher"]
+    dispatcher = runtime.dispatcher
 
     a2 = _view(client, ids["A002"])
     assert set(a2) == PUBLIC_KEYS
@@ -129,7 +129,7 @@ def _listen(broker, topic: str) -> tuple[mqtt.Client, list[dict]]:
 def test_one_rating_per_completed_ticket_reaches_the_stats(office, broker):
     client, runtime, kiosk, db = office
     ids = _issue(runtime, kiosk, ("B001", "chung-thuc", None), ("B002", "chung-thuc", None))
-    dispatcher = runtime.services["dispatcher"]
+    dispatcher = runtime.dispatcher
     listener, published = _listen(broker, topics.event(SITE_ID, "feedback.given"))
 
     # Not yet completed: refused, with a code the page understands.
@@ -218,7 +218,7 @@ def test_a_ticket_reveals_nothing_about_other_tickets(office):
     client, runtime, kiosk, db = office
     ids = _issue(runtime, kiosk, ("A001", "tu-phap-ho-tich", None), ("A002", "tu-phap-ho-tich", "elderly"),
                  ("A003", "tu-phap-ho-tich", None))
-    runtime.services["dispatcher"].call_next(SITE_ID, "quay-1", "test")  # A002 (priority) is called
+    runtime.dispatcher.call_next(SITE_ID, "quay-1", "test")  # A002 (priority) is called
     for mine, others in (("A001", ("A002", "A003")), ("A003", ("A001", "A002")), ("A002", ("A001", "A003"))):
         answers = [client.get(f"/api/v1/tickets/{ids[mine]}").text, client.get(f"/t/{ids[mine]}").text,
                    client.get(f"/t/{ids[mine]}?lang=en").text]

@@ -33,7 +33,7 @@ def _ratings(db: Path) -> list[dict]:
 
 
 async def _follow(server: LiveServer, ids: dict[str, str], db: Path, shots: Path) -> None:
-    dispatcher = server.runtime.services["dispatcher"]
+    dispatcher = server.runtime.dispatcher
     base = server.url
     async with async_playwright() as p:
         browser = await p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)

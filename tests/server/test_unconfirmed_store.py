@@ -8,7 +8,7 @@ import json
 import random
 import sqlite3
 import uuid
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 import sqlite_utils
 
@@ -18,7 +18,7 @@ from server.storage.db import migrations, open_database
 from server.storage.events import EventStore, Incoming
 from tests.support import SITE_ID, site_dict
 
-AT = datetime(2026, 11, 30, 2, 0, tzinfo=timezone.utc)
+AT = datetime(2026, 11, 30, 2, 0, tzinfo=UTC)
 
 
 def _issued(number: str, seq: int, unconfirmed: bool | None):

@@ -8,7 +8,6 @@ import subprocess
 import sys
 import typing
 
-import pytest
 from pydantic import BaseModel
 
 from xephang.cli import build_parser, main

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import subprocess
 import sys
-from datetime import date
+from datetime import UTC, date
 
 from PIL import Image
 
@@ -42,11 +42,11 @@ def test_every_ticket_is_issued_within_hours_and_closed_by_the_end_of_the_day():
 
 
 def test_priority_goes_first_unless_the_cap_is_reached():
-    from datetime import datetime, timezone
+    from datetime import datetime
 
     from xephang.simulate import Ticket
 
-    at = lambda m: datetime(2026, 12, 1, 1, m, tzinfo=timezone.utc)  # noqa: E731
+    at = lambda m: datetime(2026, 12, 1, 1, m, tzinfo=UTC)  # noqa: E731
     normal = Ticket("n", "A001", "chung-thuc", None, at(0), False, 60, "returned")
     elder = Ticket("p", "A002", "chung-thuc", "elderly", at(5), False, 60, "returned")
     other = Ticket("o", "C001", "dat-dai", "elderly", at(1), False, 60, "returned")

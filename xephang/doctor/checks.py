@@ -12,11 +12,11 @@ import sqlite3
 import subprocess
 import urllib.request
 from collections.abc import Iterator
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from xephang.doctor.report import Context, Finding, _
+from xephang.doctor.findings import Context, Finding, _
 
 SKEW_WARN_S = 2.0
 SKEW_FAIL_S = 30.0
@@ -93,7 +93,7 @@ def _server_url(ctx: Context) -> str | None:
 
 def clock_skew_s(url: str, now: Any = None, timeout_s: float = 5.0) -> float:
     """Our clock minus the server's (its HTTP Date header), halfway through the request."""
-    clock = now or (lambda: datetime.now(timezone.utc))
+    clock = now or (lambda: datetime.now(UTC))
     sent = clock()
     with urllib.request.urlopen(url.rstrip("/") + "/healthz", timeout=timeout_s) as response:
         date = response.headers.get("Date")

@@ -10,7 +10,7 @@ import shutil
 from collections.abc import Iterator
 from pathlib import Path
 
-from xephang.doctor.report import Context, Finding, _, skipped
+from xephang.doctor.findings import Context, Finding, _, skipped
 from xephang.fontcheck import VIETNAMESE_SAMPLE, covered
 
 # The fonts kiosk/ticket_image.py draws tickets with, and the Debian package of each.

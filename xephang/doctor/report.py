@@ -3,61 +3,22 @@
 Each check returns findings (ok / warn / fail) whose text is an English message id with
 parameters, shown in Vietnamese and in English. A check never raises: a missing part
 (no pygame on a kiosk, no printer library) is itself a finding. The checks live in
-xephang/doctor/checks.py; this module chooses them per role and runs them.
-No hardware imports at module top.
+xephang/doctor/checks.py and devices.py (they import their hardware libraries inside
+each check); the types in findings.py; this module chooses them per role and runs them.
 """
 
 from __future__ import annotations
 
 import logging
-import os
 import tomllib
-from collections.abc import Callable, Iterable
-from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Literal
 
 from protocol.i18n import translator
+from xephang.doctor import checks as c
+from xephang.doctor import devices as d
+from xephang.doctor.findings import LABELS, ROLES, Check, Context, Finding, _, skipped
 
 log = logging.getLogger(__name__)
-
-Status = Literal["ok", "warn", "fail"]
-ROLES = ("server", "broker", "kiosk", "display", "desk-keypad")
-def _(message: str) -> str:
-    """Marks a message id for the catalog; translated when shown."""
-    return message
-
-
-LABELS = {"ok": _("OK"), "warn": _("Warning"), "fail": _("Problem")}
-
-
-@dataclass(frozen=True)
-class Finding:
-    check: str
-    status: Status
-    message: str  # English message id with {named} fields
-    params: dict[str, Any] = field(default_factory=dict)
-
-    def text(self, locale: str) -> str:
-        tr = translator("xephang", locale)
-        # parameters named *_msg are message ids themselves (words), the rest are values
-        values = {k: tr(v) if k.endswith("_msg") else v for k, v in self.params.items()}
-        return tr(self.message).format(**values)
-
-
-@dataclass
-class Context:
-    """What the checks know: the role, the config file, the loaded settings (or None)."""
-
-    role: str
-    config: Path | None
-    settings: Any = None
-    server_url: str | None = None
-    environ: dict[str, str] = field(default_factory=lambda: dict(os.environ))
-
-
-Check = Callable[[Context], Iterable[Finding]]
-
 
 def guess_role(config: Path | None) -> str:
     """The role a config is for, from its sections (kiosk, display, server), else broker."""
@@ -91,9 +52,6 @@ def load_secrets(path: Path, environ: dict[str, str]) -> bool:
 
 def plan(role: str) -> list[tuple[str, Check]]:
     """The checks for a role, in the order they are shown."""
-    from xephang.doctor import checks as c
-    from xephang.doctor import devices as d
-
     common = [("config", c.check_config), ("clock", c.check_clock), ("broker", c.check_broker)]
     extra: dict[str, list[tuple[str, Check]]] = {
         "server": [("mosquitto", c.check_mosquitto), ("database", c.check_databases), ("disk", c.check_disk)],
@@ -109,23 +67,12 @@ def plan(role: str) -> list[tuple[str, Check]]:
     return common + extra[role]
 
 
-# What each check is called in "Skipped the ... check" (a check with no entry is never skipped).
-CHECK_NAMES = {"broker": _("broker"), "gpio": _("GPIO"), "printer": _("printer"), "database": _("database"),
-               "font": _("font"), "audio": _("sound and voice")}
-
-
 def needs_config(role: str, name: str) -> bool:
     """Whether check `name` of `role` means anything without the role's settings: the
     display's fonts and sound are in its config; the kiosk's fonts are fixed (checked anyway)."""
     if name in ("font", "audio"):
         return role == "display"
     return name in ("broker", "gpio", "printer", "database")
-
-
-def skipped(name: str) -> Finding:
-    """The finding for a check left out because the configuration did not load."""
-    return Finding(name, "fail", _("Skipped the {check_msg} check: the configuration could not be read"),
-                   {"check_msg": CHECK_NAMES[name]})
 
 
 def run(context: Context) -> list[Finding]:

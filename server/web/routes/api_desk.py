@@ -1,8 +1,8 @@
 """REST API v1 for desks: counter actions, the retained states, the desk view, audit.
 
 Every action is a POST that needs a desk account for that counter (admin passes), is
-refused with a JSON error code, and is written to the audit log. `on_startup` builds the
-dispatcher (runtime.services["dispatcher"]), keypad commands and the day-end job.
+refused with a JSON error code, and is written to the audit log. The dispatcher comes
+from the runtime (server/runtime.py) through `DispatcherDep`.
 """
 
 from __future__ import annotations
@@ -15,41 +15,19 @@ from anyio import to_thread
 from fastapi import APIRouter, Depends, Request
 from pydantic import BaseModel, Field
 
-from server.storage import audit
-from server.web.apiroute import ApiRoute
-from server.storage.audit import Actor
-from server.web.auth import CurrentUser, User, check_counter, check_site, client_address, reader_for, require_roles
-from server.desk.dayend import DayEnd
+from protocol.sites import Site
 from server.desk.deskview import desk_view
 from server.desk.dispatch import Dispatcher
+from server.settings import ServerSettings
+from server.storage import audit
+from server.storage.audit import Actor
+from server.web.apiroute import ApiRoute
+from server.web.auth import CurrentUser, User, check_counter, check_site, client_address, reader_for, require_roles
+from server.web.deps import DispatcherDep, SettingsDep
 from server.web.errors import ApiError
-from server.mqtt.keypad import KeypadCommands
 
 log = logging.getLogger(__name__)
 router = APIRouter(prefix="/api/v1", tags=["desk"], route_class=ApiRoute)
-
-
-def on_startup(app: Any, runtime: Any) -> None:
-    settings = runtime.settings
-    clock = runtime.services.get("clock")
-    dispatcher = Dispatcher(
-        runtime.store, settings.sites, settings.server.dispatch_sites, settings.server.client_id,
-        runtime.publish, **({"clock": clock} if clock else {}),
-    ).launch()
-    runtime.services["dispatcher"] = dispatcher
-    runtime.ingestor.listeners.append(dispatcher.on_ingested)
-    runtime.on_stop.append(dispatcher.stop)
-    if dispatcher.dispatch_sites:
-        keypads = KeypadCommands(dispatcher, settings.broker, settings.server.client_id).start()
-        runtime.services["keypads"] = keypads
-        runtime.on_stop.append(keypads.stop)
-        dayend = DayEnd(dispatcher, ready=runtime.ingestor.caught_up).start()
-        runtime.services["dayend"] = dayend
-        runtime.on_stop.append(dayend.stop)
-
-
-def dispatcher_of(request: Request) -> Dispatcher:
-    return request.app.state.runtime.services["dispatcher"]
 
 
 class Outcome(BaseModel):
@@ -73,8 +51,8 @@ def _actor(request: Request, user: User) -> Actor:
     return Actor(user.username, user.role, getattr(request.state, "via", "api"), client_address(request))
 
 
-def _desk(request: Request, user: User, site: str, counter: str, action: str, roles: tuple[str, ...] = ("desk",)) -> tuple[Dispatcher, Actor]:
-    dispatcher = dispatcher_of(request)
+def _desk(request: Request, dispatcher: Dispatcher, user: User, site: str, counter: str, action: str,
+          roles: tuple[str, ...] = ("desk",)) -> Actor:
     actor = _actor(request, user)
     try:
         if user.role not in roles and user.role != "admin":
@@ -83,7 +61,7 @@ def _desk(request: Request, user: User, site: str, counter: str, action: str, ro
     except ApiError as exc:
         audit.record_failure(dispatcher.store, actor, action, exc.code, site=site, counter=counter)
         raise
-    return dispatcher, actor
+    return actor
 
 
 async def _run(fn: Any, *args: Any, **kwargs: Any) -> Any:
@@ -104,83 +82,82 @@ async def me(user: CurrentUser) -> User:
 
 
 @router.post(COUNTER + "/next", summary="Call the next ticket (the dispatcher chooses)")
-async def call_next(request: Request, site: str, counter: str, user: CurrentUser) -> dict:
-    dispatcher, actor = _desk(request, user, site, counter, "call_next")
+async def call_next(request: Request, site: str, counter: str, user: CurrentUser, dispatcher: DispatcherDep) -> dict:
+    actor = _desk(request, dispatcher, user, site, counter, "call_next")
     return await _act(dispatcher, "call_next", site, counter, actor)
 
 
 @router.post(COUNTER + "/recall", summary="Call the current ticket again")
-async def recall(request: Request, site: str, counter: str, user: CurrentUser) -> dict:
-    dispatcher, actor = _desk(request, user, site, counter, "recall")
+async def recall(request: Request, site: str, counter: str, user: CurrentUser, dispatcher: DispatcherDep) -> dict:
+    actor = _desk(request, dispatcher, user, site, counter, "recall")
     return await _act(dispatcher, "recall", site, counter, actor)
 
 
 @router.post(COUNTER + "/start", summary="Dossier reception begins")
-async def start(request: Request, site: str, counter: str, user: CurrentUser) -> dict:
-    dispatcher, actor = _desk(request, user, site, counter, "start")
+async def start(request: Request, site: str, counter: str, user: CurrentUser, dispatcher: DispatcherDep) -> dict:
+    actor = _desk(request, dispatcher, user, site, counter, "start")
     return await _act(dispatcher, "start", site, counter, actor)
 
 
 @router.post(COUNTER + "/complete", summary="Complete the current ticket with an outcome")
-async def complete(request: Request, site: str, counter: str, body: Outcome, user: CurrentUser) -> dict:
-    dispatcher, actor = _desk(request, user, site, counter, "complete")
+async def complete(request: Request, site: str, counter: str, body: Outcome, user: CurrentUser, dispatcher: DispatcherDep) -> dict:
+    actor = _desk(request, dispatcher, user, site, counter, "complete")
     return await _act(dispatcher, "complete", site, counter, actor, outcome=body.outcome, dossier_code=body.dossier_code)
 
 
 @router.post(COUNTER + "/no-show", summary="The citizen did not come")
-async def no_show(request: Request, site: str, counter: str, user: CurrentUser) -> dict:
-    dispatcher, actor = _desk(request, user, site, counter, "no_show")
+async def no_show(request: Request, site: str, counter: str, user: CurrentUser, dispatcher: DispatcherDep) -> dict:
+    actor = _desk(request, dispatcher, user, site, counter, "no_show")
     return await _act(dispatcher, "no_show", site, counter, actor)
 
 
 @router.post(COUNTER + "/transfer", summary="Move the current ticket to another service (keeps its arrival time)")
-async def transfer(request: Request, site: str, counter: str, body: Transfer, user: CurrentUser) -> dict:
-    dispatcher, actor = _desk(request, user, site, counter, "transfer")
+async def transfer(request: Request, site: str, counter: str, body: Transfer, user: CurrentUser, dispatcher: DispatcherDep) -> dict:
+    actor = _desk(request, dispatcher, user, site, counter, "transfer")
     return await _act(dispatcher, "transfer", site, counter, actor, to_service=body.to_service)
 
 
 @router.post(COUNTER + "/pause", summary="Pause the counter with a reason")
-async def pause(request: Request, site: str, counter: str, body: Pause, user: CurrentUser) -> dict:
-    dispatcher, actor = _desk(request, user, site, counter, "pause")
+async def pause(request: Request, site: str, counter: str, body: Pause, user: CurrentUser, dispatcher: DispatcherDep) -> dict:
+    actor = _desk(request, dispatcher, user, site, counter, "pause")
     return await _act(dispatcher, "pause", site, counter, actor, reason=body.reason)
 
 
 @router.post(COUNTER + "/resume", summary="Resume a paused counter")
-async def resume(request: Request, site: str, counter: str, user: CurrentUser) -> dict:
-    dispatcher, actor = _desk(request, user, site, counter, "resume")
+async def resume(request: Request, site: str, counter: str, user: CurrentUser, dispatcher: DispatcherDep) -> dict:
+    actor = _desk(request, dispatcher, user, site, counter, "resume")
     return await _act(dispatcher, "resume", site, counter, actor)
 
 
 @router.post(COUNTER + "/open", summary="Open the counter")
-async def open_counter(request: Request, site: str, counter: str, user: CurrentUser) -> dict:
-    dispatcher, actor = _desk(request, user, site, counter, "open")
+async def open_counter(request: Request, site: str, counter: str, user: CurrentUser, dispatcher: DispatcherDep) -> dict:
+    actor = _desk(request, dispatcher, user, site, counter, "open")
     return await _act(dispatcher, "open", site, counter, actor)
 
 
 @router.post(COUNTER + "/close", summary="Close the counter")
-async def close_counter(request: Request, site: str, counter: str, user: CurrentUser) -> dict:
-    dispatcher, actor = _desk(request, user, site, counter, "close")
+async def close_counter(request: Request, site: str, counter: str, user: CurrentUser, dispatcher: DispatcherDep) -> dict:
+    actor = _desk(request, dispatcher, user, site, counter, "close")
     return await _act(dispatcher, "close", site, counter, actor)
 
 
 @router.post(COUNTER + "/call", summary="Supervisor (admin): call one waiting ticket out of turn")
-async def call_ticket(request: Request, site: str, counter: str, body: CallTicket, user: CurrentUser) -> dict:
-    dispatcher, actor = _desk(request, user, site, counter, "call_ticket", roles=("admin",))
+async def call_ticket(request: Request, site: str, counter: str, body: CallTicket, user: CurrentUser, dispatcher: DispatcherDep) -> dict:
+    actor = _desk(request, dispatcher, user, site, counter, "call_ticket", roles=("admin",))
     return await _act(dispatcher, "call_ticket", site, counter, actor, ticket_id=body.ticket_id)
 
 
-def _site_of(request: Request, user: User, site: str) -> Any:
+def _site_of(settings: ServerSettings, user: User, site: str) -> Site:
     check_site(user, site)
-    found = request.app.state.settings.site(site)
+    found = settings.site(site)
     if found is None:
         raise ApiError(404, "unknown_site", f"no site {site!r}")
     return found
 
 
 @router.get("/sites/{site}/board", summary="The board state (as retained on state/board)")
-async def board(request: Request, site: str, user: CurrentUser) -> Any:
-    _site_of(request, user, site)
-    dispatcher = dispatcher_of(request)
+async def board(request: Request, site: str, user: CurrentUser, settings: SettingsDep, dispatcher: DispatcherDep) -> Any:
+    _site_of(settings, user, site)
     if site not in dispatcher.dispatch_sites:
         raise ApiError(409, "not_dispatcher", f"this server does not dispatch site {site!r}")
     board_state, _ = await _run(dispatcher.states.publish_now, site)
@@ -188,9 +165,8 @@ async def board(request: Request, site: str, user: CurrentUser) -> Any:
 
 
 @router.get("/sites/{site}/queue", summary="Waiting count and estimated wait per service")
-async def queue(request: Request, site: str, user: CurrentUser) -> Any:
-    _site_of(request, user, site)
-    dispatcher = dispatcher_of(request)
+async def queue(request: Request, site: str, user: CurrentUser, settings: SettingsDep, dispatcher: DispatcherDep) -> Any:
+    _site_of(settings, user, site)
     if site not in dispatcher.dispatch_sites:
         raise ApiError(409, "not_dispatcher", f"this server does not dispatch site {site!r}")
     _, queue_state = await _run(dispatcher.states.publish_now, site)
@@ -198,11 +174,10 @@ async def queue(request: Request, site: str, user: CurrentUser) -> Any:
 
 
 @router.get(COUNTER + "/view", summary="Everything the desk console shows for a counter")
-async def view(request: Request, site: str, counter: str, user: CurrentUser, lang: str = "vi") -> dict:
-    found = _site_of(request, user, site)
+async def view(request: Request, site: str, counter: str, user: CurrentUser, settings: SettingsDep, dispatcher: DispatcherDep, lang: str = "vi") -> dict:
+    found = _site_of(settings, user, site)
     if found.counter(counter) is None:
         raise ApiError(404, "unknown_counter", f"no counter {counter!r} at site {site!r}")
-    dispatcher = dispatcher_of(request)
     locale = "en" if lang == "en" else "vi"
     return await _run(lambda: desk_view(reader_for(request), found, counter, dispatcher.clock(), locale))
 

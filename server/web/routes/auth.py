@@ -10,7 +10,6 @@ from __future__ import annotations
 import hmac
 import secrets
 from pathlib import Path
-from typing import Any
 
 from anyio import to_thread
 from fastapi import APIRouter, Form, Request
@@ -21,9 +20,15 @@ from protocol.i18n import translator
 from server.storage import audit
 from server.storage.audit import Actor
 from server.web.auth import (
-    SESSION_COOKIE, SESSION_TTL_S, LoginLimiter, client_address, end_session, reader_for, start_session,
+    SESSION_COOKIE,
+    SESSION_TTL_S,
+    client_address,
+    end_session,
+    reader_for,
+    start_session,
     verify_password,
 )
+from server.web.deps import runtime_of
 from server.web.errors import ApiError
 
 router = APIRouter(tags=["auth"])
@@ -32,15 +37,11 @@ LOGIN_CSRF_COOKIE = "xephang_login_csrf"
 LANG_COOKIE = "xephang_lang"
 
 
-def on_startup(app: Any, runtime: Any) -> None:
-    app.state.login_limiter = LoginLimiter()
-
-
 def locale_of(request: Request) -> str:
     wanted = request.query_params.get("lang") or request.cookies.get(LANG_COOKIE)
     if wanted in ("vi", "en"):
         return wanted
-    return request.app.state.settings.locale
+    return runtime_of(request).settings.locale
 
 
 def remember_locale(request: Request, response: Response) -> None:
@@ -86,29 +87,29 @@ async def login(
     _ = translator("server", locale_of(request))
     wants_json = "application/json" in request.headers.get("accept", "")
     address = client_address(request)
-    store = request.app.state.runtime.store
+    store = runtime_of(request).store
     expected = request.cookies.get(LOGIN_CSRF_COOKIE, "")
     if not expected or not hmac.compare_digest(expected, csrf_token):
         if wants_json:
             return JSONResponse({"code": "csrf", "detail": "missing or wrong CSRF token"}, status_code=403)
         return _login_page(request, _("The form expired. Please try again."), 403, safe_next(next))
-    limiter: LoginLimiter = request.app.state.login_limiter
+    limiter: RateLimiter = request.app.state.login_limiter
     actor = Actor(username[:64] or "-", "unknown", "web", address)
-    try:
-        limiter.check(username, address)
-    except ApiError as exc:
-        audit.record_failure(store, actor, "login", exc.code)
+    key = (username.lower(), address)
+    if limiter.exceeded(key):
+        audit.record_failure(store, actor, "login", "too_many_attempts")
         if wants_json:
-            return JSONResponse({"code": exc.code, "detail": exc.detail}, status_code=429)
+            detail = "too many failed logins; wait a few minutes"
+            return JSONResponse({"code": "too_many_attempts", "detail": detail}, status_code=429)
         return _login_page(request, _("Too many failed attempts. Wait a few minutes."), 429, safe_next(next), username[:64])
     user = await to_thread.run_sync(lambda: verify_password(reader_for(request), username, password))
     if user is None:
-        limiter.failed(username, address)
+        limiter.hit(key)
         audit.record_failure(store, actor, "login", "bad_credentials")
         if wants_json:
             return JSONResponse({"code": "bad_credentials", "detail": "wrong user name or password"}, status_code=401)
         return _login_page(request, _("Wrong user name or password."), 401, safe_next(next), username[:64])
-    limiter.succeeded(username, address)
+    limiter.forget(key)
     token, _csrf = await to_thread.run_sync(lambda: start_session(store, user.username))
     with store.writing() as conn:
         audit.record(conn, Actor(user.username, user.role, "web", address), "login")
@@ -129,7 +130,7 @@ async def logout(request: Request) -> Response:
         user = await current_user(request)
     except ApiError:
         return RedirectResponse("/login", status_code=303)
-    store = request.app.state.runtime.store
+    store = runtime_of(request).store
     end_session(store, request.cookies.get(SESSION_COOKIE, ""))
     with store.writing() as conn:
         audit.record(conn, Actor(user.username, user.role, "web", client_address(request)), "logout")

@@ -14,9 +14,9 @@ from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import FileResponse, HTMLResponse, RedirectResponse, Response
 from fastapi.templating import Jinja2Templates
 
-from protocol import clock
 from protocol.i18n import translator
 from server.web.auth import User, optional_user, require_roles
+from server.web.deps import runtime_of
 from server.web.errors import ApiError
 from server.web.routes.auth import locale_of, remember_locale
 from server.web.routes.stats import FromQ, SiteQ, ToQ, stats_rows, visible_sites
@@ -56,9 +56,9 @@ async def dashboard_page(request: Request) -> Response:
     _ = translator("server", locale)
     if user.role not in ("manager", "admin"):
         return HTMLResponse(f"<p>{_('The dashboard is for managers.')}</p>", status_code=403)
-    sites = [s for s in request.app.state.settings.sites if s.id in visible_sites(request, user, None)]
-    first = request.app.state.settings.sites[0]
-    now = request.app.state.runtime.services.get("clock") or clock.now  # real time in production
+    sites = [s for s in runtime_of(request).settings.sites if s.id in visible_sites(request, user, None)]
+    first = runtime_of(request).settings.sites[0]
+    now = runtime_of(request).clock
     today = now().astimezone(first.zone).date()
     context = {
         "_": _,
@@ -95,7 +95,7 @@ def get_distribution(request: Request, user: Manager, day_from: FromQ = None, da
                      max_minutes: Annotated[int, Query(ge=10, le=24 * 60, description="last bin starts here")] = 180,
                      ) -> dict[str, Any]:
     meta, _rows = stats_rows(request, user, day_from, day_to, site, "site")
-    store = request.app.state.runtime.services["stats"]
+    store = runtime_of(request).stats
     bins = store.distribution(meta["from"], meta["to"], meta["sites"], bin_minutes * 60, max_minutes * 60)
     return meta | {"bin_s": bin_minutes * 60, "max_s": max_minutes * 60} | bins
 

@@ -6,13 +6,14 @@ from __future__ import annotations
 from fastapi import APIRouter, Request
 from fastapi.responses import FileResponse, HTMLResponse
 
+from server.web.deps import runtime_of
 from server.web.errors import ApiError
 
 router = APIRouter(tags=["board snapshot"])
 
 
 def _snapshot(request: Request):
-    path = request.app.state.settings.server.board_snapshot
+    path = runtime_of(request).settings.server.board_snapshot
     if path is None:
         raise ApiError(404, "not_configured", "no board snapshot is configured (server.board_snapshot)")
     if not path.is_file():

@@ -12,17 +12,16 @@ import json
 import time
 from collections.abc import AsyncIterator
 from pathlib import Path
-from typing import Any
 
 from anyio import to_thread
 from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response, StreamingResponse
-from fastapi.staticfiles import StaticFiles
 
 from protocol.events import OUTCOMES
 from protocol.i18n import translator
-from server.web.auth import CurrentUser, User, check_site, optional_user, reader_for
 from server.desk.deskview import desk_view
+from server.web.auth import CurrentUser, User, check_site, optional_user, reader_for
+from server.web.deps import runtime_of
 from server.web.errors import ApiError
 from server.web.routes.auth import locale_of, remember_locale, templates
 
@@ -62,14 +61,9 @@ FAULT_TEXTS = {
 }
 
 
-def on_startup(app: Any, runtime: Any) -> None:
-    if not any(getattr(route, "path", None) == "/static" for route in app.router.routes):
-        app.mount("/static", StaticFiles(directory=str(STATIC)), name="static")
-
-
 def desk_places(request: Request, user: User) -> list[tuple[str, str, str]]:
     """(site id, counter id, label) the user may work at, on sites this server dispatches."""
-    dispatcher = request.app.state.runtime.services["dispatcher"]
+    dispatcher = runtime_of(request).dispatcher
     places = []
     for site_id in dispatcher.dispatch_sites:
         site = dispatcher.sites[site_id]
@@ -92,7 +86,7 @@ async def desk_page(request: Request, site: str | None = None, counter: str | No
     chosen = next((p for p in places if p[0] == site and p[1] == counter), places[0] if places else None)
     if site is not None and counter is not None and (chosen is None or chosen[:2] != (site, counter)):
         raise ApiError(403, "forbidden", f"no desk access to {site}/{counter}")
-    dispatcher = request.app.state.runtime.services["dispatcher"]
+    dispatcher = runtime_of(request).dispatcher
     site_model = dispatcher.sites[chosen[0]] if chosen else None
     context = {
         "_": _,
@@ -118,7 +112,7 @@ async def desk_page(request: Request, site: str | None = None, counter: str | No
 @router.get("/desk/stream", include_in_schema=False)
 async def desk_stream(request: Request, site: str, counter: str, user: CurrentUser) -> StreamingResponse:
     check_site(user, site)
-    dispatcher = request.app.state.runtime.services["dispatcher"]
+    dispatcher = runtime_of(request).dispatcher
     site_model = dispatcher.sites.get(site)
     if site_model is None or site_model.counter(counter) is None:
         raise ApiError(404, "unknown_counter", f"no counter {counter!r} at site {site!r}")

@@ -15,13 +15,13 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import Response
 
-from protocol import clock
 from protocol.i18n import translator
 from server.stats.alerts import AlertMonitor
+from server.stats.measures import GROUP_KEYS, parse_group_by
+from server.stats.store import StatsStore, TooLarge
 from server.web.auth import User, check_site, require_roles
+from server.web.deps import runtime_of
 from server.web.errors import ApiError
-from server.stats.measures import GROUP_KEYS, parse_group_by, rules_from_sites
-from server.stats.store import BackgroundRefresh, StatsStore, TooLarge
 
 router = APIRouter(prefix="/api/v1", tags=["stats"])
 MAX_RANGE_DAYS = 3 * 366
@@ -45,36 +45,12 @@ HEADERS = {
     "unconfirmed": "Print not confirmed",
 }
 
-
-def on_startup(app: Any, runtime: Any) -> None:
-    sites = runtime.settings.sites
-    stats_store = StatsStore(runtime.store, rules_from_sites(sites))
-    now = runtime.services.get("clock") or clock.now  # ticket ages on the dispatcher's clock
-    monitor = AlertMonitor(
-        sites, runtime.store.reader, lambda topic, payload: runtime.publish(topic, payload, retain=False),
-        clock=lambda: now().timestamp(),
-    )
-    runtime.services["stats"] = stats_store
-    runtime.services["alerts"] = monitor
-
-    refresher = BackgroundRefresh(stats_store)
-
-    def after_batch(_result: Any) -> None:
-        refresher.poke()
-        monitor.poke()
-
-    runtime.ingestor.listeners.append(after_batch)
-    refresher.start().poke()  # bring the pre-aggregates up to date after a restart
-    monitor.start()
-    runtime.on_stop.extend([refresher.stop, monitor.stop, stats_store.close])
-
-
 Manager = Annotated[User, Depends(require_roles("manager"))]
 Reader = Annotated[User, Depends(require_roles("manager", "desk"))]
 
 
 def visible_sites(request: Request, user: User, site: str | None) -> list[str]:
-    configured = [s.id for s in request.app.state.settings.sites]
+    configured = [s.id for s in runtime_of(request).settings.sites]
     if site is not None:
         if site not in configured:
             raise ApiError(404, "unknown_site", f"no site {site!r}")
@@ -99,8 +75,8 @@ def stats_rows(request: Request, user: User, day_from: str | None, day_to: str |
     except ValueError as exc:
         raise ApiError(400, "bad_group_by", str(exc)) from None
     sites = visible_sites(request, user, site)
-    first = request.app.state.settings.sites[0]
-    now = request.app.state.runtime.services.get("clock") or clock.now  # real time in production
+    first = runtime_of(request).settings.sites[0]
+    now = runtime_of(request).clock
     today = now().astimezone(first.zone).date()
     end = _day(day_to, "to") or today
     start = _day(day_from, "from") or end - timedelta(days=29)
@@ -108,12 +84,12 @@ def stats_rows(request: Request, user: User, day_from: str | None, day_to: str |
         raise ApiError(400, "bad_range", "from must not be after to")
     if (end - start).days >= MAX_RANGE_DAYS:
         raise ApiError(400, "bad_range", f"at most {MAX_RANGE_DAYS} days at once")
-    store: StatsStore = request.app.state.runtime.services["stats"]
+    store: StatsStore = runtime_of(request).stats
     try:
         rows = store.query(start.isoformat(), end.isoformat(), sites, keys) if sites else []
     except TooLarge as exc:
         raise ApiError(400, "too_large", str(exc)) from None
-    names = {s.id: s.name for s in request.app.state.settings.sites}
+    names = {s.id: s.name for s in runtime_of(request).settings.sites}
     for row in rows:
         row["site_name"] = names.get(row["site"], row["site"])
     meta = {"from": start.isoformat(), "to": end.isoformat(), "sites": sites, "group_by": list(keys),
@@ -171,7 +147,7 @@ def get_stats_xlsx(request: Request, user: Manager, day_from: FromQ = None, day_
 @router.get("/live", summary="Per site now: waiting, longest wait, open counters, at-risk tickets, faults, alerts")
 def get_live(request: Request, user: Reader, site: SiteQ = None) -> dict[str, Any]:
     sites = visible_sites(request, user, site)
-    monitor: AlertMonitor = request.app.state.runtime.services["alerts"]
+    monitor: AlertMonitor = runtime_of(request).alerts
     found = [monitor.snapshot(s) for s in sites]
     if any(f is None for f in found):
         monitor.evaluate()

@@ -20,19 +20,14 @@ from __future__ import annotations
 import json
 import re
 import sqlite3
-import threading
-import time
 import unicodedata
-from collections import deque
 from collections.abc import Callable
-from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, Literal
 
 from anyio import to_thread
 from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse, JSONResponse, Response
-from fastapi.staticfiles import StaticFiles
 from pydantic import BaseModel, Field
 
 from protocol import topics
@@ -40,11 +35,12 @@ from protocol.events import InvalidEvent, make_event
 from protocol.i18n import translator
 from protocol.sites import Site
 from protocol.speech import DEFAULT_TEMPLATE, SpeechError, call_sentence, ticket_words
+from server.desk.boardstate import counter_states, estimated_wait_s, median_service_s
+from server.storage.events import next_seq
 from server.web.apiroute import ApiRoute
 from server.web.auth import client_address, reader_for
-from server.desk.boardstate import counter_states, estimated_wait_s, median_service_s
+from server.web.deps import runtime_of
 from server.web.errors import ApiError
-from server.storage.events import next_seq
 from server.web.routes.auth import templates
 
 router = APIRouter(tags=["ticket page"], route_class=ApiRoute)
@@ -73,36 +69,6 @@ JS_TEXTS = (
     "Connection lost, retrying…", "Updated {time}",
 )
 RATING_LABELS = ("Very satisfied", "Satisfied", "Neutral", "Not satisfied")
-
-
-class RateLimiter:
-    """At most `limit` hits per client address within `window_s` (thread-safe)."""
-
-    def __init__(self, limit: int, window_s: float, clock: Callable[[], float] = time.monotonic):
-        self.limit, self.window_s, self.clock = limit, window_s, clock
-        self._hits: dict[str, deque[float]] = {}
-        self._lock = threading.Lock()
-
-    def allow(self, address: str) -> bool:
-        with self._lock:
-            now = self.clock()
-            hits = self._hits.setdefault(address, deque())
-            while hits and now - hits[0] >= self.window_s:
-                hits.popleft()
-            if len(hits) >= self.limit:
-                return False
-            hits.append(now)
-            if len(self._hits) > 10_000:  # forget idle addresses
-                for key in [k for k, v in self._hits.items() if not v]:
-                    del self._hits[key]
-            return True
-
-
-def on_startup(app: Any, runtime: Any) -> None:
-    app.state.rating_limiter = RateLimiter(limit=10, window_s=600.0)
-    app.state.lookup_limiter = RateLimiter(limit=60, window_s=60.0)
-    if not any(getattr(route, "path", None) == "/static" for route in app.router.routes):
-        app.mount("/static", StaticFiles(directory=str(STATIC)), name="static")
 
 
 class RatingIn(BaseModel):
@@ -177,14 +143,14 @@ def public_view(conn: sqlite3.Connection, site: Site, ticket: dict[str, Any], lo
 
 def _locale(request: Request) -> str:
     wanted = request.query_params.get("lang")
-    return wanted if wanted in ("vi", "en") else request.app.state.settings.locale
+    return wanted if wanted in ("vi", "en") else runtime_of(request).settings.locale
 
 
 def _lookup(request: Request, ticket_id: str) -> tuple[Site, dict[str, Any]] | None:
     ticket = _find(reader_for(request), ticket_id)
     if ticket is None:
         return None
-    site = next((s for s in request.app.state.settings.sites if s.id == ticket["site"]), None)
+    site = next((s for s in runtime_of(request).settings.sites if s.id == ticket["site"]), None)
     return (site, ticket) if site is not None else None
 
 
@@ -220,7 +186,7 @@ async def rate_ticket(request: Request, ticket_id: str, body: RatingIn) -> Respo
         return JSONResponse(status_code=429, content={"code": "too_many_requests", "detail": "too many ratings from this address; try later"}, headers=HEADERS)
     if body.rating > SCALE_MAX[body.scale]:
         raise ApiError(422, "invalid_rating", f"a {body.scale} rating is 1..{SCALE_MAX[body.scale]}")
-    runtime = request.app.state.runtime
+    runtime = runtime_of(request)
     event = await to_thread.run_sync(lambda: record_rating(runtime, ticket_id, body.rating, body.scale))
     if event is None:
         return _not_found_json()
@@ -232,7 +198,7 @@ def record_rating(runtime: Any, ticket_id: str, rating: int, scale: str) -> Any:
     """Store the ticket's one feedback.given (None when there is no such ticket).
     Check and write happen in one store transaction, so two rating requests at once
     cannot both pass."""
-    clock = runtime.services.get("clock") or (lambda: datetime.now(timezone.utc))
+    clock = runtime.clock
     source = runtime.settings.server.client_id
     with runtime.store.writing() as conn:
         ticket = _find(conn, ticket_id)
