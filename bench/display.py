@@ -167,7 +167,7 @@ def main() -> None:
             if board is not None and board.poll() is None:
                 board.kill()
             process.stop()
-    result = json.loads(next(l for l in out.splitlines() if l.startswith("result "))[7:])
+    result = json.loads(next(line for line in out.splitlines() if line.startswith("result "))[7:])
     marks = result["marks"]
 
     def cpu_pct(start: str, end: str) -> float:

@@ -133,7 +133,8 @@ def raw_throughput(process, passwords, payloads) -> float:
         raise SystemExit(f"raw subscriber got {count[0]} of {len(payloads)}")
     elapsed = last[0] - started
     pub.finish()
-    sub.loop_stop(); sub.disconnect()
+    sub.loop_stop()
+    sub.disconnect()
     return len(payloads) / elapsed
 
 
@@ -161,7 +162,8 @@ def ingest_run(process, passwords, site, payloads, directory: Path, paced: bool)
     elapsed = max(committed_at.values()) - started
     sent_at = pub.finish()
     counts = store.counts()
-    ingestor.stop(); store.close()
+    ingestor.stop()
+    store.close()
     forget_session(process, passwords, "server", ingestor.link.client_id)
     latencies_ms = [(committed_at[i] - sent_at[i]) * 1000 for i in sent_at]
     return len(payloads) / elapsed, latencies_ms, counts

@@ -109,7 +109,8 @@ def central(path: Path) -> None:
     c.node((480, 130, 740, 300), "central broker", ["Mosquitto :1883", "one account per office", "bridge-<office>: ACL",
                                                     "= its own sites only"], accent=BLUE, fill=PALE["core"])
     c.node((770, 130, 1020, 300), "central server", ["aggregates every site", "dashboard, statistics",
-                                                     "dispatches only sites", "of offices without a server"], accent=BLUE, fill=PALE["core"])
+                                                     "dispatches only sites", "of offices without a server"],
+           accent=BLUE, fill=PALE["core"])
     c.arrow((740, 215), (770, 215), "", color=BLUE, both=True)
     offices = [(40, "Văn phòng A — office A", True), (780, "Văn phòng B — office B", False)]
     for x, title, has_server in offices:

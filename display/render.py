@@ -152,7 +152,8 @@ class Renderer:
             text, color = self._("Offline - no data yet"), RED
         self.surface.fill(color, rect)
         box = rect.inflate(-4 * self.layout.pad, -self.layout.pad)
-        self.fonts.draw(self.surface, self.fonts.fit(text, box.width, box.height, round(rect.height * 0.6), bold=True), box, WHITE, "center")
+        fit = self.fonts.fit(text, box.width, box.height, round(rect.height * 0.6), bold=True)
+        self.fonts.draw(self.surface, fit, box, WHITE, "center")
 
     def _call_key(self, model: BoardModel, now_s: float) -> tuple:
         phase = int(now_s * 2) % 2 if model.flashing(now_s) else -1
@@ -168,7 +169,8 @@ class Renderer:
         inner = rect.inflate(-4 * self.layout.pad, -2 * self.layout.pad)
         if call is None:
             text = self._("Connecting…") if model.status(now_s) == "waiting" else self._("No call yet")
-            self.fonts.draw(self.surface, self.fonts.fit(text, inner.width, inner.height, round(rect.height * 0.12)), inner, MUTED, "center")
+            fit = self.fonts.fit(text, inner.width, inner.height, round(rect.height * 0.12))
+            self.fonts.draw(self.surface, fit, inner, MUTED, "center")
             return
         title = self._("Recall") + " · " + self._("Now calling number") if call.recall else self._("Now calling number")
         rows = [(title, 0.15, False, ink), (call.number, 0.45, True, number_ink)]
@@ -195,7 +197,8 @@ class Renderer:
             (self._("Counter"), rect.left, number_w, "center"),
             (self._("Serving"), rect.right - ticket_w, ticket_w, "center"),
         ):
-            self.fonts.draw(self.surface, self.fonts.fit(text, round(w * 0.9), round(row_h), size, bold=True), _rect(x, header.top, w, row_h), WHITE, align)
+            fit = self.fonts.fit(text, round(w * 0.9), round(row_h), size, bold=True)
+            self.fonts.draw(self.surface, fit, _rect(x, header.top, w, row_h), WHITE, align)
         names = [self._counter_label(c) for c in counters]
         for index, counter in enumerate(counters):
             top = rect.top + row_h * (index + 1)
@@ -205,14 +208,16 @@ class Renderer:
             is_open = counter.state == "open"
             ink = WHITE if is_open else GREY
             number_box = _rect(rect.left, top, number_w, row_h)
-            self.fonts.draw(self.surface, self.fonts.fit(str(counter.number), number_box.width, row_h, round(row_h * 0.6), bold=True), number_box, YELLOW if is_open else GREY, "center")
+            fit = self.fonts.fit(str(counter.number), number_box.width, row_h, round(row_h * 0.6), bold=True)
+            self.fonts.draw(self.surface, fit, number_box, YELLOW if is_open else GREY, "center")
             name_box = _rect(rect.left + number_w + self.layout.pad, top, rect.width - number_w - ticket_w - 2 * self.layout.pad, row_h)
             name = names[index]
             fit = self._uniform(name, name_box, round(row_h * 0.92), round(row_h * 0.38), max(10, round(row_h * 0.18)), names)
             self.fonts.draw(self.surface, fit, name_box, ink)
             ticket_box = _rect(rect.right - ticket_w, top, ticket_w, row_h)
             ticket = counter.ticket_number if is_open else "–"
-            self.fonts.draw(self.surface, self.fonts.fit(ticket or "–", ticket_box.width, row_h, round(row_h * 0.62), bold=True), ticket_box, YELLOW if is_open else GREY, "center")
+            fit = self.fonts.fit(ticket or "–", ticket_box.width, row_h, round(row_h * 0.62), bold=True)
+            self.fonts.draw(self.surface, fit, ticket_box, YELLOW if is_open else GREY, "center")
 
     def _counter_label(self, counter) -> str:
         if counter.state != "paused":
@@ -231,7 +236,8 @@ class Renderer:
         title_h = rect.height * 0.2
         box = _rect(rect.left + 2 * self.layout.pad, rect.top, rect.width - 4 * self.layout.pad, title_h)
         self.fonts.draw(self.surface, self.fonts.fit(title, box.width, box.height, round(title_h * 0.6), bold=True), box, MUTED)
-        return _rect(rect.left + 2 * self.layout.pad, rect.top + title_h, rect.width - 4 * self.layout.pad, rect.height - title_h - self.layout.pad)
+        pad = self.layout.pad
+        return _rect(rect.left + 2 * pad, rect.top + title_h, rect.width - 4 * pad, rect.height - title_h - pad)
 
     def _recent(self, model: BoardModel, rect: pygame.Rect, now_s: float, local: datetime) -> None:
         inner = self._titled(rect, self._("Last calls"))
@@ -256,15 +262,17 @@ class Renderer:
         columns = 1 if len(rows) <= 3 else 2
         per_column = -(-len(rows) // columns)
         cell_w, cell_h = inner.width / columns, inner.height / max(per_column, 3)
+        names = [n for n, _ in rows]
         for index, (name, count) in enumerate(rows):
             x = inner.left + cell_w * (index // per_column)
             y = inner.top + cell_h * (index % per_column)
             count_w = cell_w * 0.2
             name_box = _rect(x, y, cell_w - count_w - 2 * self.layout.pad, cell_h)
-            fit = self._uniform(name, name_box, round(cell_h * 0.95), round(cell_h * 0.5), max(10, round(cell_h * 0.25)), [n for n, _ in rows])
+            fit = self._uniform(name, name_box, round(cell_h * 0.95), round(cell_h * 0.5), max(10, round(cell_h * 0.25)), names)
             self.fonts.draw(self.surface, fit, name_box, WHITE)
             count_box = _rect(x + cell_w - count_w - 2 * self.layout.pad, y, count_w, cell_h)
-            self.fonts.draw(self.surface, self.fonts.fit(str(count), count_box.width, cell_h, round(cell_h * 0.7), bold=True), count_box, YELLOW, "right")
+            fit = self.fonts.fit(str(count), count_box.width, cell_h, round(cell_h * 0.7), bold=True)
+            self.fonts.draw(self.surface, fit, count_box, YELLOW, "right")
 
     # -- notice ---------------------------------------------------------------------------
     def _notice_size(self) -> int:

@@ -44,7 +44,9 @@ class PrinterSettings(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     transport: Transport = Field(default="usb", description="dummy | file | usb | serial | network | fake (test fake)")
-    path: Path | None = Field(default=None, description="file transport: device or file, e.g. /dev/usb/lp0; serial: port, e.g. /dev/ttyUSB0")
+    path: Path | None = Field(
+        default=None, description="file transport: device or file, e.g. /dev/usb/lp0; serial: port, e.g. /dev/ttyUSB0"
+    )
     vendor_id: int | None = Field(default=None, description="usb transport: vendor id, e.g. 0x0416")
     product_id: int | None = Field(default=None, description="usb transport: product id, e.g. 0x5011")
     baudrate: int = Field(default=9600, description="serial transport: baud rate")

@@ -98,7 +98,9 @@ class KioskApp:
                     factory, k.buttons, self.press, priority_pin=k.priority_pin,
                     priority_category=settings.priority(), priority_window_s=k.priority_window_s, clock=gate_clock,
                 )
-                self.lights = StatusLights(factory, ready=k.leds.ready, printing=k.leds.printing, fault=k.leds.fault, buzzer=k.leds.buzzer, beep=k.beep)
+                self.lights = StatusLights(
+                    factory, ready=k.leds.ready, printing=k.leds.printing, fault=k.leds.fault, buzzer=k.leds.buzzer, beep=k.beep
+                )
             except Exception as exc:  # noqa: BLE001 - gpiozero's many pin errors become one clear line
                 raise RuntimeError(f"buttons and lights: {type(exc).__name__}: {exc}") from exc
 
@@ -115,7 +117,10 @@ class KioskApp:
         elif verdict in ("busy", "rate_limited"):
             if self.lights:
                 self.lights.signal_refusal()
-            self._announce(self._("Please wait: a ticket is being printed") if verdict == "busy" else self._("Too many presses, please wait a moment"))
+            if verdict == "busy":
+                self._announce(self._("Please wait: a ticket is being printed"))
+            else:
+                self._announce(self._("Too many presses, please wait a moment"))
         return verdict
 
     def _on_connection_change(self, up: bool) -> None:
@@ -257,7 +262,8 @@ class KioskApp:
             self.lights.show("fault" if not status.can_print else ("ready" if open_now else "closed"))
         accepting = open_now and status.can_print
         if status.summary != previous and not status.can_print:
-            self._announce(self._("The printer is not ready ({problem}). Please ask the staff.").format(problem=problem_text(status.summary, self.settings.locale)))
+            problem = problem_text(status.summary, self.settings.locale)
+            self._announce(self._("The printer is not ready ({problem}). Please ask the staff.").format(problem=problem))
         if force or self._published_status != (status.summary, accepting):
             self._published_status = (status.summary, accepting)
             self.link.set_status("online", printer=status.summary, paper=status.paper, cover=status.cover, accepting=accepting)

@@ -25,7 +25,8 @@ def register(subparsers: Any) -> None:
     preview = sub.add_parser("preview", help="render a ticket image without a printer", description="Render a sample ticket to a PNG file.")
     add_config_option(preview)
     preview.add_argument("--out", required=True, metavar="FILE.png", help="where to write the PNG")
-    preview.add_argument("--width", type=int, choices=(576, 384), default=None, help="paper width in dots: 576 (80 mm) or 384 (58 mm); default: the printer profile's")
+    preview.add_argument("--width", type=int, choices=(576, 384), default=None,
+                         help="paper width in dots: 576 (80 mm) or 384 (58 mm); default: the printer profile's")
     preview.add_argument("--number", default=None, help="the number to show (default: the next one of the first service, or A001)")
     preview.add_argument("--service", default=None, help="service id (default: the kiosk's first button)")
     preview.add_argument("--locale", choices=("vi", "en"), default=None, help="language (default: from the configuration, else vi)")

@@ -72,12 +72,15 @@ class FeedbackSection(BaseModel):
     )
     window_s: float = Field(default=60.0, gt=0, le=3600, description="seconds after a completion during which a rating is accepted")
     pin_factory: Literal["mock", "lgpio", "keyboard"] = Field(
-        default="lgpio", description="lgpio (real pins on a Pi), mock (gpiozero MockFactory: tests, demo), keyboard (lines on stdin / USB keypad)"
+        default="lgpio",
+        description="lgpio (real pins on a Pi), mock (gpiozero MockFactory: tests, demo), keyboard (lines on stdin / USB keypad)",
     )
     leds: FeedbackLeds = Field(default_factory=FeedbackLeds, description="light and buzzer pins")
     beep: bool = Field(default=False, description="beep the buzzer when a press is refused")
     debounce_s: float = Field(default=0.3, ge=0, le=5, description="presses of one button closer than this count once")
-    data_dir: Path = Field(default=Path("var/feedback"), description="directory of the keypad's SQLite file (seq, rated tickets, unsent events)")
+    data_dir: Path = Field(
+        default=Path("var/feedback"), description="directory of the keypad's SQLite file (seq, rated tickets, unsent events)"
+    )
 
     @model_validator(mode="after")
     def _consistent(self) -> FeedbackSection:

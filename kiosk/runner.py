@@ -96,7 +96,9 @@ def check(config: str | None) -> int:
         try:
             factory = make_pin_factory(k.pin_factory)
             board = ButtonBoard(factory, k.buttons, lambda press, button: None, priority_pin=k.priority_pin)
-            lights = StatusLights(factory, ready=k.leds.ready, printing=k.leds.printing, fault=k.leds.fault, buzzer=k.leds.buzzer, beep=True)
+            lights = StatusLights(
+                factory, ready=k.leds.ready, printing=k.leds.printing, fault=k.leds.fault, buzzer=k.leds.buzzer, beep=True
+            )
             _say(_("Buttons ({factory}): {list}").format(factory=k.pin_factory, list="; ".join(board.describe())))
             _say(_("Lights: {list}").format(list="; ".join(lights.describe()) or "-"))
             board.close()
@@ -106,7 +108,7 @@ def check(config: str | None) -> int:
             _say(_("Buttons and lights: NOT FOUND ({reason})").format(reason=exc))
     printer = TicketPrinter(k.printer)
     try:
-        printer.transport
+        printer.transport  # noqa: B018 - the property opens the device, so a missing printer raises here
         status = printer.status()
         _say(_("Printer: {printer}; status {status}").format(printer=printer.describe(), status=status.summary))
         healthy = healthy and status.can_print
@@ -128,7 +130,8 @@ def check(config: str | None) -> int:
         db = open_store(k.data_dir)
         found = outbox.counts(db)
         db.close()
-        _say(_("Data: {path}; {count} event(s) waiting to be sent").format(path=Path(k.data_dir).resolve(), count=found["held"] + found["ready"]))
+        waiting = found["held"] + found["ready"]
+        _say(_("Data: {path}; {count} event(s) waiting to be sent").format(path=Path(k.data_dir).resolve(), count=waiting))
     except (OSError, sqlite3.Error) as exc:
         healthy = False
         _say(_("Data: {path} NOT writable ({reason})").format(path=k.data_dir, reason=exc))

@@ -159,7 +159,8 @@ class Kiosk:
         if not status.can_print:
             return IssueResult(
                 "printer_fault",
-                _("The printer is not ready ({problem}). Please ask the staff.").format(problem=problem_text(status.summary, self.settings.locale)),
+                _("The printer is not ready ({problem}). Please ask the staff.").format(
+                    problem=problem_text(status.summary, self.settings.locale)),
             )
         checked = time.perf_counter()
         ticket_id = str(uuid.uuid4())
@@ -181,7 +182,8 @@ class Kiosk:
                     ticket_id=ticket_id,
                 )
         except NumbersExhausted:
-            return IssueResult("exhausted", _("No numbers left today for {service}. Please ask the staff.").format(service=service.label(self.settings.locale)))
+            label = service.label(self.settings.locale)
+            return IssueResult("exhausted", _("No numbers left today for {service}. Please ask the staff.").format(service=label))
         allocated = time.perf_counter()
         self._maybe_crash("after_allocate")
         ready = allocated
@@ -193,7 +195,9 @@ class Kiosk:
             log.error("ticket %s voided: %s", number, exc)
             self._void(ticket_id)
             self.last_status = PrinterStatus(online=False)
-            return IssueResult("print_failed", _("Printing failed, no ticket was issued. Please ask the staff."), number=number, ticket_id=ticket_id)
+            return IssueResult(
+                "print_failed", _("Printing failed, no ticket was issued. Please ask the staff."), number=number, ticket_id=ticket_id
+            )
         except Exception:
             # Nothing was printed (the number could not be drawn): it must not reach the queue.
             log.error("ticket %s voided: it could not be rendered", number)
@@ -214,7 +218,8 @@ class Kiosk:
             log.error("ticket %s: the printer reported %s after the job; published as unconfirmed", number, after.summary)
             return IssueResult(
                 "unconfirmed",
-                _("The printer reported a problem ({problem}) while printing ticket {number}. If your ticket did not come out, please ask the staff.").format(
+                _("The printer reported a problem ({problem}) while printing ticket {number}. "
+                  "If your ticket did not come out, please ask the staff.").format(
                     problem=problem_text(after.summary, self.settings.locale), number=number),
                 number, ticket_id, len(job), {}, ready, content,
             )
@@ -238,7 +243,8 @@ class Kiosk:
             "total_s": time.perf_counter() - started,
         }
         log.info("ticket %s (%s) printed", number, service.id)
-        return IssueResult("printed", _("Ticket {number} printed").format(number=number), number, ticket_id, len(job), timings, ready, content)
+        message = _("Ticket {number} printed").format(number=number)
+        return IssueResult("printed", message, number, ticket_id, len(job), timings, ready, content)
 
     # -- pieces -----------------------------------------------------------------------
     def content(self, number: str, ticket_id: str, service_id: str, priority: str | None, now: datetime) -> TicketContent:

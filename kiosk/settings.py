@@ -35,7 +35,9 @@ class KioskSection(BaseModel):
         description="keypad key -> service id (default: the service's letter, else 1, 2, ...)",
     )
     priority_pin: int | None = Field(default=None, ge=0, le=53, description="GPIO (BCM) of the priority button")
-    priority_category: Slug | None = Field(default=None, description="priority category the priority button gives (default: the site's first)")
+    priority_category: Slug | None = Field(
+        default=None, description="priority category the priority button gives (default: the site's first)"
+    )
     priority_window_s: float = Field(default=10.0, gt=0, le=120, description="seconds a priority press waits for a service press")
     leds: LedPins = Field(default_factory=LedPins, description="status light and buzzer pins")
     beep: bool = Field(default=False, description="beep the buzzer when a press is refused")
@@ -44,14 +46,17 @@ class KioskSection(BaseModel):
         description="when a ticket is printed: nothing, one beep (buzzer), or say 'Số của bạn là ...' (espeak-ng + speaker)",
     )
     pin_factory: Literal["mock", "lgpio", "keyboard"] = Field(
-        default="lgpio", description="lgpio (real pins on a Pi), mock (gpiozero MockFactory: tests, demo), keyboard (lines on stdin / USB keypad)"
+        default="lgpio",
+        description="lgpio (real pins on a Pi), mock (gpiozero MockFactory: tests, demo), keyboard (lines on stdin / USB keypad)",
     )
     debounce_s: float = Field(default=0.3, ge=0, le=5, description="presses of one button closer than this count once")
     rate_limit_count: int = Field(default=3, ge=1, le=1000, description="at most this many tickets per button ...")
     rate_limit_window_s: float = Field(default=60.0, gt=0, le=3600, description="... within this many seconds")
     printer: PrinterSettings = Field(default_factory=PrinterSettings, description="the ticket printer")
     data_dir: Path = Field(default=Path("var/kiosk"), description="directory of the kiosk's SQLite file (numbers, outbox)")
-    public_url: str = Field(default="http://127.0.0.1:8000", description="server's public address; the QR goes to <public_url>/t/<ticket_id>")
+    public_url: str = Field(
+        default="http://127.0.0.1:8000", description="server's public address; the QR goes to <public_url>/t/<ticket_id>"
+    )
     notice: str | None = Field(default=None, description="short notice printed on every ticket (default: a built-in one)")
     ticket_png_dir: Path | None = Field(
         default=None, description="also save every printed ticket as a PNG in this folder (the demo; audits)"

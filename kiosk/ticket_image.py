@@ -115,7 +115,9 @@ def wrap(draw: ImageDraw.ImageDraw, text: str, face: ImageFont.FreeTypeFont, wid
     return lines or [""]
 
 
-def fit_lines(draw: ImageDraw.ImageDraw, text: str, path: str, size: int, width: int, max_lines: int, min_size: int) -> tuple[ImageFont.FreeTypeFont, list[str]]:
+def fit_lines(
+    draw: ImageDraw.ImageDraw, text: str, path: str, size: int, width: int, max_lines: int, min_size: int
+) -> tuple[ImageFont.FreeTypeFont, list[str]]:
     """Wrap `text` in at most `max_lines` lines, shrinking the font until it fits."""
     while True:
         face = font(path, size)
@@ -224,10 +226,12 @@ def prepare_ticket(content: TicketContent, width: int = 576, locale: str = "vi")
     centred(lines, face, gap=round(6 * scale))
     body = font(FONT_REGULAR, round(24 * scale))
     if content.priority:
-        face, lines = fit_lines(draw, _("Priority: {category}").format(category=_nfc(content.priority)), FONT_BOLD, round(26 * scale), inner, 2, round(16 * scale))
+        text = _("Priority: {category}").format(category=_nfc(content.priority))
+        face, lines = fit_lines(draw, text, FONT_BOLD, round(26 * scale), inner, 2, round(16 * scale))
         centred(lines, face)
     if content.counter_hint:
-        face, lines = fit_lines(draw, _("Please go to: {counter}").format(counter=_nfc(content.counter_hint)), FONT_REGULAR, round(24 * scale), inner, 2, round(16 * scale))
+        text = _("Please go to: {counter}").format(counter=_nfc(content.counter_hint))
+        face, lines = fit_lines(draw, text, FONT_REGULAR, round(24 * scale), inner, 2, round(16 * scale))
         centred(lines, face)
     rule()
     ahead = UNKNOWN if content.people_ahead is None else str(content.people_ahead)

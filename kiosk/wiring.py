@@ -60,8 +60,9 @@ def draw_wiring(parts: list[tuple[str, str, int]]) -> Image.Image:
     bus_x = 1420
     ground_pin = 39
     # the board, then the wires, then pins and parts on top of them
-    draw.rounded_rectangle([left_x - 30, top - 30, right_x + 30, top + 19 * step + 30], radius=12, outline=BLACK, width=3, fill=(235, 245, 235))
-    for index, (kind, text, bcm) in enumerate(parts):
+    board_box = [left_x - 30, top - 30, right_x + 30, top + 19 * step + 30]
+    draw.rounded_rectangle(board_box, radius=12, outline=BLACK, width=3, fill=(235, 245, 235))
+    for index, (kind, _text, bcm) in enumerate(parts):
         px, py = pin_xy(PHYSICAL[bcm])
         cy = top + 20 + index * 105
         colour = {"button": BLUE, "led": {0: GREEN, 1: AMBER}.get(index - 4, RED), "buzzer": BLACK}[kind]

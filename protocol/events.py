@@ -200,7 +200,8 @@ class FeedbackGiven(_Envelope):
 
 
 Event = Annotated[
-    TicketIssued | TicketCalled | TicketRecalled | TicketStarted | TicketCompleted | TicketNoShow | TicketTransferred | CounterOpened | CounterPaused | CounterClosed | FeedbackGiven,
+    TicketIssued | TicketCalled | TicketRecalled | TicketStarted | TicketCompleted | TicketNoShow | TicketTransferred
+    | CounterOpened | CounterPaused | CounterClosed | FeedbackGiven,
     Field(discriminator="type"),
 ]
 EVENT_TYPES: dict[str, type[_Envelope]] = {

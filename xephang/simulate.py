@@ -171,10 +171,12 @@ def simulate_day(site: Site, model: SimulationModel, staffing: Staffing, day: da
     heap: list[tuple[datetime, int, str, Any]] = []
     order = 0
     for t in tickets:
-        heapq.heappush(heap, (t.issued_at, order, "arrive", t)); order += 1
+        heapq.heappush(heap, (t.issued_at, order, "arrive", t))
+        order += 1
     for counter_id in staffing.counters:
         opens, _ = staffing.windows.get(counter_id, (site.hours.open, site.hours.close))
-        heapq.heappush(heap, (datetime.combine(day, opens, zone), order, "free", counter_id)); order += 1
+        heapq.heappush(heap, (datetime.combine(day, opens, zone), order, "free", counter_id))
+        order += 1
     waiting: list[Ticket] = []
     idle: set[str] = set()
     streak = {c: 0 for c in staffing.counters}
@@ -206,7 +208,8 @@ def simulate_day(site: Site, model: SimulationModel, staffing: Staffing, day: da
             emit("ticket.started", "server", started, {"ticket_id": ticket.ticket_id, "counter": counter_id})
             emit("ticket.completed", "server", done,
                  {"ticket_id": ticket.ticket_id, "counter": counter_id, "outcome": ticket.outcome})
-        heapq.heappush(heap, (done, order, "free", counter_id)); order += 1
+        heapq.heappush(heap, (done, order, "free", counter_id))
+        order += 1
 
     while heap:
         now, _, kind, payload = heapq.heappop(heap)

@@ -138,7 +138,7 @@ def run_live(
             if kind == "ticket.issued":
                 kiosk.press(Press(data["service"], data["priority"]))
                 issued += 1
-                _wait(lambda: ticket_count() >= issued)  # the queue must know it before anyone is called
+                _wait(lambda n=issued: ticket_count() >= n)  # the queue must know it before anyone is called
             elif kind == "ticket.called":
                 called = dispatcher.call_next(site.id, data["counter"], "simulation")
                 if called["number"] != data["number"]:

@@ -118,8 +118,8 @@ class DayEnd:
             planned = [("ticket.no_show", {"ticket_id": r[0], "counter": _counter_for(site, r[3], r[2]), "auto": True})
                        for r in due]
             if after_close:
-                for counter, state, changed_at in conn.execute(
-                    "SELECT counter, state, changed_at FROM counters WHERE site = ? AND state != 'closed'", (site_id,)
+                for counter, changed_at in conn.execute(
+                    "SELECT counter, changed_at FROM counters WHERE site = ? AND state != 'closed'", (site_id,)
                 ).fetchall():
                     if changed_at < close_at.timestamp() and site.counter(counter) and counter not in serving:
                         planned.append(("counter.closed", {"counter": counter, "reason": "day end"}))

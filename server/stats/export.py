@@ -21,7 +21,8 @@ NOTES = (
     "Within target: received with outcome returned and total time (issue to completion) at most the target.",
     "Durations are whole seconds (floored); percentiles are nearest-rank.",
     "Wait: first call minus issue; service: completion minus start (or first call); total: completion minus issue.",
-    "No-shows: tickets whose final status is no-show. Recalls do not restart the wait. A transferred ticket counts for the service it ended in.",
+    "No-shows: tickets whose final status is no-show. Recalls do not restart the wait. "
+    "A transferred ticket counts for the service it ended in.",
     "Satisfied: ratings in the top two levels; one rating per ticket (the earliest).",
 )
 

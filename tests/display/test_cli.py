@@ -130,7 +130,10 @@ def test_missing_font_is_a_config_error(tmp_path):
     config.write_text(EXAMPLE.read_text(encoding="utf-8") + '\n[display]\nfont = "/nonexistent/Font.ttf"\n', encoding="utf-8")
     with pytest.raises(ConfigError) as error:
         load_settings(DisplaySettings, config)
-    assert error.value.lines == ["display.font: Value error, font file not found: /nonexistent/Font.ttf (apt install fonts-dejavu-core) (got '/nonexistent/Font.ttf')"]
+    assert error.value.lines == [
+        "display.font: Value error, font file not found: /nonexistent/Font.ttf (apt install fonts-dejavu-core) "
+        "(got '/nonexistent/Font.ttf')"
+    ]
 
 
 def test_every_setting_is_documented():

@@ -103,7 +103,8 @@ def test_a_job_in_pieces_is_the_same_bytes_as_the_whole():
     for y in range(0, 300, 7):
         image.putpixel((y % 576, y), 0)
     top, band, bottom = (image.crop((0, a, 576, b)) for a, b in ((0, 100), (100, 180), (180, 300)))
-    pieces = job_start() + raster_bytes(top, "TM-T20II") + raster_bytes(band, "TM-T20II") + raster_bytes(bottom, "TM-T20II") + job_end("TM-T20II")
+    bands = raster_bytes(top, "TM-T20II") + raster_bytes(band, "TM-T20II") + raster_bytes(bottom, "TM-T20II")
+    pieces = job_start() + bands + job_end("TM-T20II")
     whole = build_image_job(image, "TM-T20II")
     assert pieces.startswith(b"\x1b@") and pieces.endswith(whole[-4:])
     assert len(decode_rasters(pieces)) == 3

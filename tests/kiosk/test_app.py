@@ -138,7 +138,9 @@ def test_print_failure_issues_nothing(tmp_path, broker, inbox):
 def test_paper_out_refuses_lights_fault_and_publishes_status(tmp_path, broker, inbox):
     app, factory, clock = start_app(tmp_path, broker, printer={"transport": "fake", "fake_fault": "paper_out"})
     try:
-        status = wait_until(lambda: (inbox.statuses.get(STATUS_TOPIC) or {}).get("printer") == "paper_out" and inbox.statuses[STATUS_TOPIC], 10)
+        status = wait_until(
+            lambda: (inbox.statuses.get(STATUS_TOPIC) or {}).get("printer") == "paper_out" and inbox.statuses[STATUS_TOPIC], 10
+        )
         assert status["accepting"] is False
         assert factory.pin(13).state is True and factory.pin(5).state is False  # fault on, ready off
         factory.pin(19).clear_states()
@@ -234,7 +236,8 @@ def test_printed_ticket_is_confirmed_by_one_beep_but_a_refusal_is_not(tmp_path, 
         import time
 
         time.sleep(0.5)
-        assert not any(s.state for s in factory.pin(19).states), (factory.pin(19).states, app.results[-1].outcome)  # refusal beeps are off (beep=False)
+        # refusal beeps are off (beep=False)
+        assert not any(s.state for s in factory.pin(19).states), (factory.pin(19).states, app.results[-1].outcome)
     finally:
         app.stop()
 

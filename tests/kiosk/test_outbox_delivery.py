@@ -104,7 +104,8 @@ def test_kill_9_between_print_and_publish_loses_nothing_and_duplicates_nothing(t
     # Killed before the print was recorded (after_print), the first ticket cannot be
     # confirmed: published, marked unconfirmed; once recorded (after_confirm), printed.
     first_state = "unconfirmed" if crash_at == "after_print" else "printed"
-    assert [tuple(r) for r in db.execute("SELECT number, state FROM tickets ORDER BY number")] == [("A001", first_state), ("A002", "printed")]
+    rows = [tuple(r) for r in db.execute("SELECT number, state FROM tickets ORDER BY number")]
+    assert rows == [("A001", first_state), ("A002", "printed")]
     assert [e.data.unconfirmed for e in inbox.issued()] == [crash_at == "after_print", False]
     assert db.execute("SELECT COUNT(*) FROM outbox WHERE state != 'sent'").fetchone()[0] == 0
     db.close()

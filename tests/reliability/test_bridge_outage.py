@@ -64,7 +64,7 @@ def test_long_link_outage_between_office_and_centre_loses_nothing_and_doubles_no
         span = traffic[-1].ts - traffic[0].ts
         assert span > timedelta(hours=4), span
         infos = [client.publish(topics.event(e.site, e.type), e.to_json(), qos=1) for e in traffic]
-        for i, letter in enumerate("AB" * 20):
+        for letter in "AB" * 20:
             assert kiosk.issue(letter)
         for info in infos:
             info.wait_for_publish(30)

@@ -50,7 +50,10 @@ def test_server_killed_mid_ingest_and_restarted(broker, server, tmp_path):
     burst = synthetic_events(OTHER_SITE_ID, 1600, seed=3)
     halves = [burst[: len(burst) // 2], burst[len(burst) // 2 :]]
     client = publisher(broker)
-    stored_other = lambda: server_rows(server.database, "SELECT COUNT(*) FROM events WHERE site = ?", (OTHER_SITE_ID,))[0][0]
+
+    def stored_other() -> int:
+        return server_rows(server.database, "SELECT COUNT(*) FROM events WHERE site = ?", (OTHER_SITE_ID,))[0][0]
+
     infos = []
     try:
         for i, letter in enumerate("AB" * 25):

@@ -16,19 +16,19 @@ from protocol.events import make_event
 from tests.security.conftest import issue_tickets
 from tests.support import OTHER_SITE_ID, SITE_ID, wait_until
 
-S, O = f"{topics.PREFIX}/{SITE_ID}", f"{topics.PREFIX}/{OTHER_SITE_ID}"
+S, OTHER = f"{topics.PREFIX}/{SITE_ID}", f"{topics.PREFIX}/{OTHER_SITE_ID}"
 
 WRITES = {
     "kiosk-1": {
         f"{S}/events/ticket.issued": True, f"{S}/devices/kiosk-1/status": True,
         f"{S}/events/ticket.completed": False, f"{S}/events/ticket.called": False,
-        f"{S}/events/feedback.given": False, f"{O}/events/ticket.issued": False,
+        f"{S}/events/feedback.given": False, f"{OTHER}/events/ticket.issued": False,
         f"{S}/devices/display-1/status": False, f"{S}/state/queue": False, f"{S}/state/board": False,
         f"{S}/commands/quay-1": False,
     },
     "display-1": {
         f"{S}/devices/display-1/status": True, f"{S}/events/ticket.called": False,
-        f"{S}/state/board": False, f"{S}/commands/quay-1": False, f"{O}/devices/display-1/status": False,
+        f"{S}/state/board": False, f"{S}/commands/quay-1": False, f"{OTHER}/devices/display-1/status": False,
     },
     "keypad-1": {
         f"{S}/commands/quay-1": True, f"{S}/devices/keypad-1/status": True, f"{S}/commands/quay-2": False,
@@ -36,17 +36,17 @@ WRITES = {
     },
     "feedback-1": {
         f"{S}/events/feedback.given": True, f"{S}/devices/feedback-1/status": True,
-        f"{S}/events/ticket.completed": False, f"{O}/events/feedback.given": False, f"{S}/state/board": False,
+        f"{S}/events/ticket.completed": False, f"{OTHER}/events/feedback.given": False, f"{S}/state/board": False,
     },
 }
 READS = {
-    "kiosk-1": {f"{S}/state/queue": True, f"{S}/events/ticket.issued": False, f"{O}/state/queue": False,
+    "kiosk-1": {f"{S}/state/queue": True, f"{S}/events/ticket.issued": False, f"{OTHER}/state/queue": False,
                 f"{S}/commands/quay-1": False, f"{S}/devices/display-1/status": False},
-    "display-1": {f"{S}/state/board": True, f"{S}/events/ticket.called": True, f"{O}/state/board": False,
-                  f"{O}/events/ticket.called": False},
+    "display-1": {f"{S}/state/board": True, f"{S}/events/ticket.called": True, f"{OTHER}/state/board": False,
+                  f"{OTHER}/events/ticket.called": False},
     "keypad-1": {f"{S}/state/queue": True, f"{S}/events/ticket.called": False, f"{S}/commands/quay-2": False},
     "feedback-1": {f"{S}/events/ticket.completed": True, f"{S}/events/ticket.called": False,
-                   f"{O}/events/ticket.completed": False},
+                   f"{OTHER}/events/ticket.completed": False},
 }
 
 

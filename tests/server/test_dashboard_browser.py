@@ -177,7 +177,10 @@ def test_dashboard_in_chromium_desktop_and_phone(broker, tmp_path):
             page.wait_for_selector("#alerts li.alert.device_fault")
 
             # The league table is the API's numbers, best first.
-            api = page.evaluate("fetch('/api/v1/stats?' + new URLSearchParams({from: document.getElementById('dashboard').dataset.from, to: document.getElementById('dashboard').dataset.today, group_by: 'site'})).then(r => r.json())")
+            api = page.evaluate(
+                "fetch('/api/v1/stats?' + new URLSearchParams({from: document.getElementById('dashboard').dataset.from, "
+                "to: document.getElementById('dashboard').dataset.today, group_by: 'site'})).then(r => r.json())"
+            )
             best = max(api["rows"], key=lambda r: r["pct_within_target"])
             first = page.locator("#league tbody tr").first
             assert first.get_attribute("data-site") == best["site"]

@@ -3,6 +3,7 @@ concurrency, every action's event, retained state, day end."""
 
 from __future__ import annotations
 
+import itertools
 import json
 import threading
 import time
@@ -25,6 +26,7 @@ from server.web.errors import STATUS
 from tests.support import OTHER_SITE_ID, SITE_ID, server_settings_dict, wait_until
 
 BASE = datetime(2026, 3, 2, 1, 0, tzinfo=UTC)  # 08:00 in Ho Chi Minh City
+_SEQ = itertools.count(1)  # kiosk sequence numbers, rising across the whole module as the kiosk's would
 
 
 class Clock:
@@ -38,10 +40,9 @@ class Clock:
         self.now += timedelta(seconds=seconds)
 
 
-def issue(store, number: str, service: str, at: datetime, priority: str | None = None, seq: list = [0]) -> str:
-    seq[0] += 1
+def issue(store, number: str, service: str, at: datetime, priority: str | None = None) -> str:
     ticket_id = str(uuid.uuid4())
-    event = make_event("ticket.issued", site=SITE_ID, source="kiosk-1", seq=seq[0], ts=at,
+    event = make_event("ticket.issued", site=SITE_ID, source="kiosk-1", seq=next(_SEQ), ts=at,
                        data={"ticket_id": ticket_id, "number": number, "service": service, "priority": priority})
     store.append_local([event])
     return ticket_id

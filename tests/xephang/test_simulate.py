@@ -33,7 +33,6 @@ def test_same_seed_same_day_and_measures_from_the_server_code():
 def test_every_ticket_is_issued_within_hours_and_closed_by_the_end_of_the_day():
     site = pooled_site(SITE, 1)
     result = simulate_day(site, SimulationModel(tickets_per_day=150), Staffing(("quay-1",), "1"), DAY, seed=3)
-    zone = site.zone
     for row in result.rows:
         assert row["status"] in ("completed", "no_show")
     issued_hours = {r["local_day"] for r in result.rows}

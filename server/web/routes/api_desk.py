@@ -174,7 +174,9 @@ async def queue(request: Request, site: str, user: CurrentUser, settings: Settin
 
 
 @router.get(COUNTER + "/view", summary="Everything the desk console shows for a counter")
-async def view(request: Request, site: str, counter: str, user: CurrentUser, settings: SettingsDep, dispatcher: DispatcherDep, lang: str = "vi") -> dict:
+async def view(
+    request: Request, site: str, counter: str, user: CurrentUser, settings: SettingsDep, dispatcher: DispatcherDep, lang: str = "vi"
+) -> dict:
     found = _site_of(settings, user, site)
     if found.counter(counter) is None:
         raise ApiError(404, "unknown_counter", f"no counter {counter!r} at site {site!r}")

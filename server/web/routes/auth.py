@@ -30,6 +30,7 @@ from server.web.auth import (
 )
 from server.web.deps import runtime_of
 from server.web.errors import ApiError
+from server.web.ratelimit import RateLimiter
 
 router = APIRouter(tags=["auth"])
 templates = Jinja2Templates(directory=str(Path(__file__).resolve().parent.parent / "templates"))

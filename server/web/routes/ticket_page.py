@@ -57,7 +57,10 @@ HEADERS = {
     "X-Robots-Tag": "noindex, nofollow",
     "X-Content-Type-Options": "nosniff",
 }
-PAGE_CSP = "default-src 'none'; script-src 'self'; style-src 'self'; connect-src 'self'; img-src 'self'; base-uri 'none'; form-action 'none'; frame-ancestors 'none'"
+PAGE_CSP = (
+    "default-src 'none'; script-src 'self'; style-src 'self'; connect-src 'self'; img-src 'self'; "
+    "base-uri 'none'; form-action 'none'; frame-ancestors 'none'"
+)
 
 # Strings ticket.js shows; they go through the catalog like every other text.
 JS_TEXTS = (
@@ -183,7 +186,8 @@ async def ticket_json(request: Request, ticket_id: str) -> Response:
              summary="Rate a completed ticket once (anonymous; no login)")
 async def rate_ticket(request: Request, ticket_id: str, body: RatingIn) -> Response:
     if _throttled(request, "rating_limiter"):
-        return JSONResponse(status_code=429, content={"code": "too_many_requests", "detail": "too many ratings from this address; try later"}, headers=HEADERS)
+        refusal = {"code": "too_many_requests", "detail": "too many ratings from this address; try later"}
+        return JSONResponse(status_code=429, content=refusal, headers=HEADERS)
     if body.rating > SCALE_MAX[body.scale]:
         raise ApiError(422, "invalid_rating", f"a {body.scale} rating is 1..{SCALE_MAX[body.scale]}")
     runtime = runtime_of(request)
