@@ -28,6 +28,7 @@ import threading
 import time
 import unicodedata
 import wave
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal, Protocol
@@ -64,7 +65,7 @@ class Pcm:
         return Pcm(self.data + other.data, self.rate)
 
 
-def _samples(values: array.array) -> bytes:
+def _samples(values: array.array[int]) -> bytes:
     if sys.byteorder != "little":
         values.byteswap()
     return values.tobytes()
@@ -91,7 +92,7 @@ def synthesize_chime(rate: int = RATE, volume: float = 0.5) -> Pcm:
     return Pcm(_samples(array.array("h", (int(v * scale) for v in out))), rate)
 
 
-def _to_mono16(frames: bytes, width: int, channels: int) -> array.array:
+def _to_mono16(frames: bytes, width: int, channels: int) -> array.array[int]:
     if width == 2:
         values = array.array("h")
         values.frombytes(frames)
@@ -108,7 +109,7 @@ def _to_mono16(frames: bytes, width: int, channels: int) -> array.array:
     return values
 
 
-def _resample(values: array.array, source_rate: int, rate: int) -> array.array:
+def _resample(values: array.array[int], source_rate: int, rate: int) -> array.array[int]:
     if source_rate == rate or not values:
         return values
     count = max(1, int(len(values) * rate / source_rate))
@@ -187,7 +188,8 @@ class ClipVoice:
         return [w for w, key in self._plan(words) if key is None and w != PAUSE_TOKEN]
 
     def _plan(self, words: list[str]) -> list[tuple[str, str | None]]:
-        plan, i = [], 0
+        plan: list[tuple[str, str | None]] = []
+        i = 0
         while i < len(words):
             for size in range(min(self.longest, len(words) - i), 0, -1):
                 key = " ".join(words[i : i + size])
@@ -310,7 +312,7 @@ class MixerOutput:
 
     name = "mixer"
 
-    def __init__(self, rate: int = RATE, sleep=time.sleep, buffer: int = 2048):
+    def __init__(self, rate: int = RATE, sleep: Callable[[float], None] = time.sleep, buffer: int = 2048):
         import pygame  # imported here: only a board with sound needs it
 
         self._pygame = pygame

@@ -23,9 +23,12 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, BinaryIO, Literal, Protocol
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+if TYPE_CHECKING:
+    from PIL import Image
 
 log = logging.getLogger(__name__)
 
@@ -34,6 +37,18 @@ Fault = Literal["none", "paper_out", "near_end", "offline", "cover_open", "jam",
 
 DLE_EOT = b"\x10\x04"
 _FIXED_MASK, _FIXED_BITS = 0x93, 0x12  # bits every real-time status byte must show
+
+
+class EscposTransport(Protocol):
+    """What we use of a python-escpos printer object (escpos ships no type hints)."""
+
+    def open(self) -> None: ...
+
+    def close(self) -> None: ...
+
+    def query_status(self, mode: bytes) -> bytes | None: ...
+
+    def _raw(self, msg: bytes) -> None: ...
 
 
 class PrintError(Exception):
@@ -143,7 +158,8 @@ def parse_status(printer_byte: int | None, offline_byte: int | None, paper_byte:
 def _dummy_base() -> type:
     from escpos.printer import Dummy
 
-    return Dummy
+    base: type = Dummy
+    return base
 
 
 def fake_status_answers(fault: str) -> dict[int, int] | None:
@@ -165,7 +181,7 @@ def fake_status_answers(fault: str) -> dict[int, int] | None:
     return answers
 
 
-def make_fake_printer(fault: str = "none", profile: str | None = None) -> Any:
+def make_fake_printer(fault: str = "none", profile: str | None = None) -> EscposTransport:
     """A FakePrinter instance (the class derives from escpos Dummy, imported lazily)."""
     base = _dummy_base()
 
@@ -212,14 +228,16 @@ def make_fake_printer(fault: str = "none", profile: str | None = None) -> Any:
     return FakePrinter()
 
 
-def open_transport(settings: PrinterSettings) -> Any:
+def open_transport(settings: PrinterSettings) -> EscposTransport:
     """The python-escpos printer object for the configured transport."""
     from escpos import printer as escpos_printer
 
     kind = settings.transport
     profile = settings.profile
+    made: EscposTransport  # escpos ships no type hints: its classes are Any to mypy
     if kind == "dummy":
-        return escpos_printer.Dummy(profile=profile)
+        made = escpos_printer.Dummy(profile=profile)
+        return made
     if kind == "fake":
         return make_fake_printer(settings.fake_fault, profile)
     if kind == "file":
@@ -229,24 +247,29 @@ def open_transport(settings: PrinterSettings) -> Any:
     if kind == "usb":
         if settings.vendor_id is None or settings.product_id is None:
             raise PrintError("printer.vendor_id and printer.product_id are needed for the usb transport")
-        return escpos_printer.Usb(settings.vendor_id, settings.product_id, timeout=int(settings.timeout_s * 1000), profile=profile)
+        made = escpos_printer.Usb(settings.vendor_id, settings.product_id, timeout=int(settings.timeout_s * 1000), profile=profile)
+        return made
     if kind == "serial":
         if settings.path is None:
             raise PrintError("printer.path (e.g. /dev/ttyUSB0) is needed for the serial transport")
-        return escpos_printer.Serial(str(settings.path), baudrate=settings.baudrate, timeout=settings.timeout_s, profile=profile)
+        made = escpos_printer.Serial(str(settings.path), baudrate=settings.baudrate, timeout=settings.timeout_s, profile=profile)
+        return made
     if kind == "network":
         if not settings.host:
             raise PrintError("printer.host is needed for the network transport")
-        return escpos_printer.Network(settings.host, port=settings.port, timeout=settings.timeout_s, profile=profile)
+        made = escpos_printer.Network(settings.host, port=settings.port, timeout=settings.timeout_s, profile=profile)
+        return made
     raise PrintError(f"unknown printer transport {kind!r}")
 
 
-def _append_file(path: str, profile: str) -> Any:
+def _append_file(path: str, profile: str) -> EscposTransport:
     """escpos File that appends: a restart must not truncate a spool file of earlier jobs."""
     from escpos.exceptions import DeviceNotFoundError
     from escpos.printer import File
 
-    class AppendFile(File):
+    class AppendFile(File):  # type: ignore[misc]  # escpos ships no type hints: File is Any
+        device: BinaryIO | None
+
         def open(self, raise_not_found: bool = True) -> None:
             try:
                 self.device = open(self.devfile, "ab")
@@ -266,7 +289,7 @@ def job_start() -> bytes:
     return JOB_START
 
 
-def raster_bytes(image: Any, profile: str) -> bytes:
+def raster_bytes(image: Image.Image, profile: str) -> bytes:
     """One mode "1" image as GS v 0 raster blocks (960 rows at most per block).
 
     Images printed one after the other in one job come out as one picture: a raster
@@ -275,7 +298,8 @@ def raster_bytes(image: Any, profile: str) -> bytes:
 
     job = Dummy(profile=profile)
     job.image(image, impl="bitImageRaster", fragment_height=960)
-    return job.output
+    output: bytes = job.output
+    return output
 
 
 def job_end(profile: str, *, cut: bool = True) -> bytes:
@@ -285,10 +309,11 @@ def job_end(profile: str, *, cut: bool = True) -> bytes:
     job = Dummy(profile=profile)
     if cut:
         job.cut()
-    return job.output
+    output: bytes = job.output
+    return output
 
 
-def build_image_job(image: Any, profile: str, *, cut: bool = True) -> bytes:
+def build_image_job(image: Image.Image, profile: str, *, cut: bool = True) -> bytes:
     """The bytes of one ticket: init, raster image (GS v 0), feed and cut."""
     return job_start() + raster_bytes(image, profile) + job_end(profile, cut=cut)
 
@@ -306,13 +331,14 @@ def build_text_job(lines: list[str], number: str, url: str, profile: str) -> byt
         job.textln(line)
     job.qr(url, native=True, size=6)
     job.cut()
-    return job.output
+    output: bytes = job.output
+    return output
 
 
 class TicketPrinter:
     """One configured printer: status polling and job sending."""
 
-    def __init__(self, settings: PrinterSettings, transport: Any | None = None):
+    def __init__(self, settings: PrinterSettings, transport: EscposTransport | None = None):
         self.settings = settings
         self.width = settings.width()
         self._transport = transport
@@ -320,7 +346,7 @@ class TicketPrinter:
         self.answered: bool | None = None  # did the last status poll get answers?
 
     @property
-    def transport(self) -> Any:
+    def transport(self) -> EscposTransport:
         if self._transport is None:
             try:
                 transport = open_transport(self.settings)
@@ -361,7 +387,7 @@ class TicketPrinter:
         self.answered = True
         return parse_status(*answers)
 
-    def _ask(self, transport: Any, query: int) -> int | None:
+    def _ask(self, transport: EscposTransport, query: int) -> int | None:
         try:
             reply = transport.query_status(DLE_EOT + bytes([query]))
         except NotImplementedError:

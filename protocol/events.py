@@ -11,7 +11,7 @@ import json
 import unicodedata
 import uuid
 from datetime import UTC, datetime
-from typing import Annotated, Any, Literal
+from typing import TYPE_CHECKING, Annotated, Any, Literal, get_args
 
 from pydantic import (
     AfterValidator,
@@ -135,6 +135,11 @@ class _Envelope(BaseModel):
             raise ValueError("ts must carry a UTC offset")
         return value
 
+    if TYPE_CHECKING:
+        # Every event type declares its own `data` model; declared here for the type
+        # checker only, so the fields (and their order on the wire) stay the subclasses'.
+        data: _Data
+
     @property
     def ticket_id(self) -> str | None:
         ticket_id = self.data.__dict__.get("ticket_id")  # not getattr: a missing field raises inside
@@ -205,10 +210,9 @@ Event = Annotated[
     Field(discriminator="type"),
 ]
 EVENT_TYPES: dict[str, type[_Envelope]] = {
-    cls.model_fields["type"].annotation.__args__[0]: cls  # type: ignore[union-attr]
-    for cls in Event.__origin__.__args__  # type: ignore[attr-defined]
+    get_args(cls.model_fields["type"].annotation)[0]: cls for cls in get_args(get_args(Event)[0])
 }
-_adapter: TypeAdapter[Any] = TypeAdapter(Event)
+_adapter: TypeAdapter[Event] = TypeAdapter(Event)
 
 
 def _readable(error: ValidationError) -> str:
@@ -220,11 +224,12 @@ def _readable(error: ValidationError) -> str:
     return "; ".join(parts) + (f" (+{more} more)" if more > 0 else "")
 
 
-def parse_event(raw: bytes | str | dict[str, Any]) -> Any:
+def parse_event(raw: bytes | bytearray | memoryview | str | dict[str, Any]) -> Event:
     """Parse one event from wire bytes (or an already decoded object).
 
     Raises InvalidEvent with a one-line reason for anything that is not a v1 event.
     """
+    text: str | dict[str, Any]
     if isinstance(raw, (bytes, bytearray, memoryview)):
         if len(raw) > MAX_PAYLOAD_BYTES:
             raise InvalidEvent(f"payload too large ({len(raw)} bytes > {MAX_PAYLOAD_BYTES})")
@@ -233,7 +238,8 @@ def parse_event(raw: bytes | str | dict[str, Any]) -> Any:
         except UnicodeDecodeError as exc:
             raise InvalidEvent(f"not UTF-8 at byte {exc.start}") from None
     else:
-        text = raw  # type: ignore[assignment]
+        text = raw
+    obj: object
     if isinstance(text, str):
         try:
             obj = json.loads(text)
@@ -265,7 +271,7 @@ def make_event(
     data: dict[str, Any],
     ts: datetime | None = None,
     id: uuid.UUID | str | None = None,
-) -> Any:
+) -> Event:
     """Build and validate a new event; ts defaults to now in UTC."""
     return parse_event(
         {

@@ -25,6 +25,8 @@ from typing import Any
 
 import paho.mqtt.client as mqtt
 from paho.mqtt.enums import CallbackAPIVersion
+from paho.mqtt.properties import Properties
+from paho.mqtt.reasoncodes import ReasonCode
 
 from protocol.settings import BrokerSettings
 
@@ -149,7 +151,9 @@ class MqttLink:
         guarded.__name__ = handler.__name__
         return guarded
 
-    def _handle_connect(self, client: mqtt.Client, userdata: Any, flags: Any, reason: Any, properties: Any) -> None:
+    def _handle_connect(
+        self, client: mqtt.Client, userdata: Any, flags: mqtt.ConnectFlags, reason: ReasonCode, properties: Properties | None
+    ) -> None:
         if reason.is_failure:
             self.last_connect_error = str(reason)
             log.warning("MQTT connect to %s:%s refused: %s", self.broker.host, self.broker.port, reason)
@@ -161,7 +165,9 @@ class MqttLink:
         else:
             self._ready()
 
-    def _handle_subscribe(self, client: mqtt.Client, userdata: Any, mid: int, reasons: Any, properties: Any) -> None:
+    def _handle_subscribe(
+        self, client: mqtt.Client, userdata: Any, mid: int, reasons: list[ReasonCode], properties: Properties | None
+    ) -> None:
         if mid == self._subscribe_mid:
             refused = [r for r in reasons if r.is_failure]
             if refused:
@@ -175,7 +181,9 @@ class MqttLink:
         if self._on_connection_change:
             self._on_connection_change(True)
 
-    def _handle_disconnect(self, client: mqtt.Client, userdata: Any, flags: Any, reason: Any, properties: Any) -> None:
+    def _handle_disconnect(
+        self, client: mqtt.Client, userdata: Any, flags: mqtt.DisconnectFlags, reason: ReasonCode, properties: Properties | None
+    ) -> None:
         self.connected.clear()
         if not self._stopping:
             log.warning("MQTT link to %s:%s lost: %s", self.broker.host, self.broker.port, reason)
@@ -186,12 +194,14 @@ class MqttLink:
         if self._on_message:
             self._on_message(message)
 
-    def _handle_publish(self, client: mqtt.Client, userdata: Any, mid: int, reason: Any, properties: Any) -> None:
+    def _handle_publish(
+        self, client: mqtt.Client, userdata: Any, mid: int, reason: ReasonCode, properties: Properties | None
+    ) -> None:
         if self._on_published:
             self._on_published(mid)
 
 
-def _no_delay(client: mqtt.Client, userdata: Any, sock: Any) -> None:
+def _no_delay(client: mqtt.Client, userdata: Any, sock: mqtt.SocketLike) -> None:
     """Send each packet at once (TCP_NODELAY): a call must not wait up to 40 ms for
     Nagle's algorithm to batch it with the next one (the broker does the same, see
     broker/config.py)."""

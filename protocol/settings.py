@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any, ClassVar, Literal, TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, model_validator
+from pydantic_core import ErrorDetails
 from pydantic_settings import (
     BaseSettings,
     PydanticBaseSettingsSource,
@@ -121,7 +122,7 @@ class CommonSettings(BaseSettings):
 S = TypeVar("S", bound=CommonSettings)
 
 
-def _describe(error: dict[str, Any]) -> str:
+def _describe(error: ErrorDetails) -> str:
     where = ".".join(str(part) for part in error["loc"]) or "config"
     given = error.get("input")
     shown = ""
@@ -145,7 +146,7 @@ def load_settings(cls: type[S], config_file: Path | str | None = None, **overrid
             tomllib.loads(path.read_text(encoding="utf-8"))
         except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
             raise ConfigError([f"config: {path} is not valid TOML: {exc}"]) from None
-    bound = type(cls.__name__, (cls,), {"toml_file": path, "__module__": cls.__module__})
+    bound: type[S] = type(cls.__name__, (cls,), {"toml_file": path, "__module__": cls.__module__})
     try:
         return bound(**{k: v for k, v in overrides.items() if v is not None})
     except ValidationError as exc:

@@ -175,7 +175,7 @@ def sentence_words(sentence: str) -> list[str]:
     the pause token "," and other punctuation is dropped."""
     text = unicodedata.normalize("NFC", sentence).lower()
     text = text.replace(",", " , ").replace(".", " , ").replace(";", " , ")
-    words = []
+    words: list[str] = []
     for raw in text.split():
         word = raw.strip(_STRIP)
         if word == PAUSE and (not words or words[-1] == PAUSE):
