@@ -25,10 +25,17 @@ PBKDF2_ITERATIONS = 101  # what mosquitto_passwd 2.0 writes ($7$ = PBKDF2-SHA512
 
 
 class DeviceLike(Protocol):
-    id: str
-    role: str
-    site: str | None
-    counter: str | None
+    @property
+    def id(self) -> str: ...
+
+    @property
+    def role(self) -> str: ...
+
+    @property
+    def site(self) -> str | None: ...
+
+    @property
+    def counter(self) -> str | None: ...
 
 
 @dataclass(frozen=True)

@@ -176,7 +176,7 @@ class Renderer:
         rows = [(title, 0.15, False, ink), (call.number, 0.45, True, number_ink)]
         where = self._("to counter {number}").format(number=call.counter_number or "?")
         rows += [(where, 0.17, True, ink), (model.counter_name(call.counter), 0.15, False, ink)]
-        y = inner.top
+        y: float = inner.top
         for text, share, bold, color in rows:
             box = _rect(inner.left, y, inner.width, inner.height * share)
             fit = self.fonts.fit(text, box.width, box.height, round(box.height * 0.9), bold=bold, lines=2)

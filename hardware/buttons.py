@@ -129,7 +129,7 @@ class ButtonBoard:
         self,
         factory: Any,
         buttons: Mapping[str, int],
-        on_press: Callable[[Press, str], None],
+        on_press: Callable[[Press, str], object],
         *,
         priority_pin: int | None = None,
         priority_category: str | None = None,
@@ -191,7 +191,7 @@ class KeypadReader:
     def __init__(
         self,
         keys: Mapping[str, str],
-        on_press: Callable[[Press, str], None],
+        on_press: Callable[[Press, str], object],
         *,
         priority_category: str | None = None,
         on_unknown: Callable[[str], None] | None = None,

@@ -28,7 +28,7 @@ log = logging.getLogger(__name__)
 
 Action = Literal["next", "recall", "no_show", "complete", "returned", "appointment", "guided", "info"]
 OUTCOME_ACTIONS = ("returned", "appointment", "guided", "info")
-DEFAULT_KEYS = {"N": "next", "R": "recall", "X": "no_show", "C": "complete", "1": "returned", "2": "appointment"}
+DEFAULT_KEYS: dict[str, Action] = {"N": "next", "R": "recall", "X": "no_show", "C": "complete", "1": "returned", "2": "appointment"}
 
 
 class DeskpadLeds(BaseModel):
@@ -110,7 +110,8 @@ class DeskPad:
             from gpiozero import LED
 
             factory = pin_factory or make_pin_factory(k.pin_factory)
-            self.buttons = ButtonBoard(factory, k.buttons, self._pressed)
+            pins: dict[str, int] = {action: pin for action, pin in k.buttons.items()}
+            self.buttons = ButtonBoard(factory, pins, self._pressed)
             self.ready = LED(k.leds.ready, pin_factory=factory) if k.leds.ready is not None else None
             self.fault = LED(k.leds.fault, pin_factory=factory) if k.leds.fault is not None else None
         else:

@@ -344,11 +344,11 @@ class FeedbackApp:
 
     def _rate(self, db: sqlite3.Connection, rating: int, at: float) -> None:
         verdict = self.window.verdict(at)
-        if verdict != "open":
+        ticket_id = self.window.ticket_id
+        if verdict != "open" or ticket_id is None:  # an open window always has its ticket
             self._refuse(verdict)
             return
         f = self.settings.feedback
-        ticket_id = self.window.ticket_id
         db.execute("BEGIN IMMEDIATE")
         try:
             seq = int(db.execute(

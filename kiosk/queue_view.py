@@ -40,7 +40,7 @@ class QueueView:
         self._closed = False
         self.rejected = 0
 
-    def update(self, payload: bytes) -> bool:
+    def update(self, payload: bytes | bytearray) -> bool:
         """Take a `state/queue` payload; a bad one is logged and ignored."""
         if not payload:  # a cleared retained message
             self._state, self._closed = None, False

@@ -96,7 +96,7 @@ def _nfc(text: str) -> str:
 
 def _width(draw: ImageDraw.ImageDraw, text: str, face: ImageFont.FreeTypeFont) -> int:
     left, _, right, _ = draw.textbbox((0, 0), text, font=face)
-    return right - left
+    return int(right - left)  # whole pixels for a FreeType font; Pillow's stubs say float
 
 
 def wrap(draw: ImageDraw.ImageDraw, text: str, face: ImageFont.FreeTypeFont, width: int) -> list[str]:
@@ -181,7 +181,7 @@ BAND_REFERENCE = "A000"
 def band_height(inner: int, max_height: int) -> int:
     probe = ImageDraw.Draw(Image.new("1", (1, 1)))
     _, top, _, bottom = probe.textbbox((0, 0), BAND_REFERENCE, font=font(FONT_BOLD, _number_size(BAND_REFERENCE, inner, max_height)))
-    return bottom - top
+    return int(bottom - top)  # whole pixels for a FreeType font; Pillow's stubs say float
 
 
 def render_ticket(content: TicketContent, width: int = 576, locale: str = "vi") -> RenderedTicket:
@@ -206,7 +206,7 @@ def prepare_ticket(content: TicketContent, width: int = 576, locale: str = "vi")
         for line in lines:
             left, top, right, bottom = draw.textbbox((0, 0), line, font=face)
             draw.text(((width - (right - left)) // 2 - left, y - top), line, font=face, fill=0)
-            y += bottom - top + gap
+            y += int(bottom - top) + gap
 
     def rule() -> None:
         nonlocal y
@@ -241,7 +241,7 @@ def prepare_ticket(content: TicketContent, width: int = 576, locale: str = "vi")
         _("Estimated wait: {wait}").format(wait=wait_text(content.wait_s, locale)),
     ]
     for text in details:
-        face, lines = fit_lines(draw, text, FONT_REGULAR, body.size, inner, 2, round(16 * scale))
+        face, lines = fit_lines(draw, text, FONT_REGULAR, int(body.size), inner, 2, round(16 * scale))
         centred(lines, face, gap=round(8 * scale))
     if content.notice:
         y += round(6 * scale)

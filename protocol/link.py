@@ -32,7 +32,7 @@ from protocol.settings import BrokerSettings
 
 log = logging.getLogger(__name__)
 
-MessageHandler = Callable[[mqtt.MQTTMessage], None]
+MessageHandler = Callable[[mqtt.MQTTMessage], object]  # what it returns is not used
 
 
 def status_payload(state: str, **details: Any) -> bytes:

@@ -24,7 +24,7 @@ from server.settings import ServerSettings
 from server.stats.alerts import AlertMonitor
 from server.stats.measures import rules_from_sites
 from server.stats.store import BackgroundRefresh, StatsStore
-from server.storage.events import EventStore
+from server.storage.events import BatchResult, EventStore
 
 log = logging.getLogger(__name__)
 
@@ -97,7 +97,11 @@ class Runtime:
         # Who reacts to an ingested batch, in this order: the dispatcher (its turns and the
         # retained board/queue states), then the statistics (pre-aggregates, alerts).
         ingestor.listeners.append(dispatcher.on_ingested)
-        ingestor.listeners.append(lambda _result: (refresher.poke(), alerts.poke()))
+        def poke_stats(_result: BatchResult) -> None:
+            refresher.poke()
+            alerts.poke()
+
+        ingestor.listeners.append(poke_stats)
 
         runtime = cls(settings=settings, clock=now, store=store, ingestor=ingestor, dispatcher=dispatcher,
                       stats=stats, refresher=refresher, alerts=alerts, keypads=keypads, dayend=dayend)

@@ -12,6 +12,7 @@ import typing
 from pathlib import Path
 
 from pydantic import BaseModel
+from pydantic.fields import FieldInfo
 from pydantic_core import PydanticUndefined
 
 DOC = Path(__file__).resolve().parent.parent / "docs" / "configuration.md"
@@ -111,10 +112,11 @@ def render() -> str:
     return "\n".join(out) + "\n"
 
 
-def _single(name: str, field: typing.Any) -> type[BaseModel]:
+def _single(name: str, field: FieldInfo) -> type[BaseModel]:
     from pydantic import create_model
 
-    return create_model(f"Only_{name}", **{name: (field.annotation, field)})
+    definitions: dict[str, typing.Any] = {name: (field.annotation, field)}  # (type, FieldInfo), as create_model takes it
+    return create_model(f"Only_{name}", **definitions)
 
 
 def main(argv: list[str]) -> int:

@@ -200,6 +200,8 @@ class Demo:
         return child
 
     def start(self) -> None:
+        if self.broker is None:
+            raise RuntimeError("prepare() first")
         self.broker.start()
         self._spawn("server", ["server"])
         self._wait_http("/healthz", 30)
@@ -291,11 +293,12 @@ class Demo:
         model = SimulationModel(tickets_per_day=self.options.tickets_per_day)
         day = self._origin().date()
         tickets = arrivals(site, model, day, random.Random(self.options.seed))
+        letters = {s.id: s.letter for s in site.services if s.letter}  # the demo's kiosk keys
         for ticket in tickets:
             delay_s = (ticket.issued_at - self.sim_now()).total_seconds()
             if delay_s > 0 and not self.sleep_sim(delay_s):
                 return
-            letter = site.service(ticket.service).letter
+            letter = letters[ticket.service]
             self.press(f"P {letter}" if ticket.priority else letter)
 
     def officer(self, counter: str, seed: int) -> None:

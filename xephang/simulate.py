@@ -109,6 +109,7 @@ def arrivals(site: Site, model: SimulationModel, day: date, rng: random.Random) 
     last = datetime.combine(day, site.hours.last_ticket, zone)
     counts: dict[str, int] = {}
     tickets = []
+    services = {s.id: s for s in site.services}
     for hour, share in sorted(model.profile.items()):
         start = max(datetime.combine(day, time(hour), zone), datetime.combine(day, site.hours.open, zone))
         end = min(datetime.combine(day, time(hour), zone) + timedelta(hours=1), last)
@@ -121,11 +122,12 @@ def arrivals(site: Site, model: SimulationModel, day: date, rng: random.Random) 
             if moment >= end:
                 break
             service_id = rng.choices(ids, [weights[i] / total_weight for i in ids])[0]
-            service = site.service(service_id)
+            service = services[service_id]
             sm = model.services.get(service_id, ServiceModel())
             counts[service_id] = counts.get(service_id, 0) + 1
             n = counts[service_id]
-            number = f"{service.letter}{n:03d}" if service.letter else str(service.block[0] + n - 1)
+            block_start = service.block[0] if service.block is not None else 0  # the Service model gives one of the two
+            number = f"{service.letter}{n:03d}" if service.letter else str(block_start + n - 1)
             eligible = service.target_eligible
             outcome = ("returned" if rng.random() < sm.returned_share else "appointment") if eligible else rng.choice(
                 ["appointment", "guided", "info"])
@@ -162,6 +164,8 @@ def simulate_day(site: Site, model: SimulationModel, staffing: Staffing, day: da
     events: list[tuple[str, str, float, int, str, str]] = []
     seqs: dict[str, int] = {}
 
+    counters = {c.id: c for c in site.counters}
+
     def emit(kind: str, source: str, at: datetime, data: dict) -> None:
         seqs[source] = seqs.get(source, 0) + 1
         body = json.dumps({"data": data})
@@ -189,7 +193,7 @@ def simulate_day(site: Site, model: SimulationModel, staffing: Staffing, day: da
 
     def serve(counter_id: str, now: datetime) -> None:
         nonlocal order
-        counter = site.counter(counter_id)
+        counter = counters[counter_id]
         if now >= closes_at(counter_id):
             return
         ticket = pick_next(waiting, counter.services, streak[counter_id], cap)
@@ -219,7 +223,7 @@ def simulate_day(site: Site, model: SimulationModel, staffing: Staffing, day: da
                  {"ticket_id": t.ticket_id, "number": t.number, "service": t.service, "priority": t.priority})
             waiting.append(t)
             for counter_id in sorted(idle):
-                if t.service in site.counter(counter_id).services and now < closes_at(counter_id):
+                if t.service in counters[counter_id].services and now < closes_at(counter_id):
                     idle.discard(counter_id)
                     serve(counter_id, now)
                     break

@@ -79,6 +79,8 @@ def _live(site, model, staffing, args: argparse.Namespace) -> None:
     from datetime import date
     from pathlib import Path
 
+    from pydantic import SecretStr
+
     from broker.config import BrokerProcess, find_mosquitto, free_port, new_password, write_config
     from protocol.errors import XephangError
     from protocol.settings import BrokerSettings, Device
@@ -96,7 +98,7 @@ def _live(site, model, staffing, args: argparse.Namespace) -> None:
         broker = BrokerProcess(write_config(work / "broker", devices, passwords, port, run_as_user=getpass.getuser()), port)
         broker.start()
         try:
-            creds = {u: BrokerSettings(port=port, username=u, password=p) for u, p in passwords.items()}
+            creds = {u: BrokerSettings(port=port, username=u, password=SecretStr(p)) for u, p in passwords.items()}
             print(f"chạy thật (live) một ngày với {staffing.label}, tua nhanh x{args.speedup:g} ...", flush=True)
             result = run_live(pooled, model, staffing, date(2026, 12, 1), args.seed, work,
                               creds["server"], creds["kiosk-sim"], speedup=args.speedup)

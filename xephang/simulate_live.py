@@ -104,6 +104,8 @@ def run_live(
     token = create_token(runtime.store, "sim-manager", "live simulation")
     dispatcher = runtime.dispatcher
     dayend = runtime.dayend
+    if dayend is None:
+        raise RuntimeError("the simulated server dispatches no site")  # dispatch_sites lists the site above
     dayend.stop()  # the replay runs the day-end itself, at the simulated closing time
 
     kiosk_settings = load_settings(

@@ -50,13 +50,12 @@ def run_server(args: argparse.Namespace) -> int:
 
     settings = _server_settings(args)
     app = create_app(settings)
-    tls = {}
-    if settings.server.tls_cert is not None:
-        tls = {"ssl_certfile": str(settings.server.tls_cert), "ssl_keyfile": str(settings.server.tls_key)}
+    tls = settings.server.tls_cert is not None
     uvicorn.run(
         app, host=settings.server.http_host, port=settings.server.http_port, log_level="info",
         timeout_graceful_shutdown=5,  # live desk streams must not hold a restart for long
-        **tls,
+        ssl_certfile=str(settings.server.tls_cert) if tls else None,
+        ssl_keyfile=str(settings.server.tls_key) if tls else None,
     )
     return 0
 

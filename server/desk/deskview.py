@@ -52,8 +52,9 @@ def desk_view(conn: sqlite3.Connection, site: Site, counter_id: str, now: dateti
         ).fetchall()
         waiting[service.id] = [dict(zip(names_, tuple(r))) for r in rows]
     now_s = now.timestamp()
-    eligible = [s for s in site.services if targets[s.id]]
-    risk_s = {s.id: min(site.at_risk_minutes * 60, targets[s.id]) for s in eligible}
+    target_of = {s.id: t for s in site.services if (t := targets[s.id])}
+    eligible = [s for s in site.services if s.id in target_of]
+    risk_s = {service_id: min(site.at_risk_minutes * 60, t) for service_id, t in target_of.items()}
     at_risk = []
     if eligible:
         rows = conn.execute(

@@ -29,6 +29,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from protocol import topics
+from protocol.errors import Refused
 from protocol.events import OUTCOMES, InvalidEvent, make_event
 from protocol.sites import Counter, Site
 from server.desk.boardstate import apply_counter_event, in_progress
@@ -329,7 +330,7 @@ class Dispatcher:
     ) -> Any:
         who = audit.as_actor(actor)
 
-        def refused(conn: sqlite3.Connection, exc: DeskRefused) -> None:
+        def refused(conn: sqlite3.Connection, exc: Refused) -> None:
             if site_id in self.sites:
                 audit.record(conn, who, action, ok=False, code=exc.code, site=site_id, counter=counter_id,
                              target=target)

@@ -144,16 +144,18 @@ class Accumulator:
 
 
 def measures_row(counts: Mapping[str, int], sums: Mapping[str, int], ns: Mapping[str, int],
-                 percentiles: Mapping[tuple[str, int], int | None]) -> dict:
+                 percentiles: Mapping[tuple[str, int], int | None]) -> dict[str, int | float | None]:
     """The public measures of a group from its counts, duration sums and percentiles."""
-    row = {k: int(counts[k]) for k in COUNTS}
-    received = row["received"]
-    row["pct_within_target"] = round(100 * row["within_target"] / received, 1) if received else None
+    counted = {k: int(counts[k]) for k in COUNTS}
+    row: dict[str, int | float | None] = dict(counted)
+    received = counted["received"]
+    row["pct_within_target"] = round(100 * counted["within_target"] / received, 1) if received else None
     for m in MEASURES:
         for p in PERCENTILES:
             row[f"{m}_p{p}_s"] = percentiles[(m, p)]
         row[f"{m}_mean_s"] = round(sums[m] / ns[m], 1) if ns[m] else None
-    row["satisfaction_pct"] = round(100 * row["satisfied"] / row["ratings"], 1) if row["ratings"] else None
+    ratings = counted["ratings"]
+    row["satisfaction_pct"] = round(100 * counted["satisfied"] / ratings, 1) if ratings else None
     return row
 
 
@@ -191,7 +193,7 @@ def ticket_facts(row: Mapping, rules: Mapping[str, Rules]) -> TicketFacts | None
     completed = row.get("status") == "completed"
     total_s = seconds(row.get("total_s")) if completed else None
     received = completed and target_s is not None and row.get("outcome") in RECEIVED_OUTCOMES
-    within = received and row.get("outcome") == "returned" and total_s is not None and total_s <= target_s
+    within = received and row.get("outcome") == "returned" and total_s is not None and target_s is not None and total_s <= target_s
     return TicketFacts(
         site=site,
         day=row["local_day"],

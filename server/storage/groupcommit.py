@@ -126,9 +126,9 @@ class GroupCommit:
                         conn.execute("RELEASE job")
                         done.append((job, answer, events))
             except _Abandon:
-                job, exc = broken[0]
-                log.error("%s: %s failed: %r", self.name, job.label, exc)
-                job.future.set_exception(exc)
+                job, error = broken[0]
+                log.error("%s: %s failed: %r", self.name, job.label, error)
+                job.future.set_exception(error)
                 batch = [other for other in batch if other is not job]
                 continue
             self.after_commit(done)

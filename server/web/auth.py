@@ -23,7 +23,7 @@ import sqlite3
 import threading
 import time
 from collections.abc import Callable
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Literal, cast
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatchError
@@ -84,7 +84,7 @@ def create_user(
         raise ValueError(f"role must be one of {', '.join(ROLES)}")
     if not password:
         raise ValueError("password must not be empty")
-    user = User(username=username, role=role, sites=list(sites), counters=list(counters))
+    user = User(username=username, role=cast(Role, role), sites=list(sites), counters=list(counters))  # checked above
     password_hash = _hasher.hash(password)
 
     def work(conn: sqlite3.Connection) -> None:
@@ -218,7 +218,9 @@ async def _csrf_ok(request: Request, expected: str) -> bool:
     ):
         form = await request.form()
         given = str(form.get("csrf_token") or "")
-    return bool(given) and hmac.compare_digest(given, expected)
+    if not given:
+        return False
+    return hmac.compare_digest(given, expected)
 
 
 async def current_user(request: Request) -> User:

@@ -16,7 +16,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from xephang.doctor.findings import Context, Finding, _
+from xephang.doctor.findings import Context, Finding, Status, _
 
 SKEW_WARN_S = 2.0
 SKEW_FAIL_S = 30.0
@@ -126,7 +126,7 @@ def check_clock(ctx: Context) -> Iterator[Finding]:
                       {"url": url, "error": exc})
         return
     # HTTP dates have whole seconds: up to one second of difference is only rounding.
-    status = "fail" if abs(skew) > SKEW_FAIL_S else "warn" if abs(skew) > SKEW_WARN_S else "ok"
+    status: Status = "fail" if abs(skew) > SKEW_FAIL_S else "warn" if abs(skew) > SKEW_WARN_S else "ok"
     yield Finding("clock", status, _("Clock differs from the server's by {skew:+.1f} s"), {"skew": skew})
 
 

@@ -23,7 +23,7 @@ import sqlite3
 import unicodedata
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Final, Literal
 
 from anyio import to_thread
 from fastapi import APIRouter, Request
@@ -47,7 +47,7 @@ router = APIRouter(tags=["ticket page"], route_class=ApiRoute)
 STATIC = Path(__file__).resolve().parent.parent / "static"
 CANONICAL_ID = re.compile(r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$")
 SCALE_MAX = {"3-level": 3, "4-level": 4, "5-star": 5}
-PAGE_SCALE = "4-level"
+PAGE_SCALE: Final = "4-level"
 POLL_S = 5
 NOT_FOUND = {"code": "not_found", "detail": "no such ticket"}
 # Security headers of every answer: nothing cached, the id never leaks in a Referer.
