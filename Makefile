@@ -22,6 +22,8 @@ demo: $(VENV)/.installed
 # (brokers, servers, Chromium), so this halves the run on a 2-core machine.
 # Then the time-sensitive suites again with the project clock moved (docs/testing.md).
 test: $(VENV)/.installed system-deps
+	$(PY) -m ruff check .
+	$(PY) -m mypy
 	$(PY) -m pytest -q -p no:cacheprovider -n 2 --dist loadfile
 	PY=$(PY) sh scripts/test-clock.sh
 
