@@ -22,10 +22,10 @@ import queue
 import sqlite3
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
-from typing import Any
 
 from kiosk import outbox
 from kiosk.store import transaction
+from protocol.link import Link
 
 log = logging.getLogger(__name__)
 
@@ -34,7 +34,7 @@ class OutboxPublisher:
     def __init__(
         self,
         db: sqlite3.Connection,
-        link: Any,
+        link: Link,
         *,
         window: int = 500,
         resend_window_s: float = 30.0,

@@ -21,7 +21,7 @@ import ssl
 import threading
 from collections.abc import Callable
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, Protocol
 
 import paho.mqtt.client as mqtt
 from paho.mqtt.enums import CallbackAPIVersion
@@ -33,6 +33,22 @@ from protocol.settings import BrokerSettings
 log = logging.getLogger(__name__)
 
 MessageHandler = Callable[[mqtt.MQTTMessage], object]  # what it returns is not used
+
+
+class Link(Protocol):
+    """What a publisher needs of an MQTT link: `MqttLink` is one."""
+
+    @property
+    def connected(self) -> threading.Event: ...
+
+    def publish(self, topic: str, payload: bytes | str, qos: int = 1, retain: bool = False) -> mqtt.MQTTMessageInfo: ...
+
+
+class Publish(Protocol):
+    """Publish one message at QoS 1 on a program's link; `retain` for state topics.
+    The server hands one of these to the parts that publish (dispatcher, state feed)."""
+
+    def __call__(self, topic: str, payload: bytes, retain: bool, /) -> object: ...
 
 
 def status_payload(state: str, **details: Any) -> bytes:

@@ -14,6 +14,8 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
+from paho.mqtt.client import MQTTMessageInfo
+
 from protocol import clock as project_clock
 from server.desk.dayend import DayEnd
 from server.desk.dispatch import Dispatcher
@@ -77,7 +79,7 @@ class Runtime:
             batch_window_s=settings.server.batch_window_ms / 1000,
         )
 
-        def publish(topic: str, payload: bytes, retain: bool = False) -> Any:
+        def publish(topic: str, payload: bytes, retain: bool = False) -> MQTTMessageInfo:
             return ingestor.link.publish(topic, payload, qos=1, retain=retain)
 
         dispatcher = Dispatcher(
@@ -135,7 +137,7 @@ class Runtime:
         self.store.close()
         self.started = False
 
-    def publish(self, topic: str, payload: bytes, retain: bool = False) -> Any:
+    def publish(self, topic: str, payload: bytes, retain: bool = False) -> MQTTMessageInfo:
         return self.ingestor.link.publish(topic, payload, qos=1, retain=retain)
 
     def health(self) -> dict[str, Any]:

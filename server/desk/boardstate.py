@@ -21,6 +21,7 @@ import statistics
 from datetime import datetime
 from typing import Any
 
+from protocol.events import CounterClosed, CounterOpened, CounterPaused, Event
 from protocol.sites import Site
 from protocol.state import BoardState, Call, CounterBoard, QueueState, ServiceQueue
 
@@ -30,11 +31,11 @@ COUNTER_EVENT_STATE = {"counter.opened": "open", "counter.paused": "paused", "co
 FAULT_VALUES = {"paper_out", "paper_low", "error", "offline", "cover_open", "jam", "fault"}
 
 
-def apply_counter_event(conn: sqlite3.Connection, event: Any) -> bool:
+def apply_counter_event(conn: sqlite3.Connection, event: Event) -> bool:
     """Fold one counter.* event into `counters` unless a later one is already there."""
-    state = COUNTER_EVENT_STATE.get(event.type)
-    if state is None:
+    if not isinstance(event, CounterOpened | CounterPaused | CounterClosed):
         return False
+    state = COUNTER_EVENT_STATE[event.type]
     at = event.ts.timestamp()
     counter = event.data.counter
     row = conn.execute(

@@ -26,12 +26,12 @@ import threading
 import time
 from collections.abc import Callable
 from datetime import datetime
-from typing import Any
 
 from protocol import topics
 from protocol.events import make_event
 from protocol.sites import Site
 from server.desk.boardstate import apply_counter_event
+from server.desk.dispatch import Dispatcher
 from server.storage import audit
 from server.storage.audit import Actor
 
@@ -51,7 +51,7 @@ def closing_moment(site: Site, now: datetime) -> tuple[str, datetime]:
 
 
 class DayEnd:
-    def __init__(self, dispatcher: Any, interval_s: float = 60.0,
+    def __init__(self, dispatcher: Dispatcher, interval_s: float = 60.0,
                  ready: Callable[[], bool] | None = None, max_wait_s: float = MAX_WAIT_S):
         self.dispatcher = dispatcher
         self.interval_s = interval_s

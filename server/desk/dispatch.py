@@ -30,8 +30,10 @@ from typing import Any
 
 from protocol import topics
 from protocol.errors import Refused
-from protocol.events import OUTCOMES, InvalidEvent, make_event
+from protocol.events import OUTCOMES, Event, InvalidEvent, make_event
+from protocol.link import Publish
 from protocol.sites import Counter, Site
+from protocol.state import BoardState, QueueState
 from server.desk.boardstate import apply_counter_event, in_progress
 from server.desk.errors import DeskRefused
 from server.desk.statefeed import StateFeed
@@ -72,7 +74,7 @@ class Dispatcher:
         sites: list[Site],
         dispatch_sites: list[str],
         source: str,
-        publish: Callable[[str, bytes, bool], Any],
+        publish: Publish,
         clock: Callable[[], datetime] = utc_now,
         state_interval_s: float = 0.2,
     ):
@@ -103,7 +105,7 @@ class Dispatcher:
         self.writer.stop()
         self.states.stop()
 
-    def publish_state(self, site: str) -> Any:
+    def publish_state(self, site: str) -> tuple[BoardState, QueueState]:
         """Build and publish the retained board and queue state of `site` now."""
         self._site(site)
         return self.states.publish_now(site)
@@ -383,7 +385,7 @@ class Dispatcher:
         ).fetchone()
         return {"site": site_id, "counter": counter_id, "state": state[0], "reason": state[1]}, events
 
-    def _event(self, conn: sqlite3.Connection, turn: _Turn, kind: str, data: dict) -> Any:
+    def _event(self, conn: sqlite3.Connection, turn: _Turn, kind: str, data: dict[str, Any]) -> Event:
         try:
             return make_event(kind, site=turn.site.id, source=self.source, seq=self._next_seq(conn), data=data, ts=turn.now)
         except InvalidEvent as exc:

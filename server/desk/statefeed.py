@@ -18,15 +18,14 @@ import threading
 import time
 from collections.abc import Callable
 from datetime import datetime
-from typing import Any
 
 from protocol import topics
+from protocol.link import Publish
 from protocol.sites import Site
+from protocol.state import BoardState, QueueState
 from server.desk.boardstate import build_states
 
 log = logging.getLogger(__name__)
-
-Publish = Callable[[str, bytes, bool], Any]
 
 
 class StateFeed:
@@ -47,7 +46,7 @@ class StateFeed:
         self.heartbeat_s = heartbeat_s
         self._published_at: dict[str, float] = {}
         self.versions: dict[str, int] = {site: 0 for site in sites}
-        self.last: dict[str, tuple[Any, Any]] = {}
+        self.last: dict[str, tuple[BoardState, QueueState]] = {}
         self.errors = 0
         self._dirty: set[str] = set()
         self._cond = threading.Condition()
@@ -80,7 +79,7 @@ class StateFeed:
             self._dirty.add(site_id)
             self._cond.notify()
 
-    def publish_now(self, site_id: str) -> tuple[Any, Any]:
+    def publish_now(self, site_id: str) -> tuple[BoardState, QueueState]:
         """Build and publish at once (callers that need the retained state now)."""
         with self._build_lock:
             if self._conn is None:

@@ -25,6 +25,7 @@ from protocol import topics
 from protocol.events import OUTCOMES
 from protocol.link import MqttLink
 from protocol.settings import BrokerSettings
+from server.desk.dispatch import Dispatcher
 from server.desk.errors import DeskRefused
 from server.storage import audit
 from server.storage.audit import Actor
@@ -38,7 +39,7 @@ MAX_COMMAND_BYTES = 2048
 class KeypadCommands:
     """Subscribes to keypad commands and runs them through the dispatcher."""
 
-    def __init__(self, dispatcher: Any, broker: BrokerSettings, client_id: str):
+    def __init__(self, dispatcher: Dispatcher, broker: BrokerSettings, client_id: str):
         self.dispatcher = dispatcher
         self.handled = 0
         self.refused = 0

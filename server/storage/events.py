@@ -22,7 +22,7 @@ from pathlib import Path
 from typing import Any
 
 from protocol import topics
-from protocol.events import InvalidEvent, parse_event
+from protocol.events import Event, InvalidEvent, parse_event
 from protocol.sites import Site
 from server.storage.db import open_database, read_connection
 from server.storage.projection import refresh_tickets
@@ -67,7 +67,7 @@ class Incoming:
 
 @dataclass
 class BatchResult:
-    stored: list[Any] = field(default_factory=list)  # new events (parsed), in arrival order
+    stored: list[Event] = field(default_factory=list)  # new events (parsed), in arrival order
     duplicates: int = 0
     rejected: int = 0
     tickets: list[dict] = field(default_factory=list)  # refreshed ticket rows
@@ -133,7 +133,7 @@ class EventStore:
         """Store one batch in one transaction; raises sqlite3.Error if it cannot commit
         (the caller must then not acknowledge the messages)."""
         result = BatchResult()
-        accepted: list[tuple[Any, Incoming]] = []
+        accepted: list[tuple[Event, Incoming]] = []
         rejected: list[tuple[Incoming, str]] = []
         statuses: list[Incoming] = []
         for message in messages:
@@ -175,7 +175,7 @@ class EventStore:
         self.last_error = None
         return result
 
-    def append_local(self, events: list[Any], conn: sqlite3.Connection | None = None) -> BatchResult:
+    def append_local(self, events: list[Event], conn: sqlite3.Connection | None = None) -> BatchResult:
         """Store events the server made itself (desk actions). Pass `conn` to join an
         open `writing()` transaction, e.g. the dispatcher's."""
         result = BatchResult()
@@ -190,7 +190,7 @@ class EventStore:
             self._bump(conn, stored=len(new), duplicates=result.duplicates)
         return result
 
-    def _rule_violation(self, event: Any, topic: topics.Topic) -> str | None:
+    def _rule_violation(self, event: Event, topic: topics.Topic) -> str | None:
         if event.site not in self.sites:
             return f"unknown site {event.site!r}"
         if topic.site != event.site:
@@ -206,7 +206,9 @@ class EventStore:
             return f"unknown counter {counter!r} at site {event.site!r}"
         return None
 
-    def _check_cross_site(self, conn: sqlite3.Connection, accepted: list, rejected: list) -> None:
+    def _check_cross_site(
+        self, conn: sqlite3.Connection, accepted: list[tuple[Event, Incoming]], rejected: list[tuple[Incoming, str]]
+    ) -> None:
         """An event about a ticket that belongs to another site is rejected."""
         ids = list({e.ticket_id for e, _ in accepted if e.ticket_id})
         owner: dict[str, str] = {}
@@ -229,7 +231,7 @@ class EventStore:
                 keep.append((event, message))
         accepted[:] = keep
 
-    def _insert(self, conn: sqlite3.Connection, pairs: list[tuple[Any, Incoming]], result: BatchResult) -> list[Any]:
+    def _insert(self, conn: sqlite3.Connection, pairs: list[tuple[Event, Incoming]], result: BatchResult) -> list[Event]:
         new = []
         touched_tickets = set()
         issued_now = set()

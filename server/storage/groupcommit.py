@@ -21,6 +21,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from protocol.errors import Refused
+from protocol.events import Event
+from server.storage.events import EventStore
 
 log = logging.getLogger(__name__)
 BATCH_MAX = 64  # jobs per write transaction at most
@@ -35,12 +37,12 @@ class Job:
     """
 
     label: str
-    run: Callable[[sqlite3.Connection], tuple[Any, list]]
+    run: Callable[[sqlite3.Connection], tuple[Any, list[Event]]]
     refused: Callable[[sqlite3.Connection, Refused], None]
-    future: Future = field(default_factory=Future)
+    future: Future[Any] = field(default_factory=Future)
 
 
-Done = list[tuple[Job, Any, list]]  # (job, answer or Refused, events stored)
+Done = list[tuple[Job, Any, list[Event]]]  # (job, answer or Refused, events stored)
 
 
 class _Abandon(Exception):
@@ -48,7 +50,7 @@ class _Abandon(Exception):
 
 
 class GroupCommit:
-    def __init__(self, store: Any, after_commit: Callable[[Done], None], name: str, batch_max: int = BATCH_MAX):
+    def __init__(self, store: EventStore, after_commit: Callable[[Done], None], name: str, batch_max: int = BATCH_MAX):
         self.store = store
         self.after_commit = after_commit  # runs on the writer after each commit, before answering
         self.name = name
@@ -71,7 +73,7 @@ class GroupCommit:
         if self._thread is not None and self._thread is not threading.current_thread():
             self._thread.join(10)
 
-    def submit(self, job: Job) -> Future:
+    def submit(self, job: Job) -> Future[Any]:
         with self._ready:
             if self._stopping:
                 raise Refused("server_stopping", "the server is stopping; try again in a moment")
