@@ -26,12 +26,11 @@ from collections.abc import Callable
 from concurrent.futures import Future
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from protocol import topics
 from protocol.errors import Refused
 from protocol.events import OUTCOMES, Event, InvalidEvent, make_event
-from protocol.link import Publish
 from protocol.sites import Counter, Site
 from protocol.state import BoardState, QueueState
 from server.desk.boardstate import apply_counter_event, in_progress
@@ -41,6 +40,9 @@ from server.storage import audit
 from server.storage.audit import Actor
 from server.storage.events import BatchResult, EventStore, next_seq
 from server.storage.groupcommit import Done, GroupCommit, Job
+
+if TYPE_CHECKING:
+    from protocol.link import Publish  # type only: no paho at run time here
 
 log = logging.getLogger(__name__)
 TICKET_COLUMNS = ("ticket_id", "number", "service", "priority", "issued_at")

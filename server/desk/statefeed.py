@@ -18,12 +18,15 @@ import threading
 import time
 from collections.abc import Callable
 from datetime import datetime
+from typing import TYPE_CHECKING
 
 from protocol import topics
-from protocol.link import Publish
 from protocol.sites import Site
 from protocol.state import BoardState, QueueState
 from server.desk.boardstate import build_states
+
+if TYPE_CHECKING:
+    from protocol.link import Publish  # type only: no paho at run time here
 
 log = logging.getLogger(__name__)
 
