@@ -49,6 +49,7 @@ TICKET_COLUMNS = ("ticket_id", "number", "service", "priority", "issued_at")
 ACTIONS = ("call_next", "call_ticket", "recall", "start", "complete", "no_show", "transfer", "pause", "resume",
            "open", "close")
 Work = Callable[["_Turn"], tuple[list[tuple[str, dict]], "dict | None"]]
+Answer = dict[str, Any]  # an action's answer: the ticket's row after it, or the counter's state
 
 
 def utc_now() -> datetime:
@@ -124,9 +125,11 @@ class Dispatcher:
             self.states.request(site)
 
     # -- desk actions -----------------------------------------------------------------
-    # Each method waits for its result; `submit` is the same without waiting (the web
-    # routes await it without tying up a worker thread each).
-    def submit(self, action: str, site: str, counter: str, actor: Actor | str | None = None, **params: Any) -> Future:
+    # Each method waits for its answer; `submit` queues the same action by name without
+    # waiting (the web routes await its future without tying up a worker thread each).
+    def submit(
+        self, action: str, site: str, counter: str, actor: Actor | str | None = None, **params: Any
+    ) -> Future[Answer]:
         """Queue one desk action by name (ACTIONS) for the writer; returns its future.
 
         Invalid parameters raise DeskRefused at once; refusals (counter paused, nobody
@@ -134,9 +137,46 @@ class Dispatcher:
         """
         if action not in ACTIONS:
             raise ValueError(f"unknown desk action {action!r}")
-        return getattr(self, action)(site, counter, actor=actor, _wait=False, **params)
+        submit_action: Callable[..., Future[Answer]] = getattr(self, f"_submit_{action}")
+        return submit_action(site, counter, actor=actor, **params)
 
-    def call_next(self, site: str, counter: str, actor: Actor | str | None = None, _wait: bool = True) -> Any:
+    def call_next(self, site: str, counter: str, actor: Actor | str | None = None) -> Answer:
+        return self._submit_call_next(site, counter, actor).result()
+
+    def call_ticket(self, site: str, counter: str, ticket_id: str = "", actor: Actor | str | None = None) -> Answer:
+        """Supervisor call of one waiting ticket (any service), out of turn."""
+        return self._submit_call_ticket(site, counter, ticket_id, actor).result()
+
+    def recall(self, site: str, counter: str, actor: Actor | str | None = None) -> Answer:
+        return self._submit_recall(site, counter, actor).result()
+
+    def start(self, site: str, counter: str, actor: Actor | str | None = None) -> Answer:
+        return self._submit_start(site, counter, actor).result()
+
+    def complete(self, site: str, counter: str, outcome: str = "", dossier_code: str | None = None,
+                 actor: Actor | str | None = None) -> Answer:
+        return self._submit_complete(site, counter, outcome, dossier_code, actor).result()
+
+    def no_show(self, site: str, counter: str, actor: Actor | str | None = None) -> Answer:
+        return self._submit_no_show(site, counter, actor).result()
+
+    def transfer(self, site: str, counter: str, to_service: str = "", actor: Actor | str | None = None) -> Answer:
+        return self._submit_transfer(site, counter, to_service, actor).result()
+
+    def pause(self, site: str, counter: str, reason: str | None = None, actor: Actor | str | None = None) -> Answer:
+        return self._submit_pause(site, counter, reason, actor).result()
+
+    def resume(self, site: str, counter: str, actor: Actor | str | None = None) -> Answer:
+        return self._submit_resume(site, counter, actor).result()
+
+    def open(self, site: str, counter: str, actor: Actor | str | None = None) -> Answer:
+        return self._submit_open(site, counter, actor).result()
+
+    def close(self, site: str, counter: str, actor: Actor | str | None = None) -> Answer:
+        return self._submit_close(site, counter, actor).result()
+
+    # -- what each action does, queued without waiting -------------------------------
+    def _submit_call_next(self, site: str, counter: str, actor: Actor | str | None = None) -> Future[Answer]:
         def work(turn: _Turn) -> tuple[list[tuple[str, dict]], dict | None]:
             if turn.state == "paused":
                 raise DeskRefused("counter_paused", "resume the counter first")
@@ -147,11 +187,11 @@ class Dispatcher:
             events = [] if turn.state == "open" else [("counter.opened", {"counter": turn.counter.id})]
             return events + [self._called(turn, ticket)], ticket
 
-        return self._act("call_next", site, counter, actor, work, wait=_wait)
+        return self._act("call_next", site, counter, actor, work)
 
-    def call_ticket(self, site: str, counter: str, ticket_id: str = "", actor: Actor | str | None = None,
-                    _wait: bool = True) -> Any:
-        """Supervisor call of one waiting ticket (any service), out of turn."""
+    def _submit_call_ticket(
+        self, site: str, counter: str, ticket_id: str = "", actor: Actor | str | None = None,
+    ) -> Future[Answer]:
         def work(turn: _Turn) -> tuple[list[tuple[str, dict]], dict | None]:
             if turn.state == "paused":
                 raise DeskRefused("counter_paused", "resume the counter first")
@@ -166,27 +206,27 @@ class Dispatcher:
             events = [] if turn.state == "open" else [("counter.opened", {"counter": turn.counter.id})]
             return events + [self._called(turn, ticket)], ticket
 
-        return self._act("call_ticket", site, counter, actor, work, target=str(ticket_id), wait=_wait)
+        return self._act("call_ticket", site, counter, actor, work, target=str(ticket_id))
 
-    def recall(self, site: str, counter: str, actor: Actor | str | None = None, _wait: bool = True) -> Any:
+    def _submit_recall(self, site: str, counter: str, actor: Actor | str | None = None) -> Future[Answer]:
         def work(turn: _Turn) -> tuple[list[tuple[str, dict]], dict | None]:
             ticket = self._current(turn, ("called", "serving"))
             data = {"ticket_id": ticket["ticket_id"], "number": ticket["number"], "counter": turn.counter.id}
             return [("ticket.recalled", data)], ticket
 
-        return self._act("recall", site, counter, actor, work, wait=_wait)
+        return self._act("recall", site, counter, actor, work)
 
-    def start(self, site: str, counter: str, actor: Actor | str | None = None, _wait: bool = True) -> Any:
+    def _submit_start(self, site: str, counter: str, actor: Actor | str | None = None) -> Future[Answer]:
         def work(turn: _Turn) -> tuple[list[tuple[str, dict]], dict | None]:
             ticket = self._current(turn, ("called",))
             return [("ticket.started", {"ticket_id": ticket["ticket_id"], "counter": turn.counter.id})], ticket
 
-        return self._act("start", site, counter, actor, work, wait=_wait)
+        return self._act("start", site, counter, actor, work)
 
-    def complete(
+    def _submit_complete(
         self, site: str, counter: str, outcome: str = "", dossier_code: str | None = None,
-        actor: Actor | str | None = None, _wait: bool = True,
-    ) -> Any:
+        actor: Actor | str | None = None,
+    ) -> Future[Answer]:
         if outcome not in OUTCOMES:
             raise DeskRefused("invalid_outcome", f"outcome must be one of {', '.join(OUTCOMES)}")
         code = (dossier_code or "").strip() or None
@@ -200,18 +240,18 @@ class Dispatcher:
                 data["dossier_code"] = code
             return [("ticket.completed", data)], ticket
 
-        return self._act("complete", site, counter, actor, work, detail={"outcome": outcome, "dossier_code": code},
-                         wait=_wait)
+        return self._act("complete", site, counter, actor, work, detail={"outcome": outcome, "dossier_code": code})
 
-    def no_show(self, site: str, counter: str, actor: Actor | str | None = None, _wait: bool = True) -> Any:
+    def _submit_no_show(self, site: str, counter: str, actor: Actor | str | None = None) -> Future[Answer]:
         def work(turn: _Turn) -> tuple[list[tuple[str, dict]], dict | None]:
             ticket = self._current(turn, ("called", "serving"))
             return [("ticket.no_show", {"ticket_id": ticket["ticket_id"], "counter": turn.counter.id})], ticket
 
-        return self._act("no_show", site, counter, actor, work, wait=_wait)
+        return self._act("no_show", site, counter, actor, work)
 
-    def transfer(self, site: str, counter: str, to_service: str = "", actor: Actor | str | None = None,
-                 _wait: bool = True) -> Any:
+    def _submit_transfer(
+        self, site: str, counter: str, to_service: str = "", actor: Actor | str | None = None,
+    ) -> Future[Answer]:
         def work(turn: _Turn) -> tuple[list[tuple[str, dict]], dict | None]:
             if turn.site.service(to_service) is None:
                 raise DeskRefused("unknown_service", f"no service {to_service!r} at this site")
@@ -221,10 +261,11 @@ class Dispatcher:
             data = {"ticket_id": ticket["ticket_id"], "counter": turn.counter.id, "to_service": to_service}
             return [("ticket.transferred", data)], ticket
 
-        return self._act("transfer", site, counter, actor, work, detail={"to_service": to_service}, wait=_wait)
+        return self._act("transfer", site, counter, actor, work, detail={"to_service": to_service})
 
-    def pause(self, site: str, counter: str, reason: str | None = None, actor: Actor | str | None = None,
-              _wait: bool = True) -> Any:
+    def _submit_pause(
+        self, site: str, counter: str, reason: str | None = None, actor: Actor | str | None = None,
+    ) -> Future[Answer]:
         reason = (reason or "").strip()[:200] or None
 
         def work(turn: _Turn) -> tuple[list[tuple[str, dict]], dict | None]:
@@ -233,27 +274,27 @@ class Dispatcher:
             data = {"counter": turn.counter.id, **({"reason": reason} if reason else {})}
             return [("counter.paused", data)], None
 
-        return self._act("pause", site, counter, actor, work, detail={"reason": reason}, wait=_wait)
+        return self._act("pause", site, counter, actor, work, detail={"reason": reason})
 
-    def resume(self, site: str, counter: str, actor: Actor | str | None = None, _wait: bool = True) -> Any:
-        return self._open_action("resume", site, counter, actor, _wait)
+    def _submit_resume(self, site: str, counter: str, actor: Actor | str | None = None) -> Future[Answer]:
+        return self._open_action("resume", site, counter, actor)
 
-    def open(self, site: str, counter: str, actor: Actor | str | None = None, _wait: bool = True) -> Any:
-        return self._open_action("open", site, counter, actor, _wait)
+    def _submit_open(self, site: str, counter: str, actor: Actor | str | None = None) -> Future[Answer]:
+        return self._open_action("open", site, counter, actor)
 
-    def close(self, site: str, counter: str, actor: Actor | str | None = None, _wait: bool = True) -> Any:
+    def _submit_close(self, site: str, counter: str, actor: Actor | str | None = None) -> Future[Answer]:
         def work(turn: _Turn) -> tuple[list[tuple[str, dict]], dict | None]:
             self._free(turn)
             return ([] if turn.state == "closed" else [("counter.closed", {"counter": turn.counter.id})]), None
 
-        return self._act("close", site, counter, actor, work, wait=_wait)
+        return self._act("close", site, counter, actor, work)
 
     # -- internals --------------------------------------------------------------------
-    def _open_action(self, action: str, site: str, counter: str, actor: Actor | str | None, wait: bool) -> Any:
+    def _open_action(self, action: str, site: str, counter: str, actor: Actor | str | None) -> Future[Answer]:
         def work(turn: _Turn) -> tuple[list[tuple[str, dict]], dict | None]:
             return ([] if turn.state == "open" else [("counter.opened", {"counter": turn.counter.id})]), None
 
-        return self._act(action, site, counter, actor, work, wait=wait)
+        return self._act(action, site, counter, actor, work)
 
     def _site(self, site_id: str) -> Site:
         site = self.sites.get(site_id)
@@ -329,9 +370,9 @@ class Dispatcher:
         actor: Actor | str | None,
         work: Work,
         target: str | None = None,
-        detail: dict | None = None,
-        wait: bool = True,
-    ) -> Any:
+        detail: dict[str, Any] | None = None,
+    ) -> Future[Answer]:
+        """Queue one action for the writer; its future holds the answer or the refusal."""
         who = audit.as_actor(actor)
 
         def refused(conn: sqlite3.Connection, exc: Refused) -> None:
@@ -344,8 +385,7 @@ class Dispatcher:
             lambda conn: self._apply(conn, action, site_id, counter_id, who, work, target, detail),
             refused,
         )
-        future = self.writer.submit(job)
-        return future.result() if wait else future
+        return self.writer.submit(job)
 
     def _answer(self, done: Done) -> None:
         """After each commit, before answering: publish the events in order, ask for new state."""
@@ -360,7 +400,7 @@ class Dispatcher:
     def _apply(
         self, conn: sqlite3.Connection, action: str, site_id: str, counter_id: str, who: Actor, work: Work,
         target: str | None, detail: dict | None,
-    ) -> tuple[dict, list]:
+    ) -> tuple[Answer, list[Event]]:
         """One action inside the writer's transaction: (response, events stored)."""
         site = self._site(site_id)
         counter = site.counter(counter_id)

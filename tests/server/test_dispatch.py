@@ -251,7 +251,7 @@ def test_actions_queued_together_share_one_commit_and_fail_alone(server):
         queued = [
             dispatcher.submit("call_next", SITE_ID, "quay-2", "t"),
             dispatcher.submit("recall", SITE_ID, "quay-3", "t"),  # refused: nothing in progress
-            dispatcher._act("recall", SITE_ID, "quay-1", "t", broken, wait=False),
+            dispatcher._act("recall", SITE_ID, "quay-1", "t", broken),  # queued, not waited for
             dispatcher.submit("call_next", SITE_ID, "quay-3", "t"),
         ]
         time.sleep(0.2)
