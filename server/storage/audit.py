@@ -11,8 +11,15 @@ from __future__ import annotations
 import json
 import sqlite3
 import time
+from contextlib import AbstractContextManager
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Protocol
+
+
+class Writer(Protocol):
+    """A store with one write transaction at a time (`EventStore` is one)."""
+
+    def writing(self) -> AbstractContextManager[sqlite3.Connection]: ...
 
 
 @dataclass(frozen=True)
@@ -62,7 +69,7 @@ def record(
     )
 
 
-def record_failure(store: Any, actor: Actor, action: str, code: str, **where: Any) -> None:
+def record_failure(store: Writer, actor: Actor, action: str, code: str, **where: Any) -> None:
     """A refused action in its own small transaction (the action's own one rolled back)."""
     with store.writing() as conn:
         record(conn, actor, action, ok=False, code=code, **where)

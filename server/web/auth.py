@@ -23,13 +23,15 @@ import sqlite3
 import threading
 import time
 from collections.abc import Callable
-from typing import Annotated, Any, Literal, cast
+from typing import Annotated, Any, Literal, TypeVar, cast
 
+import sqlite_utils
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatchError
 from fastapi import Depends, Request
 from pydantic import BaseModel, Field
 
+from server.storage.audit import Writer
 from server.web.errors import ApiError
 
 Role = Literal["desk", "manager", "admin"]
@@ -53,21 +55,28 @@ def hash_token(token: str) -> str:
 
 
 # -- storage ---------------------------------------------------------------------------
-def _with_conn(conn_or_store: Any, work: Callable[[sqlite3.Connection], Any]) -> Any:
+# Where accounts are written: the running server's store, or the database file opened
+# by the `users`/`tokens` commands (sqlite-utils), or a plain connection.
+Storage = Writer | sqlite_utils.Database | sqlite3.Connection
+T = TypeVar("T")
+
+
+def _with_conn(conn_or_store: Storage, work: Callable[[sqlite3.Connection], T]) -> T:
     """Run `work` in a write transaction of a store, or on a plain connection/Database."""
-    if hasattr(conn_or_store, "writing"):
-        with conn_or_store.writing() as conn:
-            return work(conn)
-    conn = getattr(conn_or_store, "conn", conn_or_store)
-    return work(conn)
+    if isinstance(conn_or_store, sqlite3.Connection):
+        return work(conn_or_store)
+    if isinstance(conn_or_store, sqlite_utils.Database):
+        return work(conn_or_store.conn)
+    with conn_or_store.writing() as conn:
+        return work(conn)
 
 
-def _row_user(row: Any) -> User:
+def _row_user(row: sqlite3.Row | tuple[Any, ...]) -> User:
     return User(username=row[0], role=row[1], sites=json.loads(row[2]), counters=json.loads(row[3]))
 
 
 def create_user(
-    conn_or_store: Any,
+    conn_or_store: Storage,
     username: str,
     password: str,
     role: str,
@@ -103,7 +112,7 @@ def create_user(
     return user
 
 
-def list_users(conn_or_store: Any) -> list[User]:
+def list_users(conn_or_store: Storage) -> list[User]:
     def work(conn: sqlite3.Connection) -> list[User]:
         rows = conn.execute(
             "SELECT username, role, sites, counters FROM users WHERE disabled = 0 ORDER BY username"
@@ -113,7 +122,7 @@ def list_users(conn_or_store: Any) -> list[User]:
     return _with_conn(conn_or_store, work)
 
 
-def create_token(conn_or_store: Any, username: str, name: str = "api", ttl_days: int | None = None) -> str:
+def create_token(conn_or_store: Storage, username: str, name: str = "api", ttl_days: int | None = None) -> str:
     """A new bearer token for `username`; returns the token (only its hash is kept)."""
     token = "xph_" + secrets.token_urlsafe(32)
     now = time.time()
@@ -145,7 +154,7 @@ def verify_password(conn: sqlite3.Connection, username: str, password: str) -> U
     return _row_user(row)
 
 
-def start_session(store: Any, username: str) -> tuple[str, str]:
+def start_session(store: Writer, username: str) -> tuple[str, str]:
     """A new browser session: returns (cookie token, CSRF token)."""
     token, csrf = secrets.token_urlsafe(32), secrets.token_urlsafe(24)
     now = time.time()
@@ -158,7 +167,7 @@ def start_session(store: Any, username: str) -> tuple[str, str]:
     return token, csrf
 
 
-def end_session(store: Any, token: str) -> None:
+def end_session(store: Writer, token: str) -> None:
     with store.writing() as conn:
         conn.execute("DELETE FROM sessions WHERE token_hash = ?", (hash_token(token),))
 

@@ -9,7 +9,8 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from typing import Annotated, Any, Literal
+from collections.abc import Callable
+from typing import Annotated, Any, Literal, ParamSpec, TypeVar
 
 from anyio import to_thread
 from fastapi import APIRouter, Depends, Request
@@ -17,7 +18,7 @@ from pydantic import BaseModel, Field
 
 from protocol.sites import Site
 from server.desk.deskview import desk_view
-from server.desk.dispatch import Dispatcher
+from server.desk.dispatch import Answer, Dispatcher
 from server.settings import ServerSettings
 from server.storage import audit
 from server.storage.audit import Actor
@@ -27,6 +28,8 @@ from server.web.deps import DispatcherDep, SettingsDep
 from server.web.errors import ApiError
 
 log = logging.getLogger(__name__)
+P = ParamSpec("P")
+R = TypeVar("R")
 router = APIRouter(prefix="/api/v1", tags=["desk"], route_class=ApiRoute)
 
 
@@ -64,11 +67,11 @@ def _desk(request: Request, dispatcher: Dispatcher, user: User, site: str, count
     return actor
 
 
-async def _run(fn: Any, *args: Any, **kwargs: Any) -> Any:
+async def _run(fn: Callable[P, R], *args: P.args, **kwargs: P.kwargs) -> R:
     return await to_thread.run_sync(lambda: fn(*args, **kwargs))
 
 
-async def _act(dispatcher: Dispatcher, action: str, site: str, counter: str, actor: Actor, **params: Any) -> dict:
+async def _act(dispatcher: Dispatcher, action: str, site: str, counter: str, actor: Actor, **params: Any) -> Answer:
     """Queue the action for the dispatcher's writer and wait for it without a worker thread."""
     return await asyncio.wrap_future(dispatcher.submit(action, site, counter, actor, **params))
 

@@ -31,11 +31,12 @@ from fastapi.responses import HTMLResponse, JSONResponse, Response
 from pydantic import BaseModel, Field
 
 from protocol import topics
-from protocol.events import InvalidEvent, make_event
+from protocol.events import Event, InvalidEvent, make_event
 from protocol.i18n import translator
 from protocol.sites import Site
 from protocol.speech import DEFAULT_TEMPLATE, SpeechError, call_sentence, ticket_words
 from server.desk.boardstate import counter_states, estimated_wait_s, median_service_s
+from server.runtime import Runtime
 from server.storage.events import next_seq
 from server.web.apiroute import ApiRoute
 from server.web.auth import client_address, reader_for
@@ -198,7 +199,7 @@ async def rate_ticket(request: Request, ticket_id: str, body: RatingIn) -> Respo
     return JSONResponse(status_code=201, content={"rated": True}, headers=HEADERS)
 
 
-def record_rating(runtime: Any, ticket_id: str, rating: int, scale: str) -> Any:
+def record_rating(runtime: Runtime, ticket_id: str, rating: int, scale: str) -> Event | None:
     """Store the ticket's one feedback.given (None when there is no such ticket).
     Check and write happen in one store transaction, so two rating requests at once
     cannot both pass."""
