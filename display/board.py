@@ -17,8 +17,9 @@ import unicodedata
 from collections import OrderedDict
 from dataclasses import dataclass, replace
 from datetime import datetime
-from typing import Any, Literal
+from typing import Literal
 
+from protocol.events import TicketCalled, TicketRecalled
 from protocol.sites import Site
 from protocol.state import BoardState
 
@@ -155,7 +156,7 @@ class BoardModel:
         self.revision += 1
         return True
 
-    def apply_call(self, event: Any, now_s: float, now_at: datetime) -> Announcement | None:
+    def apply_call(self, event: TicketCalled | TicketRecalled, now_s: float, now_at: datetime) -> Announcement | None:
         """Take a ticket.called / ticket.recalled event. Returns what to announce, or
         None (a duplicate, another site, or a call too old to say out loud)."""
         if event.site != self.site_id:

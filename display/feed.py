@@ -18,15 +18,18 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from pydantic import ValidationError
 
 from display.board import Announcement, BoardModel
 from protocol import topics
-from protocol.events import InvalidEvent, parse_event
+from protocol.events import InvalidEvent, TicketCalled, TicketRecalled, parse_event
 from protocol.settings import BrokerSettings
 from protocol.state import BoardState
+
+if TYPE_CHECKING:
+    import paho.mqtt.client as mqtt  # type only: this module stays free of paho at run time
 
 log = logging.getLogger(__name__)
 
@@ -92,7 +95,7 @@ class Feed:
             self.dropped += 1
             log.warning("board inbox full: dropped a message (%d so far)", self.dropped)
 
-    def _on_message(self, message: Any) -> None:
+    def _on_message(self, message: mqtt.MQTTMessage) -> None:
         self._put(Inbound("message", message.topic, bytes(message.payload), put_s=self.clock()))
 
     def _on_link(self, up: bool) -> None:
@@ -135,7 +138,7 @@ def apply_inbound(
         except InvalidEvent as exc:
             model.note_bad_message(f"{where.name}: {exc.reason}")
             return False, None
-        if event.type != where.name:
+        if event.type != where.name or not isinstance(event, TicketCalled | TicketRecalled):
             model.note_bad_message(f"{event.type} published on the {where.name} topic")
             return False, None
         before = model.revision

@@ -22,7 +22,7 @@ from typing import Any
 
 from hardware.buttons import ButtonBoard, Press, PressGate, make_pin_factory
 from hardware.leds import StatusLights
-from hardware.printer import TicketPrinter
+from hardware.printer import EscposTransport, TicketPrinter
 from kiosk import outbox
 from kiosk.publisher import OutboxPublisher
 from kiosk.queue_view import QueueView
@@ -49,7 +49,7 @@ class KioskApp:
         settings: KioskSettings,
         *,
         pin_factory: Any | None = None,
-        printer_transport: Any | None = None,
+        printer_transport: EscposTransport | None = None,
         clock: Callable[[], datetime] = lambda: datetime.now(UTC),
         gate_clock: Callable[[], float] = time.monotonic,
         announce: Callable[[str], None] | None = None,

@@ -29,12 +29,13 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, Literal
 
+import paho.mqtt.client as mqtt
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from hardware.buttons import ButtonBoard, Press, PressGate, make_pin_factory
 from hardware.leds import StatusLights
 from protocol import topics
-from protocol.events import InvalidEvent, make_event, parse_event
+from protocol.events import InvalidEvent, TicketCompleted, make_event, parse_event
 from protocol.link import MqttLink
 from protocol.settings import BrokerSettings, CommonSettings
 from protocol.sites import Slug
@@ -245,14 +246,14 @@ class FeedbackApp:
             self._put("press", rating)
         return verdict
 
-    def _on_message(self, message: Any) -> None:
+    def _on_message(self, message: mqtt.MQTTMessage) -> None:
         try:
             event = parse_event(message.payload)
         except InvalidEvent as exc:
             log.warning("ignored a bad event on %s: %s", message.topic, exc.reason)
             return
         f = self.settings.feedback
-        if event.type != "ticket.completed" or event.site != f.site:
+        if not isinstance(event, TicketCompleted) or event.site != f.site:
             return
         if event.data.counter == f.counter:
             self.heard["this_counter"] += 1
