@@ -48,8 +48,9 @@ log = logging.getLogger(__name__)
 TICKET_COLUMNS = ("ticket_id", "number", "service", "priority", "issued_at")
 ACTIONS = ("call_next", "call_ticket", "recall", "start", "complete", "no_show", "transfer", "pause", "resume",
            "open", "close")
-Work = Callable[["_Turn"], tuple[list[tuple[str, dict]], "dict | None"]]
 Answer = dict[str, Any]  # an action's answer: the ticket's row after it, or the counter's state
+Planned = tuple[list[tuple[str, dict[str, Any]]], Answer | None]  # (events to store: type and data, the ticket)
+Work = Callable[["_Turn"], Planned]
 
 
 def utc_now() -> datetime:
@@ -177,7 +178,7 @@ class Dispatcher:
 
     # -- what each action does, queued without waiting -------------------------------
     def _submit_call_next(self, site: str, counter: str, actor: Actor | str | None = None) -> Future[Answer]:
-        def work(turn: _Turn) -> tuple[list[tuple[str, dict]], dict | None]:
+        def work(turn: _Turn) -> Planned:
             if turn.state == "paused":
                 raise DeskRefused("counter_paused", "resume the counter first")
             self._free(turn)
@@ -192,7 +193,7 @@ class Dispatcher:
     def _submit_call_ticket(
         self, site: str, counter: str, ticket_id: str = "", actor: Actor | str | None = None,
     ) -> Future[Answer]:
-        def work(turn: _Turn) -> tuple[list[tuple[str, dict]], dict | None]:
+        def work(turn: _Turn) -> Planned:
             if turn.state == "paused":
                 raise DeskRefused("counter_paused", "resume the counter first")
             self._free(turn)
@@ -209,7 +210,7 @@ class Dispatcher:
         return self._act("call_ticket", site, counter, actor, work, target=str(ticket_id))
 
     def _submit_recall(self, site: str, counter: str, actor: Actor | str | None = None) -> Future[Answer]:
-        def work(turn: _Turn) -> tuple[list[tuple[str, dict]], dict | None]:
+        def work(turn: _Turn) -> Planned:
             ticket = self._current(turn, ("called", "serving"))
             data = {"ticket_id": ticket["ticket_id"], "number": ticket["number"], "counter": turn.counter.id}
             return [("ticket.recalled", data)], ticket
@@ -217,7 +218,7 @@ class Dispatcher:
         return self._act("recall", site, counter, actor, work)
 
     def _submit_start(self, site: str, counter: str, actor: Actor | str | None = None) -> Future[Answer]:
-        def work(turn: _Turn) -> tuple[list[tuple[str, dict]], dict | None]:
+        def work(turn: _Turn) -> Planned:
             ticket = self._current(turn, ("called",))
             return [("ticket.started", {"ticket_id": ticket["ticket_id"], "counter": turn.counter.id})], ticket
 
@@ -233,7 +234,7 @@ class Dispatcher:
         if code is not None and len(code) > 64:
             raise DeskRefused("invalid_dossier_code", "a dossier code has at most 64 characters")
 
-        def work(turn: _Turn) -> tuple[list[tuple[str, dict]], dict | None]:
+        def work(turn: _Turn) -> Planned:
             ticket = self._current(turn, ("called", "serving"))
             data = {"ticket_id": ticket["ticket_id"], "counter": turn.counter.id, "outcome": outcome}
             if code:
@@ -243,7 +244,7 @@ class Dispatcher:
         return self._act("complete", site, counter, actor, work, detail={"outcome": outcome, "dossier_code": code})
 
     def _submit_no_show(self, site: str, counter: str, actor: Actor | str | None = None) -> Future[Answer]:
-        def work(turn: _Turn) -> tuple[list[tuple[str, dict]], dict | None]:
+        def work(turn: _Turn) -> Planned:
             ticket = self._current(turn, ("called", "serving"))
             return [("ticket.no_show", {"ticket_id": ticket["ticket_id"], "counter": turn.counter.id})], ticket
 
@@ -252,7 +253,7 @@ class Dispatcher:
     def _submit_transfer(
         self, site: str, counter: str, to_service: str = "", actor: Actor | str | None = None,
     ) -> Future[Answer]:
-        def work(turn: _Turn) -> tuple[list[tuple[str, dict]], dict | None]:
+        def work(turn: _Turn) -> Planned:
             if turn.site.service(to_service) is None:
                 raise DeskRefused("unknown_service", f"no service {to_service!r} at this site")
             ticket = self._current(turn, ("called", "serving"))
@@ -268,7 +269,7 @@ class Dispatcher:
     ) -> Future[Answer]:
         reason = (reason or "").strip()[:200] or None
 
-        def work(turn: _Turn) -> tuple[list[tuple[str, dict]], dict | None]:
+        def work(turn: _Turn) -> Planned:
             if turn.state == "paused" and turn.reason == reason:
                 return [], None
             data = {"counter": turn.counter.id, **({"reason": reason} if reason else {})}
@@ -283,7 +284,7 @@ class Dispatcher:
         return self._open_action("open", site, counter, actor)
 
     def _submit_close(self, site: str, counter: str, actor: Actor | str | None = None) -> Future[Answer]:
-        def work(turn: _Turn) -> tuple[list[tuple[str, dict]], dict | None]:
+        def work(turn: _Turn) -> Planned:
             self._free(turn)
             return ([] if turn.state == "closed" else [("counter.closed", {"counter": turn.counter.id})]), None
 
@@ -291,7 +292,7 @@ class Dispatcher:
 
     # -- internals --------------------------------------------------------------------
     def _open_action(self, action: str, site: str, counter: str, actor: Actor | str | None) -> Future[Answer]:
-        def work(turn: _Turn) -> tuple[list[tuple[str, dict]], dict | None]:
+        def work(turn: _Turn) -> Planned:
             return ([] if turn.state == "open" else [("counter.opened", {"counter": turn.counter.id})]), None
 
         return self._act(action, site, counter, actor, work)
@@ -308,14 +309,14 @@ class Dispatcher:
         if turn.current is not None:
             raise DeskRefused("counter_busy", f"finish ticket {turn.current['number']} first")
 
-    def _current(self, turn: _Turn, statuses: tuple[str, ...]) -> dict:
+    def _current(self, turn: _Turn, statuses: tuple[str, ...]) -> Answer:
         if turn.current is None:
             raise DeskRefused("no_current_ticket", "this counter has no ticket in progress")
         if turn.current["status"] not in statuses:
             raise DeskRefused("wrong_ticket_state", f"the ticket is {turn.current['status']}")
         return turn.current
 
-    def _pick(self, turn: _Turn) -> dict | None:
+    def _pick(self, turn: _Turn) -> Answer | None:
         # One indexed lookup per (service, class): the oldest waiting ticket of each;
         # then priority class first (unless the cap says a normal one goes first), oldest first.
         cap = turn.site.max_consecutive_priority
@@ -336,7 +337,7 @@ class Dispatcher:
         rank = (lambda t: t["priority"] is not None) if normal_first else (lambda t: t["priority"] is None)
         return min(heads, key=lambda t: (rank(t), t["issued_at"], t["ticket_id"]))
 
-    def _called(self, turn: _Turn, ticket: dict) -> tuple[str, dict]:
+    def _called(self, turn: _Turn, ticket: Answer) -> tuple[str, dict[str, Any]]:
         streak = turn.streak + 1 if ticket["priority"] else 0
         turn.conn.execute(
             "UPDATE counters SET priority_streak = ? WHERE site = ? AND counter = ?",
@@ -399,7 +400,7 @@ class Dispatcher:
 
     def _apply(
         self, conn: sqlite3.Connection, action: str, site_id: str, counter_id: str, who: Actor, work: Work,
-        target: str | None, detail: dict | None,
+        target: str | None, detail: dict[str, Any] | None,
     ) -> tuple[Answer, list[Event]]:
         """One action inside the writer's transaction: (response, events stored)."""
         site = self._site(site_id)
@@ -434,7 +435,7 @@ class Dispatcher:
             raise DeskRefused("invalid_event", exc.reason) from None
 
 
-def in_progress_one(conn: sqlite3.Connection, site_id: str, counter_id: str) -> dict | None:
+def in_progress_one(conn: sqlite3.Connection, site_id: str, counter_id: str) -> Answer | None:
     row = conn.execute(
         "SELECT ticket_id, number, service, priority, issued_at, status FROM tickets "
         "WHERE site = ? AND counter = ? AND status IN ('called', 'serving') ORDER BY last_event_at DESC LIMIT 1",

@@ -35,11 +35,13 @@ from collections.abc import Iterable, Mapping, Sequence
 from concurrent.futures import ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 from datetime import date, datetime, time, timedelta
+from typing import Any
 
 from server.stats import measures as stats
 from server.stats.measures import MEASURES, Accumulator, Rules
 from server.stats.query import aggregate_plan, decode, distribution_of, encode, query_aggregates, site_filter
 from server.storage.db import read_connection
+from server.storage.events import EventStore
 
 log = logging.getLogger(__name__)
 
@@ -57,6 +59,7 @@ class TooLarge(ValueError):
 
 
 REFRESH_CHUNK = 200  # site-days per transaction when rebuilding
+AggRow = tuple[Any, ...]  # one stats_agg row, values in column order
 HELPER_MIN_TICKETS = 400  # a refresh reading more tickets than this runs in the helper process
 
 
@@ -64,7 +67,7 @@ def hour_key(hour: int) -> str:
     return f"{hour:02d}"
 
 
-def agg_rows(site: str, level: str, period: str, groups: Mapping[tuple[str, str], Accumulator]) -> list[tuple]:
+def agg_rows(site: str, level: str, period: str, groups: Mapping[tuple[str, str], Accumulator]) -> list[AggRow]:
     out = []
     for (dim, key), acc in groups.items():
         out.append((
@@ -78,7 +81,7 @@ def day_groups(facts: Iterable[stats.TicketFacts], ratings: Iterable[stats.Ratin
     """Accumulators of one site-day: the whole day and each service, counter, hour."""
     groups: dict[tuple[str, str], Accumulator] = {("", ""): Accumulator()}
 
-    def keys(item) -> list[tuple[str, str]]:
+    def keys(item: stats.TicketFacts | stats.Rating) -> list[tuple[str, str]]:
         return [("", ""), ("service", item.service), ("counter", item.counter), ("hour", hour_key(item.hour))]
 
     for f in facts:
@@ -109,18 +112,18 @@ def local_day_of(epoch_s: float, rules: Rules | None) -> str:
     return datetime.fromtimestamp(epoch_s, zone).date().isoformat()
 
 
-def _dicts(cursor: sqlite3.Cursor) -> list[dict]:
+def _dicts(cursor: sqlite3.Cursor) -> list[dict[str, Any]]:
     names = [d[0] for d in cursor.description]
     return [dict(zip(names, row)) for row in cursor.fetchall()]
 
 
 def load_feedback(conn: sqlite3.Connection, sites: Sequence[str] | None, day_from: str, day_to: str,
-                  rules: Mapping[str, Rules]) -> tuple[list[dict], dict[str, dict]]:
+                  rules: Mapping[str, Rules]) -> tuple[list[dict[str, Any]], dict[str, dict[str, Any]]]:
     """Feedback events that may count in [day_from, day_to]: those of tickets issued in
     the range, and those (any ticket) whose own time falls in the range; with the rated
     tickets' rows."""
     sites = sorted(rules) if sites is None else list(sites)
-    found: dict[str, dict] = {}
+    found: dict[str, dict[str, Any]] = {}
     select = (
         "SELECT e.id, e.site, e.ts_at, e.ticket_id, e.payload FROM events e "
     )
@@ -143,7 +146,7 @@ def load_feedback(conn: sqlite3.Connection, sites: Sequence[str] | None, day_fro
                 "counter": data["counter"], "rating": data["rating"], "scale": data["scale"],
             }
     ticket_ids = sorted({f["ticket_id"] for f in found.values() if f["ticket_id"]})
-    tickets: dict[str, dict] = {}
+    tickets: dict[str, dict[str, Any]] = {}
     for i in range(0, len(ticket_ids), 500):
         chunk = ticket_ids[i:i + 500]
         cur = conn.execute(
@@ -166,7 +169,7 @@ def load_feedback(conn: sqlite3.Connection, sites: Sequence[str] | None, day_fro
     return list(found.values()), tickets
 
 
-def load_tickets(conn: sqlite3.Connection, sites: Sequence[str] | None, day_from: str, day_to: str) -> list[dict]:
+def load_tickets(conn: sqlite3.Connection, sites: Sequence[str] | None, day_from: str, day_to: str) -> list[dict[str, Any]]:
     where, args = site_filter(sites)
     return _dicts(conn.execute(f"SELECT * FROM tickets WHERE local_day BETWEEN ? AND ?{where}", [day_from, day_to, *args]))
 
@@ -178,13 +181,13 @@ def ratings_in(conn: sqlite3.Connection, sites: Sequence[str] | None, day_from: 
 
 
 def compute_direct(conn: sqlite3.Connection, rules: Mapping[str, Rules], day_from: str, day_to: str,
-                   sites: Sequence[str] | None, group_by: Sequence[str]) -> list[dict]:
+                   sites: Sequence[str] | None, group_by: Sequence[str]) -> list[dict[str, Any]]:
     """The measures straight from the tickets rows (the reference path)."""
     rows = load_tickets(conn, sites, day_from, day_to)
     return stats.compute(rows, rules, group_by, ratings_in(conn, sites, day_from, day_to, rules), day_from, day_to)
 
 
-def compute_day_rows(conn: sqlite3.Connection, rules: Mapping[str, Rules], site: str, day: str) -> list[tuple]:
+def compute_day_rows(conn: sqlite3.Connection, rules: Mapping[str, Rules], site: str, day: str) -> list[AggRow]:
     """The day's pre-aggregate rows (read only)."""
     rows = load_tickets(conn, [site], day, day)
     facts = [f for f in (stats.ticket_facts(r, rules) for r in rows) if f]
@@ -192,7 +195,7 @@ def compute_day_rows(conn: sqlite3.Connection, rules: Mapping[str, Rules], site:
     return agg_rows(site, "d", day, day_groups(facts, ratings)) if facts or ratings else []
 
 
-def month_rows(conn: sqlite3.Connection, site: str, month: str, fresh: Mapping[str, list[tuple]]) -> list[tuple]:
+def month_rows(conn: sqlite3.Connection, site: str, month: str, fresh: Mapping[str, list[AggRow]]) -> list[AggRow]:
     """The month's rows from its day rows: those in `fresh` (day -> rows, not yet
     stored) and, for the other days, those stored."""
     groups: dict[tuple[str, str], Accumulator] = {}
@@ -208,7 +211,7 @@ def month_rows(conn: sqlite3.Connection, site: str, month: str, fresh: Mapping[s
 
 
 def compute_chunk(conn: sqlite3.Connection, rules: Mapping[str, Rules], chunk: Sequence[tuple[str, str]],
-                  months: bool) -> list[tuple[str, str, str, list[tuple]]]:
+                  months: bool) -> list[tuple[str, str, str, list[AggRow]]]:
     """(site, level, period, rows) for each site-day of `chunk` and, with `months`, each
     month they fall in (read only: one snapshot, nothing written)."""
     days = {(site, day): compute_day_rows(conn, rules, site, day) for site, day in chunk}
@@ -231,7 +234,7 @@ def _helper_start(path: str, rules: Mapping[str, Rules]) -> None:
     _helper_rules = rules
 
 
-def _helper_compute(chunk: list[tuple[str, str]], months: bool) -> list[tuple[str, str, str, list[tuple]]]:
+def _helper_compute(chunk: list[tuple[str, str]], months: bool) -> list[tuple[str, str, str, list[AggRow]]]:
     assert _helper_conn is not None
     _helper_conn.execute("BEGIN")  # one snapshot for the whole chunk
     try:
@@ -243,7 +246,7 @@ def _helper_compute(chunk: list[tuple[str, str]], months: bool) -> list[tuple[st
 class StatsStore:
     """Keeps `stats_agg` in step with the event log and answers stats queries."""
 
-    def __init__(self, store, rules: Mapping[str, Rules], helper_min_tickets: int = HELPER_MIN_TICKETS):
+    def __init__(self, store: EventStore, rules: Mapping[str, Rules], helper_min_tickets: int = HELPER_MIN_TICKETS):
         self.store = store
         self.rules = dict(rules)
         self.fingerprint = rules_fingerprint(self.rules)
@@ -342,7 +345,7 @@ class StatsStore:
         conn.executemany(_INSERT, month_rows(conn, site, month, {}))
 
     def _compute(self, reader: sqlite3.Connection, chunk: list[tuple[str, str]],
-                 months: bool) -> list[tuple[str, str, str, list[tuple]]]:
+                 months: bool) -> list[tuple[str, str, str, list[AggRow]]]:
         """The chunk's rows: here on `reader` when small, else in the helper process."""
         tickets = sum(
             reader.execute("SELECT COUNT(*) FROM tickets WHERE site = ? AND local_day = ?", pair).fetchone()[0]
@@ -366,7 +369,7 @@ class StatsStore:
 
     # -- queries ----------------------------------------------------------------------
     def query(self, day_from: str, day_to: str, sites: Sequence[str] | None, group_by: str | Sequence[str],
-              refresh: bool = True) -> list[dict]:
+              refresh: bool = True) -> list[dict[str, Any]]:
         keys = stats.parse_group_by(group_by)
         if refresh:
             self.refresh()
@@ -399,7 +402,7 @@ class StatsStore:
             conn.close()
 
 
-def accumulator_of(row: Mapping) -> Accumulator:
+def accumulator_of(row: Mapping[str, Any]) -> Accumulator:
     acc = Accumulator()
     acc.counts = {c: int(row[c]) for c in COUNT_COLUMNS}
     acc.sums = {m: int(row[f"{m}_sum"]) for m in MEASURES}
