@@ -25,7 +25,7 @@ from protocol import topics
 from protocol.events import OUTCOMES
 from protocol.link import MqttLink
 from protocol.settings import BrokerSettings
-from server.desk.dispatch import Dispatcher
+from server.desk.dispatch import Answer, Dispatcher
 from server.desk.errors import DeskRefused
 from server.storage import audit
 from server.storage.audit import Actor
@@ -82,7 +82,7 @@ class KeypadCommands:
                 self.refused += 1
                 log.exception("keypad command on %s failed", item[0])
 
-    def handle(self, topic: str, payload: bytes) -> dict | None:
+    def handle(self, topic: str, payload: bytes) -> Answer | None:
         """Run one command; raises DeskRefused when it is refused (already audited)."""
         try:
             parsed = topics.parse(topic)

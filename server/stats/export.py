@@ -46,7 +46,7 @@ def cell_value(column: str, value: Any, _: Callable[[str], str]) -> Any:
     return value
 
 
-def workbook(meta: dict[str, Any], rows: Sequence[dict], columns: Sequence[str], headers: Sequence[str],
+def workbook(meta: dict[str, Any], rows: Sequence[dict[str, Any]], columns: Sequence[str], headers: Sequence[str],
              _: Callable[[str], str]) -> bytes:
     book = Workbook()
     sheet = book.active

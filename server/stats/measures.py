@@ -17,7 +17,11 @@ from bisect import bisect_left
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
+from typing import TYPE_CHECKING, Any
 from zoneinfo import ZoneInfo
+
+if TYPE_CHECKING:
+    from protocol.sites import Site
 
 GROUP_KEYS = ("site", "service", "counter", "day", "week", "month", "hour")
 MEASURES = ("wait", "service", "total")
@@ -39,7 +43,7 @@ class Rules:
     targets_s: Mapping[str, int]  # target-eligible service -> target in seconds
 
 
-def rules_from_sites(sites: Iterable) -> dict[str, Rules]:
+def rules_from_sites(sites: Iterable[Site]) -> dict[str, Rules]:
     """Rules per site id from protocol.sites.Site objects (a service not configured is
     not target-eligible)."""
     return {
@@ -134,7 +138,7 @@ class Accumulator:
             for v, n in other.histograms[m].items():
                 h[v] = h.get(v, 0) + n
 
-    def result(self) -> dict:
+    def result(self) -> dict[str, int | float | None]:
         return measures_row(
             self.counts,
             self.sums,
@@ -181,7 +185,7 @@ class TicketFacts:
     unconfirmed: int = 0  # published by the kiosk without a confirmed print
 
 
-def ticket_facts(row: Mapping, rules: Mapping[str, Rules]) -> TicketFacts | None:
+def ticket_facts(row: Mapping[str, Any], rules: Mapping[str, Rules]) -> TicketFacts | None:
     """Reduce a `tickets` row; None for a ticket whose issue is unknown (not counted)."""
     if row.get("issued_at") is None or not row.get("local_day"):
         return None
@@ -232,7 +236,9 @@ class Rating:
         return self.rating in TOP_TWO.get(self.scale, set())
 
 
-def first_ratings(feedback: Iterable[Mapping], tickets: Mapping[str, Mapping], rules: Mapping[str, Rules]) -> list[Rating]:
+def first_ratings(
+    feedback: Iterable[Mapping[str, Any]], tickets: Mapping[str, Mapping[str, Any]], rules: Mapping[str, Rules]
+) -> list[Rating]:
     """Ratings to count from feedback events {id, site, ts_at, ticket_id, counter, rating,
     scale}: one per ticket (the earliest by event time, then id, wins); feedback without
     a ticket id always counts. `tickets` maps ticket_id -> tickets row."""
@@ -256,8 +262,8 @@ def first_ratings(feedback: Iterable[Mapping], tickets: Mapping[str, Mapping], r
     return out
 
 
-def key_of(item: TicketFacts | Rating, group_by: Sequence[str]) -> tuple:
-    values = []
+def key_of(item: TicketFacts | Rating, group_by: Sequence[str]) -> tuple[str | int, ...]:
+    values: list[str | int] = []
     for g in group_by:
         if g == "week":
             values.append(week_of(item.day))
@@ -284,16 +290,16 @@ def parse_group_by(text: str | Sequence[str] | None) -> tuple[str, ...]:
 
 
 def compute(
-    rows: Iterable[Mapping],
+    rows: Iterable[Mapping[str, Any]],
     rules: Mapping[str, Rules],
     group_by: str | Sequence[str] = ("site",),
     ratings: Iterable[Rating] = (),
     day_from: str | None = None,
     day_to: str | None = None,
-) -> list[dict]:
+) -> list[dict[str, Any]]:
     """The measures of ticket rows (and ratings), grouped; rows sorted by group key."""
     keys = parse_group_by(group_by)
-    groups: dict[tuple, Accumulator] = {}
+    groups: dict[tuple[str | int, ...], Accumulator] = {}
 
     def wanted(day: str) -> bool:
         return (day_from is None or day >= day_from) and (day_to is None or day <= day_to)

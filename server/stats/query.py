@@ -10,6 +10,7 @@ import sqlite3
 from collections.abc import Mapping, Sequence
 from datetime import date, timedelta
 from functools import lru_cache
+from typing import Any
 
 import numpy as np
 
@@ -112,11 +113,11 @@ def month_spans(day_from: str, day_to: str) -> tuple[list[str], list[tuple[str, 
 
 
 def query_aggregates(conn: sqlite3.Connection, day_from: str, day_to: str, sites: Sequence[str] | None,
-                     keys: Sequence[str], time_key: str | None, dim: str) -> list[dict]:
+                     keys: Sequence[str], time_key: str | None, dim: str) -> list[dict[str, Any]]:
     columns = ", ".join(["site", "period", "key", *COUNT_COLUMNS, *(f"{m}_sum" for m in MEASURES),
                          *(f"{m}_hist" for m in MEASURES)])
     site_sql, site_arg = site_filter(sites)
-    fetched: list[tuple] = []
+    fetched: list[tuple[Any, ...]] = []
     if time_key in ("day", "week"):
         spans: list[tuple[str, str]] = [(day_from, day_to)]
         full: list[str] = []
@@ -132,7 +133,7 @@ def query_aggregates(conn: sqlite3.Connection, day_from: str, day_to: str, sites
             f"SELECT {columns} FROM stats_agg WHERE level = 'd' AND dim = ?{site_sql} AND period BETWEEN ? AND ?",
             [dim, *site_arg, lo, hi],
         ).fetchall()
-    groups: dict[tuple, list[tuple]] = {}
+    groups: dict[tuple[Any, ...], list[tuple[Any, ...]]] = {}
     for row in fetched:
         site_id, period, key = row[0], row[1], row[2]
         values = []

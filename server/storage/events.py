@@ -70,8 +70,8 @@ class BatchResult:
     stored: list[Event] = field(default_factory=list)  # new events (parsed), in arrival order
     duplicates: int = 0
     rejected: int = 0
-    tickets: list[dict] = field(default_factory=list)  # refreshed ticket rows
-    device_updates: list[dict] = field(default_factory=list)
+    tickets: list[dict[str, Any]] = field(default_factory=list)  # refreshed ticket rows
+    device_updates: list[dict[str, Any]] = field(default_factory=list)
 
 
 def next_seq(conn: sqlite3.Connection, source: str) -> int:
@@ -293,7 +293,7 @@ class EventStore:
                 (source, site, low, high, count, high - low + 1 - count, now),
             )
 
-    def _flag_duplicate_number(self, conn: sqlite3.Connection, row: dict) -> None:
+    def _flag_duplicate_number(self, conn: sqlite3.Connection, row: dict[str, Any]) -> None:
         if not row.get("number") or not row.get("local_day") or row["issued_at"] is None:
             return
         clash = conn.execute(
@@ -311,7 +311,7 @@ class EventStore:
                 ),
             )
 
-    def _device(self, conn: sqlite3.Connection, message: Incoming) -> dict | None:
+    def _device(self, conn: sqlite3.Connection, message: Incoming) -> dict[str, Any] | None:
         """Device presence; a live (not retained) status also measures clock skew."""
         topic = topics.parse(message.topic)
         try:

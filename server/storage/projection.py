@@ -20,6 +20,7 @@ import json
 import sqlite3
 from collections.abc import Iterable
 from datetime import UTC, datetime
+from typing import Any
 from zoneinfo import ZoneInfo
 
 # Ties on the same timestamp resolve in the order a ticket lives through.
@@ -40,15 +41,16 @@ COLUMNS = (
     "counter", "status", "transfers", "wait_s", "service_s", "total_s", "last_event_at",
     "unconfirmed",
 )
+EventRow = tuple[str, str, float, int, str, str]  # (type, site, ts_at, seq, source, payload) of one stored event
 
 
-def fold(ticket_id: str, rows: Iterable[tuple[str, str, float, int, str, str]], zones: dict[str, ZoneInfo]) -> dict:
+def fold(ticket_id: str, rows: Iterable[EventRow], zones: dict[str, ZoneInfo]) -> dict[str, Any]:
     """Fold (type, site, ts_at, seq, source, payload) rows of one ticket into its row."""
     ordered = sorted(rows, key=lambda r: (r[2], TYPE_RANK.get(r[0], 9), r[3], r[4]))
     automatic = [r for r in ordered if r[0] == "ticket.no_show" and _is_auto(r[5])]
     if automatic:
         ordered = [r for r in ordered if not (r[0] == "ticket.no_show" and _is_auto(r[5]))]
-    t: dict = {c: None for c in COLUMNS}
+    t: dict[str, Any] = {c: None for c in COLUMNS}
     t.update(ticket_id=ticket_id, called_count=0, recalled_count=0, transfers=0, status="unknown", unconfirmed=0)
     for kind, site, ts_at, _seq, source, payload in ordered:
         data = json.loads(payload)["data"]
@@ -110,7 +112,7 @@ def _is_auto(payload: str) -> bool:
     return '"auto"' in payload and json.loads(payload)["data"].get("auto") is True
 
 
-def _close_automatically(t: dict, ordered: list, automatic: list) -> None:
+def _close_automatically(t: dict[str, Any], ordered: list[EventRow], automatic: list[EventRow]) -> None:
     """Apply day-end no-shows to what a person left open (rule in the module docstring)."""
     if t["status"] not in ("waiting", "called", "serving"):
         return  # completed or marked no-show by a person: the day-end has nothing to say
@@ -132,10 +134,10 @@ _UPSERT = (
 )
 
 
-def refresh_tickets(conn: sqlite3.Connection, ticket_ids: Iterable[str], zones: dict[str, ZoneInfo]) -> list[dict]:
+def refresh_tickets(conn: sqlite3.Connection, ticket_ids: Iterable[str], zones: dict[str, ZoneInfo]) -> list[dict[str, Any]]:
     """Recompute the rows of these tickets from their events (inside the caller's transaction)."""
     ids = list(set(ticket_ids))
-    by_ticket: dict[str, list] = {}
+    by_ticket: dict[str, list[EventRow]] = {}
     for start in range(0, len(ids), 500):
         chunk = ids[start : start + 500]
         marks = ", ".join("?" for _ in chunk)

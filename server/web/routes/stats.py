@@ -69,7 +69,7 @@ def _day(text: str | None, name: str) -> date | None:
 
 
 def stats_rows(request: Request, user: User, day_from: str | None, day_to: str | None, site: str | None,
-               group_by: str | None) -> tuple[dict[str, Any], list[dict]]:
+               group_by: str | None) -> tuple[dict[str, Any], list[dict[str, Any]]]:
     try:
         keys = parse_group_by(group_by or "site")
     except ValueError as exc:
