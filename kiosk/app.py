@@ -17,7 +17,7 @@ import time
 from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 
 from hardware.buttons import ButtonBoard, Press, PressGate, make_pin_factory
@@ -29,6 +29,7 @@ from kiosk.queue_view import QueueView
 from kiosk.service import IssueResult, Kiosk, problem_text
 from kiosk.settings import KioskSettings
 from kiosk.store import open_store
+from protocol import clock as project_clock
 from protocol import topics
 from protocol.i18n import translator
 from protocol.link import MqttLink
@@ -50,7 +51,7 @@ class KioskApp:
         *,
         pin_factory: Any | None = None,
         printer_transport: Any | None = None,
-        clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+        clock: Callable[[], datetime] = project_clock.now,
         gate_clock: Callable[[], float] = time.monotonic,
         announce: Callable[[str], None] | None = None,
         on_result: Callable[[IssueResult, float], None] | None = None,

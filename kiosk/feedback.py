@@ -25,7 +25,7 @@ import sqlite3
 import threading
 import time
 from collections.abc import Callable
-from datetime import UTC, datetime
+from datetime import datetime
 from pathlib import Path
 from typing import Any, Literal
 
@@ -33,6 +33,7 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from hardware.buttons import ButtonBoard, Press, PressGate, make_pin_factory
 from hardware.leds import StatusLights
+from protocol import clock as project_clock
 from protocol import topics
 from protocol.events import InvalidEvent, make_event, parse_event
 from protocol.link import MqttLink
@@ -183,7 +184,7 @@ class FeedbackApp:
         *,
         pin_factory: Any | None = None,
         clock: Callable[[], float] = time.monotonic,
-        wall_clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+        wall_clock: Callable[[], datetime] = project_clock.now,
     ):
         self.settings = settings
         f = settings.feedback

@@ -27,7 +27,7 @@ import time
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
-from datetime import UTC, datetime
+from datetime import datetime
 
 from hardware.buttons import Press
 from hardware.printer import (
@@ -45,6 +45,7 @@ from kiosk.queue_view import QueueView
 from kiosk.settings import KioskSettings
 from kiosk.store import transaction
 from kiosk.ticket_image import PreparedTicket, TicketContent, prepare_ticket, wait_text
+from protocol import clock as project_clock
 from protocol.i18n import translator
 from protocol.sites import Site
 
@@ -123,7 +124,7 @@ class Kiosk:
         printer: TicketPrinter,
         queue_view: QueueView,
         *,
-        clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+        clock: Callable[[], datetime] = project_clock.now,
     ):
         self.settings = settings
         self.site = settings.site_config

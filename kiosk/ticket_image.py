@@ -16,7 +16,6 @@ No printer, MQTT or GPIO imports here.
 from __future__ import annotations
 
 import math
-import unicodedata
 from dataclasses import dataclass
 from datetime import datetime
 from functools import lru_cache
@@ -24,6 +23,7 @@ from functools import lru_cache
 from PIL import Image, ImageDraw, ImageFont
 
 from protocol.i18n import translator
+from protocol.text import nfc as _nfc
 
 FONT_DIR = "/usr/share/fonts/truetype/dejavu"
 FONT_REGULAR = f"{FONT_DIR}/DejaVuSans.ttf"
@@ -89,9 +89,6 @@ class PreparedTicket:
 def font(path: str, size: int) -> ImageFont.FreeTypeFont:
     return ImageFont.truetype(path, size)
 
-
-def _nfc(text: str) -> str:
-    return unicodedata.normalize("NFC", text)
 
 
 def _width(draw: ImageDraw.ImageDraw, text: str, face: ImageFont.FreeTypeFont) -> int:

@@ -20,12 +20,12 @@ import socket
 import ssl
 import threading
 from collections.abc import Callable
-from datetime import UTC, datetime
 from typing import Any
 
 import paho.mqtt.client as mqtt
 from paho.mqtt.enums import CallbackAPIVersion
 
+from protocol import clock
 from protocol.settings import BrokerSettings
 
 log = logging.getLogger(__name__)
@@ -34,7 +34,7 @@ MessageHandler = Callable[[mqtt.MQTTMessage], None]
 
 
 def status_payload(state: str, **details: Any) -> bytes:
-    body = {"state": state, "ts": datetime.now(UTC).isoformat(), **details}
+    body = {"state": state, "ts": clock.now().isoformat(), **details}
     return json.dumps(body, ensure_ascii=False, default=str).encode("utf-8")
 
 

@@ -6,19 +6,20 @@ what a service or a counter is. Pure data and validation; no I/O here.
 
 from __future__ import annotations
 
-import unicodedata
 from datetime import date, datetime, time
 from typing import Annotated
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, field_validator, model_validator
 
+from protocol.text import nfc
+
 SLUG = r"^[a-z0-9-]{1,40}$"
 Slug = Annotated[str, Field(pattern=SLUG, description="a slug [a-z0-9-]{1,40}")]
 
 
 def _nfc(value: str) -> str:
-    return unicodedata.normalize("NFC", value.strip())
+    return nfc(value.strip())
 
 
 Name = Annotated[str, AfterValidator(_nfc), Field(min_length=1, max_length=120)]
@@ -173,7 +174,5 @@ class Site(_Model):
         )
 
 
-def find_site(sites: list[Site], site_id: str) -> Site | None:
-    return next((s for s in sites if s.id == site_id), None)
-
-
+# The zone of a record whose site is not configured (any more): Vietnam has one time zone.
+DEFAULT_ZONE = ZoneInfo("Asia/Ho_Chi_Minh")

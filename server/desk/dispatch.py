@@ -25,9 +25,10 @@ import sqlite3
 from collections.abc import Callable
 from concurrent.futures import Future
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 
+from protocol import clock as project_clock
 from protocol import topics
 from protocol.events import OUTCOMES, InvalidEvent, make_event
 from protocol.sites import Counter, Site
@@ -44,10 +45,6 @@ TICKET_COLUMNS = ("ticket_id", "number", "service", "priority", "issued_at")
 ACTIONS = ("call_next", "call_ticket", "recall", "start", "complete", "no_show", "transfer", "pause", "resume",
            "open", "close")
 Work = Callable[["_Turn"], tuple[list[tuple[str, dict]], "dict | None"]]
-
-
-def utc_now() -> datetime:
-    return datetime.now(UTC)
 
 
 @dataclass
@@ -72,7 +69,7 @@ class Dispatcher:
         dispatch_sites: list[str],
         source: str,
         publish: Callable[[str, bytes, bool], Any],
-        clock: Callable[[], datetime] = utc_now,
+        clock: Callable[[], datetime] = project_clock.now,
         state_interval_s: float = 0.2,
     ):
         self.store = store

@@ -19,6 +19,8 @@ from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
 from zoneinfo import ZoneInfo
 
+from protocol.sites import DEFAULT_ZONE
+
 GROUP_KEYS = ("site", "service", "counter", "day", "week", "month", "hour")
 MEASURES = ("wait", "service", "total")
 PERCENTILES = (50, 90)
@@ -185,7 +187,7 @@ def ticket_facts(row: Mapping, rules: Mapping[str, Rules]) -> TicketFacts | None
         return None
     site = row["site"]
     rule = rules.get(site)
-    zone = rule.zone if rule else ZoneInfo("Asia/Ho_Chi_Minh")
+    zone = rule.zone if rule else DEFAULT_ZONE
     service = row.get("service") or ""
     target_s = rule.targets_s.get(service) if rule else None
     completed = row.get("status") == "completed"
@@ -243,7 +245,7 @@ def first_ratings(feedback: Iterable[Mapping], tickets: Mapping[str, Mapping], r
                 continue
             seen.add(ticket_id)
         rule = rules.get(f["site"])
-        zone = rule.zone if rule else ZoneInfo("Asia/Ho_Chi_Minh")
+        zone = rule.zone if rule else DEFAULT_ZONE
         ticket = tickets.get(ticket_id) if ticket_id else None
         if ticket and ticket.get("issued_at") is not None and ticket.get("local_day"):
             day, hour, service = ticket["local_day"], local_hour(ticket["issued_at"], zone), ticket.get("service") or ""

@@ -22,6 +22,8 @@ from collections.abc import Iterable
 from datetime import UTC, datetime
 from zoneinfo import ZoneInfo
 
+from protocol.sites import DEFAULT_ZONE
+
 # Ties on the same timestamp resolve in the order a ticket lives through.
 TYPE_RANK = {
     "ticket.issued": 0,
@@ -89,7 +91,7 @@ def fold(ticket_id: str, rows: Iterable[tuple[str, str, float, int, str, str]], 
     if automatic:
         _close_automatically(t, ordered, automatic)
     if t["issued_at"] is not None:
-        zone = zones.get(t["site"]) or ZoneInfo("Asia/Ho_Chi_Minh")
+        zone = zones.get(t["site"]) or DEFAULT_ZONE
         t["local_day"] = datetime.fromtimestamp(t["issued_at"], UTC).astimezone(zone).date().isoformat()
         if t["first_called_at"] is not None:
             t["wait_s"] = t["first_called_at"] - t["issued_at"]
