@@ -24,6 +24,7 @@ from hardware.buttons import ButtonBoard, Press, PressGate, make_pin_factory
 from hardware.leds import StatusLights
 from hardware.printer import TicketPrinter
 from kiosk import outbox
+from kiosk.device import DeviceLoop
 from kiosk.publisher import OutboxPublisher
 from kiosk.queue_view import QueueView
 from kiosk.service import IssueResult, Kiosk, problem_text
@@ -44,7 +45,11 @@ class _Request:
     pressed_at: float  # time.perf_counter()
 
 
-class KioskApp:
+class KioskApp(DeviceLoop):
+    """The running kiosk: buttons in, tickets printed, ticket.issued out."""
+
+    thread_name = "kiosk loop"
+
     def __init__(
         self,
         settings: KioskSettings,
@@ -70,14 +75,10 @@ class KioskApp:
         self.queue_view = QueueView(self.site, k.state_max_age_s, clock)
         self.results: deque[IssueResult] = deque(maxlen=1000)  # recent outcomes, for tests and --check
         self._requests: queue.SimpleQueue[_Request | str] = queue.SimpleQueue()
-        self._ready = threading.Event()
-        self._idle = threading.Event()
-        self._idle.set()
+        self._init_loop()
         self._pending = 0
         self._pending_lock = threading.Lock()
         self._published_status: tuple[str, bool] | None = None
-        self._start_error: BaseException | None = None
-        self._thread: threading.Thread | None = None
         self.publisher: OutboxPublisher | None = None
         self.kiosk: Kiosk | None = None
         self.link = MqttLink(
@@ -130,33 +131,15 @@ class KioskApp:
         self._requests.put("wake")
 
     # -- life cycle -------------------------------------------------------------------
-    def start(self, timeout_s: float = 10.0) -> KioskApp:
-        self._thread = threading.Thread(target=self._run, name="kiosk-loop", daemon=True)
-        self._thread.start()
-        if not self._ready.wait(timeout_s):
-            raise RuntimeError("the kiosk loop did not start")
-        if self._start_error is not None:
-            raise self._start_error
-        self.link.start()
-        return self
-
     def stop(self, drain_s: float = 3.0) -> None:
         """Stop; while connected, wait up to `drain_s` for unsent events to be acknowledged."""
         deadline = time.monotonic() + drain_s
         while self.link.connected.is_set() and time.monotonic() < deadline and self.unsent() > 0:
             time.sleep(0.05)
-        self._requests.put("stop")
-        if self._thread is not None:
-            self._thread.join(10)
-        self.link.stop()
-        if self.buttons:
-            self.buttons.close()
-        if self.lights:
-            self.lights.close()
+        self._stop_loop()
 
-    def wait_idle(self, timeout_s: float = 10.0) -> bool:
-        """True once every accepted press has been handled."""
-        return self._idle.wait(timeout_s)
+    def _request_stop(self) -> None:
+        self._requests.put("stop")
 
     def unsent(self) -> int:
         """Outbox rows not yet acknowledged (read through a separate connection)."""
@@ -177,10 +160,9 @@ class KioskApp:
                 log.warning("released %d ticket(s) numbered before a crash: %s", len(recovered), ", ".join(recovered))
             self.publisher = OutboxPublisher(db, self.link, clock=self._clock)
         except BaseException as exc:  # noqa: BLE001 - reported to start()'s caller
-            self._start_error = exc
-            self._ready.set()
+            self._failed(exc)
             return
-        self._ready.set()
+        self._started()
         self._refresh_status(force=True)
         next_poll = time.monotonic() + self.settings.kiosk.printer_poll_s
         while True:
