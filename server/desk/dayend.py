@@ -31,9 +31,9 @@ from typing import Any
 from protocol import topics
 from protocol.events import make_event
 from protocol.sites import Site
-from server.desk.boardstate import apply_counter_event
 from server.storage import audit
 from server.storage.audit import Actor
+from server.storage.projection import apply_counter_event
 
 log = logging.getLogger(__name__)
 ACTOR = Actor("day-end", "system", "system")

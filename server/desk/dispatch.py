@@ -32,13 +32,14 @@ from protocol import clock as project_clock
 from protocol import topics
 from protocol.events import OUTCOMES, InvalidEvent, make_event
 from protocol.sites import Counter, Site
-from server.desk.boardstate import apply_counter_event, in_progress
+from server.desk.boardstate import in_progress
 from server.desk.errors import DeskRefused
 from server.desk.statefeed import StateFeed
 from server.storage import audit
 from server.storage.audit import Actor
 from server.storage.events import BatchResult, EventStore, next_seq
 from server.storage.groupcommit import Done, GroupCommit, Job
+from server.storage.projection import apply_counter_event
 
 log = logging.getLogger(__name__)
 TICKET_COLUMNS = ("ticket_id", "number", "service", "priority", "issued_at")
@@ -105,12 +106,8 @@ class Dispatcher:
         return self.states.publish_now(site)
 
     def on_ingested(self, result: BatchResult) -> None:
-        """Ingest listener: fold counter events of any site, refresh dispatched sites' state."""
-        counter_events = [e for e in result.stored if e.type.startswith("counter.")]
-        if counter_events:
-            with self.store.writing() as conn:
-                for event in counter_events:
-                    apply_counter_event(conn, event)
+        """Ingest listener: refresh the state of the dispatched sites a batch touched (the
+        counters projection was folded inside the ingest transaction)."""
         touched = {e.site for e in result.stored} | {u["site"] for u in result.device_updates}
         for site in touched:
             self.states.request(site)

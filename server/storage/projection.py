@@ -20,6 +20,7 @@ import json
 import sqlite3
 from collections.abc import Iterable
 from datetime import UTC, datetime
+from typing import Any
 from zoneinfo import ZoneInfo
 
 from protocol.sites import DEFAULT_ZONE
@@ -149,3 +150,31 @@ def refresh_tickets(conn: sqlite3.Connection, ticket_ids: Iterable[str], zones: 
     rows_out = [fold(ticket_id, rows, zones) for ticket_id, rows in by_ticket.items()]
     conn.executemany(_UPSERT, [[row[c] for c in COLUMNS] for row in rows_out])
     return rows_out
+
+
+# -- counters: open / paused / closed -----------------------------------------------------
+# Fed by counter.* events, those the dispatcher makes (inside its transaction) and those
+# arriving through MQTT ingest (inside the ingest transaction). A later event wins; an
+# older one arriving late changes nothing.
+COUNTER_EVENT_STATE = {"counter.opened": "open", "counter.paused": "paused", "counter.closed": "closed"}
+
+
+def apply_counter_event(conn: sqlite3.Connection, event: Any) -> bool:
+    """Fold one counter.* event into `counters` unless a later one is already there."""
+    state = COUNTER_EVENT_STATE.get(event.type)
+    if state is None:
+        return False
+    at = event.ts.timestamp()
+    counter = event.data.counter
+    row = conn.execute(
+        "SELECT changed_at FROM counters WHERE site = ? AND counter = ?", (event.site, counter)
+    ).fetchone()
+    if row is not None and row[0] > at:
+        return False
+    conn.execute(
+        "INSERT INTO counters (site, counter, state, reason, changed_at, priority_streak) VALUES (?, ?, ?, ?, ?, 0) "
+        "ON CONFLICT(site, counter) DO UPDATE SET state = excluded.state, reason = excluded.reason, "
+        "changed_at = excluded.changed_at",
+        (event.site, counter, state, event.data.reason, at),
+    )
+    return True
