@@ -23,7 +23,9 @@ from typing import Any
 from hardware.buttons import ButtonBoard, Press, PressGate, make_pin_factory
 from hardware.leds import StatusLights
 from hardware.printer import TicketPrinter
+from hardware.scanner import SerialScanner
 from kiosk import outbox
+from kiosk.cccd import CardVerdict, read_card
 from kiosk.device import DeviceLoop
 from kiosk.publisher import OutboxPublisher
 from kiosk.queue_view import QueueView
@@ -70,6 +72,9 @@ class KioskApp(DeviceLoop):
         self._clock = clock
         self._announce = announce or (lambda text: log.info("%s", text))
         self._on_result = on_result
+        self._gate_clock = gate_clock
+        self._card_armed: tuple[str, float] | None = None  # (priority category, gate clock) after a card scan
+        self.scanner: SerialScanner | None = None
         self.gate = PressGate(debounce_s=k.debounce_s, rate_count=k.rate_limit_count, rate_window_s=k.rate_limit_window_s, clock=gate_clock)
         self.printer = TicketPrinter(k.printer, printer_transport)
         self.queue_view = QueueView(self.site, k.state_max_age_s, clock)
@@ -108,6 +113,9 @@ class KioskApp(DeviceLoop):
     def press(self, press: Press, button: str | None = None) -> str:
         """Apply the gate; queue the request if accepted. Returns the gate's verdict."""
         button = button or press.service
+        armed, self._card_armed = self._card_armed, None
+        if armed is not None and press.priority is None and self._gate_clock() - armed[1] <= self.settings.kiosk.priority_window_s:
+            press = Press(press.service, armed[0])
         verdict = self.gate.try_acquire(button)
         if verdict == "accepted":
             with self._pending_lock:
@@ -118,6 +126,21 @@ class KioskApp(DeviceLoop):
             if self.lights:
                 self.lights.signal_refusal()
             self._announce(self._("Please wait: a ticket is being printed") if verdict == "busy" else self._("Too many presses, please wait a moment"))
+        return verdict
+
+    def scan(self, payload: str | bytes) -> CardVerdict:
+        """An ID card's QR was scanned: a qualifying holder's next service press (within
+        the priority window) gets the card's priority category. Only the verdict is kept;
+        the payload is not stored, logged or sent (kiosk/cccd.py)."""
+        verdict = read_card(
+            payload, self._clock().astimezone(self.site.zone).date(),
+            category=self.settings.card_priority(), age=self.settings.kiosk.card_priority_age,
+        )
+        del payload
+        self._card_armed = (verdict.category, self._gate_clock()) if verdict.category else None
+        if verdict.outcome == "unreadable" and self.lights:
+            self.lights.signal_refusal()
+        self._announce(self._(verdict.message))
         return verdict
 
     def _on_connection_change(self, up: bool) -> None:
@@ -131,8 +154,17 @@ class KioskApp(DeviceLoop):
         self._requests.put("wake")
 
     # -- life cycle -------------------------------------------------------------------
+    def start(self, timeout_s: float = 10.0) -> KioskApp:
+        super().start(timeout_s)
+        port = self.settings.kiosk.card_scanner
+        if port and port != "keyboard":  # a scanner in its USB COM-port mode
+            self.scanner = SerialScanner(port, self.scan).start()
+        return self
+
     def stop(self, drain_s: float = 3.0) -> None:
         """Stop; while connected, wait up to `drain_s` for unsent events to be acknowledged."""
+        if self.scanner is not None:
+            self.scanner.close()
         deadline = time.monotonic() + drain_s
         while self.link.connected.is_set() and time.monotonic() < deadline and self.unsent() > 0:
             time.sleep(0.05)
