@@ -260,6 +260,7 @@ class Kiosk:
             notice=self.settings.kiosk.notice or self._("Please keep this ticket and wait until your number is called. Thank you!"),
             url=f"{self.settings.kiosk.public_url.rstrip('/')}/t/{ticket_id}",
             priority=priority_name,
+            documents=tuple(service.documents) if service else (),
         )
 
     def draft(self, ticket_id: str, service_id: str, priority: str | None, now: datetime) -> Draft:

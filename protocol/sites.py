@@ -46,6 +46,10 @@ class Service(_Model):
     )
     target_minutes: int = Field(default=60, ge=1, le=24 * 60, description="target in minutes")
     counter_hint: Name | None = Field(default=None, description="printed on the ticket")
+    documents: list[Name] = Field(
+        default_factory=list, max_length=8,
+        description="papers to bring (Giấy tờ cần mang), printed on the ticket and shown on the ticket page",
+    )
 
     @model_validator(mode="after")
     def _one_numbering(self) -> Service:
