@@ -18,7 +18,6 @@ from collections import deque
 from collections.abc import Callable
 from datetime import datetime
 from pathlib import Path
-from zoneinfo import ZoneInfo
 
 import pygame
 
@@ -30,12 +29,9 @@ from display.settings import DisplaySettings
 from display.text import Fonts
 from protocol import clock
 from protocol.i18n import translator
+from protocol.sites import DEFAULT_ZONE
 
 log = logging.getLogger(__name__)
-
-
-def utc_now() -> datetime:
-    return clock.now()  # the project clock: real time unless a demo or a test moves it
 
 
 def build_model(settings: DisplaySettings) -> BoardModel:
@@ -70,7 +66,7 @@ class BoardApp:
         announcer: Announcer | None = None,
         *,
         model: BoardModel | None = None,
-        wall: Callable[[], datetime] = utc_now,
+        wall: Callable[[], datetime] = clock.now,  # the project clock
         mono: Callable[[], float] = time.monotonic,
         present: Callable[[list[pygame.Rect]], None] | None = None,
     ):
@@ -81,7 +77,7 @@ class BoardApp:
         self.announcer = announcer
         self.model = model or build_model(settings)
         site = settings.site(self.model.site_id)
-        zone = site.zone if site else ZoneInfo("Asia/Ho_Chi_Minh")
+        zone = site.zone if site else DEFAULT_ZONE
         self.renderer = Renderer(
             surface, Fonts(section.font, section.font_bold), translator("display", settings.locale),
             zone, section.notice_speed_px_s,

@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import logging
 import re
-import unicodedata
 from collections import OrderedDict
 from dataclasses import dataclass, replace
 from datetime import datetime
@@ -22,15 +21,13 @@ from typing import Literal
 from protocol.events import TicketCalled, TicketRecalled
 from protocol.sites import Site
 from protocol.state import BoardState
+from protocol.text import nfc
 
 log = logging.getLogger(__name__)
 
 Status = Literal["waiting", "online", "stale", "offline"]
 _SEEN_MAX = 500
 
-
-def nfc(text: str | None) -> str:
-    return unicodedata.normalize("NFC", text or "")
 
 
 @dataclass(frozen=True)

@@ -16,7 +16,6 @@ from protocol.settings import CommonSettings
 from protocol.sites import Slug
 from protocol.speech import DEFAULT_TEMPLATE, SpeechError, check_template
 
-SIZES = ((1920, 1080), (1366, 768))
 _SIZE = re.compile(r"^([1-9][0-9]{0,4})x([1-9][0-9]{0,4})$")
 
 

@@ -18,6 +18,8 @@ from pathlib import Path
 import pygame
 import pygame.freetype
 
+from protocol.text import nfc
+
 ELLIPSIS = "…"
 
 # Every Vietnamese letter with its diacritics (lower case; upper case is derived).
@@ -29,9 +31,6 @@ VIETNAMESE_LETTERS = sorted(
 )
 VIETNAMESE_ALL = "".join(VIETNAMESE_LETTERS) + "".join(ch.upper() for ch in VIETNAMESE_LETTERS)
 
-
-def nfc(text: str) -> str:
-    return unicodedata.normalize("NFC", text)
 
 
 def missing_glyphs(path: Path, text: str = VIETNAMESE_ALL) -> list[str]:

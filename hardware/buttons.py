@@ -195,8 +195,11 @@ class KeypadReader:
         *,
         priority_category: str | None = None,
         on_unknown: Callable[[str], None] | None = None,
+        on_scan: Callable[[str], object] | None = None,
     ):
         self.keys = {key.upper(): service for key, service in keys.items()}
+        # A QR scanner in keyboard mode types its code as a line: ID card codes contain "|".
+        self._on_scan = on_scan
         self._on_press = on_press
         self._priority_category = priority_category
         self._on_unknown = on_unknown or (lambda line: log.warning("unknown key %r", line))
@@ -218,6 +221,9 @@ class KeypadReader:
             return True
         if text.lower() in ("q", "quit", "exit"):
             return False
+        if self._on_scan is not None and "|" in text:
+            self._on_scan(text)  # never echoed: it may be an ID card
+            return True
         press = self.parse(text)
         if press is None:
             self._on_unknown(text[:40])

@@ -17,18 +17,22 @@ import time
 from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 
 from hardware.buttons import ButtonBoard, Press, PressGate, make_pin_factory
 from hardware.leds import StatusLights
 from hardware.printer import EscposTransport, TicketPrinter
+from hardware.scanner import SerialScanner
 from kiosk import outbox
+from kiosk.cccd import CardVerdict, read_card
+from kiosk.device import DeviceLoop
 from kiosk.publisher import OutboxPublisher
 from kiosk.queue_view import QueueView
 from kiosk.service import IssueResult, Kiosk, problem_text
 from kiosk.settings import KioskSettings
 from kiosk.store import open_store
+from protocol import clock as project_clock
 from protocol import topics
 from protocol.i18n import translator
 from protocol.link import MqttLink
@@ -43,14 +47,18 @@ class _Request:
     pressed_at: float  # time.perf_counter()
 
 
-class KioskApp:
+class KioskApp(DeviceLoop):
+    """The running kiosk: buttons in, tickets printed, ticket.issued out."""
+
+    thread_name = "kiosk loop"
+
     def __init__(
         self,
         settings: KioskSettings,
         *,
         pin_factory: Any | None = None,
         printer_transport: EscposTransport | None = None,
-        clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+        clock: Callable[[], datetime] = project_clock.now,
         gate_clock: Callable[[], float] = time.monotonic,
         announce: Callable[[str], None] | None = None,
         on_result: Callable[[IssueResult, float], None] | None = None,
@@ -64,19 +72,18 @@ class KioskApp:
         self._clock = clock
         self._announce = announce or (lambda text: log.info("%s", text))
         self._on_result = on_result
+        self._gate_clock = gate_clock
+        self._card_armed: tuple[str, float] | None = None  # (priority category, gate clock) after a card scan
+        self.scanner: SerialScanner | None = None
         self.gate = PressGate(debounce_s=k.debounce_s, rate_count=k.rate_limit_count, rate_window_s=k.rate_limit_window_s, clock=gate_clock)
         self.printer = TicketPrinter(k.printer, printer_transport)
         self.queue_view = QueueView(self.site, k.state_max_age_s, clock)
         self.results: deque[IssueResult] = deque(maxlen=1000)  # recent outcomes, for tests and --check
         self._requests: queue.SimpleQueue[_Request | str] = queue.SimpleQueue()
-        self._ready = threading.Event()
-        self._idle = threading.Event()
-        self._idle.set()
+        self._init_loop()
         self._pending = 0
         self._pending_lock = threading.Lock()
         self._published_status: tuple[str, bool] | None = None
-        self._start_error: BaseException | None = None
-        self._thread: threading.Thread | None = None
         self.publisher: OutboxPublisher | None = None
         self.kiosk: Kiosk | None = None
         self.link = MqttLink(
@@ -108,6 +115,9 @@ class KioskApp:
     def press(self, press: Press, button: str | None = None) -> str:
         """Apply the gate; queue the request if accepted. Returns the gate's verdict."""
         button = button or press.service
+        armed, self._card_armed = self._card_armed, None
+        if armed is not None and press.priority is None and self._gate_clock() - armed[1] <= self.settings.kiosk.priority_window_s:
+            press = Press(press.service, armed[0])
         verdict = self.gate.try_acquire(button)
         if verdict == "accepted":
             with self._pending_lock:
@@ -123,6 +133,21 @@ class KioskApp:
                 self._announce(self._("Too many presses, please wait a moment"))
         return verdict
 
+    def scan(self, payload: str | bytes) -> CardVerdict:
+        """An ID card's QR was scanned: a qualifying holder's next service press (within
+        the priority window) gets the card's priority category. Only the verdict is kept;
+        the payload is not stored, logged or sent (kiosk/cccd.py)."""
+        verdict = read_card(
+            payload, self._clock().astimezone(self.site.zone).date(),
+            category=self.settings.card_priority(), age=self.settings.kiosk.card_priority_age,
+        )
+        del payload
+        self._card_armed = (verdict.category, self._gate_clock()) if verdict.category else None
+        if verdict.outcome == "unreadable" and self.lights:
+            self.lights.signal_refusal()
+        self._announce(self._(verdict.message))
+        return verdict
+
     def _on_connection_change(self, up: bool) -> None:
         if self.publisher is not None:
             self.publisher.on_connection(up)
@@ -135,32 +160,23 @@ class KioskApp:
 
     # -- life cycle -------------------------------------------------------------------
     def start(self, timeout_s: float = 10.0) -> KioskApp:
-        self._thread = threading.Thread(target=self._run, name="kiosk-loop", daemon=True)
-        self._thread.start()
-        if not self._ready.wait(timeout_s):
-            raise RuntimeError("the kiosk loop did not start")
-        if self._start_error is not None:
-            raise self._start_error
-        self.link.start()
+        super().start(timeout_s)
+        port = self.settings.kiosk.card_scanner
+        if port and port != "keyboard":  # a scanner in its USB COM-port mode
+            self.scanner = SerialScanner(port, self.scan).start()
         return self
 
     def stop(self, drain_s: float = 3.0) -> None:
         """Stop; while connected, wait up to `drain_s` for unsent events to be acknowledged."""
+        if self.scanner is not None:
+            self.scanner.close()
         deadline = time.monotonic() + drain_s
         while self.link.connected.is_set() and time.monotonic() < deadline and self.unsent() > 0:
             time.sleep(0.05)
-        self._requests.put("stop")
-        if self._thread is not None:
-            self._thread.join(10)
-        self.link.stop()
-        if self.buttons:
-            self.buttons.close()
-        if self.lights:
-            self.lights.close()
+        self._stop_loop()
 
-    def wait_idle(self, timeout_s: float = 10.0) -> bool:
-        """True once every accepted press has been handled."""
-        return self._idle.wait(timeout_s)
+    def _request_stop(self) -> None:
+        self._requests.put("stop")
 
     def unsent(self) -> int:
         """Outbox rows not yet acknowledged (read through a separate connection)."""
@@ -181,10 +197,9 @@ class KioskApp:
                 log.warning("released %d ticket(s) numbered before a crash: %s", len(recovered), ", ".join(recovered))
             self.publisher = OutboxPublisher(db, self.link, clock=self._clock)
         except BaseException as exc:  # noqa: BLE001 - reported to start()'s caller
-            self._start_error = exc
-            self._ready.set()
+            self._failed(exc)
             return
-        self._ready.set()
+        self._started()
         self._refresh_status(force=True)
         next_poll = time.monotonic() + self.settings.kiosk.printer_poll_s
         while True:

@@ -25,7 +25,7 @@ import sqlite3
 import threading
 import time
 from collections.abc import Callable
-from datetime import UTC, datetime
+from datetime import datetime
 from pathlib import Path
 from typing import Any, Literal
 
@@ -34,6 +34,8 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from hardware.buttons import ButtonBoard, Press, PressGate, make_pin_factory
 from hardware.leds import StatusLights
+from kiosk.device import DeviceLoop
+from protocol import clock as project_clock
 from protocol import topics
 from protocol.events import InvalidEvent, TicketCompleted, make_event, parse_event
 from protocol.link import MqttLink
@@ -178,8 +180,10 @@ class RatingWindow:
         return "open" if at - self.opened_at <= self.window_s else "expired"
 
 
-class FeedbackApp:
+class FeedbackApp(DeviceLoop):
     """The running keypad: buttons in, feedback.given out."""
+
+    thread_name = "feedback loop"
 
     def __init__(
         self,
@@ -187,7 +191,7 @@ class FeedbackApp:
         *,
         pin_factory: Any | None = None,
         clock: Callable[[], float] = time.monotonic,
-        wall_clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+        wall_clock: Callable[[], datetime] = project_clock.now,
     ):
         self.settings = settings
         f = settings.feedback
@@ -200,15 +204,11 @@ class FeedbackApp:
         self.published = 0
         self.heard = {"this_counter": 0, "other_counters": 0}  # completions received
         self._items: queue.SimpleQueue[tuple[str, Any, float]] = queue.SimpleQueue()
-        self._ready = threading.Event()
-        self._idle = threading.Event()
-        self._idle.set()
+        self._init_loop()
         self._pending = 0
         self._pending_lock = threading.Lock()
         self._inflight: dict[int, str] = {}  # paho mid -> ticket id
         self._thanks_until: float | None = None
-        self._start_error: BaseException | None = None
-        self._thread: threading.Thread | None = None
         self.link = MqttLink(
             f.device_id,
             settings.broker_login(),
@@ -265,29 +265,11 @@ class FeedbackApp:
         self._items.put((kind, value, self._clock()))
 
     # -- life cycle -------------------------------------------------------------------
-    def start(self, timeout_s: float = 10.0) -> FeedbackApp:
-        self._thread = threading.Thread(target=self._run, name="feedback-loop", daemon=True)
-        self._thread.start()
-        if not self._ready.wait(timeout_s):
-            raise RuntimeError("the feedback loop did not start")
-        if self._start_error is not None:
-            raise self._start_error
-        self.link.start()
-        return self
-
     def stop(self) -> None:
-        self._items.put(("stop", None, 0.0))
-        if self._thread is not None:
-            self._thread.join(10)
-        self.link.stop()
-        if self.buttons:
-            self.buttons.close()
-        if self.lights:
-            self.lights.close()
+        self._stop_loop()
 
-    def wait_idle(self, timeout_s: float = 10.0) -> bool:
-        """True once every accepted press has been handled."""
-        return self._idle.wait(timeout_s)
+    def _request_stop(self) -> None:
+        self._items.put(("stop", None, 0.0))
 
     def unsent(self) -> int:
         db = open_feedback_store(self.settings.feedback.data_dir)
@@ -301,10 +283,9 @@ class FeedbackApp:
         try:
             db = open_feedback_store(self.settings.feedback.data_dir)
         except (OSError, sqlite3.Error) as exc:
-            self._start_error = exc
-            self._ready.set()
+            self._failed(exc)
             return
-        self._ready.set()
+        self._started()
         self._show("off")
         while True:
             try:

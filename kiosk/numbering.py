@@ -41,9 +41,3 @@ def allocate(db: sqlite3.Connection, site: str, service: Service, day: date) -> 
     ).fetchone()
     return format_number(service, int(row[0]))
 
-
-def last_position(db: sqlite3.Connection, site: str, service: str, day: date) -> int:
-    row = db.execute(
-        "SELECT last FROM numbers WHERE site = ? AND service = ? AND day = ?", (site, service, day.isoformat())
-    ).fetchone()
-    return int(row[0]) if row else 0

@@ -21,10 +21,11 @@ import logging
 import queue
 import sqlite3
 from collections.abc import Callable
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 
 from kiosk import outbox
 from kiosk.store import transaction
+from protocol import clock as project_clock
 from protocol.link import Link
 
 log = logging.getLogger(__name__)
@@ -38,7 +39,7 @@ class OutboxPublisher:
         *,
         window: int = 500,
         resend_window_s: float = 30.0,
-        clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+        clock: Callable[[], datetime] = project_clock.now,
         on_activity: Callable[[], None] | None = None,
     ):
         self.db = db

@@ -12,10 +12,11 @@ import json
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import datetime
 
 from pydantic import ValidationError
 
+from protocol import clock as project_clock
 from protocol.sites import Site
 from protocol.state import QueueState
 
@@ -32,7 +33,7 @@ UNKNOWN = Estimate(None, None)
 
 
 class QueueView:
-    def __init__(self, site: Site, max_age_s: float, clock: Callable[[], datetime] = lambda: datetime.now(UTC)):
+    def __init__(self, site: Site, max_age_s: float, clock: Callable[[], datetime] = project_clock.now):
         self.site = site
         self.max_age_s = max_age_s
         self._clock = clock

@@ -63,6 +63,7 @@ def run(config: str | None) -> int:
             reader = KeypadReader(
                 keys, app.press, priority_category=settings.priority(),
                 on_unknown=lambda line: _say(_("Unknown key {key}").format(key=line)),
+                on_scan=app.scan if k.card_scanner == "keyboard" else None,
             )
             reader.run(sys.stdin)
         else:

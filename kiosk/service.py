@@ -27,7 +27,7 @@ import time
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
-from datetime import UTC, datetime
+from datetime import datetime
 
 from hardware.buttons import Press
 from hardware.printer import (
@@ -45,6 +45,7 @@ from kiosk.queue_view import QueueView
 from kiosk.settings import KioskSettings
 from kiosk.store import transaction
 from kiosk.ticket_image import PreparedTicket, TicketContent, prepare_ticket, wait_text
+from protocol import clock as project_clock
 from protocol.i18n import translator
 from protocol.sites import Site
 
@@ -123,7 +124,7 @@ class Kiosk:
         printer: TicketPrinter,
         queue_view: QueueView,
         *,
-        clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+        clock: Callable[[], datetime] = project_clock.now,
     ):
         self.settings = settings
         self.site = settings.site_config
@@ -265,6 +266,7 @@ class Kiosk:
             notice=self.settings.kiosk.notice or self._("Please keep this ticket and wait until your number is called. Thank you!"),
             url=f"{self.settings.kiosk.public_url.rstrip('/')}/t/{ticket_id}",
             priority=priority_name,
+            documents=tuple(service.documents) if service else (),
         )
 
     def draft(self, ticket_id: str, service_id: str, priority: str | None, now: datetime) -> Draft:

@@ -39,6 +39,15 @@ class KioskSection(BaseModel):
         default=None, description="priority category the priority button gives (default: the site's first)"
     )
     priority_window_s: float = Field(default=10.0, gt=0, le=120, description="seconds a priority press waits for a service press")
+    card_scanner: str | None = Field(
+        default=None,
+        description="QR scanner for ID cards: 'keyboard' (a scanner that types into the kiosk's input), "
+                    "a serial port such as /dev/ttyACM0 (the scanner's USB COM mode), or none",
+    )
+    card_priority_age: int = Field(default=60, ge=40, le=120, description="an ID card holder of this age or older gets priority")
+    card_priority_category: Slug | None = Field(
+        default=None, description="priority category an ID card gives (default: the priority button's)"
+    )
     leds: LedPins = Field(default_factory=LedPins, description="status light and buzzer pins")
     beep: bool = Field(default=False, description="beep the buzzer when a press is refused")
     confirm: Literal["off", "beep", "speak"] = Field(
@@ -97,6 +106,8 @@ class KioskSettings(CommonSettings):
         priorities = {p.id for p in site.priorities}
         if k.priority_category and k.priority_category not in priorities:
             raise ValueError(f"kiosk.priority_category {k.priority_category!r} is not a priority of site {site.id}")
+        if k.card_priority_category and k.card_priority_category not in priorities:
+            raise ValueError(f"kiosk.card_priority_category {k.card_priority_category!r} is not a priority of site {site.id}")
         device = next((d for d in self.devices if d.id == k.device_id), None)
         if device is not None and (device.role != "kiosk" or device.site != k.site):
             raise ValueError(f"device {k.device_id!r} is not a kiosk of site {k.site!r}")
@@ -120,6 +131,10 @@ class KioskSettings(CommonSettings):
         if self.kiosk.priority_category:
             return self.kiosk.priority_category
         return site.priorities[0].id if site.priorities else None
+
+    def card_priority(self) -> str | None:
+        """The priority category a qualifying ID card gives (None: the site has none)."""
+        return self.kiosk.card_priority_category or self.priority()
 
     def keypad_keys(self) -> dict[str, str]:
         """Key -> service for the keyboard back-end."""

@@ -16,7 +16,6 @@ No printer, MQTT or GPIO imports here.
 from __future__ import annotations
 
 import math
-import unicodedata
 from dataclasses import dataclass
 from datetime import datetime
 from functools import lru_cache
@@ -24,6 +23,7 @@ from functools import lru_cache
 from PIL import Image, ImageDraw, ImageFont
 
 from protocol.i18n import translator
+from protocol.text import nfc as _nfc
 
 FONT_DIR = "/usr/share/fonts/truetype/dejavu"
 FONT_REGULAR = f"{FONT_DIR}/DejaVuSans.ttf"
@@ -44,6 +44,7 @@ class TicketContent:
     notice: str | None
     url: str
     priority: str | None = None
+    documents: tuple[str, ...] = ()  # "Giấy tờ cần mang", from the service's config
 
 
 @dataclass(frozen=True)
@@ -89,9 +90,6 @@ class PreparedTicket:
 def font(path: str, size: int) -> ImageFont.FreeTypeFont:
     return ImageFont.truetype(path, size)
 
-
-def _nfc(text: str) -> str:
-    return unicodedata.normalize("NFC", text)
 
 
 def _width(draw: ImageDraw.ImageDraw, text: str, face: ImageFont.FreeTypeFont) -> int:
@@ -243,6 +241,16 @@ def prepare_ticket(content: TicketContent, width: int = 576, locale: str = "vi")
     for text in details:
         face, lines = fit_lines(draw, text, FONT_REGULAR, int(body.size), inner, 2, round(16 * scale))
         centred(lines, face, gap=round(8 * scale))
+    if content.documents:
+        y += round(4 * scale)
+        centred([_("Documents to bring:")], font(FONT_BOLD, round(22 * scale)))
+        small = round(21 * scale)
+        for paper in content.documents:
+            face, lines = fit_lines(draw, "• " + _nfc(paper), FONT_REGULAR, small, inner, 2, round(15 * scale))
+            for line in lines:
+                left, top, _right, bottom = draw.textbbox((0, 0), line, font=face)
+                draw.text((margin - left, y - top), line, font=face, fill=0)
+                y += round(bottom - top) + round(4 * scale)
     if content.notice:
         y += round(6 * scale)
         face, lines = fit_lines(draw, _nfc(content.notice), FONT_REGULAR, round(20 * scale), inner, 5, round(14 * scale))

@@ -8,9 +8,8 @@ No I/O here.
 from __future__ import annotations
 
 import json
-import unicodedata
 import uuid
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import TYPE_CHECKING, Annotated, Any, Literal, get_args
 
 from pydantic import (
@@ -22,6 +21,9 @@ from pydantic import (
     ValidationError,
     field_validator,
 )
+
+from protocol import clock
+from protocol.text import nfc as _nfc
 
 PROTOCOL_VERSION = 1
 SLUG_PATTERN = r"^[a-z0-9-]{1,40}$"
@@ -39,9 +41,6 @@ class InvalidEvent(ValueError):
         super().__init__(reason)
         self.reason = reason
 
-
-def _nfc(value: str) -> str:
-    return unicodedata.normalize("NFC", value)
 
 
 Text = Annotated[str, AfterValidator(_nfc), Field(max_length=200)]
@@ -281,7 +280,7 @@ def make_event(
             "site": site,
             "source": source,
             "seq": seq,
-            "ts": (ts or datetime.now(UTC)).isoformat(),
+            "ts": (ts or clock.now()).isoformat(),
             "data": {k: (str(v) if isinstance(v, uuid.UUID) else v) for k, v in data.items()},
         }
     )

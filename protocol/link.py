@@ -20,7 +20,6 @@ import socket
 import ssl
 import threading
 from collections.abc import Callable
-from datetime import UTC, datetime
 from typing import Any, Protocol
 
 import paho.mqtt.client as mqtt
@@ -28,6 +27,7 @@ from paho.mqtt.enums import CallbackAPIVersion
 from paho.mqtt.properties import Properties
 from paho.mqtt.reasoncodes import ReasonCode
 
+from protocol import clock
 from protocol.settings import BrokerSettings
 
 log = logging.getLogger(__name__)
@@ -52,7 +52,7 @@ class Publish(Protocol):
 
 
 def status_payload(state: str, **details: Any) -> bytes:
-    body = {"state": state, "ts": datetime.now(UTC).isoformat(), **details}
+    body = {"state": state, "ts": clock.now().isoformat(), **details}
     return json.dumps(body, ensure_ascii=False, default=str).encode("utf-8")
 
 

@@ -6,19 +6,20 @@ what a service or a counter is. Pure data and validation; no I/O here.
 
 from __future__ import annotations
 
-import unicodedata
 from datetime import date, datetime, time
 from typing import Annotated
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, field_validator, model_validator
 
+from protocol.text import nfc
+
 SLUG = r"^[a-z0-9-]{1,40}$"
 Slug = Annotated[str, Field(pattern=SLUG, description="a slug [a-z0-9-]{1,40}")]
 
 
 def _nfc(value: str) -> str:
-    return unicodedata.normalize("NFC", value.strip())
+    return nfc(value.strip())
 
 
 Name = Annotated[str, AfterValidator(_nfc), Field(min_length=1, max_length=120)]
@@ -45,6 +46,10 @@ class Service(_Model):
     )
     target_minutes: int = Field(default=60, ge=1, le=24 * 60, description="target in minutes")
     counter_hint: Name | None = Field(default=None, description="printed on the ticket")
+    documents: list[Name] = Field(
+        default_factory=list, max_length=8,
+        description="papers to bring (Giấy tờ cần mang), printed on the ticket and shown on the ticket page",
+    )
 
     @model_validator(mode="after")
     def _one_numbering(self) -> Service:
@@ -173,7 +178,5 @@ class Site(_Model):
         )
 
 
-def find_site(sites: list[Site], site_id: str) -> Site | None:
-    return next((s for s in sites if s.id == site_id), None)
-
-
+# The zone of a record whose site is not configured (any more): Vietnam has one time zone.
+DEFAULT_ZONE = ZoneInfo("Asia/Ho_Chi_Minh")

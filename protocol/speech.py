@@ -17,8 +17,9 @@ from __future__ import annotations
 
 import re
 import string
-import unicodedata
 from typing import Literal
+
+from protocol.text import nfc
 
 Variant = Literal["north", "south"]
 VARIANTS: tuple[str, ...] = ("north", "south")
@@ -163,7 +164,7 @@ def call_sentence(
     check_template(template)
     text = template.replace("{number}", ticket_words(number, variant))
     text = text.replace("{counter}", number_words(counter_number, variant))
-    return unicodedata.normalize("NFC", text)
+    return nfc(text)
 
 
 PAUSE = ","
@@ -173,7 +174,7 @@ _STRIP = "".join(ch for ch in string.punctuation if ch != ",") + "“”‘’�
 def sentence_words(sentence: str) -> list[str]:
     """Split a sentence into lower-case NFC words for recorded clips; a comma becomes
     the pause token "," and other punctuation is dropped."""
-    text = unicodedata.normalize("NFC", sentence).lower()
+    text = nfc(sentence).lower()
     text = text.replace(",", " , ").replace(".", " , ").replace(";", " , ")
     words: list[str] = []
     for raw in text.split():

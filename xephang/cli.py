@@ -27,6 +27,7 @@ COMMAND_MODULES = [
     "kiosk.feedback_cli",
     "kiosk.deskpad_cli",
     "display.cli",
+    "counterdisplay.cli",
     "xephang.simulate_cli",
     "xephang.demo_cli",
     "xephang.doctor.cli",

@@ -23,6 +23,7 @@ PROGRAMS = [
     ("`xephang display`", "display.settings", "DisplaySettings", ("display",)),
     ("`xephang feedback`", "kiosk.feedback", "FeedbackSettings", ("feedback",)),
     ("`xephang keypad`", "kiosk.deskpad", "DeskpadSettings", ("keypad",)),
+    ("`xephang counter-display`", "counterdisplay.settings", "CounterDisplaySettings", ("counter_display",)),
 ]
 
 

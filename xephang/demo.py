@@ -336,8 +336,10 @@ class Demo:
 
     def run(self) -> int:
         threads = [threading.Thread(target=self.citizens, name="citizens", daemon=True)]
-        for counter in self.tokens:
-            threads.append(threading.Thread(target=self.officer, args=(counter, hash(counter) % 1000), daemon=True))
+        for index, counter in enumerate(self.tokens):
+            # Seeded from --seed and the counter's place (hash() of a str changes per process).
+            seed = self.options.seed * 1000 + index
+            threads.append(threading.Thread(target=self.officer, args=(counter, seed), daemon=True))
         if self.options.forward_stdin and sys.stdin and sys.stdin.isatty():
             threads.append(threading.Thread(target=self.forward_keys, name="keys", daemon=True))
         for thread in threads:

@@ -22,9 +22,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import tomli_w
+
 from broker.config import BrokerTuning, acl_text, mosquitto_conf, new_password, password_line
 from protocol.settings import CommonSettings, Device
-from xephang import tomlout
 
 PREFIX = "xephang/v1"
 DEFAULT_PINS = (17, 27, 22, 23, 24, 25, 12, 16)
@@ -192,8 +193,22 @@ def server_config(
     return data
 
 
+def _toml(data: dict[str, Any], header: str) -> str:
+    """TOML text of `data` under a comment header; None values are left out (TOML has no null)."""
+
+    def drop_none(value: Any) -> Any:
+        if isinstance(value, dict):
+            return {k: drop_none(v) for k, v in value.items() if v is not None}
+        if isinstance(value, list):
+            return [drop_none(v) for v in value]
+        return value
+
+    comment = "".join(f"# {line}".rstrip() + "\n" for line in header.splitlines())
+    return comment + ("\n" if comment else "") + tomli_w.dumps(drop_none(data))
+
+
 def _write_device_files(folder: Path, name: str, config: dict[str, Any], password: str, header: str) -> None:
-    _write(folder / f"{name}.toml", tomlout.dumps(config, header), 0o640)
+    _write(folder / f"{name}.toml", _toml(config, header), 0o640)
     _write(folder / f"{name}.env", f"XEPHANG_BROKER__PASSWORD={password}\n", 0o600)
 
 

@@ -21,35 +21,12 @@ import statistics
 from datetime import datetime
 from typing import Any
 
-from protocol.events import CounterClosed, CounterOpened, CounterPaused, Event
 from protocol.sites import Site
 from protocol.state import BoardState, Call, CounterBoard, QueueState, ServiceQueue
 
 RECENT_COMPLETIONS = 20
 RECENT_CALLS = 10
-COUNTER_EVENT_STATE = {"counter.opened": "open", "counter.paused": "paused", "counter.closed": "closed"}
 FAULT_VALUES = {"paper_out", "paper_low", "error", "offline", "cover_open", "jam", "fault"}
-
-
-def apply_counter_event(conn: sqlite3.Connection, event: Event) -> bool:
-    """Fold one counter.* event into `counters` unless a later one is already there."""
-    if not isinstance(event, CounterOpened | CounterPaused | CounterClosed):
-        return False
-    state = COUNTER_EVENT_STATE[event.type]
-    at = event.ts.timestamp()
-    counter = event.data.counter
-    row = conn.execute(
-        "SELECT changed_at FROM counters WHERE site = ? AND counter = ?", (event.site, counter)
-    ).fetchone()
-    if row is not None and row[0] > at:
-        return False
-    conn.execute(
-        "INSERT INTO counters (site, counter, state, reason, changed_at, priority_streak) VALUES (?, ?, ?, ?, ?, 0) "
-        "ON CONFLICT(site, counter) DO UPDATE SET state = excluded.state, reason = excluded.reason, "
-        "changed_at = excluded.changed_at",
-        (event.site, counter, state, event.data.reason, at),
-    )
-    return True
 
 
 def counter_states(conn: sqlite3.Connection, site: Site) -> dict[str, dict[str, Any]]:

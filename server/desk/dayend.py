@@ -30,10 +30,10 @@ from datetime import datetime
 from protocol import topics
 from protocol.events import make_event
 from protocol.sites import Site
-from server.desk.boardstate import apply_counter_event
 from server.desk.dispatch import Dispatcher
 from server.storage import audit
 from server.storage.audit import Actor
+from server.storage.projection import apply_counter_event
 
 log = logging.getLogger(__name__)
 ACTOR = Actor("day-end", "system", "system")

@@ -25,21 +25,23 @@ import sqlite3
 from collections.abc import Callable
 from concurrent.futures import Future
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
+from protocol import clock as project_clock
 from protocol import topics
 from protocol.errors import Refused
 from protocol.events import OUTCOMES, Event, InvalidEvent, make_event
 from protocol.sites import Counter, Site
 from protocol.state import BoardState, QueueState
-from server.desk.boardstate import apply_counter_event, in_progress
+from server.desk.boardstate import in_progress
 from server.desk.errors import DeskRefused
 from server.desk.statefeed import StateFeed
 from server.storage import audit
 from server.storage.audit import Actor
 from server.storage.events import BatchResult, EventStore, next_seq
 from server.storage.groupcommit import Done, GroupCommit, Job
+from server.storage.projection import apply_counter_event
 
 if TYPE_CHECKING:
     from protocol.link import Publish  # type only: no paho at run time here
@@ -51,10 +53,6 @@ ACTIONS = ("call_next", "call_ticket", "recall", "start", "complete", "no_show",
 Answer = dict[str, Any]  # an action's answer: the ticket's row after it, or the counter's state
 Planned = tuple[list[tuple[str, dict[str, Any]]], Answer | None]  # (events to store: type and data, the ticket)
 Work = Callable[["_Turn"], Planned]
-
-
-def utc_now() -> datetime:
-    return datetime.now(UTC)
 
 
 @dataclass
@@ -79,7 +77,7 @@ class Dispatcher:
         dispatch_sites: list[str],
         source: str,
         publish: Publish,
-        clock: Callable[[], datetime] = utc_now,
+        clock: Callable[[], datetime] = project_clock.now,
         state_interval_s: float = 0.2,
     ):
         self.store = store
@@ -115,12 +113,8 @@ class Dispatcher:
         return self.states.publish_now(site)
 
     def on_ingested(self, result: BatchResult) -> None:
-        """Ingest listener: fold counter events of any site, refresh dispatched sites' state."""
-        counter_events = [e for e in result.stored if e.type.startswith("counter.")]
-        if counter_events:
-            with self.store.writing() as conn:
-                for event in counter_events:
-                    apply_counter_event(conn, event)
+        """Ingest listener: refresh the state of the dispatched sites a batch touched (the
+        counters projection was folded inside the ingest transaction)."""
         touched = {e.site for e in result.stored} | {u["site"] for u in result.device_updates}
         for site in touched:
             self.states.request(site)

@@ -22,6 +22,7 @@ from zoneinfo import ZoneInfo
 
 if TYPE_CHECKING:
     from protocol.sites import Site
+from protocol.sites import DEFAULT_ZONE
 
 GROUP_KEYS = ("site", "service", "counter", "day", "week", "month", "hour")
 MEASURES = ("wait", "service", "total")
@@ -191,7 +192,7 @@ def ticket_facts(row: Mapping[str, Any], rules: Mapping[str, Rules]) -> TicketFa
         return None
     site = row["site"]
     rule = rules.get(site)
-    zone = rule.zone if rule else ZoneInfo("Asia/Ho_Chi_Minh")
+    zone = rule.zone if rule else DEFAULT_ZONE
     service = row.get("service") or ""
     target_s = rule.targets_s.get(service) if rule else None
     completed = row.get("status") == "completed"
@@ -251,7 +252,7 @@ def first_ratings(
                 continue
             seen.add(ticket_id)
         rule = rules.get(f["site"])
-        zone = rule.zone if rule else ZoneInfo("Asia/Ho_Chi_Minh")
+        zone = rule.zone if rule else DEFAULT_ZONE
         ticket = tickets.get(ticket_id) if ticket_id else None
         if ticket and ticket.get("issued_at") is not None and ticket.get("local_day"):
             day, hour, service = ticket["local_day"], local_hour(ticket["issued_at"], zone), ticket.get("service") or ""

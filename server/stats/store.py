@@ -37,6 +37,7 @@ from concurrent.futures.process import BrokenProcessPool
 from datetime import date, datetime, time, timedelta
 from typing import Any
 
+from protocol.sites import DEFAULT_ZONE
 from server.stats import measures as stats
 from server.stats.measures import MEASURES, Accumulator, Rules
 from server.stats.query import aggregate_plan, decode, distribution_of, encode, query_aggregates, site_filter
@@ -100,7 +101,7 @@ def rules_fingerprint(rules: Mapping[str, Rules]) -> str:
 
 def day_bounds(day: str, rules: Rules | None) -> tuple[float, float]:
     """UTC epoch seconds [start, end) of a site-local day."""
-    zone = rules.zone if rules else stats.ZoneInfo("Asia/Ho_Chi_Minh")
+    zone = rules.zone if rules else DEFAULT_ZONE
     d = date.fromisoformat(day)
     start = datetime.combine(d, time(0), zone)
     end = datetime.combine(d + timedelta(days=1), time(0), zone)
@@ -108,7 +109,7 @@ def day_bounds(day: str, rules: Rules | None) -> tuple[float, float]:
 
 
 def local_day_of(epoch_s: float, rules: Rules | None) -> str:
-    zone = rules.zone if rules else stats.ZoneInfo("Asia/Ho_Chi_Minh")
+    zone = rules.zone if rules else DEFAULT_ZONE
     return datetime.fromtimestamp(epoch_s, zone).date().isoformat()
 
 

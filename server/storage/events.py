@@ -25,7 +25,7 @@ from protocol import topics
 from protocol.events import Event, InvalidEvent, parse_event
 from protocol.sites import Site
 from server.storage.db import open_database, read_connection
-from server.storage.projection import refresh_tickets
+from server.storage.projection import apply_counter_event, refresh_tickets
 
 log = logging.getLogger(__name__)
 
@@ -270,6 +270,8 @@ class EventStore:
         )
         result.stored = new
         result.tickets = refresh_tickets(conn, touched_tickets, self.zones)
+        for event in new:  # the counters projection, in the same transaction
+            apply_counter_event(conn, event)
         for row in result.tickets:
             if row["ticket_id"] in issued_now:
                 self._flag_duplicate_number(conn, row)

@@ -23,6 +23,9 @@ from datetime import UTC, datetime
 from typing import Any
 from zoneinfo import ZoneInfo
 
+from protocol.events import CounterClosed, CounterOpened, CounterPaused, Event
+from protocol.sites import DEFAULT_ZONE
+
 # Ties on the same timestamp resolve in the order a ticket lives through.
 TYPE_RANK = {
     "ticket.issued": 0,
@@ -91,7 +94,7 @@ def fold(ticket_id: str, rows: Iterable[EventRow], zones: dict[str, ZoneInfo]) -
     if automatic:
         _close_automatically(t, ordered, automatic)
     if t["issued_at"] is not None:
-        zone = zones.get(t["site"]) or ZoneInfo("Asia/Ho_Chi_Minh")
+        zone = zones.get(t["site"]) or DEFAULT_ZONE
         t["local_day"] = datetime.fromtimestamp(t["issued_at"], UTC).astimezone(zone).date().isoformat()
         if t["first_called_at"] is not None:
             t["wait_s"] = t["first_called_at"] - t["issued_at"]
@@ -149,3 +152,31 @@ def refresh_tickets(conn: sqlite3.Connection, ticket_ids: Iterable[str], zones: 
     rows_out = [fold(ticket_id, rows, zones) for ticket_id, rows in by_ticket.items()]
     conn.executemany(_UPSERT, [[row[c] for c in COLUMNS] for row in rows_out])
     return rows_out
+
+
+# -- counters: open / paused / closed -----------------------------------------------------
+# Fed by counter.* events, those the dispatcher makes (inside its transaction) and those
+# arriving through MQTT ingest (inside the ingest transaction). A later event wins; an
+# older one arriving late changes nothing.
+COUNTER_EVENT_STATE = {"counter.opened": "open", "counter.paused": "paused", "counter.closed": "closed"}
+
+
+def apply_counter_event(conn: sqlite3.Connection, event: Event) -> bool:
+    """Fold one counter.* event into `counters` unless a later one is already there."""
+    if not isinstance(event, CounterOpened | CounterPaused | CounterClosed):
+        return False
+    state = COUNTER_EVENT_STATE[event.type]
+    at = event.ts.timestamp()
+    counter = event.data.counter
+    row = conn.execute(
+        "SELECT changed_at FROM counters WHERE site = ? AND counter = ?", (event.site, counter)
+    ).fetchone()
+    if row is not None and row[0] > at:
+        return False
+    conn.execute(
+        "INSERT INTO counters (site, counter, state, reason, changed_at, priority_streak) VALUES (?, ?, ?, ?, ?, 0) "
+        "ON CONFLICT(site, counter) DO UPDATE SET state = excluded.state, reason = excluded.reason, "
+        "changed_at = excluded.changed_at",
+        (event.site, counter, state, event.data.reason, at),
+    )
+    return True

@@ -12,10 +12,10 @@ import sqlite3
 import subprocess
 import urllib.request
 from collections.abc import Iterator
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from protocol.clock import real_now
 from xephang.doctor.findings import Context, Finding, Status, _
 
 SKEW_WARN_S = 2.0
@@ -93,7 +93,7 @@ def _server_url(ctx: Context) -> str | None:
 
 def clock_skew_s(url: str, now: Any = None, timeout_s: float = 5.0) -> float:
     """Our clock minus the server's (its HTTP Date header), halfway through the request."""
-    clock = now or (lambda: datetime.now(UTC))
+    clock = now or real_now  # the machine's own clock, whatever a demo says
     sent = clock()
     with urllib.request.urlopen(url.rstrip("/") + "/healthz", timeout=timeout_s) as response:
         date = response.headers.get("Date")

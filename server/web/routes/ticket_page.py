@@ -136,6 +136,7 @@ def public_view(conn: sqlite3.Connection, site: Site, ticket: dict[str, Any], lo
     return {
         "number": ticket["number"],
         "service": service.label(locale) if service else None,
+        "documents": list(service.documents) if service else [],
         "status": status,
         "people_ahead": ahead,
         "estimated_wait_s": wait_s,

@@ -49,6 +49,7 @@
     text("sentence", v.spoken.call);
     show("sentence", !!v.spoken.call);
     show("queue", v.status === "waiting");
+    if ($("documents")) { show("documents", v.status === "waiting" || v.status === "called"); }
     text("ahead", v.people_ahead == null ? "—" : v.people_ahead);
     text("wait", v.status === "waiting" ? waitText(v) : "");
     show("rate", v.status === "completed" && !v.rated);
