@@ -21,7 +21,7 @@ from dataclasses import dataclass
 
 from display.board import Announcement
 from hardware.audio import AudioError, Output, Pcm, Voice
-from protocol.speech import DEFAULT_TEMPLATE, call_sentence, sentence_words
+from protocol.speech import DEFAULT_TEMPLATE, Variant, call_sentence, sentence_words
 
 log = logging.getLogger(__name__)
 
@@ -47,7 +47,7 @@ class Announcer:
         chime: Pcm | None,
         *,
         template: str = DEFAULT_TEMPLATE,
-        variant: str = "north",
+        variant: Variant = "north",
         repeat: int = 2,
         gap_s: float = 0.7,
         clock: Callable[[], float] = time.monotonic,
@@ -114,7 +114,7 @@ class Announcer:
 
     def _say(self, item: Announcement) -> None:
         started_s = self.clock()
-        sentence = call_sentence(item.number, item.counter_number, self.template, self.variant)  # type: ignore[arg-type]
+        sentence = call_sentence(item.number, item.counter_number, self.template, self.variant)
         voice, speech = self._speech(sentence)
         sound = self.chime + self.gap if self.chime is not None else Pcm(b"")
         if speech is not None:

@@ -23,7 +23,7 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, BinaryIO, Literal, Protocol
+from typing import TYPE_CHECKING, Any, BinaryIO, Literal, Protocol, TypeGuard
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
@@ -132,23 +132,23 @@ class PrinterStatus:
 UNKNOWN = PrinterStatus()
 
 
-def _valid(byte: int | None) -> bool:
+def _valid(byte: int | None) -> TypeGuard[int]:
     return byte is not None and (byte & _FIXED_MASK) == _FIXED_BITS
 
 
 def parse_status(printer_byte: int | None, offline_byte: int | None, paper_byte: int | None) -> PrinterStatus:
     """Decode the answers to DLE EOT 1 (printer), 2 (offline cause), 4 (paper sensor)."""
-    online = None if not _valid(printer_byte) else not (printer_byte & 0x08)  # type: ignore[operator]
+    online = None if not _valid(printer_byte) else not (printer_byte & 0x08)
     cover: Literal["open", "closed", "unknown"] = "unknown"
     paper: Literal["ok", "near_end", "out", "unknown"] = "unknown"
     if _valid(offline_byte):
-        cover = "open" if offline_byte & 0x04 else "closed"  # type: ignore[operator]
-        if offline_byte & 0x20:  # type: ignore[operator]
+        cover = "open" if offline_byte & 0x04 else "closed"
+        if offline_byte & 0x20:
             paper = "out"
     if _valid(paper_byte) and paper != "out":
-        if paper_byte & 0x60:  # type: ignore[operator]
+        if paper_byte & 0x60:
             paper = "out"
-        elif paper_byte & 0x0C:  # type: ignore[operator]
+        elif paper_byte & 0x0C:
             paper = "near_end"
         else:
             paper = "ok"
@@ -185,7 +185,7 @@ def make_fake_printer(fault: str = "none", profile: str | None = None) -> Escpos
     """A FakePrinter instance (the class derives from escpos Dummy, imported lazily)."""
     base = _dummy_base()
 
-    class FakePrinter(base):  # type: ignore[misc, valid-type]
+    class FakePrinter(base):  # type: ignore[misc, valid-type]  # escpos ships no type hints; base chosen at run time
         """escpos Dummy that answers status queries and fails jobs while faulty.
 
         `fault`: none | paper_out | near_end | offline | cover_open | jam | no_answer;

@@ -191,11 +191,11 @@ class KioskApp(DeviceLoop):
     def _run(self) -> None:
         try:
             db = open_store(self.settings.kiosk.data_dir)
-            self.kiosk = Kiosk(self.settings, db, self.printer, self.queue_view, clock=self._clock)
-            recovered = self.kiosk.recover()
+            kiosk = self.kiosk = Kiosk(self.settings, db, self.printer, self.queue_view, clock=self._clock)
+            recovered = kiosk.recover()
             if recovered:
                 log.warning("released %d ticket(s) numbered before a crash: %s", len(recovered), ", ".join(recovered))
-            self.publisher = OutboxPublisher(db, self.link, clock=self._clock)
+            publisher = self.publisher = OutboxPublisher(db, self.link, clock=self._clock)
         except BaseException as exc:  # noqa: BLE001 - reported to start()'s caller
             self._failed(exc)
             return
@@ -210,18 +210,18 @@ class KioskApp(DeviceLoop):
             if item == "stop":
                 break
             if isinstance(item, _Request):
-                self._handle(item)
+                self._handle(item, kiosk, publisher)
             if time.monotonic() >= next_poll:
                 self._refresh_status()
                 next_poll = time.monotonic() + self.settings.kiosk.printer_poll_s
-            self.publisher.pump()
+            publisher.pump()
         db.close()
 
-    def _handle(self, request: _Request) -> None:
+    def _handle(self, request: _Request, kiosk: Kiosk, publisher: OutboxPublisher) -> None:
         if self.lights:
             self.lights.show("printing")
         try:
-            result = self.kiosk.issue(request.press)  # type: ignore[union-attr]
+            result = kiosk.issue(request.press)
         except Exception:  # noqa: BLE001 - one bad press must not stop the kiosk
             log.exception("issuing a ticket failed")
             result = IssueResult("error", self._("Something went wrong, no ticket was issued. Please ask the staff."))
@@ -235,7 +235,7 @@ class KioskApp(DeviceLoop):
         elif self.lights:
             self.lights.signal_refusal()
         self._refresh_status(force=result.outcome in ("print_failed", "printer_fault", "unconfirmed"), polled=result.outcome != "closed")
-        self.publisher.pump()  # type: ignore[union-attr]
+        publisher.pump()
         with self._pending_lock:
             self._pending -= 1
             if self._pending == 0:
