@@ -82,6 +82,7 @@ def acl_lines(device: DeviceLike) -> list[str]:
             f"topic write {site}/events/ticket.issued",
             f"topic write {status}",
             f"topic read {site}/state/#",
+            f"topic read {prefix}/{device.site}/devices/{device.id}/reprint",
         ],
         "display": [f"topic read {site}/#", f"topic write {status}"],
         "keypad": [

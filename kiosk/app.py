@@ -10,6 +10,7 @@ paho's thread only hands acks and queue state over. Hardware comes from configur
 
 from __future__ import annotations
 
+import json
 import logging
 import queue
 import threading
@@ -47,6 +48,11 @@ class _Request:
     pressed_at: float  # time.perf_counter()
 
 
+@dataclass(frozen=True)
+class _Reprint:
+    ticket_id: str
+
+
 class KioskApp(DeviceLoop):
     """The running kiosk: buttons in, tickets printed, ticket.issued out."""
 
@@ -79,7 +85,7 @@ class KioskApp(DeviceLoop):
         self.printer = TicketPrinter(k.printer, printer_transport)
         self.queue_view = QueueView(self.site, k.state_max_age_s, clock)
         self.results: deque[IssueResult] = deque(maxlen=1000)  # recent outcomes, for tests and --check
-        self._requests: queue.SimpleQueue[_Request | str] = queue.SimpleQueue()
+        self._requests: queue.SimpleQueue[_Request | _Reprint | str] = queue.SimpleQueue()
         self._init_loop()
         self._pending = 0
         self._pending_lock = threading.Lock()
@@ -89,8 +95,8 @@ class KioskApp(DeviceLoop):
         self.link = MqttLink(
             k.device_id,
             settings.broker_login(),
-            subscriptions=[(topics.queue_state(self.site.id), 1)],
-            on_message=lambda message: self.queue_view.update(message.payload),
+            subscriptions=[(topics.queue_state(self.site.id), 1), (topics.reprint(self.site.id, k.device_id), 1)],
+            on_message=self._on_message,
             status_topic=topics.device_status(self.site.id, k.device_id),
             status_details={"role": "kiosk", "printer": "unknown"},
             on_published=self._on_published,
@@ -147,6 +153,18 @@ class KioskApp(DeviceLoop):
             self.lights.signal_refusal()
         self._announce(self._(verdict.message))
         return verdict
+
+    def _on_message(self, message: Any) -> None:
+        """paho's thread: the queue state is kept; a reprint request goes to the loop."""
+        if message.topic.endswith("/reprint"):
+            try:
+                ticket_id = str(json.loads(message.payload)["ticket_id"])[:64]
+            except (ValueError, KeyError, TypeError):
+                log.warning("reprint request not readable; ignored")
+                return
+            self._requests.put(_Reprint(ticket_id))
+            return
+        self.queue_view.update(message.payload)
 
     def _on_connection_change(self, up: bool) -> None:
         if self.publisher is not None:
@@ -211,11 +229,26 @@ class KioskApp(DeviceLoop):
                 break
             if isinstance(item, _Request):
                 self._handle(item, kiosk, publisher)
+            elif isinstance(item, _Reprint):
+                self._reprint(item.ticket_id, kiosk)
             if time.monotonic() >= next_poll:
                 self._refresh_status()
                 next_poll = time.monotonic() + self.settings.kiosk.printer_poll_s
             publisher.pump()
         db.close()
+
+    def _reprint(self, ticket_id: str, kiosk: Kiosk) -> None:
+        if self.lights:
+            self.lights.show("printing")
+        try:
+            result = kiosk.reprint(ticket_id)
+        except Exception:  # noqa: BLE001 - a failed reprint must not stop the kiosk
+            log.exception("reprinting a ticket failed")
+            self._refresh_status(force=True)
+            return
+        self.results.append(result)
+        self._announce(result.message)
+        self._refresh_status(force=True)
 
     def _handle(self, request: _Request, kiosk: Kiosk, publisher: OutboxPublisher) -> None:
         if self.lights:

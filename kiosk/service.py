@@ -269,9 +269,11 @@ class Kiosk:
             documents=tuple(service.documents) if service else (),
         )
 
-    def draft(self, ticket_id: str, service_id: str, priority: str | None, now: datetime) -> Draft:
-        """Everything of the ticket that does not depend on its number, drawn and encoded."""
-        content = self.content("", ticket_id, service_id, priority, now)
+    def draft(self, ticket_id: str, service_id: str, priority: str | None, now: datetime,
+              content: TicketContent | None = None) -> Draft:
+        """Everything of the ticket that does not depend on its number, drawn and encoded
+        (`content` given: that content, e.g. a reprint's)."""
+        content = content or self.content("", ticket_id, service_id, priority, now)
         profile = self.printer.settings.profile
         if self.settings.kiosk.text_mode:
             _ = self._
@@ -298,6 +300,45 @@ class Kiosk:
             draft.prepared.with_number(number).image.save(folder / f"{self.site.local_day(now).isoformat()}-{number}.png")
         except OSError as exc:  # a copy is a convenience; the printed ticket is what counts
             log.warning("could not save a PNG copy of ticket %s: %s", number, exc)
+
+    def reprint(self, ticket_id: str) -> IssueResult:
+        """Print again a ticket this kiosk issued (a desk asked for it: the citizen lost the
+        slip): same number, same time of issue, marked as a copy; no new number, no event.
+        A ticket this kiosk did not print, or voided, is refused."""
+        _ = self._
+        row = self.db.execute(
+            "SELECT number, service, priority, issued_at FROM tickets WHERE ticket_id = ? AND state != 'voided'",
+            (ticket_id,),
+        ).fetchone()
+        if row is None:
+            return IssueResult("unknown_ticket", _("This ticket was not printed here"), ticket_id=ticket_id)
+        number, service_id, priority, issued_text = row
+        now = self._clock()
+        status = self.printer.status(quick=True)
+        self.last_status = status
+        if not status.can_print:
+            return IssueResult(
+                "printer_fault",
+                _("The printer is not ready ({problem}). Please ask the staff.").format(
+                    problem=problem_text(status.summary, self.settings.locale)),
+                number=number, ticket_id=ticket_id,
+            )
+        content = replace(
+            self.content(number, ticket_id, service_id, priority, now),
+            issued_at=datetime.fromisoformat(issued_text).astimezone(self.site.zone),
+            reprinted_at=now.astimezone(self.site.zone),
+        )
+        draft = self.draft(ticket_id, service_id, priority, now, content=content)
+        try:
+            job = draft.job(number, self.printer.settings.profile)
+            self.printer.send(job)
+        except PrintError as exc:
+            log.error("reprint of ticket %s failed: %s", number, exc)
+            return IssueResult("print_failed", _("Printing failed, no ticket was issued. Please ask the staff."),
+                               number=number, ticket_id=ticket_id)
+        log.info("ticket %s printed again", number)
+        return IssueResult("reprinted", _("Ticket {number} printed again").format(number=number), number, ticket_id,
+                           len(job), {}, None, content)
 
     def _void(self, ticket_id: str) -> None:
         with transaction(self.db):

@@ -45,6 +45,7 @@ class TicketContent:
     url: str
     priority: str | None = None
     documents: tuple[str, ...] = ()  # "Giấy tờ cần mang", from the service's config
+    reprinted_at: datetime | None = None  # a copy a desk asked for (same number), and when
 
 
 @dataclass(frozen=True)
@@ -215,6 +216,9 @@ def prepare_ticket(content: TicketContent, width: int = 576, locale: str = "vi")
     face, lines = fit_lines(draw, _nfc(content.office).upper(), FONT_CONDENSED_BOLD, round(30 * scale), inner, 3, round(16 * scale))
     centred(lines, face, gap=round(6 * scale))
     rule()
+    if content.reprinted_at is not None:
+        centred([_("COPY printed at {when}").format(when=content.reprinted_at.strftime("%H:%M %d/%m"))],
+                font(FONT_BOLD, round(22 * scale)))
     centred([_("QUEUE NUMBER")], font(FONT_REGULAR, round(26 * scale)))
     y += round(6 * scale)
     band_top, band = y, band_height(inner, round(190 * scale))

@@ -28,6 +28,11 @@ def command(site: str, counter: str) -> str:
     return f"{PREFIX}/{_slug(site, 'site')}/commands/{_slug(counter, 'counter')}"
 
 
+def reprint(site: str, kiosk: str) -> str:
+    """A desk asks the kiosk that printed a ticket to print it again (server -> that kiosk)."""
+    return f"{PREFIX}/{_slug(site, 'site')}/devices/{_slug(kiosk, 'device')}/reprint"
+
+
 def board_state(site: str) -> str:
     return f"{PREFIX}/{_slug(site, 'site')}/state/board"
 

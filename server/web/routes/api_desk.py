@@ -8,6 +8,7 @@ from the runtime (server/runtime.py) through `DispatcherDep`.
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
 from collections.abc import Callable
 from typing import Annotated, Any, Literal, ParamSpec, TypeVar
@@ -16,6 +17,7 @@ from anyio import to_thread
 from fastapi import APIRouter, Depends, Request
 from pydantic import BaseModel, Field
 
+from protocol import topics
 from protocol.sites import Site
 from server.desk.deskview import desk_view
 from server.desk.dispatch import Answer, Dispatcher
@@ -24,7 +26,7 @@ from server.storage import audit
 from server.storage.audit import Actor
 from server.web.apiroute import ApiRoute
 from server.web.auth import CurrentUser, User, check_counter, check_site, client_address, reader_for, require_roles
-from server.web.deps import DispatcherDep, SettingsDep
+from server.web.deps import DispatcherDep, SettingsDep, runtime_of
 from server.web.errors import ApiError
 
 log = logging.getLogger(__name__)
@@ -148,6 +150,37 @@ async def close_counter(request: Request, site: str, counter: str, user: Current
 async def call_ticket(request: Request, site: str, counter: str, body: CallTicket, user: CurrentUser, dispatcher: DispatcherDep) -> dict:
     actor = _desk(request, dispatcher, user, site, counter, "call_ticket", roles=("admin",))
     return await _act(dispatcher, "call_ticket", site, counter, actor, ticket_id=body.ticket_id)
+
+
+class Reprint(BaseModel):
+    ticket_id: str = Field(max_length=64, description="the ticket whose slip the citizen lost")
+
+
+@router.post(COUNTER + "/reprint", summary="Ask the kiosk that printed a ticket to print it again (same number)")
+async def reprint(request: Request, site: str, counter: str, body: Reprint, user: CurrentUser,
+                  dispatcher: DispatcherDep, settings: SettingsDep) -> dict:
+    actor = _desk(request, dispatcher, user, site, counter, "reprint")
+    row = reader_for(request).execute(
+        "SELECT number, source, status FROM tickets WHERE ticket_id = ? AND site = ?", (body.ticket_id, site)
+    ).fetchone()
+    kiosks = {d.id for d in settings.devices if d.role == "kiosk" and d.site == site}
+    code = None
+    if row is None:
+        code, status, detail = "unknown_ticket", 404, "no such ticket at this site"
+    elif row[1] not in kiosks:
+        code, status, detail = "not_printed_by_a_kiosk", 409, "this ticket was not printed by a kiosk of this site"
+    elif row[2] not in ("waiting", "called", "serving"):
+        code, status, detail = "ticket_not_open", 409, f"the ticket is {row[2]}"
+    if code is not None:
+        audit.record_failure(dispatcher.store, actor, "reprint", code, site=site, counter=counter, target=body.ticket_id)
+        raise ApiError(status, code, detail)
+    number, kiosk = row[0], row[1]
+    payload = json.dumps({"ticket_id": body.ticket_id, "by": user.username}).encode()
+    await _run(lambda: runtime_of(request).publish(topics.reprint(site, kiosk), payload))
+    with dispatcher.store.writing() as conn:
+        audit.record(conn, actor, "reprint", site=site, counter=counter, target=body.ticket_id,
+                     detail={"number": number, "kiosk": kiosk})
+    return {"reprint": "sent", "ticket_id": body.ticket_id, "number": number, "kiosk": kiosk}
 
 
 def _site_of(settings: ServerSettings, user: User, site: str) -> Site:
