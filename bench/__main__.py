@@ -28,11 +28,17 @@ def render_doc() -> str:
     ]
     for path in sorted((HERE / "results").glob("*.json")):
         body = json.loads(path.read_text(encoding="utf-8"))
-        lines += [f"## {body['name']}", "", f"Measured {body.get('measured_at', '?')} on {body.get('machine', '?')}.", ""]
-        lines += ["| metric | value | target | met |", "|---|---|---|---|"]
+        lines += [f"## {body['name']}", "", f"Measured {body.get('measured_at', '?')} on {body.get('machine', '?')}."]
+        if body.get("load_text"):
+            lines += ["", ("**" + body["load_text"] + "**") if body.get("load", {}).get("busy") else body["load_text"] + "."]
+        lines += ["", "| metric | floor (same run) | figure | value | spread over rounds | target | met |",
+                  "|---|---|---|---|---|---|---|"]
         for f in body["figures"]:
             met = "" if f.get("ok") is None else ("yes" if f["ok"] else "**no**")
-            lines.append(f"| {f['metric']} | {f['value']:g} {f['unit']} | {f.get('target') or ''} | {met} |")
+            if met and f.get("busy"):
+                met += " (busy machine)"
+            lines.append(f"| {f['metric']} | {f.get('floor', '')} | {f.get('figure', '')} | {f['value']:g} {f['unit']} "
+                         f"| {f.get('spread', '')} | {f.get('target') or ''} | {met} |")
         if body.get("notes"):
             lines += ["", body["notes"]]
         lines.append("")
