@@ -64,6 +64,7 @@ THINK_S = (0.5, 1.5)  # phase 1: pause between a desk's rounds
 STRESS_ROUNDS = 10  # phase 2: per counter, back to back
 ALONE = 200
 LOAD_PROCESSES = 5
+MIN_BUSY_ROUNDS = 4  # per desk in the busy phase, however late it started
 ROUNDS = MIN_ROUNDS  # the machine is shared and noisy: every figure is the median over the rounds
 DEVICES = [Device(id="server", role="server"), Device(id="watch", role="server")]
 
@@ -130,6 +131,15 @@ def serve(config: str, port: str) -> None:
     from server.web.app import create_app
 
     logging.basicConfig(level=logging.WARNING)
+    if os.environ.get("BENCH_SWITCH_MS"):
+        sys.setswitchinterval(float(os.environ["BENCH_SWITCH_MS"]) / 1000)
+    if os.environ.get("BENCH_TRACE"):  # a profiling hook: a module whose install() patches the server
+        import importlib.util
+
+        spec = importlib.util.spec_from_file_location("bench_trace", os.environ["BENCH_TRACE"])
+        module = importlib.util.module_from_spec(spec)
+        spec.loader.exec_module(module)
+        module.install()
     app = create_app(load_settings(ServerSettings, config))
     if os.environ.get("BENCH_DISPATCH_ONLY") == "1":
         threading.Thread(target=_detach_other_listeners, args=(app,), daemon=True).start()
@@ -193,7 +203,9 @@ def desk(base: str, token: str, counter: str, rounds: int, out: list, barrier: t
         if think_s:
             time.sleep(rng.uniform(0, think_s[1]))  # desks do not start in lockstep
         done_rounds = 0
-        while done_rounds < rounds and (until is None or time.perf_counter() < until):
+        # Under heavy load the processes may start late: every desk acts at least
+        # MIN_BUSY_ROUNDS times, whatever the clock says.
+        while done_rounds < rounds and (until is None or time.perf_counter() < until or done_rounds < MIN_BUSY_ROUNDS):
             done_rounds += 1
             started = time.perf_counter()
             response = client.post(f"/api/v1/sites/{SITE}/counters/{counter}/next")
@@ -246,7 +258,18 @@ def run_desks(base: str, token: str, rounds: int, until_s: float | None, think_s
     return rows, floor, wall
 
 
-def measure(dispatch_only: bool) -> dict:
+def profile(pid: int) -> subprocess.Popen | None:
+    """With BENCH_PYSPY=<file>: py-spy samples the server through the busy phase (every
+    thread, idle ones too, as collapsed stacks), to see where a busy desk's time goes."""
+    out = os.environ.get("BENCH_PYSPY")
+    if not out:
+        return None
+    return subprocess.Popen(["py-spy", "record", "-p", str(pid), "-d", str(int(BUSY_S) + 2), "-r", "200", "-f", "raw",
+                             "--threads", "--idle", "-o", out], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                            env={**os.environ, "PATH": f"{Path(sys.executable).parent}:{os.environ.get('PATH', '')}"})
+
+
+def measure(dispatch_only: bool, extra_env: dict | None = None) -> dict:
     """One whole run against a fresh broker, database and server process."""
     from broker.config import free_port
 
@@ -256,7 +279,7 @@ def measure(dispatch_only: bool) -> dict:
         server_broker = BrokerSettings(host="127.0.0.1", port=process.port, username="server", password=passwords["server"])
         config, token = prepare(directory, server_broker)
         port = free_port()
-        env = {**os.environ, "BENCH_DISPATCH_ONLY": "1" if dispatch_only else "0"}
+        env = {**os.environ, "BENCH_DISPATCH_ONLY": "1" if dispatch_only else "0", **(extra_env or {})}
         child = subprocess.Popen([sys.executable, __file__, "--serve", str(config), str(port)],
                                  start_new_session=True, env=env)
         base = f"http://127.0.0.1:{port}"
@@ -279,7 +302,10 @@ def measure(dispatch_only: bool) -> dict:
             watcher.stdout.readline()
             time.sleep(0.5)
             rss_started = rss_of(child.pid)[0]
+            spy = profile(child.pid)
             busy, busy_floor, busy_wall = run_desks(base, token, 10_000, BUSY_S, THINK_S)
+            if spy is not None:
+                spy.wait(60)
             rss_steady = rss_of(child.pid)[0]
             stress, _, stress_wall = run_desks(base, token, STRESS_ROUNDS, None, None)
             alone: list = []
