@@ -137,7 +137,7 @@ def spread(values: list[float]) -> str:
     """The lowest and highest round, and each round in order."""
     if not values:
         return ""
-    return f"{min(values):.3g}..{max(values):.3g} (rounds: {', '.join(f'{v:.3g}' for v in values)})"
+    return f"{min(values):.4g}..{max(values):.4g} (rounds: {', '.join(f'{v:.4g}' for v in values)})"
 
 
 def ratio_figure(metric: str, floor_name: str, floors: list[float], figures: list[float], unit: str,
