@@ -143,7 +143,9 @@ def serve(config: str, port: str) -> None:
     app = create_app(load_settings(ServerSettings, config))
     if os.environ.get("BENCH_DISPATCH_ONLY") == "1":
         threading.Thread(target=_detach_other_listeners, args=(app,), daemon=True).start()
-    uvicorn.run(app, host="127.0.0.1", port=int(port), log_level="warning", access_log=False)
+    # Keep-alive longer than uvicorn's 5 s: on a loaded machine a desk's pause can pass it,
+    # and a connection closed by the server just as the desk sends is reset.
+    uvicorn.run(app, host="127.0.0.1", port=int(port), log_level="warning", access_log=False, timeout_keep_alive=120)
 
 
 def _detach_other_listeners(app) -> None:
@@ -325,8 +327,11 @@ def measure(dispatch_only: bool, extra_env: dict | None = None) -> dict:
                 child.kill()
             process.stop()
     ids = [t for t, _, _ in busy + stress + alone]
-    if len(ids) != len(set(ids)) or len(stress) != COUNTERS * STRESS_ROUNDS or len(alone) != ALONE:
+    if len(ids) != len(set(ids)):
         raise RuntimeError(f"{len(ids) - len(set(ids))} tickets called twice")
+    if len(stress) != COUNTERS * STRESS_ROUNDS or len(alone) != ALONE:
+        raise RuntimeError(f"desks failed: {len(stress)} of {COUNTERS * STRESS_ROUNDS} stress calls, "
+                           f"{len(alone)} of {ALONE} alone calls made")
 
     def split(rows: list) -> tuple[list[float], list[float]]:
         http = [took * 1000 for _, _, took in rows]
