@@ -103,13 +103,29 @@ class EventStore:
         self.conn: sqlite3.Connection = self.db.conn
         self.lock = threading.RLock()
         self.last_error: str | None = None
+        # Batches made only of events already stored (the server's own desk events coming
+        # back through the broker, redeliveries) are settled on this read connection,
+        # without the write lock or a commit (see `_all_known`).
+        self._known_reader: sqlite3.Connection | None = None
+        self._known_lock = threading.Lock()
+        self._unsaved_duplicates = 0  # counted by `_all_known`, added at the next write
 
     def reader(self) -> sqlite3.Connection:
         return read_connection(self.path)
 
     def close(self) -> None:
         with self.lock:
+            if self._unsaved_duplicates:
+                try:
+                    with self.writing() as conn:
+                        self._bump(conn, with_unsaved=True)
+                except sqlite3.Error as exc:
+                    log.error("duplicate count not saved: %s", exc)
             self.conn.close()
+        with self._known_lock:
+            if self._known_reader is not None:
+                self._known_reader.close()
+                self._known_reader = None
 
     @contextmanager
     def writing(self) -> Iterator[sqlite3.Connection]:
@@ -161,6 +177,10 @@ class EventStore:
                 rejected.append((message, reason))
             else:
                 accepted.append((event, message))
+        if accepted and not rejected and not statuses and self._all_known([str(e.id) for e, _ in accepted]):
+            result.duplicates = len(accepted)
+            self.last_error = None
+            return result
         with self.writing() as conn:
             self._check_cross_site(conn, accepted, rejected)
             new = self._insert(conn, accepted, result)
@@ -171,9 +191,30 @@ class EventStore:
                 )
             result.rejected = len(rejected)
             result.device_updates = [u for u in (self._device(conn, m) for m in statuses) if u]
-            self._bump(conn, stored=len(new), duplicates=result.duplicates, rejected=len(rejected))
+            self._bump(conn, with_unsaved=True, stored=len(new), duplicates=result.duplicates, rejected=len(rejected))
         self.last_error = None
         return result
+
+    def _all_known(self, ids: list[str]) -> bool:
+        """Whether every one of these event ids is already stored (committed), read on a
+        connection of its own: such a batch changes nothing, so it needs no write
+        transaction, and the desk actions whose events these are do not queue behind a
+        commit of nothing (docs/desk.md). Only committed rows are visible to a reader,
+        so an id seen here is certainly stored; the duplicate count is added to the
+        counters at the next write (and shown at once by `counts`)."""
+        unique = set(ids)
+        if len(unique) > 500:
+            return False
+        with self._known_lock:
+            if self._known_reader is None:
+                self._known_reader = read_connection(self.path)
+            marks = ", ".join("?" for _ in unique)
+            found = self._known_reader.execute(f"SELECT COUNT(*) FROM events WHERE id IN ({marks})", list(unique)).fetchone()[0]
+        if found != len(unique):
+            return False
+        with self._known_lock:
+            self._unsaved_duplicates += len(ids)
+        return True
 
     def append_local(self, events: list[Event], conn: sqlite3.Connection | None = None) -> BatchResult:
         """Store events the server made itself (desk actions). Pass `conn` to join an
@@ -341,7 +382,14 @@ class EventStore:
         )
         return {"site": topic.site, "device": topic.name, "state": state, "skew_s": skew_s}
 
-    def _bump(self, conn: sqlite3.Connection, **counts: int) -> None:
+    def _bump(self, conn: sqlite3.Connection, with_unsaved: bool = False, **counts: int) -> None:
+        """Add to the ingest counters; `with_unsaved` adds the duplicates `_all_known`
+        counted meanwhile (only where the transaction is the caller's own, so that a
+        rolled-back savepoint cannot take them along)."""
+        if with_unsaved:
+            with self._known_lock:
+                unsaved, self._unsaved_duplicates = self._unsaved_duplicates, 0
+            counts["duplicates"] = counts.get("duplicates", 0) + unsaved
         for name, value in counts.items():
             if value:
                 conn.execute(
@@ -356,4 +404,7 @@ class EventStore:
             found = dict(conn.execute("SELECT name, value FROM ingest_counters").fetchall())
         finally:
             conn.close()
-        return {name: int(found.get(name, 0)) for name in ("stored", "duplicates", "rejected")}
+        counts = {name: int(found.get(name, 0)) for name in ("stored", "duplicates", "rejected")}
+        with self._known_lock:
+            counts["duplicates"] += self._unsaved_duplicates
+        return counts

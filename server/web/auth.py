@@ -40,7 +40,12 @@ SESSION_COOKIE = "xephang_session"
 SESSION_TTL_S = 12 * 3600
 SAFE_METHODS = ("GET", "HEAD", "OPTIONS")
 _hasher = PasswordHasher()
-_DUMMY_HASH = _hasher.hash("not-a-real-password-only-for-timing")
+# What an unknown user name is checked against, so a login costs the same whether or not
+# the user exists. Stored, not computed at import: one argon2 hash takes its memory cost
+# (64 MiB) at once, and computing it at start-up made that the server's peak RSS
+# (docs/benchmarks.md, issue 23). Its parameters must stay those of `_hasher`
+# (tests/server/test_auth_dummy_hash.py checks it).
+_DUMMY_HASH = "$argon2id$v=19$m=65536,t=3,p=4$J+VB7y8/4rtFBw+qrhfd+w$mkRqhQS4BaK43iq3WyEsSK4ofY3LF9oPTE3KtP8qSzY"
 
 
 class User(BaseModel):
