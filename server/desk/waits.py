@@ -17,17 +17,21 @@ from __future__ import annotations
 import json
 import sqlite3
 import statistics
+import unicodedata
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
 from protocol.sites import Site
+from protocol.waitrange import printed_range
 from server.desk.estimate import (
     CounterNow,
     History,
     QueueEstimates,
     QueueNow,
     Sample,
+    WaitEstimate,
     Waiting,
     estimate_queue,
 )
@@ -135,4 +139,24 @@ def site_waits(conn: sqlite3.Connection, site: Site, now: datetime, counters: di
     return SiteWaits(estimates, step)
 
 
-__all__ = ["SiteWaits", "close_s", "history", "queue_now", "site_waits"]
+def wait_words(ahead: int | None, estimate: WaitEstimate | None, _: Callable[[str], str], citizen: bool = True) -> str:
+    """'about 25–40 min', 'under 5 min', 'You are next · under 5 min', or an honest
+    'not yet estimated (3 ahead)' / 'may not be reached today' — never a made-up figure."""
+    count = 0 if ahead is None else ahead
+    if estimate is None or estimate.low_s is None or estimate.high_s is None:
+        if estimate is not None and estimate.not_today >= 0.5:
+            words = _("may not be reached before closing today ({count} ahead)").format(count=count)
+        else:
+            words = _("not yet estimated ({count} ahead)").format(count=count)
+        return unicodedata.normalize("NFC", words)
+    printed = printed_range(estimate.low_s, estimate.high_s)
+    if printed.under:
+        words = _("under {minutes} min").format(minutes=printed.high_min)
+    else:
+        words = _("about {low}–{high} min").format(low=printed.low_min, high=printed.high_min)
+    if ahead == 0 and citizen:
+        words = f"{_('You are next')} · {words}"
+    return unicodedata.normalize("NFC", words)
+
+
+__all__ = ["SiteWaits", "close_s", "history", "queue_now", "site_waits", "wait_words"]

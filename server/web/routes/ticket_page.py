@@ -22,7 +22,6 @@ from __future__ import annotations
 import json
 import re
 import sqlite3
-import unicodedata
 from collections.abc import Callable
 from datetime import datetime
 from pathlib import Path
@@ -38,10 +37,9 @@ from protocol.events import InvalidEvent, make_event
 from protocol.i18n import translator
 from protocol.sites import Site
 from protocol.speech import DEFAULT_TEMPLATE, SpeechError, call_sentence, ticket_words
-from protocol.waitrange import printed_range
 from server.desk.boardstate import counter_states, in_progress
 from server.desk.estimate import WaitEstimate
-from server.desk.waits import site_waits
+from server.desk.waits import site_waits, wait_words
 from server.storage.events import next_seq
 from server.web.apiroute import ApiRoute
 from server.web.auth import client_address, reader_for
@@ -271,22 +269,3 @@ def wait_text(view: dict[str, Any], _: Callable[[str], str]) -> str:
         return ""
     return str(view.get("wait_text") or "")
 
-
-def wait_words(ahead: int | None, estimate: WaitEstimate | None, _: Callable[[str], str]) -> str:
-    """'about 25–40 min', 'under 5 min', 'You are next · under 5 min', or an honest
-    'not yet estimated (3 ahead)' / 'may not be reached today' — never a made-up figure."""
-    count = 0 if ahead is None else ahead
-    if estimate is None or estimate.low_s is None or estimate.high_s is None:
-        if estimate is not None and estimate.not_today >= 0.5:
-            words = _("may not be reached before closing today ({count} ahead)").format(count=count)
-        else:
-            words = _("not yet estimated ({count} ahead)").format(count=count)
-        return unicodedata.normalize("NFC", words)
-    printed = printed_range(estimate.low_s, estimate.high_s)
-    if printed.under:
-        words = _("under {minutes} min").format(minutes=printed.high_min)
-    else:
-        words = _("about {low}–{high} min").format(low=printed.low_min, high=printed.high_min)
-    if ahead == 0:
-        words = f"{_('You are next')} · {words}"
-    return unicodedata.normalize("NFC", words)
