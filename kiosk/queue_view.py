@@ -27,6 +27,8 @@ log = logging.getLogger(__name__)
 class Estimate:
     people_ahead: int | None
     wait_s: int | None
+    low_s: int | None = None  # P10-P90 range (servers since issue 16; older ones send none)
+    high_s: int | None = None
 
 
 UNKNOWN = Estimate(None, None)
@@ -76,9 +78,14 @@ class QueueView:
         state = self._state
         return bool(state and self._closed and self.site.local_day(state.ts) == self.site.local_day(now))
 
-    def estimate(self, service: str, now: datetime, issued_since: Callable[[datetime], int]) -> Estimate:
+    def estimate(self, service: str, now: datetime, issued_since: Callable[[datetime], int],
+                 priority: bool = False) -> Estimate:
         """People ahead = waiting for `service` in the state + tickets this kiosk printed
-        for it after the state's `ts` (the state cannot include those yet)."""
+        for it after the state's `ts` (the state cannot include those yet).
+
+        The wait range is the server's for a ticket issued at `ts` (normal or priority),
+        moved by `wait_step_s` for each of those extra tickets; without a step it cannot
+        be moved, so it is unknown rather than wrong."""
         state = self.fresh(now)
         if state is None:
             return UNKNOWN
@@ -87,4 +94,12 @@ class QueueView:
             return UNKNOWN
         extra = issued_since(state.ts)
         wait = queue.estimated_wait_s
-        return Estimate(queue.waiting + extra, wait)
+        if priority:
+            low, high = queue.priority_wait_low_s, queue.priority_wait_high_s
+            wait = queue.priority_wait_s if queue.priority_wait_s is not None else wait
+            return Estimate(queue.waiting + extra, wait, low, high)  # later normal tickets do not delay it
+        low, high = queue.wait_low_s, queue.wait_high_s
+        if extra and low is not None and high is not None:
+            step = queue.wait_step_s
+            low, high = (None, None) if step is None else (low + extra * step, high + extra * step)
+        return Estimate(queue.waiting + extra, wait, low, high)

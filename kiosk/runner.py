@@ -174,6 +174,8 @@ def preview(config: str | None, out: str, *, width: int | None, number: str | No
         issued_at=datetime.now(UTC).astimezone(site.zone),
         people_ahead=5,
         wait_s=17 * 60,
+        wait_low_s=12 * 60,
+        wait_high_s=28 * 60,
         notice=notice or _("Please keep this ticket and wait until your number is called. Thank you!"),
         url=f"{public_url.rstrip('/')}/t/{uuid.uuid4()}",
     )

@@ -252,7 +252,8 @@ class Kiosk:
         locale = self.settings.locale
         service = self.site.service(service_id)
         estimate = self.queue_view.estimate(
-            service_id, now, lambda since: outbox.issued_since(self.db, self.site.id, service_id, since)
+            service_id, now, lambda since: outbox.issued_since(self.db, self.site.id, service_id, since),
+            priority=priority is not None,
         )
         priority_name = next((p.name for p in self.site.priorities if p.id == priority), priority)
         return TicketContent(
@@ -263,6 +264,8 @@ class Kiosk:
             issued_at=now.astimezone(self.site.zone),
             people_ahead=estimate.people_ahead,
             wait_s=estimate.wait_s,
+            wait_low_s=estimate.low_s,
+            wait_high_s=estimate.high_s,
             notice=self.settings.kiosk.notice or self._("Please keep this ticket and wait until your number is called. Thank you!"),
             url=f"{self.settings.kiosk.public_url.rstrip('/')}/t/{ticket_id}",
             priority=priority_name,
@@ -281,7 +284,8 @@ class Kiosk:
             lines = [content.office, content.service, content.counter_hint or "",
                      _("Time: {when}").format(when=content.issued_at.strftime("%d/%m/%Y %H:%M")),
                      _("People waiting ahead: {count}").format(count=ahead),
-                     _("Estimated wait: {wait}").format(wait=wait_text(content.wait_s, self.settings.locale)),
+                     _("Estimated wait: {wait}").format(wait=wait_text(content.wait_s, self.settings.locale,
+                                                                          content.wait_low_s, content.wait_high_s)),
                      content.notice or ""]
             return Draft(content, lines=[line for line in lines if line])
         ticket = prepare_ticket(content, self.printer.width, self.settings.locale)

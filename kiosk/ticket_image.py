@@ -24,6 +24,7 @@ from PIL import Image, ImageDraw, ImageFont
 
 from protocol.i18n import translator
 from protocol.text import nfc as _nfc
+from protocol.waitrange import printed_range
 
 FONT_DIR = "/usr/share/fonts/truetype/dejavu"
 FONT_REGULAR = f"{FONT_DIR}/DejaVuSans.ttf"
@@ -46,6 +47,8 @@ class TicketContent:
     priority: str | None = None
     documents: tuple[str, ...] = ()  # "Giấy tờ cần mang", from the service's config
     reprinted_at: datetime | None = None  # a copy a desk asked for (same number), and when
+    wait_low_s: int | None = None  # P10-P90 of the wait (docs/estimate.md); printed when known
+    wait_high_s: int | None = None
 
 
 @dataclass(frozen=True)
@@ -163,10 +166,18 @@ def _notdef_safe() -> bool:  # the fonts are part of fonts-dejavu-core; fail ear
     return True
 
 
-def wait_text(wait_s: int | None, locale: str = "vi") -> str:
+def wait_text(wait_s: int | None, locale: str = "vi", low_s: int | None = None, high_s: int | None = None) -> str:
+    """The range in rounded minutes ("khoảng 25–40 phút", "dưới 5 phút"); a server older
+    than the range sends only a point ("khoảng 17 phút"); nothing known: "chưa ước tính
+    được", never a made-up figure."""
     _ = translator("kiosk", locale)
+    if low_s is not None and high_s is not None:
+        printed = printed_range(low_s, high_s)
+        if printed.under:
+            return _("under {minutes} min").format(minutes=printed.high_min)
+        return _("about {low}–{high} min").format(low=printed.low_min, high=printed.high_min)
     if wait_s is None:
-        return UNKNOWN
+        return _("not yet estimated")
     minutes = max(1, math.ceil(wait_s / 60))
     return _("about {minutes} min").format(minutes=minutes)
 
@@ -240,7 +251,7 @@ def prepare_ticket(content: TicketContent, width: int = 576, locale: str = "vi")
     details = [
         _("Time: {when}").format(when=content.issued_at.strftime("%d/%m/%Y %H:%M")),
         _("People waiting ahead: {count}").format(count=ahead),
-        _("Estimated wait: {wait}").format(wait=wait_text(content.wait_s, locale)),
+        _("Estimated wait: {wait}").format(wait=wait_text(content.wait_s, locale, content.wait_low_s, content.wait_high_s)),
     ]
     for text in details:
         face, lines = fit_lines(draw, text, FONT_REGULAR, int(body.size), inner, 2, round(16 * scale))

@@ -19,9 +19,18 @@ class ServiceQueue(_State):
     waiting: int = Field(ge=0, description="tickets waiting for this service")
     priority_waiting: int = Field(default=0, ge=0, description="of which priority tickets")
     estimated_wait_s: int | None = Field(
-        default=None, description="estimated wait of a ticket issued now; null when unknown"
+        default=None, description="estimated (median) wait of a normal ticket issued now; null when unknown"
     )
     open_counters: int = Field(default=0, ge=0, description="open counters serving it")
+    # Optional v1 additions (issue 16): the estimator's range (docs/estimate.md).
+    wait_low_s: int | None = Field(default=None, description="P10 of the wait of a normal ticket issued now; null when unknown")
+    wait_high_s: int | None = Field(default=None, description="P90 of the wait of a normal ticket issued now; null when unknown")
+    wait_step_s: int | None = Field(
+        default=None, description="about how much each ticket issued after `ts` adds to the wait (kiosks shift the range)"
+    )
+    priority_wait_s: int | None = Field(default=None, description="median wait of a priority ticket issued now")
+    priority_wait_low_s: int | None = Field(default=None, description="P10 of the wait of a priority ticket issued now")
+    priority_wait_high_s: int | None = Field(default=None, description="P90 of the wait of a priority ticket issued now")
 
 
 class QueueState(_State):

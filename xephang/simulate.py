@@ -69,6 +69,8 @@ class Staffing:
     counters: tuple[str, ...]
     label: str
     windows: dict[str, tuple[time, time]] = field(default_factory=dict)  # counter -> (open, close)
+    # counter -> (from, to): paused (e.g. "Đi họp"); the ticket in progress is finished first.
+    pauses: dict[str, tuple[time, time]] = field(default_factory=dict)
 
 
 @dataclass
@@ -191,11 +193,24 @@ def simulate_day(site: Site, model: SimulationModel, staffing: Staffing, day: da
         _, closes = staffing.windows.get(counter_id, (site.hours.open, site.hours.close))
         return datetime.combine(day, closes, zone)
 
+    pause_at = {c: (datetime.combine(day, a, zone), datetime.combine(day, b, zone)) for c, (a, b) in staffing.pauses.items()}
+
+    def paused(counter_id: str, now: datetime) -> bool:
+        window = pause_at.get(counter_id)
+        return window is not None and window[0] <= now < window[1]
+
+    for counter_id, (pause_from, pause_to) in pause_at.items():
+        heapq.heappush(heap, (pause_from, order, "pause", counter_id))
+        heapq.heappush(heap, (pause_to, order + 1, "resume", counter_id))
+        order += 2
+
     def serve(counter_id: str, now: datetime) -> None:
         nonlocal order
         counter = counters[counter_id]
         if now >= closes_at(counter_id):
             return
+        if paused(counter_id, now):
+            return  # the "resume" event calls again
         ticket = pick_next(waiting, counter.services, streak[counter_id], cap)
         if ticket is None:
             idle.add(counter_id)
@@ -217,13 +232,20 @@ def simulate_day(site: Site, model: SimulationModel, staffing: Staffing, day: da
 
     while heap:
         now, _, kind, payload = heapq.heappop(heap)
-        if kind == "arrive":
+        if kind == "pause":
+            emit("counter.paused", "server", now, {"counter": payload, "reason": "Đi họp"})
+        elif kind == "resume":
+            emit("counter.opened", "server", now, {"counter": payload})
+            if payload in idle or not any(h[3] == payload and h[2] == "free" for h in heap):
+                idle.discard(payload)
+                serve(payload, now)
+        elif kind == "arrive":
             t = payload
             emit("ticket.issued", "kiosk-sim", now,
                  {"ticket_id": t.ticket_id, "number": t.number, "service": t.service, "priority": t.priority})
             waiting.append(t)
             for counter_id in sorted(idle):
-                if t.service in counters[counter_id].services and now < closes_at(counter_id):
+                if t.service in counters[counter_id].services and now < closes_at(counter_id) and not paused(counter_id, now):
                     idle.discard(counter_id)
                     serve(counter_id, now)
                     break
@@ -235,7 +257,8 @@ def simulate_day(site: Site, model: SimulationModel, staffing: Staffing, day: da
 
     by_ticket: dict[str, list] = {}
     for e in events:
-        by_ticket.setdefault(json.loads(e[5])["data"]["ticket_id"], []).append(e)
+        if not e[0].startswith("counter."):
+            by_ticket.setdefault(json.loads(e[5])["data"]["ticket_id"], []).append(e)
     zones = {site.id: zone}
     rows = [fold(tid, evs, zones) for tid, evs in by_ticket.items()]
     stats = compute(rows, rules_from_sites([site]), ("site",))

@@ -5,10 +5,13 @@ The counters projection is fed by counter.* events, both those the dispatcher ma
 (inside its transaction) and those arriving through MQTT ingest (another server's
 sites). A later event wins; an older one arriving late changes nothing.
 
-Estimated wait of a ticket issued now, per service:
-    waiting tickets of the service x median service time of its last 20 completions
-    / open counters serving it
-and null when no counter serving it is open or it has no completed ticket yet.
+Estimated wait of a ticket issued now, per service: the estimator's median and P10-P90
+range (server/desk/waits.py, server/desk/estimate.py, docs/estimate.md), for a normal
+and for a priority ticket; null when no counter that serves it is open or paused.
+`estimated_wait_s` keeps its name and meaning (the wait of a ticket issued now) but now
+carries the estimator's median; the old formula
+    waiting x median service time of the last 20 completions / open counters
+is kept as `estimated_wait_s()` below for the benchmark's comparison.
 No FastAPI, no paho here.
 """
 
@@ -23,6 +26,7 @@ from typing import Any
 
 from protocol.sites import Site
 from protocol.state import BoardState, Call, CounterBoard, QueueState, ServiceQueue
+from server.desk.waits import site_waits
 
 RECENT_COMPLETIONS = 20
 RECENT_CALLS = 10
@@ -89,18 +93,26 @@ def queue_state(conn: sqlite3.Connection, site: Site, now: datetime,
                 counts: dict[str, tuple[int, int]] | None = None) -> QueueState:
     counters = counters if counters is not None else counter_states(conn, site)
     counts = counts if counts is not None else waiting_counts(conn, site.id)
+    waits = site_waits(conn, site, now, counters, in_progress(conn, site.id))
     services = {}
     for service in site.services:
         waiting, priority = counts.get(service.id, (0, 0))
         open_count = sum(
             1 for c in site.counters if service.id in c.services and counters[c.id]["state"] == "open"
         )
-        median_s = median_service_s(conn, site.id, service.id) if open_count else None
+        normal = waits.estimates.new[(service.id, False)]
+        first = waits.estimates.new[(service.id, True)]
         services[service.id] = ServiceQueue(
             waiting=waiting,
             priority_waiting=priority,
-            estimated_wait_s=estimated_wait_s(waiting, median_s, open_count),
+            estimated_wait_s=normal.point_s,
             open_counters=open_count,
+            wait_low_s=normal.low_s,
+            wait_high_s=normal.high_s,
+            wait_step_s=waits.step_s.get(service.id) if normal.known else None,
+            priority_wait_s=first.point_s,
+            priority_wait_low_s=first.low_s,
+            priority_wait_high_s=first.high_s,
         )
     return QueueState(site=site.id, ts=now, services=services)
 

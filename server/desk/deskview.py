@@ -2,7 +2,9 @@
 
 The counter and its state, the ticket in progress (with its arrival time, for the live
 timer against the service's target), the waiting list per service, tickets at risk of
-missing the target, device faults at the site, and the counter's totals today.
+missing the target, device faults at the site, and the counter's totals today; the
+estimated wait (issue 16) of a ticket issued now per service and of each waiting ticket,
+in the console's words (`wait_text`).
 Every ticket carries `unconfirmed` (1 when the kiosk published it without a confirmed
 print, docs/kiosk.md), so the console can mark it beside the number.
 No FastAPI here.
@@ -14,9 +16,11 @@ import sqlite3
 from datetime import datetime, timedelta
 from typing import Any
 
+from protocol.i18n import translator
 from protocol.sites import Site
-from server.desk.boardstate import counter_states, device_faults, waiting_counts
+from server.desk.boardstate import counter_states, device_faults, in_progress, waiting_counts
 from server.desk.dispatch import in_progress_one
+from server.desk.waits import site_waits, wait_words
 
 WAITING_SHOWN = 60
 
@@ -100,6 +104,13 @@ def desk_view(conn: sqlite3.Connection, site: Site, counter_id: str, now: dateti
         services_s.sort()
         totals["median_service_s"] = services_s[(len(services_s) - 1) // 2]
     own = [s for s in counter.services]
+    # The estimator's words (issue 16): per service for a ticket issued now, per waiting ticket.
+    _ = translator("server", locale)
+    estimates = site_waits(conn, site, now, counter_states(conn, site), in_progress(conn, site.id)).estimates
+    for tickets in waiting.values():
+        for ticket in tickets:
+            found = estimates.tickets.get(ticket["ticket_id"])
+            ticket["wait_text"] = wait_words(found.people_ahead, found, _, citizen=False) if found else None
     return {
         "site": site.id,
         "site_name": site.name,
@@ -107,7 +118,9 @@ def desk_view(conn: sqlite3.Connection, site: Site, counter_id: str, now: dateti
                     "state": state["state"], "reason": state["reason"]},
         "current": current,
         "services": [{"id": s.id, "name": names[s.id], "waiting": counts.get(s.id, 0), "own": s.id in own,
-                      "target_s": targets[s.id]} for s in sorted(site.services, key=lambda s: s.id not in own)],
+                      "target_s": targets[s.id],
+                      "wait_text": wait_words(counts.get(s.id, 0), estimates.new.get((s.id, False)), _, citizen=False)}
+                     for s in sorted(site.services, key=lambda s: s.id not in own)],
         "waiting": waiting,
         "at_risk": at_risk[:20],
         "faults": device_faults(conn, site.id),

@@ -18,6 +18,7 @@ from paho.mqtt.enums import CallbackAPIVersion
 from protocol import topics
 from protocol.events import make_event
 from protocol.settings import load_settings
+from server.desk.boardstate import estimated_wait_s
 from server.desk.errors import DeskRefused
 from server.settings import ServerSettings
 from server.web.app import create_app
@@ -173,8 +174,11 @@ def test_every_action_emits_its_event_and_state_follows(server, broker):
             next(c for c in b["counters"] if c["id"] == "quay-1")["state"] == "closed" for b in watcher.of(board_topic)
         ))
         # The last retained queue state: nobody waits for civil status; quay-2 is still open.
-        wait_until(lambda: watcher.of(topics.queue_state(SITE_ID))[-1]["services"]["tu-phap-ho-tich"]
-                   == {"waiting": 0, "priority_waiting": 0, "estimated_wait_s": None, "open_counters": 1})
+        wait_until(lambda: {k: watcher.of(topics.queue_state(SITE_ID))[-1]["services"]["tu-phap-ho-tich"][k]
+                            for k in ("waiting", "priority_waiting", "open_counters")}
+                   == {"waiting": 0, "priority_waiting": 0, "open_counters": 1})
+        last = watcher.of(topics.queue_state(SITE_ID))[-1]["services"]["tu-phap-ho-tich"]
+        assert last["wait_low_s"] <= last["estimated_wait_s"] <= last["wait_high_s"]
         audit_rows = runtime.store.conn.execute("SELECT action, ok, code FROM audit_log ORDER BY id").fetchall()
         assert ("call_next", 0, "counter_paused") in audit_rows
         assert sum(1 for r in audit_rows if r[1] == 1) == 12
@@ -182,7 +186,7 @@ def test_every_action_emits_its_event_and_state_follows(server, broker):
         watcher.stop()
 
 
-def test_estimated_wait_from_median_service_time_and_open_counters(server):
+def test_estimated_wait_is_the_estimators_range_for_a_ticket_issued_now(server):
     client, runtime, dispatcher, clock = server
     store = runtime.store
     for i in range(3):
@@ -196,8 +200,16 @@ def test_estimated_wait_from_median_service_time_and_open_counters(server):
     _, queue = dispatcher.publish_state(SITE_ID)
     service = queue.services["chung-thuc"]
     assert (service.waiting, service.open_counters) == (4, 2)
-    assert service.estimated_wait_s == 4 * 360 // 2
-    assert queue.services["dat-dai"].estimated_wait_s is None  # no open counter serves it
+    # Two free counters, four ahead: the new ticket is called after two rounds of service:
+    # 2 x 360 s by this history, 2 x 750 s by the prior (12.5 min); with three completions
+    # the history is thin, so the estimate lies between the two, nearer the prior.
+    assert service.wait_low_s is not None and service.wait_high_s is not None and service.estimated_wait_s is not None
+    assert 2 * 360 < service.estimated_wait_s < 2 * 750
+    assert service.wait_low_s <= service.estimated_wait_s <= service.wait_high_s
+    assert service.priority_wait_s == 0  # a priority ticket goes first, and a counter is free
+    assert estimated_wait_s(4, 360, 2) == 4 * 360 // 2  # today's formula, kept for the benchmark
+    dat_dai = queue.services["dat-dai"]
+    assert (dat_dai.estimated_wait_s, dat_dai.wait_low_s, dat_dai.wait_high_s) == (None, None, None)  # no counter serves it
 
 
 def test_two_counters_pressing_next_together_never_share_a_ticket(server):

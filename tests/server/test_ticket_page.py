@@ -6,7 +6,6 @@ nothing about other tickets can be read or probed."""
 from __future__ import annotations
 
 import json
-import math
 import re
 import sqlite3
 import statistics
@@ -22,14 +21,15 @@ from paho.mqtt.enums import CallbackAPIVersion
 from protocol import topics
 from protocol.settings import load_settings
 from protocol.speech import call_sentence, ticket_words
+from protocol.waitrange import printed_range
 from server.settings import ServerSettings
 from server.web.auth import create_token, create_user
 from server.web.ratelimit import RateLimiter
 from tests.server.livedesk import Kiosk
 from tests.support import SITE_ID, app_on_clock, office_clock, server_settings_dict, wait_until
 
-PUBLIC_KEYS = {"number", "service", "status", "people_ahead", "estimated_wait_s", "counter", "rated", "spoken",
-               "documents"}
+PUBLIC_KEYS = {"number", "service", "status", "people_ahead", "estimated_wait_s", "wait_low_s", "wait_high_s", "wait_text",
+               "counter", "rated", "spoken", "documents"}
 
 
 @pytest.fixture
@@ -78,7 +78,9 @@ def test_ticket_goes_from_waiting_to_called_to_completed(office):
     assert a2["number"] == "A002" and a2["service"] == "Tư pháp - Hộ tịch" and a2["status"] == "waiting"
     # A001 came earlier; the priority A003 goes ahead too. B001 is another service.
     assert a2["people_ahead"] == 2
-    assert a2["estimated_wait_s"] is None  # no counter open yet
+    assert a2["estimated_wait_s"] is None  # no counter open yet: said so, never a made-up figure
+    assert a2["wait_text"] == "chưa ước tính được (2 người phía trước)"
+    assert _view(client, ids["A002"], "en")["wait_text"] == "not yet estimated (2 ahead)"
     assert a2["counter"] is None and a2["rated"] is False
     assert a2["spoken"] == {"number": "a, hai", "call": None} == {"number": ticket_words("A002"), "call": None}
     assert _view(client, ids["A003"])["people_ahead"] == 0
@@ -101,11 +103,15 @@ def test_ticket_goes_from_waiting_to_called_to_completed(office):
     dispatcher.complete(SITE_ID, "quay-1", "returned", actor="test")
     a3 = _view(client, ids["A003"])
     assert a3["status"] == "completed" and a3["counter"]["number"] == 1 and a3["spoken"]["call"] is None
-    # The estimate for A002: one ticket ahead x the median service time / one open counter.
-    service_s = _count(db, "SELECT service_s FROM tickets WHERE ticket_id = ?", ids["A003"])
+    # The estimate for A002 (one ahead, quay-1 open and free): the estimator's range, in words.
     a2 = _view(client, ids["A002"])
     assert a2["people_ahead"] == 1
-    assert a2["estimated_wait_s"] == math.ceil(1 * service_s / 1)
+    assert 0 <= a2["wait_low_s"] <= a2["estimated_wait_s"] <= a2["wait_high_s"]
+    printed = printed_range(a2["wait_low_s"], a2["wait_high_s"])
+    words = (f"dưới {printed.high_min} phút" if printed.under
+             else f"khoảng {printed.low_min}–{printed.high_min} phút")
+    assert a2["wait_text"] == words
+    assert words in client.get(f"/t/{ids['A002']}").text
     assert "Sắp đến lượt bạn" in client.get(f"/t/{ids['A001']}").text
 
     dispatcher.call_next(SITE_ID, "quay-1", "test")

@@ -7,6 +7,7 @@ from __future__ import annotations
 import asyncio
 import json
 import os
+import re
 import shutil
 import sqlite3
 import uuid
@@ -51,6 +52,11 @@ async def _follow(server: LiveServer, ids: dict[str, str], db: Path, shots: Path
         assert await page.inner_text("#status") == "Đang chờ"
         assert await page.inner_text("#ahead") == "1"
         assert await page.is_hidden("#call") and await page.is_hidden("#rate")
+        # The wait is the estimator's range in words, the same as the JSON says (issue 16).
+        shown = await page.inner_text("#wait")
+        answer = await (await page.request.get(f"{base}/api/v1/tickets/{ids['A002']}")).json()
+        assert shown == answer["wait_text"]
+        assert re.fullmatch(r"khoảng \d+–\d+ phút|dưới 5 phút|chưa ước tính được \(1 người phía trước\)", shown), shown
         # The number is really large on a phone.
         size = await page.eval_on_selector("#number", "e => parseFloat(getComputedStyle(e).fontSize)")
         assert size >= 80, size
@@ -60,7 +66,7 @@ async def _follow(server: LiveServer, ids: dict[str, str], db: Path, shots: Path
         await asyncio.to_thread(dispatcher.call_next, SITE_ID, "quay-1", "test")
         # (The page's CSP forbids eval, so waits use selectors, never wait_for_function.)
         await expect(page.locator("#ahead")).to_have_text("0", timeout=15000)
-        assert await page.inner_text("#wait") == "Sắp đến lượt bạn"
+        assert (await page.inner_text("#wait")).startswith("Sắp đến lượt bạn")
         await asyncio.to_thread(dispatcher.complete, SITE_ID, "quay-1", "returned", None, "test")
         await asyncio.to_thread(dispatcher.call_next, SITE_ID, "quay-1", "test")
         await page.wait_for_selector("#call:not([hidden])", timeout=15000)

@@ -11,8 +11,10 @@ store, then publishes it on the site's events topic, like a desk action.
 
 People ahead of a waiting ticket: waiting tickets of the same service that the
 dispatcher calls first: priority ones when this ticket is not priority, and those of
-the same class issued earlier. Estimated wait: server.desk.boardstate's estimate for that
-many people. No paho here (publishing goes through runtime.publish).
+the same class issued earlier. Estimated wait: the estimator's median and P10-P90 range
+for this very ticket (server/desk/waits.py, docs/estimate.md), in words ("khoảng 25–40
+phút", "dưới 5 phút", "chưa ước tính được (3 người phía trước)") in the page's language.
+No paho here (publishing goes through runtime.publish).
 """
 
 from __future__ import annotations
@@ -20,8 +22,8 @@ from __future__ import annotations
 import json
 import re
 import sqlite3
-import unicodedata
 from collections.abc import Callable
+from datetime import datetime
 from pathlib import Path
 from typing import Any, Final, Literal
 
@@ -35,7 +37,9 @@ from protocol.events import Event, InvalidEvent, make_event
 from protocol.i18n import translator
 from protocol.sites import Site
 from protocol.speech import DEFAULT_TEMPLATE, SpeechError, call_sentence, ticket_words
-from server.desk.boardstate import counter_states, estimated_wait_s, median_service_s
+from server.desk.boardstate import counter_states, in_progress
+from server.desk.estimate import WaitEstimate
+from server.desk.waits import site_waits, wait_words
 from server.runtime import Runtime
 from server.storage.events import next_seq
 from server.web.apiroute import ApiRoute
@@ -116,17 +120,16 @@ def rated(conn: sqlite3.Connection, ticket_id: str) -> bool:
     ).fetchone() is not None
 
 
-def public_view(conn: sqlite3.Connection, site: Site, ticket: dict[str, Any], locale: str) -> dict[str, Any]:
+def public_view(conn: sqlite3.Connection, site: Site, ticket: dict[str, Any], locale: str, now: datetime) -> dict[str, Any]:
     """Everything the citizen may see about their ticket, and nothing else."""
     service = site.service(ticket["service"])
     status = ticket["status"] if ticket["status"] in ("waiting", "called", "serving", "completed", "no_show", "closed") else "unknown"
-    ahead = wait_s = None
+    ahead = None
+    estimate: WaitEstimate | None = None
     if status == "waiting":
         ahead = people_ahead(conn, ticket)
-        states = counter_states(conn, site)
-        open_count = sum(1 for c in site.counters if ticket["service"] in c.services and states[c.id]["state"] == "open")
-        median_s = median_service_s(conn, site.id, ticket["service"]) if open_count else None
-        wait_s = estimated_wait_s(ahead, median_s, open_count)
+        waits = site_waits(conn, site, now, counter_states(conn, site), in_progress(conn, site.id))
+        estimate = waits.estimates.tickets.get(ticket["ticket_id"])
     counter = site.counter(ticket["counter"]) if ticket["counter"] and status in ("called", "serving", "completed") else None
     try:
         spoken = ticket_words(ticket["number"])
@@ -139,7 +142,10 @@ def public_view(conn: sqlite3.Connection, site: Site, ticket: dict[str, Any], lo
         "documents": list(service.documents) if service else [],
         "status": status,
         "people_ahead": ahead,
-        "estimated_wait_s": wait_s,
+        "estimated_wait_s": estimate.point_s if estimate else None,
+        "wait_low_s": estimate.low_s if estimate else None,
+        "wait_high_s": estimate.high_s if estimate else None,
+        "wait_text": wait_words(ahead, estimate, translator("server", locale)) if status == "waiting" else None,
         "counter": {"number": counter.number, "name": counter.name} if counter else None,
         "rated": rated(conn, ticket["ticket_id"]),
         "spoken": {"number": spoken, "call": call},
@@ -174,7 +180,7 @@ async def ticket_json(request: Request, ticket_id: str) -> Response:
 
     def work() -> dict[str, Any] | None:
         found = _lookup(request, ticket_id)
-        return public_view(reader_for(request), *found, locale) if found else None
+        return public_view(reader_for(request), *found, locale, runtime_of(request).clock()) if found else None
 
     view = await to_thread.run_sync(work)
     if view is None:
@@ -231,7 +237,7 @@ async def ticket_page(request: Request, ticket_id: str) -> Response:
 
     def work() -> dict[str, Any] | None:
         found = _lookup(request, ticket_id)
-        return public_view(reader_for(request), *found, locale) if found else None
+        return public_view(reader_for(request), *found, locale, runtime_of(request).clock()) if found else None
 
     view = await to_thread.run_sync(work)
     texts = {t: _(t) for t in JS_TEXTS} | {f"rating:{i}": _(label) for i, label in enumerate(RATING_LABELS, 1)}
@@ -264,12 +270,8 @@ STATUS_TEXTS = {
 
 
 def wait_text(view: dict[str, Any], _: Callable[[str], str]) -> str:
-    """'about 12 min', 'You are next', or '—' when unknown (server-side first paint)."""
+    """The wait line of the server-side first paint (the same words as the JSON's)."""
     if view["status"] != "waiting":
         return ""
-    if view["people_ahead"] == 0:
-        return _("You are next")
-    if view["estimated_wait_s"] is None:
-        return "—"
-    minutes = max(1, -(-view["estimated_wait_s"] // 60))
-    return unicodedata.normalize("NFC", _("about {minutes} min").format(minutes=minutes))
+    return str(view.get("wait_text") or "")
+

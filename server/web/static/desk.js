@@ -93,6 +93,7 @@
       var group = el("div", "service" + (service.own ? " own" : ""));
       var head = el("h3", null, service.name + " ");
       head.appendChild(el("span", "count", String(service.waiting)));
+      if (service.wait_text) { head.appendChild(el("span", "eta", service.wait_text)); }
       group.appendChild(head);
       var list = el("ol", "tickets");
       (v.waiting[service.id] || []).forEach(function (ticket) {
@@ -103,6 +104,7 @@
         var age = el("span", "age");
         age.dataset.issued = ticket.issued_at;
         item.appendChild(age);
+        if (ticket.wait_text) { item.appendChild(el("span", "eta", ticket.wait_text)); }
         if (supervisor) {
           var call = el("button", "call-one", "▶");
           call.title = t("Call this ticket now");

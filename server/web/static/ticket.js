@@ -26,6 +26,7 @@
   function two(n) { return (n < 10 ? "0" : "") + n; }
 
   function waitText(v) {
+    if (v.wait_text) { return v.wait_text; }  // the server's words for the estimator's range
     if (v.people_ahead === 0) { return t("You are next"); }
     if (v.estimated_wait_s == null) { return "—"; }
     return t("about {minutes} min", { minutes: Math.max(1, Math.ceil(v.estimated_wait_s / 60)) });

@@ -1,0 +1,162 @@
+"""The wait estimator's inputs read from the database, and its answers for a site.
+
+server/desk/estimate.py is pure; this module reads what it needs from the projection
+(tickets, counters, counter events) and asks it: for every waiting ticket and for a
+ticket issued now of each service (normal and priority), from one set of runs. Used by
+the `state/queue` retained message (boardstate), the ticket page, the desk console and
+the API, so they all say the same thing.
+
+History: the last `HISTORY_DAYS` site-local days. Occupancy (first call to completion
+or no-show, capped at `MAX_OCCUPANCY_S`) of up to `HISTORY_SAMPLES` recent tickets per
+service; pause lengths (counter.paused followed by counter.opened); the priority rate
+per service over earlier whole days. No FastAPI, no paho here.
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+import statistics
+import unicodedata
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+from protocol.sites import Site
+from protocol.waitrange import printed_range
+from server.desk.estimate import (
+    CounterNow,
+    History,
+    QueueEstimates,
+    QueueNow,
+    Sample,
+    WaitEstimate,
+    Waiting,
+    estimate_queue,
+)
+
+HISTORY_DAYS = 14
+HISTORY_SAMPLES = 300
+MAX_OCCUPANCY_S = 3 * 3600
+
+
+@dataclass(frozen=True)
+class SiteWaits:
+    estimates: QueueEstimates
+    step_s: dict[str, int | None]  # service -> about how much one more ticket ahead adds
+
+
+def close_s(site: Site, now: datetime) -> float:
+    """Today's closing time (epoch seconds): nobody is called after it."""
+    return datetime.combine(site.local_day(now), site.hours.close, site.zone).timestamp()
+
+
+def queue_now(conn: sqlite3.Connection, site: Site, now: datetime, counters: dict[str, dict[str, Any]],
+              busy: dict[str, dict[str, Any]]) -> QueueNow:
+    """The queue as the estimator sees it; `counters` and `busy` are boardstate's
+    `counter_states` and `in_progress` (passed in: boardstate imports this module)."""
+    states = []
+    for c in site.counters:
+        row = counters[c.id]
+        ticket = busy.get(c.id)
+        states.append(CounterNow(
+            c.id, tuple(c.services), row["state"],
+            ticket["service"] if ticket else None,
+            (ticket["first_called_at"] or ticket["last_called_at"]) if ticket else None,
+            row["changed_at"] if row["state"] == "paused" else None,
+            row["priority_streak"] or 0,
+        ))
+    waiting = tuple(
+        Waiting(r[0], r[1], r[2] is not None, r[3])
+        for r in conn.execute(
+            "SELECT ticket_id, service, priority, issued_at FROM tickets INDEXED BY tickets_pick "
+            "WHERE site = ? AND status = 'waiting' AND issued_at IS NOT NULL AND number IS NOT NULL",
+            (site.id,),
+        )
+    )
+    priority_cap = site.max_consecutive_priority
+    return QueueNow(now.timestamp(), close_s(site, now), tuple(states), waiting, priority_cap, now.astimezone(site.zone).hour)
+
+
+def history(conn: sqlite3.Connection, site: Site, now: datetime) -> History:
+    today = site.local_day(now)
+    first_day = (today - timedelta(days=HISTORY_DAYS)).isoformat()
+    since = datetime.combine(today - timedelta(days=HISTORY_DAYS), site.hours.open, site.zone).timestamp()
+    occupancy: dict[str, list[Sample]] = {}
+    for service, called_at, ended_at in conn.execute(
+        "SELECT service, first_called_at, COALESCE(completed_at, no_show_at) FROM tickets "
+        "WHERE site = ? AND local_day >= ? AND first_called_at IS NOT NULL "
+        "AND (completed_at IS NOT NULL OR no_show_at IS NOT NULL) ORDER BY first_called_at DESC LIMIT ?",
+        (site.id, first_day, HISTORY_SAMPLES * max(1, len(site.services)) * 2),
+    ):
+        held = ended_at - called_at
+        samples = occupancy.setdefault(service, [])
+        if 0 <= held <= MAX_OCCUPANCY_S and len(samples) < HISTORY_SAMPLES:
+            samples.append(Sample(datetime.fromtimestamp(called_at, site.zone).hour, held))
+    pauses: list[float] = []
+    paused_at: dict[str, float] = {}
+    for kind, at, payload in conn.execute(
+        "SELECT type, ts_at, payload FROM events WHERE site = ? AND ts_at >= ? "
+        "AND type IN ('counter.paused', 'counter.opened', 'counter.closed') ORDER BY ts_at LIMIT 5000",
+        (site.id, since),
+    ):
+        counter = json.loads(payload)["data"].get("counter")
+        if kind == "counter.paused":
+            paused_at.setdefault(counter, at)
+        elif counter in paused_at:
+            began = paused_at.pop(counter)
+            if kind == "counter.opened":
+                pauses.append(at - began)
+    days = conn.execute(
+        "SELECT COUNT(DISTINCT local_day) FROM tickets WHERE site = ? AND local_day >= ? AND local_day < ?",
+        (site.id, first_day, today.isoformat()),
+    ).fetchone()[0]
+    open_h = (datetime.combine(today, site.hours.close) - datetime.combine(today, site.hours.open)).total_seconds() / 3600
+    rates: dict[str, float] = {}
+    if days and open_h > 0:
+        for service, count in conn.execute(
+            "SELECT service, COUNT(*) FROM tickets WHERE site = ? AND local_day >= ? AND local_day < ? "
+            "AND priority IS NOT NULL GROUP BY service",
+            (site.id, first_day, today.isoformat()),
+        ):
+            rates[service] = count / (days * open_h)
+    return History({s: tuple(v) for s, v in occupancy.items()}, tuple(pauses[-50:]), rates)
+
+
+def site_waits(conn: sqlite3.Connection, site: Site, now: datetime, counters: dict[str, dict[str, Any]],
+               busy: dict[str, dict[str, Any]]) -> SiteWaits:
+    """Estimates for every waiting ticket and for a ticket issued now of each service."""
+    queue = queue_now(conn, site, now, counters, busy)
+    past = history(conn, site, now)
+    new = [(s.id, priority) for s in site.services for priority in (False, True)]
+    estimates = estimate_queue(queue, past, new=new)
+    step: dict[str, int | None] = {}
+    for s in site.services:
+        able = sum(1 for c in queue.counters if s.id in c.services and c.state == "open")
+        values = [x.occupancy_s for x in past.occupancy.get(s.id, ())]
+        step[s.id] = round(statistics.median(values) / able) if able and values else None
+    return SiteWaits(estimates, step)
+
+
+def wait_words(ahead: int | None, estimate: WaitEstimate | None, _: Callable[[str], str], citizen: bool = True) -> str:
+    """'about 25–40 min', 'under 5 min', 'You are next · under 5 min', or an honest
+    'not yet estimated (3 ahead)' / 'may not be reached today' — never a made-up figure."""
+    count = 0 if ahead is None else ahead
+    if estimate is None or estimate.low_s is None or estimate.high_s is None:
+        if estimate is not None and estimate.not_today >= 0.5:
+            words = _("may not be reached before closing today ({count} ahead)").format(count=count)
+        else:
+            words = _("not yet estimated ({count} ahead)").format(count=count)
+        return unicodedata.normalize("NFC", words)
+    printed = printed_range(estimate.low_s, estimate.high_s)
+    if printed.under:
+        words = _("under {minutes} min").format(minutes=printed.high_min)
+    else:
+        words = _("about {low}–{high} min").format(low=printed.low_min, high=printed.high_min)
+    if ahead == 0 and citizen:
+        words = f"{_('You are next')} · {words}"
+    return unicodedata.normalize("NFC", words)
+
+
+__all__ = ["SiteWaits", "close_s", "history", "queue_now", "site_waits", "wait_words"]
