@@ -116,13 +116,16 @@ def _epoch(text: str | None) -> float | None:
 def clock_start(t: dict) -> float:
     """When the wait and the 60-minute clock start (DESIGN.md "Channels"): a walk-in at
     issue; an online number at its check-in; a booking at max(check-in, slot start). An
-    appointment ticket is issued at its check-in. Not checked in (a supervisor called an
+    appointment ticket is issued at its check-in; one called before its slot starts its
+    clock at that call (a wait of 0, never negative). Not checked in (a supervisor called an
     online number out of turn): at issue."""
     if t["channel"] == "online" and t["checked_in_at"] is not None:
         return float(t["checked_in_at"])
     if t["channel"] == "appointment":
         checked_in = t["checked_in_at"] if t["checked_in_at"] is not None else t["issued_at"]
-        return max(float(checked_in), float(t["appointment_start_at"] or checked_in))
+        start = max(float(checked_in), float(t["appointment_start_at"] or checked_in))
+        # Called before the slot (the office had time): the clock starts at that call, never after it.
+        return min(start, float(t["first_called_at"])) if t["first_called_at"] is not None else start
     return float(t["issued_at"])
 
 

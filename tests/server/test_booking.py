@@ -212,3 +212,34 @@ def test_booking_rate_limit_per_address(broker, tmp_path):
         answers = [client.post("/api/v1/bookings", json={"site": SITE_ID, "service": SERVICE, "slot": slot}) for _ in range(4)]
     assert [a.status_code for a in answers] == [201, 201, 201, 429]
     assert answers[-1].json()["code"] == "too_many_requests"
+
+
+def test_an_appointment_gets_its_ticket_at_check_in_and_its_clock_starts_at_the_slot(broker, tmp_path):
+    db = tmp_path / "server.db"
+    clock = office_clock()  # 10:00 on the project clock's date
+    app = app_on_clock(booking_settings(broker, db, {"early_checkin_minutes": 120}), clock)
+    with TestClient(app) as client:
+        runtime = app.state.runtime
+        wait_until(lambda: runtime.ingestor.link.connected.is_set())
+        now = clock()
+        start = now.replace(minute=0, second=0, microsecond=0) + timedelta(minutes=90)  # 11:30 today
+        code = client.post("/api/v1/bookings", json={"site": SITE_ID, "service": SERVICE, "slot": slot_key(start)}).json()["code"]
+        assert client.get(f"/api/v1/bookings/{code}").json()["number"] is None
+        before = _rows(db, "SELECT COUNT(*) FROM tickets")[0][0]
+        headers = _desk_token(runtime)
+        checked = client.post(f"/api/v1/sites/{SITE_ID}/check-in", json={"code": code, "counter": "quay-1"}, headers=headers)
+        assert checked.status_code == 200, checked.text
+        assert checked.json()["number"] == "LH001" and checked.json()["kind"] == "appointment"
+        assert _rows(db, "SELECT COUNT(*) FROM tickets")[0][0] == before + 1
+        row = _rows(db, "SELECT channel, appointment_start_at, status FROM tickets WHERE ticket_id = ?", checked.json()["ticket_id"])
+        assert row == [("appointment", start.timestamp(), "waiting")]
+        view = client.get(f"/api/v1/bookings/{code}").json()
+        assert (view["status"], view["number"]) == ("checked_in", "LH001")
+        again = client.post(f"/api/v1/sites/{SITE_ID}/check-in", json={"code": code}, headers=headers)
+        assert (again.status_code, again.json()["code"]) == (409, "code_used")
+        today = client.get(f"/api/v1/sites/{SITE_ID}/bookings/today", headers=headers).json()["bookings"]
+        assert [(b["code"], b["slot"], b["checked_in"], b["number"]) for b in today] == [(code, "11:30", True, "LH001")]
+        # Called 90 minutes before its slot (nobody else waits): its clock starts at that call, a wait of 0.
+        runtime.dispatcher.call_next(SITE_ID, "quay-1", "test")
+        wait_s = _rows(db, "SELECT wait_s FROM tickets WHERE ticket_id = ?", checked.json()["ticket_id"])[0][0]
+        assert wait_s == 0
