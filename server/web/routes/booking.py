@@ -123,6 +123,7 @@ def _public(bookings: Bookings, conn: Any, found: dict[str, Any], locale: str) -
         "site": {"id": site.id, "name": site.name},
         "service": {"id": found["service"], "name": service.label(locale) if service else found["service"]},
         "day": found["local_day"],
+        "day_shown": "/".join(reversed(found["local_day"].split("-"))),  # 03/12/2026, as Vietnamese write it
         "slot": start.strftime("%H:%M") if start else None,
         "slot_end": (start + timedelta(minutes=site.booking.slot_minutes)).strftime("%H:%M") if start else None,
         "number": found["number"],
@@ -301,6 +302,7 @@ async def pick_slot(request: Request, site: str, service: str, bookings: Booking
             views = await to_thread.run_sync(lambda: bookings.slots(reader_for(request), site, service, day))
         except BookingRefused:
             views = []
+    views = [v for v in views if v.slot.start > now]  # past slots are not offered
     return _page(request, {
         "locale": locale, "step": "slot", "site": found, "service": found.service(service),
         "service_name": found.service(service).label(locale),  # type: ignore[union-attr]
@@ -391,6 +393,7 @@ async def move_page(request: Request, code: str, bookings: BookingsDep) -> Respo
             views = await to_thread.run_sync(lambda: bookings.slots(reader_for(request), site.id, found["service"], day))
         except BookingRefused:
             views = []
+    views = [v for v in views if v.slot.start > bookings.clock()]
     service = site.service(found["service"])
     return _page(request, {
         "locale": locale, "step": "slot", "site": site, "service": service,
