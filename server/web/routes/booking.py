@@ -111,6 +111,11 @@ def _local(site: Site, epoch_s: float | None) -> datetime | None:
     return datetime.fromtimestamp(epoch_s, UTC).astimezone(site.zone) if epoch_s is not None else None
 
 
+def _hhmm(site: Site, epoch_s: float | None) -> str | None:
+    moment = _local(site, epoch_s)
+    return moment.strftime("%H:%M") if moment else None
+
+
 def _public(bookings: Bookings, conn: Any, found: dict[str, Any], locale: str) -> dict[str, Any]:
     """The JSON view of one booking: only what its code holder needs."""
     site = bookings.sites[found["site"]]
@@ -128,7 +133,7 @@ def _public(bookings: Bookings, conn: Any, found: dict[str, Any], locale: str) -
         "slot_end": (start + timedelta(minutes=site.booking.slot_minutes)).strftime("%H:%M") if start else None,
         "number": found["number"],
         "ticket_id": found["ticket_id"],
-        "held_until": _local(site, found["held_until_at"]).strftime("%H:%M") if found["held_until_at"] else None,
+        "held_until": _hhmm(site, found["held_until_at"]),
         "ticket": None,
         "come_by": None,
     }
@@ -144,7 +149,7 @@ def _public(bookings: Bookings, conn: Any, found: dict[str, Any], locale: str) -
                 ahead = view["ticket"]["people_ahead"] or 0
                 margin_s = 10 * 60
                 eta_s = max(0, (wait_s if wait_s is not None else ahead * site.booking.service_minutes * 60) - margin_s)
-                view["come_by"] = _local(site, bookings.clock().timestamp() + eta_s).strftime("%H:%M")  # type: ignore[union-attr]
+                view["come_by"] = _hhmm(site, bookings.clock().timestamp() + eta_s)
     return view
 
 
@@ -356,8 +361,8 @@ async def booking_page(request: Request, code: str, bookings: BookingsDep) -> Re
 @router.get("/b/{code}/qr.png", include_in_schema=False)
 async def booking_qr(request: Request, code: str, bookings: BookingsDep) -> Response:
     raw = codes.canonical(code)
-    found = raw and await to_thread.run_sync(lambda: bookings.view(reader_for(request), raw))
-    if not found:
+    found = await to_thread.run_sync(lambda: bookings.view(reader_for(request), raw)) if raw else None
+    if found is None:
         return JSONResponse(status_code=404, content=UNKNOWN, headers=HEADERS)
     base = runtime_of(request).settings.server.public_url or str(request.base_url)
     image = qrcode.make(f"{base.rstrip('/')}/b/{raw}", box_size=8, border=3)
