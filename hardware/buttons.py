@@ -24,6 +24,7 @@ from typing import Any, TextIO
 log = logging.getLogger(__name__)
 
 PIN_FACTORIES = ("mock", "lgpio", "keyboard")
+SCAN_MIN = 10  # a booking code has 10 symbols; keys are one or two words
 
 
 @dataclass(frozen=True)
@@ -195,8 +196,12 @@ class KeypadReader:
         *,
         priority_category: str | None = None,
         on_unknown: Callable[[str], None] | None = None,
+        on_scan: Callable[[str], None] | None = None,
     ):
         self.keys = {key.upper(): service for key, service in keys.items()}
+        # A USB QR scanner types its text and Enter like a keypad: a line that is no key
+        # and at least SCAN_MIN characters long is a scan (booking check-in, docs/booking.md).
+        self._on_scan = on_scan
         self._on_press = on_press
         self._priority_category = priority_category
         self._on_unknown = on_unknown or (lambda line: log.warning("unknown key %r", line))
@@ -219,6 +224,9 @@ class KeypadReader:
         if text.lower() in ("q", "quit", "exit"):
             return False
         press = self.parse(text)
+        if press is None and self._on_scan is not None and len(text) >= SCAN_MIN:
+            self._on_scan(text[:500])
+            return True
         if press is None:
             self._on_unknown(text[:40])
             return True
