@@ -144,3 +144,63 @@ def test_booking_page_flow_on_phones(broker, tmp_path):
     if os.environ.get("XEPHANG_SCREENSHOT_DIR"):
         for name in ("booking-slots-390.png", "booking-code-390.png", "booking-online-390.png", "booking-code-360.png"):
             shutil.copy(shots / name, Path(os.environ["XEPHANG_SCREENSHOT_DIR"]) / name)
+
+
+async def _console(server: LiveServer, codes: dict[str, str], shots: Path) -> None:
+    base = server.url
+    async with async_playwright() as p:
+        browser = await p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        context = await browser.new_context(viewport={"width": 1366, "height": 768}, locale="vi-VN")
+        page = await context.new_page()
+        await page.goto(f"{base}/desk")
+        await page.fill("#username", "can-bo-1")
+        await page.fill("#password", "mat-khau-can-bo-1")
+        await page.click("button[type=submit]")
+        await page.wait_for_url(f"{base}/desk")
+        # Today's bookings: the appointment at its slot, the online number, neither checked in.
+        await expect(page.locator("#booking-list li")).to_have_count(2, timeout=15000)
+        assert "Chưa đến" in await page.inner_text("#booking-list")
+        # Check in the appointment by its code typed in lower case without the dash.
+        await page.fill("#checkin-code", codes["appointment"].replace("-", "").lower())
+        await page.click("#checkin-button")
+        await expect(page.locator("#checkin-message")).to_have_text("Đã xác nhận có mặt: số LH001")
+        await expect(page.locator("#booking-list li.checked")).to_have_count(1)
+        # The same code again: a clear refusal, nothing issued.
+        await page.fill("#checkin-code", codes["appointment"])
+        await page.click("#checkin-button")
+        await expect(page.locator("#checkin-message")).to_have_text("Lịch hẹn này đã được sử dụng.")
+        await page.fill("#checkin-code", codes["online"])
+        await page.click("#checkin-button")
+        await expect(page.locator("#checkin-message")).to_have_text("Đã xác nhận có mặt: số TX001")
+        await expect(page.locator("#booking-list li.checked")).to_have_count(2)
+        await page.screenshot(path=str(shots / "desk-bookings.png"))
+        await browser.close()
+
+
+def test_console_checks_in_by_code(broker, tmp_path):
+    import httpx
+
+    from tests.server.bookingsite import slot_key
+
+    clock = office_clock()
+    settings = booking_settings(broker, tmp_path / "server.db", {"early_checkin_minutes": 120})
+    shots = tmp_path / "shots"
+    shots.mkdir()
+    with LiveServer(settings, clock=clock) as server:
+        create_user(server.runtime.store, "can-bo-1", "mat-khau-can-bo-1", "desk", [SITE_ID], ["quay-1"])
+        start = clock().replace(minute=0, second=0, microsecond=0) + __import__("datetime").timedelta(minutes=90)
+        with httpx.Client(base_url=server.url) as http:
+            codes = {
+                "appointment": http.post("/api/v1/bookings", json={"site": SITE_ID, "service": "tu-phap-ho-tich",
+                                                                   "slot": slot_key(start)}).json()["code"],
+                "online": http.post("/api/v1/online-numbers", json={"site": SITE_ID, "service": "chung-thuc"}).json()["code"],
+            }
+        asyncio.run(_console(server, codes, shots))
+        conn = server.runtime.store.reader()
+        try:
+            issued = conn.execute("SELECT number FROM tickets WHERE channel IS NOT NULL ORDER BY number").fetchall()
+        finally:
+            conn.close()
+    assert [r[0] for r in issued] == ["LH001", "TX001"]
+    if os.environ.get("XEPHANG_SCREENSHOT_DIR"):
+        shutil.copy(shots / "desk-bookings.png", Path(os.environ["XEPHANG_SCREENSHOT_DIR"]) / "desk-bookings.png")
