@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
 from zoneinfo import ZoneInfo
 
-GROUP_KEYS = ("site", "service", "counter", "day", "week", "month", "hour")
+GROUP_KEYS = ("site", "service", "counter", "day", "week", "month", "hour", "channel")
 MEASURES = ("wait", "service", "total")
 PERCENTILES = (50, 90)
 COUNTS = (
@@ -177,6 +177,7 @@ class TicketFacts:
     service_s: int | None
     total_s: int | None
     unconfirmed: int = 0  # published by the kiosk without a confirmed print
+    channel: str = "kiosk"  # kiosk (walk-in), online, appointment (docs/booking.md)
 
 
 def ticket_facts(row: Mapping, rules: Mapping[str, Rules]) -> TicketFacts | None:
@@ -209,6 +210,7 @@ def ticket_facts(row: Mapping, rules: Mapping[str, Rules]) -> TicketFacts | None
         service_s=seconds(row.get("service_s")) if completed else None,
         total_s=total_s,
         unconfirmed=int(bool(row.get("unconfirmed"))),
+        channel=row.get("channel") or "kiosk",
     )
 
 
@@ -224,6 +226,7 @@ class Rating:
     counter: str
     rating: int
     scale: str
+    channel: str = "kiosk"
 
     @property
     def satisfied(self) -> bool:
@@ -250,7 +253,8 @@ def first_ratings(feedback: Iterable[Mapping], tickets: Mapping[str, Mapping], r
         else:
             moment = datetime.fromtimestamp(f["ts_at"], UTC).astimezone(zone)
             day, hour, service = moment.date().isoformat(), moment.hour, ""
-        out.append(Rating(f["site"], day, hour, service, f["counter"], int(f["rating"]), f["scale"]))
+        channel = (ticket.get("channel") if ticket else None) or "kiosk"
+        out.append(Rating(f["site"], day, hour, service, f["counter"], int(f["rating"]), f["scale"], channel))
     return out
 
 

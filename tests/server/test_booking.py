@@ -179,6 +179,17 @@ def test_online_number_joins_the_queue_and_is_called_only_after_check_in(office,
         issued_at, checked_at, first_called, wait_s = _rows(
             db, "SELECT issued_at, checked_in_at, first_called_at, wait_s FROM tickets WHERE ticket_id = ?", ticket_id)[0]
         assert checked_at >= issued_at and wait_s == pytest.approx(first_called - checked_at)
+        # The statistics group by channel: the walk-in and the online number apart.
+        create_user(runtime.store, "lanh-dao", "mat-khau-dai-2", "manager", [SITE_ID], [])
+        manager = {"Authorization": f"Bearer {create_token(runtime.store, 'lanh-dao')}"}
+        day = clock().astimezone(runtime.settings.sites[0].zone).date().isoformat()
+        stats = client.get("/api/v1/stats", params={"from": day, "to": day, "site": SITE_ID, "group_by": "channel"},
+                           headers=manager)
+        assert stats.status_code == 200, stats.text
+        by_channel = {row["channel"]: row for row in stats.json()["rows"]}
+        assert set(by_channel) == {"kiosk", "online"}
+        assert (by_channel["online"]["issued"], by_channel["online"]["completed"]) == (1, 1)
+        assert by_channel["kiosk"]["completed"] == 1
     finally:
         kiosk.close()
 
