@@ -122,6 +122,37 @@ class Bookings:
         names = ("code", "service", "kind", "slot_start_at", "status", "number", "checked_in_at")
         return [dict(zip(names, tuple(r))) for r in rows]
 
+    def figures(self, conn: sqlite3.Connection, site_id: str, day_from: str, day_to: str) -> dict[str, Any]:
+        """Booking figures of a site's local days (docs/measures.md): appointments by what
+        became of them, online numbers, and punctuality (check-in − slot start, seconds,
+        nearest rank) of the appointments checked in."""
+        self.site(site_id)
+        counts = dict(conn.execute(
+            "SELECT kind || ':' || status, COUNT(*) FROM bookings WHERE site = ? AND local_day BETWEEN ? AND ? GROUP BY 1",
+            (site_id, day_from, day_to),
+        ).fetchall())
+        late = sorted(round(r[0]) for r in conn.execute(
+            "SELECT checked_in_at - slot_start_at FROM bookings WHERE site = ? AND kind = 'appointment' "
+            "AND status = 'checked_in' AND local_day BETWEEN ? AND ?", (site_id, day_from, day_to)))
+
+        def rank(p: int) -> int | None:
+            return late[max(1, -(-len(late) * p // 100)) - 1] if late else None
+
+        appointments = {k.split(":", 1)[1]: v for k, v in counts.items() if k.startswith("appointment:")}
+        online = {k.split(":", 1)[1]: v for k, v in counts.items() if k.startswith("online:")}
+        return {
+            "site": site_id, "from": day_from, "to": day_to,
+            "bookings": sum(appointments.values()),
+            "cancelled": appointments.get("cancelled", 0),
+            "checked_in": appointments.get("checked_in", 0),
+            "no_show": appointments.get("no_show", 0),
+            "pending": appointments.get("booked", 0),
+            "online_numbers": sum(online.values()),
+            "online_checked_in": online.get("checked_in", 0),
+            "punctuality_median_s": rank(50),
+            "punctuality_p90_s": rank(90),
+        }
+
     # -- appointments ------------------------------------------------------------------
     def book(self, site_id: str, service_id: str, slot_key: str) -> dict[str, Any]:
         site, _service = self._bookable(site_id, service_id, appointments=True)

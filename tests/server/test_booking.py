@@ -248,6 +248,20 @@ def test_an_appointment_gets_its_ticket_at_check_in_and_its_clock_starts_at_the_
         assert (view["status"], view["number"]) == ("checked_in", "LH001")
         again = client.post(f"/api/v1/sites/{SITE_ID}/check-in", json={"code": code}, headers=headers)
         assert (again.status_code, again.json()["code"]) == (409, "code_used")
+        cancelled = client.post("/api/v1/bookings", json={"site": SITE_ID, "service": SERVICE,
+                                                          "slot": slot_key(start + timedelta(minutes=30))}).json()["code"]
+        client.post(f"/api/v1/bookings/{cancelled}/cancel")
+        create_user(runtime.store, "lanh-dao", "mat-khau-dai-2", "manager", [SITE_ID], [])
+        manager = {"Authorization": f"Bearer {create_token(runtime.store, 'lanh-dao')}"}
+        day = start.date().isoformat()
+        figures = client.get(f"/api/v1/sites/{SITE_ID}/bookings/figures", params={"from": day, "to": day}, headers=manager)
+        assert figures.status_code == 200, figures.text
+        got = figures.json()
+        assert (got["bookings"], got["cancelled"], got["checked_in"], got["no_show"], got["pending"]) == (2, 1, 1, 0, 0)
+        # Checked in 90 minutes before the slot (the clock started at 10:00 and this test runs well under 2 minutes).
+        assert -90 * 60 <= got["punctuality_median_s"] <= -90 * 60 + 120
+        assert client.get(f"/api/v1/sites/{SITE_ID}/bookings/figures", params={"from": day, "to": day},
+                          headers=headers).status_code == 403  # a desk account does not see the figures
         today = client.get(f"/api/v1/sites/{SITE_ID}/bookings/today", headers=headers).json()["bookings"]
         assert [(b["code"], b["slot"], b["checked_in"], b["number"]) for b in today] == [(code, "11:30", True, "LH001")]
         # Called 90 minutes before its slot (nobody else waits): its clock starts at that call, a wait of 0.

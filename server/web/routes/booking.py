@@ -18,7 +18,7 @@ from urllib.parse import quote
 
 import qrcode
 from anyio import to_thread
-from fastapi import APIRouter, Depends, Request
+from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
 from pydantic import BaseModel, Field
 
@@ -243,6 +243,15 @@ async def today(request: Request, site: str, runtime: RuntimeDep,
             if row["slot_start_at"] is not None else None
         row["checked_in"] = row.pop("checked_in_at") is not None
     return {"site": site, "bookings": rows}
+
+
+@router.get("/api/v1/sites/{site}/bookings/figures", summary="Booking figures of a period (docs/measures.md)")
+async def figures(request: Request, site: str, runtime: RuntimeDep,
+                  user: Annotated[User, Depends(require_roles("manager"))],
+                  day_from: Annotated[str, Query(alias="from", pattern=r"^\d{4}-\d{2}-\d{2}$")],
+                  day_to: Annotated[str, Query(alias="to", pattern=r"^\d{4}-\d{2}-\d{2}$")]) -> dict[str, Any]:
+    check_site(user, site)
+    return await to_thread.run_sync(lambda: runtime.bookings.figures(reader_for(request), site, day_from, day_to))
 
 
 # -- the page ---------------------------------------------------------------------------
