@@ -268,3 +268,33 @@ def test_an_appointment_gets_its_ticket_at_check_in_and_its_clock_starts_at_the_
         runtime.dispatcher.call_next(SITE_ID, "quay-1", "test")
         wait_s = _rows(db, "SELECT wait_s FROM tickets WHERE ticket_id = ?", checked.json()["ticket_id"])[0][0]
         assert wait_s == 0
+
+
+def test_an_unused_appointment_becomes_a_no_show_after_its_check_in_window(tmp_path, broker):
+    from server.booking.service import Bookings, NoShowSweep
+    from server.storage.events import EventStore
+
+    settings = booking_settings(broker, tmp_path / "server.db")
+    store = EventStore(settings.server.database, settings.sites)
+    start_clock = office_clock()
+    now = [start_clock()]
+    bookings = Bookings(store, settings.sites, "server", lambda: now[0], lambda events: None)
+    try:
+        slot = tomorrow_at(now[0], 9)
+        code = bookings.book(SITE_ID, SERVICE, slot_key(slot))["code"]
+        sweep = NoShowSweep(bookings)
+        now[0] = slot + timedelta(minutes=15)  # the last minute of the check-in window (late_checkin_minutes = 15)
+        assert sweep.sweep() == 0
+        now[0] = slot + timedelta(minutes=15, seconds=1)
+        assert sweep.sweep() == 1
+        conn = store.reader()
+        try:
+            assert bookings.view(conn, code)["status"] == "no_show"
+        finally:
+            conn.close()
+        # A no-show code is refused at check-in and issues nothing.
+        with pytest.raises(Exception) as refused:
+            bookings.check_in(code, SITE_ID)
+        assert getattr(refused.value, "code", None) == "code_expired"
+    finally:
+        store.close()
