@@ -24,6 +24,7 @@ from typing import Any, TextIO
 log = logging.getLogger(__name__)
 
 PIN_FACTORIES = ("mock", "lgpio", "keyboard")
+SCAN_MIN = 10  # a booking code has 10 symbols; keys are one or two words
 
 
 @dataclass(frozen=True)
@@ -198,7 +199,9 @@ class KeypadReader:
         on_scan: Callable[[str], object] | None = None,
     ):
         self.keys = {key.upper(): service for key, service in keys.items()}
-        # A QR scanner in keyboard mode types its code as a line: ID card codes contain "|".
+        # A USB QR scanner types its text and Enter like a keypad: a line with "|" is an ID
+        # card (kiosk/cccd.py, never echoed); a line that is no key and at least SCAN_MIN
+        # characters long is a code (booking check-in, docs/booking.md).
         self._on_scan = on_scan
         self._on_press = on_press
         self._priority_category = priority_category
@@ -225,6 +228,9 @@ class KeypadReader:
             self._on_scan(text)  # never echoed: it may be an ID card
             return True
         press = self.parse(text)
+        if press is None and self._on_scan is not None and len(text) >= SCAN_MIN:
+            self._on_scan(text[:500])
+            return True
         if press is None:
             self._on_unknown(text[:40])
             return True

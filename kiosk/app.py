@@ -27,6 +27,7 @@ from hardware.printer import EscposTransport, TicketPrinter
 from hardware.scanner import SerialScanner
 from kiosk import outbox
 from kiosk.cccd import CardVerdict, read_card
+from kiosk.checkin import CheckInClient
 from kiosk.device import DeviceLoop
 from kiosk.publisher import OutboxPublisher
 from kiosk.queue_view import QueueView
@@ -39,6 +40,25 @@ from protocol.i18n import translator
 from protocol.link import MqttLink
 
 log = logging.getLogger(__name__)
+# What the kiosk says when the server refuses a scanned code (server/web/errors.py codes).
+SCAN_TEXTS = {
+    "unknown_code": "Unknown code. Please go to a counter.",
+    "code_used": "This code has already been used.",
+    "code_cancelled": "This booking was cancelled.",
+    "code_expired": "This code can no longer be used. Please take a number.",
+    "other_site": "This code is for another reception point.",
+    "other_day": "This code is for another day.",
+    "too_early": "Too early to check in for this appointment.",
+    "too_late": "The appointment time has passed. Please take a number.",
+    "turn_passed": "This number is no longer waiting. Please take a new one.",
+    "offline": "Cannot check the code now. Please go to a counter.",
+}
+SCAN_OTHER = "The code could not be checked. Please go to a counter."
+
+
+@dataclass(frozen=True)
+class _Scan:
+    text: str  # what the QR scanner typed
 
 
 @dataclass(frozen=True)
@@ -85,7 +105,9 @@ class KioskApp(DeviceLoop):
         self.printer = TicketPrinter(k.printer, printer_transport)
         self.queue_view = QueueView(self.site, k.state_max_age_s, clock)
         self.results: deque[IssueResult] = deque(maxlen=1000)  # recent outcomes, for tests and --check
-        self._requests: queue.SimpleQueue[_Request | _Reprint | str] = queue.SimpleQueue()
+        self._requests: queue.SimpleQueue[_Request | _Scan | _Reprint | str] = queue.SimpleQueue()
+        token = k.checkin_token.get_secret_value() if k.checkin_token else None
+        self.checkin = CheckInClient(k.server_url or k.public_url, self.site.id, token) if token else None
         self._init_loop()
         self._pending = 0
         self._pending_lock = threading.Lock()
@@ -139,7 +161,21 @@ class KioskApp(DeviceLoop):
                 self._announce(self._("Too many presses, please wait a moment"))
         return verdict
 
-    def scan(self, payload: str | bytes) -> CardVerdict:
+    def scan(self, text: str | bytes) -> CardVerdict | None:
+        """A QR scanner's line (any thread). An ID card (fields separated by "|") arms
+        priority for the next press at once (`card`); anything else is a booking code,
+        checked in on the loop thread, one at a time (docs/booking.md)."""
+        if isinstance(text, bytes):
+            text = text.decode("utf-8", errors="replace")
+        if "|" in text:
+            return self.card(text)
+        with self._pending_lock:
+            self._pending += 1
+            self._idle.clear()
+        self._requests.put(_Scan(text))
+        return None
+
+    def card(self, payload: str | bytes) -> CardVerdict:
         """An ID card's QR was scanned: a qualifying holder's next service press (within
         the priority window) gets the card's priority category. Only the verdict is kept;
         the payload is not stored, logged or sent (kiosk/cccd.py)."""
@@ -231,6 +267,8 @@ class KioskApp(DeviceLoop):
                 self._handle(item, kiosk, publisher)
             elif isinstance(item, _Reprint):
                 self._reprint(item.ticket_id, kiosk)
+            elif isinstance(item, _Scan):
+                self._handle_scan(item)
             if time.monotonic() >= next_poll:
                 self._refresh_status()
                 next_poll = time.monotonic() + self.settings.kiosk.printer_poll_s
@@ -269,6 +307,36 @@ class KioskApp(DeviceLoop):
             self.lights.signal_refusal()
         self._refresh_status(force=result.outcome in ("print_failed", "printer_fault", "unconfirmed"), polled=result.outcome != "closed")
         publisher.pump()
+        with self._pending_lock:
+            self._pending -= 1
+            if self._pending == 0:
+                self._idle.set()
+
+    def _handle_scan(self, scan: _Scan) -> None:
+        """Ask the server to check the code in; print its ticket, or refuse with a message
+        and the refusal light/beep. Nothing is printed for a refused or unchecked code."""
+        try:
+            if self.checkin is None:
+                result = IssueResult("scan_off", self._("Check-in by QR is not available here. Please go to a counter."))
+            else:
+                answer = self.checkin.check_in(scan.text)
+                if answer.ok and answer.number and answer.ticket_id and answer.service:
+                    if self.lights:
+                        self.lights.show("printing")
+                    result = self.kiosk.print_checked_in(answer.number, answer.ticket_id, answer.service,  # type: ignore[union-attr]
+                                                         answer.kind or "appointment")
+                else:
+                    result = IssueResult(f"refused:{answer.code}", self._(SCAN_TEXTS.get(answer.code, SCAN_OTHER)))
+        except Exception:  # noqa: BLE001 - one bad scan must not stop the kiosk
+            log.exception("check-in by scan failed")
+            result = IssueResult("error", self._(SCAN_OTHER))
+        self.results.append(result)
+        self._announce(result.message)
+        if result.printed:
+            self._confirm(result.number)
+        elif self.lights:
+            self.lights.signal_refusal()
+        self._refresh_status(polled=True)
         with self._pending_lock:
             self._pending -= 1
             if self._pending == 0:

@@ -63,11 +63,14 @@ def run(config: str | None) -> int:
             reader = KeypadReader(
                 keys, app.press, priority_category=settings.priority(),
                 on_unknown=lambda line: _say(_("Unknown key {key}").format(key=line)),
-                on_scan=app.scan if k.card_scanner == "keyboard" else None,
+                on_scan=app.scan,  # a USB QR scanner types into the same reader (docs/booking.md)
             )
             reader.run(sys.stdin)
         else:
             _say(_("Kiosk ready."))
+            if app.checkin is not None:  # the QR scanner types into the kiosk's console
+                scans = KeypadReader({}, app.press, on_scan=app.scan)
+                threading.Thread(target=scans.run, args=(sys.stdin,), name="kiosk-scanner", daemon=True).start()
             stop.wait()
     except (KeyboardInterrupt, SystemExit):
         pass

@@ -272,11 +272,14 @@ class Kiosk:
             documents=tuple(service.documents) if service else (),
         )
 
-    def draft(self, ticket_id: str, service_id: str, priority: str | None, now: datetime,
+    def draft(self, ticket_id: str, service_id: str, priority: str | None, now: datetime, mark: str | None = None,
               content: TicketContent | None = None) -> Draft:
-        """Everything of the ticket that does not depend on its number, drawn and encoded
-        (`content` given: that content, e.g. a reprint's)."""
+        """Everything of the ticket that does not depend on its number, drawn and encoded;
+        `mark` replaces the notice line (a checked-in booking's "appointment" mark);
+        `content` given: that content (a reprint's)."""
         content = content or self.content("", ticket_id, service_id, priority, now)
+        if mark:
+            content = replace(content, notice=mark)
         profile = self.printer.settings.profile
         if self.settings.kiosk.text_mode:
             _ = self._
@@ -293,6 +296,29 @@ class Kiosk:
         before = job_start() + raster_bytes(image.crop((0, 0, image.width, top)), profile)
         after = raster_bytes(image.crop((0, bottom, image.width, image.height)), profile) + job_end(profile)
         return Draft(content, ticket, before, after)
+
+    def print_checked_in(self, number: str, ticket_id: str, service_id: str, kind: str) -> IssueResult:
+        """Print the slip of a ticket the server issued at a check-in (docs/booking.md): the
+        number is the server's and already in the queue, so a failed print voids nothing;
+        the citizen is told the number and sent to a counter."""
+        _ = self._
+        now = self._clock()
+        mark = _("Appointment: checked in") if kind == "appointment" else _("Online number: checked in")
+        status = self.printer.status(quick=True)
+        self.last_status = status
+        try:
+            if not status.can_print:
+                raise PrintError(status.summary)
+            draft = self.draft(ticket_id, service_id, None, now, mark=mark)
+            self.printer.send(draft.job(number, self.printer.settings.profile))
+        except PrintError as exc:
+            log.error("checked-in ticket %s not printed: %s", number, exc)
+            return IssueResult("print_failed", _("Checked in. Your number is {number}; the slip could not be printed, "
+                                                 "please tell a counter.").format(number=number), number=number,
+                               ticket_id=ticket_id)
+        self._save_copy(draft, number, now)
+        return IssueResult("printed", _("Checked in. Your number is {number}.").format(number=number), number=number,
+                           ticket_id=ticket_id, content=replace(draft.content, number=number))
 
     def _save_copy(self, draft: Draft, number: str, now: datetime) -> None:
         """Keep a PNG of the printed ticket when `kiosk.ticket_png_dir` is set (the demo)."""

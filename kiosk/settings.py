@@ -8,7 +8,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, model_validator
 
 from hardware.printer import PrinterSettings
 from protocol.settings import BrokerSettings, CommonSettings
@@ -73,6 +73,10 @@ class KioskSection(BaseModel):
     text_mode: bool = Field(default=False, description="print with the printer's own font (only if its Vietnamese code page works)")
     state_max_age_s: int = Field(default=300, ge=10, le=86400, description="queue state older than this prints '—'")
     printer_poll_s: float = Field(default=5.0, ge=0.5, le=600, description="seconds between printer status polls")
+    checkin_token: SecretStr | None = Field(
+        default=None, description="desk-role API token (no counters) for check-in by QR scan; unset: scans are refused"
+    )
+    server_url: str | None = Field(default=None, description="server address for check-in (default: public_url)")
     outbox_keep_days: int = Field(default=14, ge=1, le=3650, description="sent outbox rows are kept this many days")
 
     @model_validator(mode="after")

@@ -60,6 +60,25 @@ class TicketIssuedData(_Data):
     # numbering and the end of the print, or a printer fault reported after the job).
     # An optional addition within v1: consumers that do not know it ignore it.
     unconfirmed: bool = False
+    # Channels (optional additions within v1, docs/booking.md): absent means a walk-in
+    # from a kiosk. `appointment_start` is the booked slot's start (appointments only).
+    channel: Literal["kiosk", "online", "appointment"] | None = None
+    appointment_start: datetime | None = None
+
+    @field_validator("appointment_start")
+    @classmethod
+    def _aware_start(cls, value: datetime | None) -> datetime | None:
+        if value is not None and (value.tzinfo is None or value.utcoffset() is None):
+            raise ValueError("appointment_start must carry a UTC offset")
+        return value
+
+
+class TicketCheckedInData(_Data):
+    """The citizen of an online number is at the office (an optional addition within v1)."""
+
+    ticket_id: uuid.UUID
+    via: Literal["kiosk", "desk"] = "desk"
+    counter: Slug | None = None
 
 
 class TicketCalledData(_Data):
@@ -183,6 +202,11 @@ class TicketTransferred(_Envelope):
     data: TicketTransferredData
 
 
+class TicketCheckedIn(_Envelope):
+    type: Literal["ticket.checked_in"]
+    data: TicketCheckedInData
+
+
 class CounterOpened(_Envelope):
     type: Literal["counter.opened"]
     data: CounterData
@@ -205,7 +229,7 @@ class FeedbackGiven(_Envelope):
 
 Event = Annotated[
     TicketIssued | TicketCalled | TicketRecalled | TicketStarted | TicketCompleted | TicketNoShow | TicketTransferred
-    | CounterOpened | CounterPaused | CounterClosed | FeedbackGiven,
+    | CounterOpened | CounterPaused | CounterClosed | FeedbackGiven | TicketCheckedIn,
     Field(discriminator="type"),
 ]
 EVENT_TYPES: dict[str, type[_Envelope]] = {

@@ -98,6 +98,33 @@ class Hours(_Model):
         return self
 
 
+class Booking(_Model):
+    """Online numbers and appointments of a site (docs/booking.md). Off unless enabled."""
+
+    enabled: bool = Field(default=False, description="citizens may book appointment slots online")
+    online_numbers: bool = Field(default=False, description="citizens may take today's number remotely (lấy số từ xa)")
+    services: list[Slug] | None = Field(default=None, description="bookable service ids (default: every service)")
+    slot_minutes: int = Field(default=30, ge=5, le=240, description="length of one appointment slot")
+    per_slot: int = Field(default=4, ge=1, le=500, description="most bookings per slot and service")
+    service_minutes: int = Field(
+        default=15, ge=1, le=240, description="typical service time, to turn counters into places per slot"
+    )
+    counter_share: float = Field(
+        default=0.5, gt=0, le=1, description="share of the counters' capacity in a slot that may be booked"
+    )
+    days_ahead: int = Field(default=14, ge=0, le=120, description="how many days ahead a slot may be booked")
+    cutoff_minutes: int = Field(default=60, ge=0, le=7 * 24 * 60, description="no booking or move this close to a slot's start")
+    closed_days: list[date] = Field(default_factory=list, description="holidays and other closed days (YYYY-MM-DD)")
+    max_consecutive: int | None = Field(
+        default=2, ge=1, description="cap on booked calls in a row at one counter while walk-ins wait"
+    )
+    grace_minutes: int = Field(
+        default=10, ge=1, le=120, description="an online number whose turn came is held this long for check-in, then a no-show"
+    )
+    early_checkin_minutes: int = Field(default=60, ge=0, le=24 * 60, description="check-in opens this long before a slot")
+    late_checkin_minutes: int = Field(default=15, ge=0, le=24 * 60, description="check-in closes this long after a slot starts")
+
+
 class Site(_Model):
     """A reception point (bộ phận một cửa / điểm tiếp nhận)."""
 
@@ -119,6 +146,7 @@ class Site(_Model):
     pause_alert_minutes: int = Field(
         default=15, ge=1, description="alert when a counter is paused longer than this while people wait"
     )
+    booking: Booking = Field(default_factory=Booking, description="online numbers and appointments (docs/booking.md)")
 
     @field_validator("timezone")
     @classmethod
@@ -152,6 +180,10 @@ class Site(_Model):
             unknown = sorted(set(counter.services) - set(service_ids))
             if unknown:
                 problems.append(f"counter {counter.id} serves unknown services {unknown}")
+        if self.booking.services is not None:
+            unknown = sorted(set(self.booking.services) - set(service_ids))
+            if unknown:
+                problems.append(f"booking names unknown services {unknown}")
         if problems:
             raise ValueError("; ".join(problems))
         return self

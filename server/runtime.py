@@ -17,6 +17,8 @@ from typing import Any
 from paho.mqtt.client import MQTTMessageInfo
 
 from protocol import clock as project_clock
+from protocol import topics
+from server.booking.service import Bookings, NoShowSweep
 from server.desk.dayend import DayEnd
 from server.desk.dispatch import Dispatcher
 from server.desk.statefeed import StateFeed
@@ -57,6 +59,8 @@ class Runtime:
     stats: StatsStore
     refresher: BackgroundRefresh
     alerts: AlertMonitor
+    bookings: Bookings
+    booking_sweep: NoShowSweep
     # Only on a server that dispatches at least one site:
     keypads: KeypadCommands | None = None
     dayend: DayEnd | None = None
@@ -91,6 +95,17 @@ class Runtime:
             settings.sites, store.reader, lambda topic, payload: publish(topic, payload, retain=False),
             clock=lambda: now().timestamp(),
         )
+        def announce(events: list[Any]) -> None:
+            # Tickets and check-ins made by the booking rules: on the wire, and into the
+            # queue state and the statistics, like a kiosk's ticket after ingest.
+            for event in events:
+                publish(topics.event(event.site, event.type), event.to_json())
+                if event.site in dispatcher.dispatch_sites:
+                    dispatcher.states.request(event.site)
+            refresher.poke()
+
+        bookings = Bookings(store, settings.sites, settings.server.client_id, now, announce)
+        booking_sweep = NoShowSweep(bookings)
         keypads = dayend = None
         if dispatcher.dispatch_sites:
             keypads = KeypadCommands(dispatcher, settings.broker, settings.server.client_id)
@@ -106,7 +121,8 @@ class Runtime:
         ingestor.listeners.append(poke_stats)
 
         runtime = cls(settings=settings, clock=now, store=store, ingestor=ingestor, dispatcher=dispatcher,
-                      stats=stats, refresher=refresher, alerts=alerts, keypads=keypads, dayend=dayend)
+                      stats=stats, refresher=refresher, alerts=alerts, bookings=bookings, booking_sweep=booking_sweep,
+                      keypads=keypads, dayend=dayend)
         # Started in this order, stopped in the reverse one; the ingest link comes last so
         # that every listener is running before the first batch arrives.
         runtime.parts = [Part("dispatcher", dispatcher.launch, dispatcher.stop)]
@@ -119,6 +135,7 @@ class Runtime:
             # after a restart, bring the pre-aggregates up to date at once
             Part("statistics refresh", lambda: refresher.start().poke(), refresher.stop),
             Part("alerts", alerts.start, alerts.stop),
+            Part("booking no-show sweep", booking_sweep.start, booking_sweep.stop),
             Part("ingest", ingestor.start, ingestor.stop),
         ]
         return runtime

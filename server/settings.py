@@ -29,6 +29,12 @@ class ServerSection(BaseModel):
     )
     batch_max: int = Field(default=500, ge=1, le=10000, description="ingest: most events per commit")
     batch_window_ms: int = Field(default=20, ge=1, le=5000, description="ingest: longest wait before a commit")
+    booking_limit: int = Field(
+        default=20, ge=1, le=1_000_000, description="booking page: most bookings, cancels and moves per address in 10 minutes"
+    )
+    booking_code_limit: int = Field(
+        default=10, ge=1, le=1_000_000, description="booking page: most changes of one booking code in 10 minutes"
+    )
 
 
 class ServerSettings(CommonSettings):

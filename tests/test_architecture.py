@@ -18,7 +18,7 @@ LAYERS: list[tuple[str, ...]] = [
     ("protocol",),
     ("hardware", "broker"),
     ("kiosk", "display", "counterdisplay", "server", "server.settings", "server.storage"),
-    ("server.stats", "server.desk"),
+    ("server.stats", "server.desk", "server.booking"),
     ("server.mqtt",),
     ("server.runtime",),
     ("server.web",),

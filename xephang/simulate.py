@@ -15,7 +15,12 @@ The model (docs/simulation.md says more):
   come first served, optional cap on consecutive priority calls (as the dispatcher);
 - no-shows: a share of called citizens never come; the officer waits, then moves on;
 - outcomes of target-eligible services: a share `returned` on the spot, else
-  `appointment` (received, result later).
+  `appointment` (received, result later);
+- bookings (docs/booking.md): a share of the day's citizens book a 30-minute slot in the
+  hour they would have come, or the next hour with a free place (`slots_per_hour`), come
+  a few minutes before it, and are dispatched by the server's own rule
+  (server.desk.rules: booked tickets from their slot start, with the booked-call cap);
+  a share of bookings is never used.
 """
 
 from __future__ import annotations
@@ -32,6 +37,7 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field
 
 from protocol.sites import Site
+from server.desk.rules import choose, streaks_after
 from server.stats.measures import compute, rules_from_sites
 from server.storage.projection import fold
 
@@ -60,6 +66,10 @@ class SimulationModel(BaseModel):
     no_show_share: float = Field(default=0.04, ge=0, le=1, description="share of called citizens who never come")
     no_show_wait_s: int = Field(default=90, ge=0, description="how long an officer waits before a no-show")
     walk_s: int = Field(default=30, ge=0, description="from call to the citizen at the desk")
+    booked_share: float = Field(default=0.0, ge=0, le=1, description="share of citizens who book a slot instead of walking in")
+    booked_no_show_share: float = Field(default=0.1, ge=0, le=1, description="share of bookings never used")
+    slots_per_hour: int | None = Field(default=None, ge=1, le=1000, description="bookable places per hour (none: no limit)")
+    early_minutes: float = Field(default=10.0, ge=0, le=120, description="booked citizens arrive up to this early")
 
 
 @dataclass(frozen=True)
@@ -83,6 +93,8 @@ class Ticket:
     no_show: bool
     service_s: float
     outcome: str
+    channel: str | None = None
+    appointment_start: datetime | None = None
 
 
 @dataclass
@@ -144,7 +156,41 @@ def arrivals(site: Site, model: SimulationModel, day: date, rng: random.Random) 
                 outcome=outcome,
             ))
     tickets.sort(key=lambda t: t.issued_at)
+    if model.booked_share > 0:
+        tickets = _book(tickets, model, day, zone, rng, site.hours.last_ticket.hour)
     return tickets
+
+
+def _book(tickets: list[Ticket], model: SimulationModel, day: date, zone: Any, rng: random.Random,
+          last_hour: int) -> list[Ticket]:
+    """Turn a share of the day's citizens into bookings: the slot of the hour they would
+    have come in, else the next hour with a free place, else none (they walk in); a
+    share of bookings is never used. A booked citizen's ticket is issued at check-in."""
+    used: dict[int, int] = {}
+    out: list[Ticket] = []
+    booked = 0
+    for t in tickets:
+        if rng.random() >= model.booked_share:
+            out.append(t)
+            continue
+        hour = t.issued_at.astimezone(zone).hour
+        while model.slots_per_hour is not None and used.get(hour, 0) >= model.slots_per_hour and hour < last_hour:
+            hour += 1
+        if model.slots_per_hour is not None and used.get(hour, 0) >= model.slots_per_hour:
+            out.append(t)  # no place left: walks in
+            continue
+        place = used.get(hour, 0)
+        used[hour] = place + 1
+        if rng.random() < model.booked_no_show_share:
+            continue  # booked, never came: no ticket
+        booked += 1
+        per_half = max(1, (model.slots_per_hour or 2) // 2)
+        start = datetime.combine(day, time(hour), zone) + timedelta(minutes=30 * min(1, place // per_half))
+        arrive = start - timedelta(minutes=rng.uniform(0, model.early_minutes))
+        out.append(Ticket(t.ticket_id, f"LH{booked:03d}", t.service, t.priority, arrive, t.no_show, t.service_s, t.outcome,
+                          "appointment", start))
+    out.sort(key=lambda t: t.issued_at)
+    return out
 
 
 def pick_next(waiting: list[Ticket], services: list[str], priority_streak: int, cap: int | None) -> Ticket | None:
@@ -157,6 +203,21 @@ def pick_next(waiting: list[Ticket], services: list[str], priority_streak: int, 
     priority = [t for t in mine if t.priority] if allow_priority else []
     pool = priority or [t for t in mine if not t.priority] or mine
     return min(pool, key=lambda t: t.issued_at)
+
+
+def _as_row(t: Ticket) -> dict[str, Any]:
+    return {"ticket_id": t.ticket_id, "number": t.number, "priority": t.priority, "issued_at": t.issued_at.timestamp(),
+            "channel": t.channel, "checked_in_at": None,
+            "appointment_start_at": t.appointment_start.timestamp() if t.appointment_start else None}
+
+
+def _pick_booked(waiting: list[Ticket], services: list[str], now: datetime, priority_cap: int | None, priority_streak: int,
+                 booked_cap: int | None, booked_streak: int) -> Ticket | None:
+    """With booked tickets waiting: the server's own rule (server/desk/rules.py)."""
+    mine = {t.ticket_id: t for t in waiting if t.service in services}
+    chosen = choose([_as_row(t) for t in mine.values()], now.timestamp(), priority_cap, priority_streak, booked_cap,
+                    booked_streak)
+    return mine[chosen["ticket_id"]] if chosen is not None else None
 
 
 def simulate_day(site: Site, model: SimulationModel, staffing: Staffing, day: date, seed: int) -> DayResult:
@@ -186,6 +247,7 @@ def simulate_day(site: Site, model: SimulationModel, staffing: Staffing, day: da
     waiting: list[Ticket] = []
     idle: set[str] = set()
     streak = {c: 0 for c in staffing.counters}
+    booked_streak = {c: 0 for c in staffing.counters}
     day_close = datetime.combine(day, site.hours.close, zone)
     cap = site.max_consecutive_priority
 
@@ -211,12 +273,17 @@ def simulate_day(site: Site, model: SimulationModel, staffing: Staffing, day: da
             return
         if paused(counter_id, now):
             return  # the "resume" event calls again
-        ticket = pick_next(waiting, counter.services, streak[counter_id], cap)
+        if any(t.channel for t in waiting):
+            ticket = _pick_booked(waiting, counter.services, now, cap, streak[counter_id], site.booking.max_consecutive,
+                                  booked_streak[counter_id])
+        else:
+            ticket = pick_next(waiting, counter.services, streak[counter_id], cap)
         if ticket is None:
             idle.add(counter_id)
             return
         waiting.remove(ticket)
-        streak[counter_id] = streak[counter_id] + 1 if ticket.priority else 0
+        streak[counter_id], booked_streak[counter_id] = streaks_after(
+            _as_row(ticket), now.timestamp(), streak[counter_id], booked_streak[counter_id])
         emit("ticket.called", "server", now, {"ticket_id": ticket.ticket_id, "number": ticket.number, "counter": counter_id})
         if ticket.no_show:
             done = now + timedelta(seconds=model.no_show_wait_s)
@@ -241,8 +308,10 @@ def simulate_day(site: Site, model: SimulationModel, staffing: Staffing, day: da
                 serve(payload, now)
         elif kind == "arrive":
             t = payload
-            emit("ticket.issued", "kiosk-sim", now,
-                 {"ticket_id": t.ticket_id, "number": t.number, "service": t.service, "priority": t.priority})
+            issued = {"ticket_id": t.ticket_id, "number": t.number, "service": t.service, "priority": t.priority}
+            if t.channel:
+                issued.update(channel=t.channel, appointment_start=t.appointment_start.isoformat() if t.appointment_start else None)
+            emit("ticket.issued", "kiosk-sim", now, issued)
             waiting.append(t)
             for counter_id in sorted(idle):
                 if t.service in counters[counter_id].services and now < closes_at(counter_id) and not paused(counter_id, now):

@@ -11,9 +11,12 @@ request waits behind a chain of lock hand-overs between threads. Nobody is answe
 before the commit that holds their action.
 
 Who is next for a counter: among waiting tickets of the services the counter serves,
-priority tickets first, then normal ones, first come first served (time of issue, kept
-across transfers) within each class. If the site caps consecutive priority calls and
-this counter reached the cap, a waiting normal ticket goes first once.
+priority tickets first, then booked ones from their slot start, then the others, first
+come first served (time of issue, kept across transfers) within each class; caps on
+consecutive priority and booked calls let the next class go first once. The rule itself
+is server/desk/rules.py. An online number whose turn comes before its citizen checked
+in is held (`ticket_holds`), and after the site's grace period marked a no-show by the
+next call at a counter of its service (docs/booking.md).
 Officers cannot choose; an admin (supervisor) may call one ticket by id.
 No FastAPI, no paho here (publishing goes through the callable it is given).
 """
@@ -36,6 +39,7 @@ from protocol.sites import Counter, Site
 from protocol.state import BoardState, QueueState
 from server.desk.boardstate import in_progress
 from server.desk.errors import DeskRefused
+from server.desk.rules import NORMAL, choose, streaks_after, ticket_class
 from server.desk.statefeed import StateFeed
 from server.storage import audit
 from server.storage.audit import Actor
@@ -47,7 +51,9 @@ if TYPE_CHECKING:
     from protocol.link import Publish  # type only: no paho at run time here
 
 log = logging.getLogger(__name__)
-TICKET_COLUMNS = ("ticket_id", "number", "service", "priority", "issued_at")
+TICKET_COLUMNS = ("ticket_id", "number", "service", "priority", "issued_at", "channel", "appointment_start_at",
+                  "checked_in_at")
+HOLD_SCAN = 50  # held online numbers looked at per service and call
 ACTIONS = ("call_next", "call_ticket", "recall", "start", "complete", "no_show", "transfer", "pause", "resume",
            "open", "close")
 Answer = dict[str, Any]  # an action's answer: the ticket's row after it, or the counter's state
@@ -67,6 +73,7 @@ class _Turn:
     reason: str | None
     streak: int
     current: dict[str, Any] | None
+    booked_streak: int = 0
 
 
 class Dispatcher:
@@ -180,7 +187,7 @@ class Dispatcher:
             if ticket is None:
                 raise DeskRefused("no_ticket_waiting", "no ticket is waiting for this counter's services")
             events = [] if turn.state == "open" else [("counter.opened", {"counter": turn.counter.id})]
-            return events + [self._called(turn, ticket)], ticket
+            return self._expired_holds(turn, ticket) + events + [self._called(turn, ticket)], ticket
 
         return self._act("call_next", site, counter, actor, work)
 
@@ -311,33 +318,66 @@ class Dispatcher:
         return turn.current
 
     def _pick(self, turn: _Turn) -> Answer | None:
-        # One indexed lookup per (service, class): the oldest waiting ticket of each;
-        # then priority class first (unless the cap says a normal one goes first), oldest first.
-        cap = turn.site.max_consecutive_priority
-        normal_first = cap is not None and turn.streak >= cap
+        # A few indexed lookups per service: the oldest waiting ticket of each class
+        # (priority, booked from its slot start, the others); server/desk/rules.py decides.
+        now_at = turn.now.timestamp()
+        columns = ", ".join(TICKET_COLUMNS)
+        ready = "status = 'waiting' AND issued_at IS NOT NULL AND number IS NOT NULL " \
+                "AND NOT (channel IS 'online' AND checked_in_at IS NULL)"
         heads = []
         for service in turn.counter.services:
-            for is_normal in (0, 1):
-                row = turn.conn.execute(
-                    f"SELECT {', '.join(TICKET_COLUMNS)} FROM tickets INDEXED BY tickets_pick "
-                    "WHERE site = ? AND status = 'waiting' AND service = ? AND (priority IS NULL) = ? "
-                    "AND issued_at IS NOT NULL AND number IS NOT NULL ORDER BY issued_at, ticket_id LIMIT 1",
-                    (turn.site.id, service, is_normal),
-                ).fetchone()
+            for sql, args in (
+                (f"SELECT {columns} FROM tickets INDEXED BY tickets_pick WHERE site = ? AND service = ? AND {ready} "
+                 "AND priority IS NOT NULL ORDER BY issued_at, ticket_id LIMIT 1", ()),
+                (f"SELECT {columns} FROM tickets INDEXED BY tickets_pick WHERE site = ? AND service = ? AND {ready} "
+                 "AND priority IS NULL AND NOT (channel IS 'appointment' AND appointment_start_at <= ?) "
+                 "ORDER BY issued_at, ticket_id LIMIT 1", (now_at,)),
+                (f"SELECT {columns} FROM tickets INDEXED BY tickets_pick_booked WHERE site = ? AND status = 'waiting' "
+                 f"AND service = ? AND channel = 'appointment' AND appointment_start_at <= ? AND {ready} "
+                 "AND priority IS NULL ORDER BY appointment_start_at, issued_at, ticket_id LIMIT 1", (now_at,)),
+            ):
+                row = turn.conn.execute(sql, (turn.site.id, service, *args)).fetchone()
                 if row:
                     heads.append(dict(zip(TICKET_COLUMNS, tuple(row))))
-        if not heads:
-            return None
-        rank = (lambda t: t["priority"] is not None) if normal_first else (lambda t: t["priority"] is None)
-        return min(heads, key=lambda t: (rank(t), t["issued_at"], t["ticket_id"]))
+        booked_cap = turn.site.booking.max_consecutive
+        chosen = choose(heads, now_at, turn.site.max_consecutive_priority, turn.streak, booked_cap, turn.booked_streak)
+        return dict(chosen) if chosen is not None else None
+
+    def _expired_holds(self, turn: _Turn, called: dict) -> list[tuple[str, dict]]:
+        """Online numbers not checked in whose turn came (a walk-in issued after them is
+        being called instead) are held from that call; a hold past the grace period
+        becomes an automatic no-show at the next call of a counter of that service
+        (docs/booking.md)."""
+        now_at = turn.now.timestamp()
+        grace_s = turn.site.booking.grace_minutes * 60
+        services = list(turn.counter.services)
+        marks = ", ".join("?" for _ in services)
+        if ticket_class(called, now_at) == NORMAL:
+            passed = turn.conn.execute(
+                f"SELECT ticket_id FROM tickets WHERE site = ? AND service IN ({marks}) AND status = 'waiting' "
+                "AND channel = 'online' AND checked_in_at IS NULL AND issued_at < ? "
+                "AND ticket_id NOT IN (SELECT ticket_id FROM ticket_holds) ORDER BY issued_at LIMIT ?",
+                (turn.site.id, *services, called["issued_at"], HOLD_SCAN),
+            ).fetchall()
+            turn.conn.executemany(
+                "INSERT INTO ticket_holds (ticket_id, site, counter, held_at) VALUES (?, ?, ?, ?)",
+                [(row[0], turn.site.id, turn.counter.id, now_at) for row in passed],
+            )
+        expired = turn.conn.execute(
+            f"SELECT t.ticket_id FROM ticket_holds h JOIN tickets t ON t.ticket_id = h.ticket_id "
+            f"WHERE h.site = ? AND t.service IN ({marks}) AND t.status = 'waiting' AND t.checked_in_at IS NULL "
+            "AND h.held_at <= ? ORDER BY h.held_at LIMIT ?",
+            (turn.site.id, *services, now_at - grace_s, HOLD_SCAN),
+        ).fetchall()
+        return [("ticket.no_show", {"ticket_id": row[0], "counter": turn.counter.id, "auto": True}) for row in expired]
 
     def _called(self, turn: _Turn, ticket: Answer) -> tuple[str, dict[str, Any]]:
-        streak = turn.streak + 1 if ticket["priority"] else 0
+        streak, booked = streaks_after(ticket, turn.now.timestamp(), turn.streak, turn.booked_streak)
         turn.conn.execute(
-            "UPDATE counters SET priority_streak = ? WHERE site = ? AND counter = ?",
-            (streak, turn.site.id, turn.counter.id),
+            "UPDATE counters SET priority_streak = ?, booked_streak = ? WHERE site = ? AND counter = ?",
+            (streak, booked, turn.site.id, turn.counter.id),
         )
-        turn.streak = streak
+        turn.streak, turn.booked_streak = streak, booked
         return "ticket.called", {"ticket_id": ticket["ticket_id"], "number": ticket["number"], "counter": turn.counter.id}
 
     def _next_seq(self, conn: sqlite3.Connection) -> int:
@@ -345,7 +385,8 @@ class Dispatcher:
 
     def _turn(self, conn: sqlite3.Connection, site: Site, counter: Counter) -> _Turn:
         row = conn.execute(
-            "SELECT state, reason, priority_streak FROM counters WHERE site = ? AND counter = ?", (site.id, counter.id)
+            "SELECT state, reason, priority_streak, booked_streak FROM counters WHERE site = ? AND counter = ?",
+            (site.id, counter.id),
         ).fetchone()
         if row is None:
             conn.execute(
@@ -353,9 +394,9 @@ class Dispatcher:
                 "VALUES (?, ?, 'closed', NULL, 0, 0)",
                 (site.id, counter.id),
             )
-            row = ("closed", None, 0)
+            row = ("closed", None, 0, 0)
         current = in_progress_one(conn, site.id, counter.id)
-        return _Turn(conn, site, counter, self.clock(), row[0], row[1], row[2], current)
+        return _Turn(conn, site, counter, self.clock(), row[0], row[1], row[2], current, row[3])
 
     def _act(
         self,

@@ -24,7 +24,7 @@ if TYPE_CHECKING:
     from protocol.sites import Site
 from protocol.sites import DEFAULT_ZONE
 
-GROUP_KEYS = ("site", "service", "counter", "day", "week", "month", "hour")
+GROUP_KEYS = ("site", "service", "counter", "day", "week", "month", "hour", "channel")
 MEASURES = ("wait", "service", "total")
 PERCENTILES = (50, 90)
 COUNTS = (
@@ -184,6 +184,7 @@ class TicketFacts:
     service_s: int | None
     total_s: int | None
     unconfirmed: int = 0  # published by the kiosk without a confirmed print
+    channel: str = "kiosk"  # kiosk (walk-in), online, appointment (docs/booking.md)
 
 
 def ticket_facts(row: Mapping[str, Any], rules: Mapping[str, Rules]) -> TicketFacts | None:
@@ -216,6 +217,7 @@ def ticket_facts(row: Mapping[str, Any], rules: Mapping[str, Rules]) -> TicketFa
         service_s=seconds(row.get("service_s")) if completed else None,
         total_s=total_s,
         unconfirmed=int(bool(row.get("unconfirmed"))),
+        channel=row.get("channel") or "kiosk",
     )
 
 
@@ -231,6 +233,7 @@ class Rating:
     counter: str
     rating: int
     scale: str
+    channel: str = "kiosk"
 
     @property
     def satisfied(self) -> bool:
@@ -259,7 +262,8 @@ def first_ratings(
         else:
             moment = datetime.fromtimestamp(f["ts_at"], UTC).astimezone(zone)
             day, hour, service = moment.date().isoformat(), moment.hour, ""
-        out.append(Rating(f["site"], day, hour, service, f["counter"], int(f["rating"]), f["scale"]))
+        channel = (ticket.get("channel") if ticket else None) or "kiosk"
+        out.append(Rating(f["site"], day, hour, service, f["counter"], int(f["rating"]), f["scale"], channel))
     return out
 
 

@@ -87,6 +87,8 @@ def aggregate_plan(keys: Sequence[str]) -> tuple[str | None, str] | None:
     dims = [k for k in keys if k in DIMENSIONS]
     if len(times) > 1 or len(dims) > 1:
         return None
+    if any(k not in ("site", *TIME_KEYS, *DIMENSIONS) for k in keys):
+        return None  # e.g. channel: not pre-aggregated, counted from the ticket rows
     return (times[0] if times else None, dims[0] if dims else "")
 
 

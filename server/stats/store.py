@@ -151,7 +151,8 @@ def load_feedback(conn: sqlite3.Connection, sites: Sequence[str] | None, day_fro
     for i in range(0, len(ticket_ids), 500):
         chunk = ticket_ids[i:i + 500]
         cur = conn.execute(
-            f"SELECT ticket_id, site, issued_at, local_day, service FROM tickets WHERE ticket_id IN ({','.join('?' * len(chunk))})",
+            "SELECT ticket_id, site, issued_at, local_day, service, channel FROM tickets "
+            f"WHERE ticket_id IN ({','.join('?' * len(chunk))})",
             chunk,
         )
         tickets.update({r["ticket_id"]: r for r in _dicts(cur)})

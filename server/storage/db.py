@@ -293,3 +293,49 @@ def m104_unconfirmed_tickets(db: sqlite_utils.Database) -> None:
     ).rowcount
     if marked:
         db.execute("DELETE FROM stats_meta WHERE name = 'rules'")  # the pre-aggregates are rebuilt
+
+
+@migrations()
+def m301_booking(db: sqlite_utils.Database) -> None:
+    """Online numbers and appointments (server/booking, docs/booking.md): the bookings,
+    numbers the server gives on its own (never the kiosks' form), the channel of a ticket
+    and its check-in in the projection, the dispatcher's booked-call streak and the
+    holds of online numbers whose turn came before their check-in."""
+    db.executescript(
+        """
+        ALTER TABLE tickets ADD COLUMN channel TEXT;
+        ALTER TABLE tickets ADD COLUMN appointment_start_at REAL;
+        ALTER TABLE tickets ADD COLUMN checked_in_at REAL;
+        ALTER TABLE counters ADD COLUMN booked_streak INTEGER NOT NULL DEFAULT 0;
+        CREATE INDEX tickets_pick_booked ON tickets(site, status, service, channel, appointment_start_at);
+        CREATE TABLE bookings (
+            code TEXT PRIMARY KEY,
+            site TEXT NOT NULL,
+            service TEXT NOT NULL,
+            kind TEXT NOT NULL,
+            local_day TEXT NOT NULL,
+            slot_start_at REAL,
+            status TEXT NOT NULL,
+            ticket_id TEXT UNIQUE,
+            created_at REAL NOT NULL,
+            changed_at REAL NOT NULL,
+            checked_in_at REAL,
+            moves INTEGER NOT NULL DEFAULT 0
+        );
+        CREATE INDEX bookings_slot ON bookings(site, service, slot_start_at, status);
+        CREATE INDEX bookings_day ON bookings(site, local_day, status);
+        CREATE TABLE server_numbers (
+            site TEXT NOT NULL,
+            prefix TEXT NOT NULL,
+            day TEXT NOT NULL,
+            last INTEGER NOT NULL,
+            PRIMARY KEY (site, prefix, day)
+        );
+        CREATE TABLE ticket_holds (
+            ticket_id TEXT PRIMARY KEY,
+            site TEXT NOT NULL,
+            counter TEXT NOT NULL,
+            held_at REAL NOT NULL
+        );
+        """
+    )

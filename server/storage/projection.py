@@ -35,6 +35,7 @@ TYPE_RANK = {
     "ticket.started": 4,
     "ticket.no_show": 5,
     "ticket.completed": 6,
+    "ticket.checked_in": 1,
 }
 
 COLUMNS = (
@@ -42,7 +43,7 @@ COLUMNS = (
     "issued_at", "local_day", "first_called_at", "last_called_at", "called_count",
     "recalled_count", "started_at", "completed_at", "no_show_at", "outcome", "dossier_code",
     "counter", "status", "transfers", "wait_s", "service_s", "total_s", "last_event_at",
-    "unconfirmed",
+    "unconfirmed", "channel", "appointment_start_at", "checked_in_at",
 )
 EventRow = tuple[str, str, float, int, str, str]  # (type, site, ts_at, seq, source, payload) of one stored event
 
@@ -64,6 +65,8 @@ def fold(ticket_id: str, rows: Iterable[EventRow], zones: dict[str, ZoneInfo]) -
                 number=data["number"], original_service=data["service"], priority=data.get("priority"),
                 source=source, issued_at=ts_at,
                 unconfirmed=int(bool(data.get("unconfirmed"))),  # the kiosk could not confirm the slip
+                channel=data.get("channel"),
+                appointment_start_at=_epoch(data.get("appointment_start")),
             )
             if not t["transfers"]:
                 t["service"] = data["service"]
@@ -88,6 +91,9 @@ def fold(ticket_id: str, rows: Iterable[EventRow], zones: dict[str, ZoneInfo]) -
             )
         elif kind == "ticket.no_show":
             t.update(no_show_at=ts_at, counter=data["counter"], status="no_show")
+        elif kind == "ticket.checked_in":
+            if t["checked_in_at"] is None:
+                t["checked_in_at"] = ts_at
         elif kind == "ticket.transferred":
             t["transfers"] += 1
             t.update(service=data["to_service"], counter=None, status="waiting", started_at=None)
@@ -96,15 +102,36 @@ def fold(ticket_id: str, rows: Iterable[EventRow], zones: dict[str, ZoneInfo]) -
     if t["issued_at"] is not None:
         zone = zones.get(t["site"]) or DEFAULT_ZONE
         t["local_day"] = datetime.fromtimestamp(t["issued_at"], UTC).astimezone(zone).date().isoformat()
+        begin_at = clock_start(t)
         if t["first_called_at"] is not None:
-            t["wait_s"] = t["first_called_at"] - t["issued_at"]
+            t["wait_s"] = t["first_called_at"] - begin_at
         if t["completed_at"] is not None:
-            t["total_s"] = t["completed_at"] - t["issued_at"]
+            t["total_s"] = t["completed_at"] - begin_at
     if t["completed_at"] is not None:
         begin = t["started_at"] if t["started_at"] is not None else t["first_called_at"]
         if begin is not None:
             t["service_s"] = t["completed_at"] - begin
     return t
+
+
+def _epoch(text: str | None) -> float | None:
+    return datetime.fromisoformat(text).timestamp() if text else None
+
+
+def clock_start(t: dict) -> float:
+    """When the wait and the 60-minute clock start (DESIGN.md "Channels"): a walk-in at
+    issue; an online number at its check-in; a booking at max(check-in, slot start). An
+    appointment ticket is issued at its check-in; one called before its slot starts its
+    clock at that call (a wait of 0, never negative). Not checked in (a supervisor called an
+    online number out of turn): at issue."""
+    if t["channel"] == "online" and t["checked_in_at"] is not None:
+        return float(t["checked_in_at"])
+    if t["channel"] == "appointment":
+        checked_in = t["checked_in_at"] if t["checked_in_at"] is not None else t["issued_at"]
+        start = max(float(checked_in), float(t["appointment_start_at"] or checked_in))
+        # Called before the slot (the office had time): the clock starts at that call, never after it.
+        return min(start, float(t["first_called_at"])) if t["first_called_at"] is not None else start
+    return float(t["issued_at"])
 
 
 # A person's events after which an automatic no-show no longer applies.

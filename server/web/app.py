@@ -18,7 +18,7 @@ from server.runtime import Runtime
 from server.settings import ServerSettings
 from server.web.errors import ApiError, as_api_error
 from server.web.ratelimit import RateLimiter
-from server.web.routes import api_desk, auth, dashboard, demo, desk, health, stats, ticket_page
+from server.web.routes import api_desk, auth, booking, dashboard, demo, desk, health, stats, ticket_page
 
 ROUTERS = (
     api_desk.router,     # /api/v1/... desk actions, board and queue states, desk view, audit
@@ -29,6 +29,7 @@ ROUTERS = (
     health.router,       # /healthz
     stats.router,        # /api/v1/stats, /api/v1/live
     ticket_page.router,  # /t/<id> (citizens' phones)
+    booking.router,      # /book, /b/<code>, /api/v1/bookings (citizens' phones), desk check-in
 )
 STATIC = Path(__file__).resolve().parent / "static"
 
@@ -56,6 +57,8 @@ def create_app(settings: ServerSettings, runtime: Runtime | None = None) -> Fast
     app.state.login_limiter = RateLimiter(limit=5, window_s=300.0)  # failed logins per name and address
     app.state.rating_limiter = RateLimiter(limit=10, window_s=600.0)  # ratings per address
     app.state.lookup_limiter = RateLimiter(limit=60, window_s=60.0)  # ticket lookups per address
+    app.state.booking_limiter = RateLimiter(limit=settings.server.booking_limit, window_s=600.0)  # per address
+    app.state.booking_code_limiter = RateLimiter(limit=settings.server.booking_code_limit, window_s=600.0)  # per code
     app.mount("/static", StaticFiles(directory=str(STATIC)), name="static")
     _offline_docs(app)
 

@@ -28,6 +28,11 @@ STATUS: dict[str, int] = {
     "not_dispatcher": 409, "counter_busy": 409, "no_current_ticket": 409, "wrong_ticket_state": 409,
     # the server cannot take it right now
     "server_stopping": 503,
+    # bookings and online numbers (server/booking, docs/booking.md)
+    "invalid_day": 422, "unknown_slot": 422, "unknown_code": 404, "booking_off": 404, "online_numbers_off": 404,
+    "slot_full": 409, "slot_closed": 409, "past_cutoff": 409, "closed_now": 409, "code_cancelled": 409,
+    "code_used": 409, "code_expired": 409, "other_site": 409, "other_day": 409, "too_early": 409, "too_late": 409,
+    "turn_passed": 409, "not_appointment": 409,
 }
 
 

@@ -26,6 +26,7 @@ EXAMPLES = {
     "counter.paused": {"counter": "quay-3", "reason": "Đi họp"},
     "counter.closed": {"counter": "quay-3"},
     "feedback.given": {"ticket_id": TICKET, "counter": "quay-3", "rating": 1, "scale": "4-level"},
+    "ticket.checked_in": {"ticket_id": TICKET, "via": "desk"},
 }
 
 

@@ -52,6 +52,16 @@ ERROR_TEXTS = {
     "same_service": "The ticket is already in that service.",
     "wrong_ticket_state": "The ticket is not in the right state for this.",
     "ticket_not_waiting": "That ticket is no longer waiting.",
+    # check-in by booking code (docs/booking.md)
+    "unknown_code": "No booking has this code.",
+    "code_used": "This booking has already been used.",
+    "code_cancelled": "This booking was cancelled.",
+    "code_expired": "This code can no longer be used.",
+    "other_site": "This code is for another reception point.",
+    "other_day": "This code is for another day.",
+    "too_early": "Too early to check in for this appointment.",
+    "too_late": "The appointment time has passed.",
+    "turn_passed": "This number is no longer waiting.",
 }
 
 

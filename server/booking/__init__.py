@@ -1,0 +1,1 @@
+"""Online numbers and appointments (docs/booking.md): slots, bookings, check-in."""

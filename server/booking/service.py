@@ -1,0 +1,393 @@
+"""Bookings: book, move and cancel an appointment slot with its code; take an online
+number for today; check a citizen in by code. Every rule runs inside one write
+transaction of the event store (`store.writing()`: the store's lock, BEGIN IMMEDIATE),
+so counting a slot's places and taking one cannot interleave with another request: the
+last place of a slot goes to exactly one of any number of concurrent requests.
+
+Tickets leave here as `ticket.issued` events with `channel` (`online`, `appointment`)
+stored in the same transaction as the booking row, then published and announced to the
+dispatcher's state feed and the statistics after the commit (`announce`), exactly like a
+kiosk's ticket arriving through ingest: a citizen never holds a number the queue does not
+know. Numbers are the server's own (`TX001` online, `LH001` appointment: two letters,
+which no kiosk number has, docs/booking.md), counted per site and day.
+Imports protocol and server.storage only; no FastAPI, no paho.
+"""
+
+from __future__ import annotations
+
+import logging
+import sqlite3
+import threading
+import uuid
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from protocol.events import InvalidEvent, make_event
+from protocol.sites import Site
+from server.booking import codes
+from server.booking.errors import BookingRefused
+from server.booking.slots import Slot, bookable, bookable_services, day_slots, find_slot, places_per_slot
+from server.storage import audit
+from server.storage.audit import Actor
+from server.storage.events import EventStore, next_seq
+
+log = logging.getLogger(__name__)
+PREFIX = {"online": "TX", "appointment": "LH"}
+TAKEN = ("booked", "checked_in")  # statuses that hold a place of a slot
+Clock = Callable[[], datetime]
+Announce = Callable[[list[Any]], None]
+
+
+@dataclass(frozen=True)
+class SlotView:
+    slot: Slot
+    places: int
+    free: int
+    open: bool  # bookable now (horizon, cut-off) and a place is free
+
+
+class Bookings:
+    def __init__(self, store: EventStore, sites: Iterable[Site], source: str, clock: Clock, announce: Announce):
+        self.store = store
+        self.sites = {s.id: s for s in sites}
+        self.source = source
+        self.clock = clock
+        self.announce = announce
+
+    # -- reading -----------------------------------------------------------------------
+    def site(self, site_id: str) -> Site:
+        site = self.sites.get(site_id)
+        if site is None:
+            raise BookingRefused("unknown_site", f"no site {site_id!r}")
+        return site
+
+    def booking_sites(self) -> list[Site]:
+        return [s for s in self.sites.values() if s.booking.enabled or s.booking.online_numbers]
+
+    def slots(self, conn: sqlite3.Connection, site_id: str, service_id: str, day_text: str) -> list[SlotView]:
+        site, _service = self._bookable(site_id, service_id, appointments=True)
+        try:
+            day = datetime.strptime(day_text, "%Y-%m-%d").date()
+        except ValueError:
+            raise BookingRefused("invalid_day", "a day is written YYYY-MM-DD") from None
+        places = places_per_slot(site, service_id)
+        now = self.clock()
+        taken = dict(conn.execute(
+            "SELECT slot_start_at, COUNT(*) FROM bookings WHERE site = ? AND service = ? AND local_day = ? "
+            f"AND status IN {TAKEN} GROUP BY slot_start_at",
+            (site_id, service_id, day.isoformat()),
+        ).fetchall())
+        views = []
+        for slot in day_slots(site, day):
+            free = max(0, places - int(taken.get(slot.start.timestamp(), 0)))
+            views.append(SlotView(slot, places, free, free > 0 and bookable(site, slot, now)))
+        return views
+
+    def view(self, conn: sqlite3.Connection, code_text: str) -> dict[str, Any] | None:
+        """What the holder of a code may see: that booking, nothing about anyone else."""
+        code = codes.canonical(code_text)
+        if code is None:
+            return None
+        row = conn.execute(
+            "SELECT b.code, b.site, b.service, b.kind, b.local_day, b.slot_start_at, b.status, b.ticket_id, "
+            "b.checked_in_at, t.number, t.status, t.issued_at, h.held_at FROM bookings b "
+            "LEFT JOIN tickets t ON t.ticket_id = b.ticket_id LEFT JOIN ticket_holds h ON h.ticket_id = b.ticket_id "
+            "WHERE b.code = ?",
+            (code,),
+        ).fetchone()
+        if row is None or row[1] not in self.sites:
+            return None
+        names = ("code", "site", "service", "kind", "local_day", "slot_start_at", "status", "ticket_id",
+                 "checked_in_at", "number", "ticket_status", "issued_at", "held_at")
+        found = dict(zip(names, tuple(row)))
+        site = self.sites[found["site"]]
+        if found["held_at"] is not None and found["ticket_status"] == "waiting" and found["checked_in_at"] is None:
+            found["held_until_at"] = found["held_at"] + site.booking.grace_minutes * 60
+        else:
+            found["held_until_at"] = None
+        return found
+
+    def day_list(self, conn: sqlite3.Connection, site_id: str) -> list[dict[str, Any]]:
+        """Today's bookings of a site per slot, with who checked in (the desk console)."""
+        site = self.site(site_id)
+        day = site.local_day(self.clock()).isoformat()
+        rows = conn.execute(
+            "SELECT b.code, b.service, b.kind, b.slot_start_at, b.status, t.number, b.checked_in_at FROM bookings b "
+            "LEFT JOIN tickets t ON t.ticket_id = b.ticket_id WHERE b.site = ? AND b.local_day = ? "
+            "AND b.status != 'cancelled' ORDER BY b.slot_start_at IS NULL, b.slot_start_at, b.created_at",
+            (site_id, day),
+        ).fetchall()
+        names = ("code", "service", "kind", "slot_start_at", "status", "number", "checked_in_at")
+        return [dict(zip(names, tuple(r))) for r in rows]
+
+    def figures(self, conn: sqlite3.Connection, site_id: str, day_from: str, day_to: str) -> dict[str, Any]:
+        """Booking figures of a site's local days (docs/measures.md): appointments by what
+        became of them, online numbers, and punctuality (check-in − slot start, seconds,
+        nearest rank) of the appointments checked in."""
+        self.site(site_id)
+        counts = dict(conn.execute(
+            "SELECT kind || ':' || status, COUNT(*) FROM bookings WHERE site = ? AND local_day BETWEEN ? AND ? GROUP BY 1",
+            (site_id, day_from, day_to),
+        ).fetchall())
+        late = sorted(round(r[0]) for r in conn.execute(
+            "SELECT checked_in_at - slot_start_at FROM bookings WHERE site = ? AND kind = 'appointment' "
+            "AND status = 'checked_in' AND local_day BETWEEN ? AND ?", (site_id, day_from, day_to)))
+
+        def rank(p: int) -> int | None:
+            return late[max(1, -(-len(late) * p // 100)) - 1] if late else None
+
+        appointments = {k.split(":", 1)[1]: v for k, v in counts.items() if k.startswith("appointment:")}
+        online = {k.split(":", 1)[1]: v for k, v in counts.items() if k.startswith("online:")}
+        return {
+            "site": site_id, "from": day_from, "to": day_to,
+            "bookings": sum(appointments.values()),
+            "cancelled": appointments.get("cancelled", 0),
+            "checked_in": appointments.get("checked_in", 0),
+            "no_show": appointments.get("no_show", 0),
+            "pending": appointments.get("booked", 0),
+            "online_numbers": sum(online.values()),
+            "online_checked_in": online.get("checked_in", 0),
+            "punctuality_median_s": rank(50),
+            "punctuality_p90_s": rank(90),
+        }
+
+    # -- appointments ------------------------------------------------------------------
+    def book(self, site_id: str, service_id: str, slot_key: str) -> dict[str, Any]:
+        site, _service = self._bookable(site_id, service_id, appointments=True)
+        slot = self._slot(site, slot_key)
+        with self.store.writing() as conn:
+            now = self.clock()
+            self._check_free(conn, site, service_id, slot, now)
+            code = self._unused_code(conn)
+            conn.execute(
+                "INSERT INTO bookings (code, site, service, kind, local_day, slot_start_at, status, created_at, changed_at) "
+                "VALUES (?, ?, ?, 'appointment', ?, ?, 'booked', ?, ?)",
+                (code, site.id, service_id, slot.start.date().isoformat(), slot.start.timestamp(),
+                 now.timestamp(), now.timestamp()),
+            )
+        return {"code": code, "site": site.id, "service": service_id, "slot": slot.key}
+
+    def move(self, code_text: str, slot_key: str) -> dict[str, Any]:
+        with self.store.writing() as conn:
+            booking = self._appointment(conn, code_text, ("booked",))
+            site = self.sites[booking["site"]]
+            slot = self._slot(site, slot_key)
+            now = self.clock()
+            self._before_cutoff(site, booking, now)
+            if slot.start.timestamp() == booking["slot_start_at"]:
+                return {"code": booking["code"], "slot": slot.key}
+            self._check_free(conn, site, booking["service"], slot, now)
+            conn.execute(
+                "UPDATE bookings SET local_day = ?, slot_start_at = ?, changed_at = ?, moves = moves + 1 WHERE code = ?",
+                (slot.start.date().isoformat(), slot.start.timestamp(), now.timestamp(), booking["code"]),
+            )
+        return {"code": booking["code"], "slot": slot.key}
+
+    def cancel(self, code_text: str) -> dict[str, Any]:
+        with self.store.writing() as conn:
+            booking = self._appointment(conn, code_text, ("booked",))
+            now = self.clock()
+            conn.execute("UPDATE bookings SET status = 'cancelled', changed_at = ? WHERE code = ?",
+                         (now.timestamp(), booking["code"]))
+        return {"code": booking["code"], "status": "cancelled"}
+
+    # -- online numbers ----------------------------------------------------------------
+    def take_number(self, site_id: str, service_id: str) -> dict[str, Any]:
+        """Today's number, in the queue at once; the citizen checks in on arrival."""
+        site, _service = self._bookable(site_id, service_id, appointments=False)
+        with self.store.writing() as conn:
+            now = self.clock()
+            if not site.is_open_for_tickets(now):
+                raise BookingRefused("closed_now", "numbers are given during opening hours only")
+            code = self._unused_code(conn)
+            event = self._issue(conn, site, service_id, "online", now)
+            conn.execute(
+                "INSERT INTO bookings (code, site, service, kind, local_day, slot_start_at, status, ticket_id, "
+                "created_at, changed_at) VALUES (?, ?, ?, 'online', ?, NULL, 'issued', ?, ?, ?)",
+                (code, site.id, service_id, site.local_day(now).isoformat(), str(event.data.ticket_id),
+                 now.timestamp(), now.timestamp()),
+            )
+        self.announce([event])
+        return {"code": code, "ticket_id": str(event.data.ticket_id), "number": event.data.number}
+
+    # -- check-in ----------------------------------------------------------------------
+    def check_in(self, code_text: str, site_id: str, via: str = "desk", counter: str | None = None,
+                 actor: Actor | str | None = None) -> dict[str, Any]:
+        """The citizen is here: an appointment gets its ticket now; an online number's
+        ticket becomes callable. Refused, printing nothing, for an unknown, used,
+        cancelled, other-site or other-day code, or outside the check-in window."""
+        site = self.site(site_id)
+        with self.store.writing() as conn:
+            code = codes.canonical(code_text)
+            booking = self._row(conn, code) if code else None
+            if booking is None:
+                raise BookingRefused("unknown_code", "no booking has this code")
+            if booking["site"] != site.id:
+                raise BookingRefused("other_site", "this code is for another reception point")
+            now = self.clock()
+            if booking["status"] == "cancelled":
+                raise BookingRefused("code_cancelled", "this booking was cancelled")
+            if booking["status"] == "checked_in":
+                raise BookingRefused("code_used", "this code has already been checked in")
+            if booking["status"] not in ("booked", "issued"):
+                raise BookingRefused("code_expired", "this code can no longer be used")
+            if booking["local_day"] != site.local_day(now).isoformat():
+                raise BookingRefused("other_day", f"this code is for {booking['local_day']}")
+            if booking["kind"] == "appointment":
+                event = self._check_in_appointment(conn, site, booking, now)
+            else:
+                event = self._check_in_online(conn, site, booking, now, via, counter)
+            conn.execute("UPDATE bookings SET status = 'checked_in', checked_in_at = ?, changed_at = ?, ticket_id = ? "
+                         "WHERE code = ?", (now.timestamp(), now.timestamp(), str(event.data.ticket_id), booking["code"]))
+            ticket_id = str(event.data.ticket_id)
+            number = event.data.number if event.type == "ticket.issued" else booking["number"]
+            audit.record(conn, audit.as_actor(actor), "check_in", site=site.id, counter=counter, target=ticket_id,
+                         detail={"number": number, "kind": booking["kind"], "via": via}, at=now.timestamp())
+        self.announce([event])
+        return {"code": booking["code"], "kind": booking["kind"], "ticket_id": ticket_id, "number": number,
+                "service": booking["service"], "slot_start_at": booking["slot_start_at"]}
+
+    def _check_in_appointment(self, conn: sqlite3.Connection, site: Site, booking: dict[str, Any], now: datetime) -> Any:
+        start = datetime.fromtimestamp(booking["slot_start_at"], UTC)
+        rules = site.booking
+        if now < start - timedelta(minutes=rules.early_checkin_minutes):
+            raise BookingRefused("too_early", f"check-in opens {rules.early_checkin_minutes} minutes before the slot")
+        if now > start + timedelta(minutes=rules.late_checkin_minutes):
+            raise BookingRefused("too_late", "the slot has passed; please take a number at the kiosk")
+        return self._issue(conn, site, booking["service"], "appointment", now, appointment_start=start)
+
+    def _check_in_online(self, conn: sqlite3.Connection, site: Site, booking: dict[str, Any], now: datetime, via: str,
+                         counter: str | None) -> Any:
+        if booking["ticket_status"] != "waiting":
+            raise BookingRefused("turn_passed", "this number is no longer waiting; please take a new one")
+        data: dict[str, Any] = {"ticket_id": booking["ticket_id"], "via": via}
+        if counter:
+            data["counter"] = counter
+        return self._event(conn, site, "ticket.checked_in", data, now)
+
+    # -- internals ---------------------------------------------------------------------
+    def _bookable(self, site_id: str, service_id: str, appointments: bool) -> tuple[Site, Any]:
+        site = self.site(site_id)
+        if appointments and not site.booking.enabled:
+            raise BookingRefused("booking_off", "this reception point takes no appointments")
+        if not appointments and not site.booking.online_numbers:
+            raise BookingRefused("online_numbers_off", "this reception point gives no numbers online")
+        service = next((s for s in bookable_services(site) if s.id == service_id), None)
+        if service is None:
+            raise BookingRefused("unknown_service", f"no bookable service {service_id!r} at this site")
+        return site, service
+
+    def _slot(self, site: Site, slot_key: str) -> Slot:
+        slot = find_slot(site, slot_key)
+        if slot is None:
+            raise BookingRefused("unknown_slot", "no such slot on that day")
+        return slot
+
+    def _check_free(self, conn: sqlite3.Connection, site: Site, service_id: str, slot: Slot, now: datetime) -> None:
+        if not bookable(site, slot, now):
+            raise BookingRefused("slot_closed", "this slot can no longer be booked")
+        taken = conn.execute(
+            f"SELECT COUNT(*) FROM bookings WHERE site = ? AND service = ? AND slot_start_at = ? AND status IN {TAKEN}",
+            (site.id, service_id, slot.start.timestamp()),
+        ).fetchone()[0]
+        if taken >= places_per_slot(site, service_id):
+            raise BookingRefused("slot_full", "no place is left in this slot")
+
+    def _before_cutoff(self, site: Site, booking: dict[str, Any], now: datetime) -> None:
+        start = datetime.fromtimestamp(booking["slot_start_at"], UTC)
+        if start - timedelta(minutes=site.booking.cutoff_minutes) <= now:
+            raise BookingRefused("past_cutoff", "this booking can no longer be changed")
+
+    def _unused_code(self, conn: sqlite3.Connection) -> str:
+        while True:
+            code = codes.new_code()
+            if conn.execute("SELECT 1 FROM bookings WHERE code = ?", (code,)).fetchone() is None:
+                return code
+
+    def _row(self, conn: sqlite3.Connection, code: str) -> dict[str, Any] | None:
+        row = conn.execute(
+            "SELECT b.code, b.site, b.service, b.kind, b.local_day, b.slot_start_at, b.status, b.ticket_id, "
+            "t.number, t.status FROM bookings b LEFT JOIN tickets t ON t.ticket_id = b.ticket_id WHERE b.code = ?",
+            (code,),
+        ).fetchone()
+        names = ("code", "site", "service", "kind", "local_day", "slot_start_at", "status", "ticket_id", "number",
+                 "ticket_status")
+        return dict(zip(names, tuple(row))) if row else None
+
+    def _appointment(self, conn: sqlite3.Connection, code_text: str, statuses: tuple[str, ...]) -> dict[str, Any]:
+        code = codes.canonical(code_text)
+        booking = self._row(conn, code) if code else None
+        if booking is None or booking["site"] not in self.sites:
+            raise BookingRefused("unknown_code", "no booking has this code")
+        if booking["kind"] != "appointment":
+            raise BookingRefused("not_appointment", "an online number cannot be moved or cancelled; it lapses if unused")
+        if booking["status"] not in statuses:
+            raise BookingRefused(f"code_{booking['status']}" if booking["status"] == "cancelled" else "code_used",
+                                 f"this booking is {booking['status']}")
+        return booking
+
+    def _issue(self, conn: sqlite3.Connection, site: Site, service_id: str, channel: str, now: datetime,
+               appointment_start: datetime | None = None) -> Any:
+        day = site.local_day(now).isoformat()
+        prefix = PREFIX[channel]
+        position = conn.execute(
+            "INSERT INTO server_numbers (site, prefix, day, last) VALUES (?, ?, ?, 1) "
+            "ON CONFLICT (site, prefix, day) DO UPDATE SET last = last + 1 RETURNING last",
+            (site.id, prefix, day),
+        ).fetchone()[0]
+        data: dict[str, Any] = {"ticket_id": str(uuid.uuid4()), "number": f"{prefix}{position:03d}",
+                                "service": service_id, "priority": None, "channel": channel}
+        if appointment_start is not None:
+            data["appointment_start"] = appointment_start.isoformat()
+        return self._event(conn, site, "ticket.issued", data, now)
+
+    def _event(self, conn: sqlite3.Connection, site: Site, kind: str, data: dict[str, Any], now: datetime) -> Any:
+        try:
+            event = make_event(kind, site=site.id, source=self.source, seq=next_seq(conn, self.source), data=data, ts=now)
+        except InvalidEvent as exc:
+            raise BookingRefused("invalid_event", exc.reason) from None
+        self.store.append_local([event], conn=conn)
+        return event
+
+
+class NoShowSweep:
+    """Marks appointments whose check-in window closed unused as `no_show` (a figure of
+    the statistics, docs/booking.md), once a minute on its own thread."""
+
+    def __init__(self, bookings: Bookings, interval_s: float = 60.0):
+        self.bookings = bookings
+        self.interval_s = interval_s
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+
+    def sweep(self) -> int:
+        now = self.bookings.clock()
+        marked = 0
+        with self.bookings.store.writing() as conn:
+            for site in self.bookings.sites.values():
+                late_s = site.booking.late_checkin_minutes * 60
+                marked += conn.execute(
+                    "UPDATE bookings SET status = 'no_show', changed_at = ? WHERE site = ? AND kind = 'appointment' "
+                    "AND status = 'booked' AND slot_start_at < ?",
+                    (now.timestamp(), site.id, now.timestamp() - late_s),
+                ).rowcount
+        return marked
+
+    def start(self) -> None:
+        self._stop.clear()
+        self._thread = threading.Thread(target=self._loop, name="xephang-booking-sweep", daemon=True)
+        self._thread.start()
+
+    def stop(self) -> None:
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join(5)
+
+    def _loop(self) -> None:
+        while not self._stop.wait(self.interval_s):
+            try:
+                self.sweep()
+            except Exception:  # noqa: BLE001 - the sweep runs again next minute
+                log.exception("booking no-show sweep failed")
