@@ -255,7 +255,7 @@ class Notifier:
                 log.exception("channel %s failed on message %s", name, row.key)
                 self._retry(row.id, row.attempts, type(exc).__name__, None)
             else:
-                self.outbox.sent(row.id, time.time())
+                self.outbox.sent(row.id, time.time(), self.clock().timestamp())
 
     def _retry(self, row_id: int, attempts: int, reason: str, after_s: float | None) -> None:
         if attempts >= self.settings.max_attempts:
@@ -264,6 +264,55 @@ class Notifier:
         delay_s = max(after_s or 0.0, backoff_s(attempts, self.rng, self.backoff_first_s))
         self.outbox.retry(row_id, reason, time.time() + delay_s)
 
+    # -- contacts ------------------------------------------------------------------------
+    def add_contact(self, ticket_id: str, site: str, channel: str, address: str, day: str) -> None:
+        """Keep a citizen's contact for one ticket, until the end of `day` (its site-local
+        day; a booking passes its slot's day). Messages already due are not resent."""
+        self.outbox.add_contact(ticket_id, channel, site, day or self._site_today(self.sites[site]), address, time.time())
+
+    def push_key(self) -> str | None:
+        channel = self.channels.get("webpush")
+        key = getattr(channel, "application_server_key", None)
+        return key if isinstance(key, str) else None
+
     # -- reading -------------------------------------------------------------------------
     def page_notices(self, ticket_id: str) -> list[dict[str, Any]]:
         return self.outbox.for_ticket(ticket_id, "page") if "page" in self.channels else []
+
+    def summary(self, site: str, day: str) -> dict[str, Any]:
+        """The manager's view of one site-day: messages by channel, kind and state; and,
+        per channel, of the citizens who got "near" and were then called, the share told
+        at least `near_minutes` before their call, counted only where the queue allowed it
+        (their wait, issue to call, was at least `near_minutes` long)."""
+        rows = self.outbox.rows("site = ? AND day = ?", (site, day))
+        counts: dict[str, dict[str, dict[str, int]]] = {}
+        for row in rows:
+            by_kind = counts.setdefault(row["channel"], {}).setdefault(row["kind"], {})
+            by_kind[row["state"]] = by_kind.get(row["state"], 0) + 1
+        near = [r for r in rows if r["kind"] == "near" and r["state"] == "sent"]
+        calls: dict[str, tuple[float, float]] = {}
+        conn = self.reader()
+        try:
+            ids = sorted({r["ticket_id"] for r in near})
+            for start in range(0, len(ids), 500):
+                chunk = ids[start:start + 500]
+                for ticket_id, issued_at, called_at in conn.execute(
+                        f"SELECT ticket_id, issued_at, first_called_at FROM tickets WHERE ticket_id IN ({', '.join('?' * len(chunk))}) "
+                        "AND first_called_at IS NOT NULL", chunk):
+                    calls[ticket_id] = (issued_at, called_at)
+        finally:
+            conn.close()
+        lead_s = self.settings.near_minutes * 60
+        in_time: dict[str, dict[str, Any]] = {}
+        for row in near:
+            if row["ticket_id"] not in calls:
+                continue
+            issued_at, called_at = calls[row["ticket_id"]]
+            if called_at - issued_at < lead_s:
+                continue  # the queue did not allow it
+            entry = in_time.setdefault(row["channel"], {"eligible": 0, "told_in_time": 0})
+            entry["eligible"] += 1
+            entry["told_in_time"] += int(called_at - row["told_at"] >= lead_s)
+        for entry in in_time.values():
+            entry["share_pct"] = round(100.0 * entry["told_in_time"] / entry["eligible"], 1) if entry["eligible"] else None
+        return {"site": site, "day": day, "messages": counts, "told_in_time": in_time, "near_minutes": self.settings.near_minutes}

@@ -49,6 +49,7 @@ CREATE TABLE IF NOT EXISTS outbox (
     attempts INTEGER NOT NULL DEFAULT 0,
     next_at REAL NOT NULL,
     sent_at REAL,
+    told_at REAL,
     error TEXT,
     UNIQUE (ticket_id, kind, channel)
 );
@@ -180,8 +181,11 @@ class Outbox:
                 "SELECT MIN(next_at) FROM outbox WHERE channel = ? AND state = 'pending'", (channel,)).fetchone()
         return row[0] if row else None
 
-    def sent(self, row_id: int, now: float) -> None:
-        self._set(row_id, "UPDATE outbox SET state = 'sent', sent_at = ?, error = NULL WHERE id = ?", (now, row_id))
+    def sent(self, row_id: int, now: float, told_at: float) -> None:
+        """Delivered at `now` (real time, for latency) = `told_at` on the server's clock
+        (the tickets' times, for "told N minutes before the call")."""
+        self._set(row_id, "UPDATE outbox SET state = 'sent', sent_at = ?, told_at = ?, error = NULL WHERE id = ?",
+                  (now, told_at, row_id))
 
     def retry(self, row_id: int, error: str, at: float) -> None:
         self._set(row_id, "UPDATE outbox SET state = 'pending', next_at = ?, error = ? WHERE id = ?", (at, error[:200], row_id))
