@@ -50,10 +50,11 @@ class Office:
         self.store.close()
 
 
-def notifier(office: Office, channels: dict[str, Any] | None = None, **settings: Any) -> Notifier:
+def notifier(office: Office, use: dict[str, Any] | None = None, **settings: Any) -> Notifier:
+    """A notifier on the office's files; `use` replaces the channels built from settings."""
     config = NotifySection(**({"channels": ["page", "file"]} | settings))
     return Notifier(config, [site()], [SITE_ID], office.store.reader, office.db, office.clock,
-                    channels=channels, backoff_first_s=0.05)
+                    channels=use, backoff_first_s=0.05)
 
 
 def file_lines(office: Office) -> list[dict[str, Any]]:

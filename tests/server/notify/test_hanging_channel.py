@@ -39,7 +39,7 @@ def test_a_hung_channel_slows_neither_ingest_nor_the_other_channels(broker, tmp_
     clock = office_clock()
     office = Office(tmp_path, clock)
     hanging = Hanging(FileChannel(office.db.with_name("events-messages.jsonl")))
-    n = notifier(office, channels={"page": PageChannel(), "file": hanging}, near_people=500)
+    n = notifier(office, use={"page": PageChannel(), "file": hanging}, near_people=500)
     ingestor = Ingestor(office.store, broker.settings_for("server"), client_id="server")
     ingestor.listeners.append(n.on_ingested)
     n.start()

@@ -90,7 +90,7 @@ def test_retries_back_off_and_deliver_once(tmp_path):
     office = Office(tmp_path, office_clock())
     target = FileChannel(office.db.with_name("events-messages.jsonl"))
     flaky = Flaky(target, failures=3)
-    n = notifier(office, channels={"page": PageChannel(), "file": flaky}, near_people=0)
+    n = notifier(office, use={"page": PageChannel(), "file": flaky}, near_people=0)
     n.start()
     try:
         n.on_ingested(office.issue("A001"))
@@ -109,7 +109,7 @@ def test_a_refused_message_is_failed_once_and_one_that_keeps_failing_is_given_up
     office = Office(tmp_path, office_clock())
     target = FileChannel(office.db.with_name("events-messages.jsonl"))
     refused = Flaky(target, failures=0, rejected=True)
-    n = notifier(office, channels={"page": PageChannel(), "file": refused}, near_people=0)
+    n = notifier(office, use={"page": PageChannel(), "file": refused}, near_people=0)
     n.start()
     try:
         n.on_ingested(office.issue("A001"))
@@ -118,7 +118,7 @@ def test_a_refused_message_is_failed_once_and_one_that_keeps_failing_is_given_up
     finally:
         n.stop()
     failing = Flaky(target, failures=1000)
-    again = notifier(office, channels={"page": PageChannel(), "file": failing}, near_people=1, max_attempts=3)
+    again = notifier(office, use={"page": PageChannel(), "file": failing}, near_people=1, max_attempts=3)
     again.start()
     try:
         again.on_ingested(office.issue("A002"))
