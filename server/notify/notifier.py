@@ -27,7 +27,7 @@ from typing import Any
 from protocol.sites import Site
 from server.notify.channels import Channel, FileChannel, Message, PageChannel, Rejected, Retry
 from server.notify.outbox import Notice, Outbox
-from server.notify.texts import render, text_for
+from server.notify.texts import KINDS, ZNS_MAX, check, render, text_for
 from server.notify.triggers import Rules, scan
 from server.settings import NotifySection
 from server.storage.events import BatchResult
@@ -113,6 +113,24 @@ class Notifier:
         self._wake = {name: threading.Event() for name in self.channels}
         self._threads: list[threading.Thread] = []
         self._today: dict[str, str] = {}
+        self.check_texts()
+
+    def check_texts(self) -> None:
+        """Every text of every site fits every channel it may go by (TextError otherwise):
+        SMS within its limit (without accents when so sent), ZNS within 400 characters."""
+        for site in self.sites.values():
+            for name in self.channels_for(site.id):
+                limit, plain = 1000, False
+                if name == "sms":
+                    limit, plain = self.settings.sms.max_chars, self.settings.sms.unaccented
+                elif name == "zalo":
+                    limit = ZNS_MAX
+                for kind in KINDS:
+                    template = text_for(kind, site.id, self.settings.texts, self.settings.site_texts)
+                    try:
+                        check(template, limit, plain, {"site": site.name})
+                    except ValueError as exc:
+                        raise ValueError(f"notify text {kind!r} of site {site.id!r} for {name}: {exc}") from None
 
     # -- the ingest listener: must never block -----------------------------------------
     def on_ingested(self, result: BatchResult) -> None:

@@ -13,7 +13,7 @@ from protocol.speech import SpeechError, ticket_words
 
 KINDS = ("near", "called", "recalled", "booking_day_before", "booking_soon", "rating")
 DEFAULT_TEXTS = {
-    "near": "Sắp đến lượt số {number} ({words}) tại {site}: còn {ahead} người trước bạn, khoảng {minutes} phút.",
+    "near": "Sắp đến lượt số {number} ({words}) tại {site}: còn {ahead} người trước bạn{wait}.",
     "called": "Mời công dân có số thứ tự {number} ({words}) đến quầy số {counter}.",
     "recalled": "Nhắc lại: mời số {number} ({words}) đến quầy số {counter}.",
     "booking_day_before": "Nhắc lịch hẹn: {service} lúc {time} ngày {date} tại {site}.",
@@ -23,7 +23,7 @@ DEFAULT_TEXTS = {
 # What a worst-case message carries, to check a text against a channel's limit at start.
 LONGEST = {
     "number": "A1023", "words": "a, một nghìn không trăm hai mươi ba", "site": "x" * 60, "ahead": "50",
-    "minutes": "240", "counter": "10", "service": "x" * 40, "time": "16:30", "date": "31/12/2026",
+    "minutes": "240", "wait": ", khoảng 240 phút", "counter": "10", "service": "x" * 40, "time": "16:30", "date": "31/12/2026",
 }
 ZNS_MAX = 400
 
@@ -51,24 +51,31 @@ class _Missing(dict[str, Any]):
         return "—"
 
 
+ASCII_PUNCTUATION = {"—": "-", "–": "-", "…": "...", "“": '"', "”": '"', "‘": "'", "’": "'"}
+
+
 def unaccented(text: str) -> str:
-    """Vietnamese without accents (SMS brandname in one GSM message): đ → d, ư → u…"""
+    """Vietnamese without accents, in plain ASCII (SMS brandname in one GSM message): đ → d, ư → u…"""
     text = text.replace("đ", "d").replace("Đ", "D")
-    return "".join(c for c in unicodedata.normalize("NFD", text) if not unicoding_mark(c))
+    for wide, plain in ASCII_PUNCTUATION.items():
+        text = text.replace(wide, plain)
+    bare = "".join(c for c in unicodedata.normalize("NFD", text) if not unicoding_mark(c))
+    return bare.encode("ascii", "replace").decode("ascii")
 
 
 def unicoding_mark(c: str) -> bool:
     return unicodedata.category(c) == "Mn"
 
 
-def check(template: str, limit: int, plain: bool = False) -> int:
-    """The longest this template renders to; TextError when over `limit` or it names an
-    unknown placeholder."""
+def check(template: str, limit: int, plain: bool = False, known: dict[str, Any] | None = None) -> int:
+    """The longest this template renders to (with `known` values, e.g. the site's name,
+    and the longest of the others); TextError when over `limit` or it names an unknown
+    placeholder."""
     names = {field for _, field, _, _ in string.Formatter().parse(template) if field}
     unknown = names - set(LONGEST)
     if unknown:
         raise TextError(f"unknown placeholder(s) {sorted(unknown)} in {template!r}")
-    longest = render(template, LONGEST)
+    longest = render(template, LONGEST | (known or {}))
     length = len(unaccented(longest) if plain else longest)
     if length > limit:
         raise TextError(f"text may reach {length} characters, over the channel's {limit}: {template!r}")

@@ -99,6 +99,8 @@ def _near(conn: sqlite3.Connection, site: Site, rules: Rules, waiting: dict[str,
                 continue
             if wait_s is None and open_count:
                 wait_s = estimated_wait_s(ahead, median_service_s(conn, site.id, service), open_count)
-            minutes = max(1, -(-wait_s // 60)) if wait_s is not None else "—"
-            found.append(_notice(site, row, "near", {"ahead": ahead, "minutes": minutes}, event_at, event_at + NEAR_TTL_S))
+            minutes = max(1, -(-wait_s // 60)) if wait_s is not None else None
+            extra = {"ahead": ahead, "minutes": minutes if minutes is not None else "—",
+                     "wait": f", khoảng {minutes} phút" if minutes is not None else ""}
+            found.append(_notice(site, row, "near", extra, event_at, event_at + NEAR_TTL_S))
     return found
