@@ -96,7 +96,7 @@ class Runtime:
             keypads = KeypadCommands(dispatcher, settings.broker, settings.server.client_id)
             dayend = DayEnd(dispatcher, ready=ingestor.caught_up)
         notifier = None
-        if dispatcher.dispatch_sites:
+        if dispatcher.dispatch_sites and settings.notify.enabled:
             notifier = Notifier(settings.notify, settings.sites, dispatcher.dispatch_sites, store.reader,
                                 settings.server.database, now)
 

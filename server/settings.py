@@ -80,6 +80,7 @@ class SmsSection(BaseModel):
 class NotifySection(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
+    enabled: bool = Field(default=True, description="send messages to citizens at all (on a server that dispatches)")
     database: Path | None = Field(default=None, description="notifier outbox and contacts (SQLite); default beside the database")
     channels: list[Literal["page", "file", "webpush", "zalo", "sms"]] = Field(
         default=["page"], description="message channels of every site (the ticket page is the default)")
