@@ -201,7 +201,8 @@ def _run(office: Office, config: dict, tmp_path: Path) -> subprocess.Popen:
 
 
 def _kill(process: subprocess.Popen) -> None:
-    os.kill(process.pid, signal.SIGKILL)
+    if process.poll() is None:
+        os.kill(process.pid, signal.SIGKILL)
     process.wait(10)
 
 
@@ -225,8 +226,8 @@ def test_killed_mid_send_then_restarted_sends_exactly_once(provider, zalo, sms, 
     first = _run(office, config, tmp_path)
     try:
         assert fake.held.wait(20)
-        _kill(first)
     finally:
+        _kill(first)
         fake.release.set()
     second = _run(office, config, tmp_path)
     try:
