@@ -29,7 +29,7 @@ ROUTERS = (
     health.router,       # /healthz
     stats.router,        # /api/v1/stats, /api/v1/live
     ticket_page.router,  # /t/<id> (citizens' phones)
-    notify.router,       # /api/v1/tickets/<id>/notices, subscribe; /t/notify-sw.js; /api/v1/notify/summary
+    notify.router,       # /api/v1/tickets/<id>/notices, subscribe; /notify-sw.js; /api/v1/notify/summary
 )
 STATIC = Path(__file__).resolve().parent / "static"
 

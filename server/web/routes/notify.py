@@ -29,7 +29,7 @@ from server.web.routes.ticket_page import CANONICAL_ID, HEADERS
 router = APIRouter(tags=["notifications"], route_class=ApiRoute)
 PHONE = re.compile(r"^(?:\+?84|0)(\d{9})$")
 NOT_FOUND = {"code": "not_found", "detail": "no such ticket"}
-SW_PATH = "/t/notify-sw.js"
+SW_PATH = "/notify-sw.js"  # at the root, so it may take the scope /t/ (not under /t/{id})
 
 
 class PushKeys(BaseModel):

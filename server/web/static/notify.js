@@ -170,9 +170,10 @@
       });
   });
   if ("serviceWorker" in navigator) {
-    navigator.serviceWorker.register("/t/notify-sw.js", { scope: "/t/" }).then(function (reg) {
+    navigator.serviceWorker.register("/notify-sw.js", { scope: "/t/" }).then(function (reg) {
       registration = reg;
-    }, function () {});
+      root.setAttribute("data-worker", "ready");
+    }, function () { root.setAttribute("data-worker", "failed"); });
   }
   if ("Notification" in window && Notification.permission === "granted") { $("notify-state").textContent = said("on"); }
   document.addEventListener("visibilitychange", function () { if (!document.hidden) { document.title = baseTitle; } });

@@ -1,7 +1,8 @@
 """The ticket page as a notification channel, in Debian's Chromium (Playwright) on a
 phone viewport with notifications permitted, against a real server and broker: the page
 alerts when the turn is near and when it is called (in-page alert, chime played, title
-changed, system notification shown), each once."""
+changed, system notification shown through the page's service worker and read back from
+it), each once."""
 
 from __future__ import annotations
 
@@ -31,6 +32,8 @@ async def _follow(server: LiveServer, ticket_id: str) -> None:
         assert await page.inner_text("#ahead") == "2"
         assert await page.is_hidden("#notice")
         title = await page.title()
+        # The service worker (it shows pushed messages too) is in place: notifications go through it.
+        await expect(ticket).to_have_attribute("data-worker", "ready", timeout=10000)
         await page.click("#notify-on")
         await expect(ticket).to_have_attribute("data-permission", "granted", timeout=10000)
 

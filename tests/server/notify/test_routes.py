@@ -47,7 +47,7 @@ def test_opt_in_and_out_and_what_each_route_reveals(broker, tmp_path):
         assert client.get(f"/api/v1/tickets/{ticket}/notices").json()["subscribed"] == []
         assert runtime.notifier.outbox.contact_count() == 0
 
-        worker = client.get("/t/notify-sw.js")
+        worker = client.get("/notify-sw.js")
         assert worker.status_code == 200 and worker.headers["content-type"].startswith("text/javascript")
         assert "showNotification" in worker.text
 
