@@ -1,7 +1,9 @@
 """The one small interface every message channel implements, its two errors, and the two
 channels that need no network: the ticket page (the default) and a file of JSON lines.
 
-A channel's `send` delivers one message or raises `Retry` (try again later: network down,
+A channel may say `instant = True` (the outbox row itself is the delivery: the ticket
+page) or `batch = n` (claim up to n rows at once: only where a resend cannot duplicate,
+since rows of one claim are marked sent together). A channel's `send` delivers one message or raises `Retry` (try again later: network down,
 quota, the provider's 5xx) or `Rejected` (it will never work: invalid number, template
 refused, subscription gone). It never logs an address. Imports the standard library and
 server.notify.outbox only.
@@ -13,7 +15,7 @@ import json
 import threading
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, ClassVar, Protocol
+from typing import Any, ClassVar, Protocol, TextIO
 
 
 @dataclass(frozen=True)
@@ -60,6 +62,7 @@ class PageChannel:
 
     name: ClassVar[str] = "page"
     needs_contact: ClassVar[bool] = False
+    instant: ClassVar[bool] = True  # the outbox row is written as delivered: no send step
 
     def send(self, message: Message) -> None:
         return None  # being marked sent in the outbox is the delivery
@@ -74,21 +77,32 @@ class FileChannel:
 
     name: ClassVar[str] = "file"
     needs_contact: ClassVar[bool] = False
+    batch: ClassVar[int] = 100  # no provider to deduplicate for: take many rows per claim
 
     def __init__(self, path: Path):
         path.parent.mkdir(parents=True, exist_ok=True)
         self.path = path
         self.lock = threading.Lock()
+        self.handle: TextIO | None = None
 
     def send(self, message: Message) -> None:
         line = json.dumps({"key": message.key, "site": message.site, "ticket_id": message.ticket_id,
                            "kind": message.kind, "text": message.text}, ensure_ascii=False)
         try:
-            with self.lock, self.path.open("a", encoding="utf-8") as handle:
-                handle.write(line + "\n")
-                handle.flush()
+            with self.lock:
+                if self.handle is None:
+                    self.handle = self.path.open("a", encoding="utf-8")
+                self.handle.write(line + "\n")
+                self.handle.flush()
         except OSError as exc:
+            self.close()
             raise Retry(f"cannot write {self.path.name}: {exc.strerror}") from None
 
     def close(self) -> None:
-        return None
+        with self.lock:
+            if self.handle is not None:
+                try:
+                    self.handle.close()
+                except OSError:
+                    pass
+                self.handle = None

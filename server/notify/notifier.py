@@ -26,7 +26,7 @@ from typing import Any
 
 from protocol.sites import Site
 from server.notify.channels import Channel, FileChannel, Message, PageChannel, Rejected, Retry
-from server.notify.outbox import Notice, Outbox
+from server.notify.outbox import Notice, Outbox, Row
 from server.notify.texts import KINDS, ZNS_MAX, check, render, text_for
 from server.notify.triggers import Rules, scan
 from server.settings import NotifySection
@@ -159,18 +159,28 @@ class Notifier:
         """Queue one notice on every channel of its site that can reach this citizen;
         `notice.due_at` delays it (booking reminders: the day before, 30 minutes before
         the slot). Returns how many messages were added (0: already queued)."""
-        added = 0
+        return self._queue([notice])
+
+    def _queue(self, notices: list[Notice]) -> int:
+        """Write the messages of many notices in one outbox transaction."""
+        items: list[tuple[Notice, str, str, float | None]] = []
         now = time.time()
-        for name in self.channels_for(notice.site):
-            channel = self.channels[name]
-            if channel.needs_contact and name not in self.outbox.channels_of(notice.ticket_id):
-                continue
+        told_at = self.clock().timestamp()
+        for notice in notices:
+            chosen = self.channels_for(notice.site)
+            contacts = self.outbox.channels_of(notice.ticket_id) if any(self.channels[n].needs_contact for n in chosen) else set()
             text = render(text_for(notice.kind, notice.site, self.settings.texts, self.settings.site_texts), notice.params)
-            if self.outbox.add(notice, name, text, now):
-                added += 1
-                self._wake[name].set()
-        self.seen.add((notice.ticket_id, notice.kind))
-        return added
+            for name in chosen:
+                channel = self.channels[name]
+                if channel.needs_contact and name not in contacts:
+                    continue
+                instant = getattr(channel, "instant", False) and notice.due_at is None
+                items.append((notice, name, text, told_at if instant else None))
+            self.seen.add((notice.ticket_id, notice.kind))
+        added = self.outbox.add_many(items, now) if items else []
+        for name in set(added):
+            self._wake[name].set()
+        return len(added)
 
     # -- life cycle ----------------------------------------------------------------------
     def start(self) -> None:
@@ -234,8 +244,8 @@ class Notifier:
             notices = [n for site in sorted(sites) for n in scan(conn, self.sites[site], self.rules, now, self.seen, event_at)]
         finally:
             conn.close()
-        for notice in notices:
-            self.schedule(notice)
+        if notices:
+            self._queue(notices)
         self.scans += 1
 
     def _site_today(self, site: Site) -> str:
@@ -256,33 +266,42 @@ class Notifier:
     def _send_loop(self, name: str) -> None:
         channel = self.channels[name]
         wake = self._wake[name]
+        limit = getattr(channel, "batch", 1)
         while not self._stop.is_set():
-            row = self.outbox.claim(name, time.time())
-            if row is None:
+            rows = self.outbox.claim(name, time.time(), limit)
+            if not rows:
                 due = self.outbox.next_due(name)
                 wait_s = 1.0 if due is None else min(1.0, max(0.0, due - time.time()))
                 wake.wait(wait_s)
                 wake.clear()
                 continue
-            address = self.outbox.contact(row.ticket_id, name) if channel.needs_contact else None
-            if channel.needs_contact and address is None:
-                self.outbox.failed(row.id, "no contact (withdrawn or purged)")
-                continue
-            message = Message(row.key, row.ticket_id, row.site, row.kind, row.text, row.params, address)
-            try:
-                channel.send(message)
-            except Retry as exc:
-                self._retry(row.id, row.attempts, exc.reason, exc.after_s)
-            except Rejected as exc:
-                self.outbox.failed(row.id, exc.reason)
-                if exc.forget_contact:
-                    self.outbox.remove_contact(row.ticket_id, name)
-            except Exception as exc:  # noqa: BLE001 - a channel bug must not kill its thread
-                self.errors += 1
-                log.exception("channel %s failed on message %s", name, row.key)
-                self._retry(row.id, row.attempts, type(exc).__name__, None)
-            else:
-                self.outbox.sent(row.id, time.time(), self.clock().timestamp())
+            delivered = [row.id for row in rows if self._send_one(channel, row)]
+            if delivered:
+                self.outbox.sent(delivered, time.time(), self.clock().timestamp())
+
+    def _send_one(self, channel: Channel, row: Row) -> bool:
+        """Send one claimed row; True when delivered (the caller marks it sent)."""
+        name = channel.name
+        address = self.outbox.contact(row.ticket_id, name) if channel.needs_contact else None
+        if channel.needs_contact and address is None:
+            self.outbox.failed(row.id, "no contact (withdrawn or purged)")
+            return False
+        message = Message(row.key, row.ticket_id, row.site, row.kind, row.text, row.params, address)
+        try:
+            channel.send(message)
+        except Retry as exc:
+            self._retry(row.id, row.attempts, exc.reason, exc.after_s)
+        except Rejected as exc:
+            self.outbox.failed(row.id, exc.reason)
+            if exc.forget_contact:
+                self.outbox.remove_contact(row.ticket_id, name)
+        except Exception as exc:  # noqa: BLE001 - a channel bug must not kill its thread
+            self.errors += 1
+            log.exception("channel %s failed on message %s", name, row.key)
+            self._retry(row.id, row.attempts, type(exc).__name__, None)
+        else:
+            return True
+        return False
 
     def _retry(self, row_id: int, attempts: int, reason: str, after_s: float | None) -> None:
         if attempts >= self.settings.max_attempts:

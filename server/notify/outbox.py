@@ -139,41 +139,57 @@ class Outbox:
     # -- messages -----------------------------------------------------------------------
     def add(self, notice: Notice, channel: str, text: str, now: float) -> bool:
         """Queue one message; False when this ticket already has it on this channel."""
+        return bool(self.add_many([(notice, channel, text, None)], now))
+
+    def add_many(self, items: list[tuple[Notice, str, str, float | None]], now: float) -> list[str]:
+        """Queue messages in one transaction: (notice, channel, text, told_at). With a
+        `told_at` the row is delivered as it is written (the ticket page reads it).
+        Returns the channels that got a new row."""
+        added = []
         with self.lock:
-            cursor = self.conn.execute(
-                "INSERT OR IGNORE INTO outbox (ticket_id, site, kind, channel, text, params, day, event_at, created_at,"
-                " expires_at, next_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                (notice.ticket_id, notice.site, notice.kind, channel, text, json.dumps(notice.params, ensure_ascii=False),
-                 notice.day, notice.event_at or now, now, notice.expires_at, notice.due_at or now),
-            )
-            return cursor.rowcount == 1
+            self.conn.execute("BEGIN IMMEDIATE")
+            try:
+                for notice, channel, text, told_at in items:
+                    cursor = self.conn.execute(
+                        "INSERT OR IGNORE INTO outbox (ticket_id, site, kind, channel, text, params, day, event_at, created_at,"
+                        " expires_at, next_at, state, sent_at, told_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                        (notice.ticket_id, notice.site, notice.kind, channel, text,
+                         json.dumps(notice.params, ensure_ascii=False), notice.day, notice.event_at or now, now,
+                         notice.expires_at, notice.due_at or now, "pending" if told_at is None else "sent",
+                         None if told_at is None else now, told_at),
+                    )
+                    if cursor.rowcount == 1:
+                        added.append(channel)
+                self.conn.execute("COMMIT")
+            except BaseException:
+                self.conn.execute("ROLLBACK")
+                raise
+        return added
 
     def known(self, since_day: str) -> set[tuple[str, str]]:
         """(ticket, kind) pairs queued on any channel from `since_day` on."""
         with self.lock:
             return {(r[0], r[1]) for r in self.conn.execute("SELECT DISTINCT ticket_id, kind FROM outbox WHERE day >= ?", (since_day,))}
 
-    def claim(self, channel: str, now: float) -> Row | None:
-        """The next due message of `channel`, marked as being sent; expired ones are dropped."""
+    def claim(self, channel: str, now: float, limit: int = 1) -> list[Row]:
+        """Up to `limit` due messages of `channel`, marked as being sent; expired ones are dropped."""
         with self.lock:
             self.conn.execute("BEGIN IMMEDIATE")
             try:
                 self.conn.execute(
                     "UPDATE outbox SET state = 'dropped', error = 'expired' WHERE channel = ? AND state = 'pending' "
                     "AND expires_at IS NOT NULL AND expires_at < ?", (channel, now))
-                row = self.conn.execute(
+                rows = self.conn.execute(
                     "SELECT id, ticket_id, site, kind, channel, text, params, attempts, event_at FROM outbox "
-                    "WHERE channel = ? AND state = 'pending' AND next_at <= ? ORDER BY next_at, id LIMIT 1", (channel, now),
-                ).fetchone()
-                if row is not None:
-                    self.conn.execute("UPDATE outbox SET state = 'sending', attempts = attempts + 1 WHERE id = ?", (row[0],))
+                    "WHERE channel = ? AND state = 'pending' AND next_at <= ? ORDER BY next_at, id LIMIT ?", (channel, now, limit),
+                ).fetchall()
+                self.conn.executemany("UPDATE outbox SET state = 'sending', attempts = attempts + 1 WHERE id = ?",
+                                      [(r[0],) for r in rows])
                 self.conn.execute("COMMIT")
             except BaseException:
                 self.conn.execute("ROLLBACK")
                 raise
-        if row is None:
-            return None
-        return Row(row[0], row[1], row[2], row[3], row[4], row[5], json.loads(row[6]), row[7] + 1, row[8])
+        return [Row(r[0], r[1], r[2], r[3], r[4], r[5], json.loads(r[6]), r[7] + 1, r[8]) for r in rows]
 
     def next_due(self, channel: str) -> float | None:
         with self.lock:
@@ -181,11 +197,12 @@ class Outbox:
                 "SELECT MIN(next_at) FROM outbox WHERE channel = ? AND state = 'pending'", (channel,)).fetchone()
         return row[0] if row else None
 
-    def sent(self, row_id: int, now: float, told_at: float) -> None:
+    def sent(self, row_ids: list[int], now: float, told_at: float) -> None:
         """Delivered at `now` (real time, for latency) = `told_at` on the server's clock
         (the tickets' times, for "told N minutes before the call")."""
-        self._set(row_id, "UPDATE outbox SET state = 'sent', sent_at = ?, told_at = ?, error = NULL WHERE id = ?",
-                  (now, told_at, row_id))
+        with self.lock:
+            self.conn.executemany("UPDATE outbox SET state = 'sent', sent_at = ?, told_at = ?, error = NULL WHERE id = ?",
+                                  [(now, told_at, row_id) for row_id in row_ids])
 
     def retry(self, row_id: int, error: str, at: float) -> None:
         self._set(row_id, "UPDATE outbox SET state = 'pending', next_at = ?, error = ? WHERE id = ?", (at, error[:200], row_id))
