@@ -24,6 +24,7 @@ from server.desk.dispatch import Dispatcher
 from server.desk.statefeed import StateFeed
 from server.mqtt.ingest import Ingestor
 from server.mqtt.keypad import KeypadCommands
+from server.notify.notifier import Notifier
 from server.settings import ServerSettings
 from server.stats.alerts import AlertMonitor
 from server.stats.measures import rules_from_sites
@@ -64,6 +65,7 @@ class Runtime:
     # Only on a server that dispatches at least one site:
     keypads: KeypadCommands | None = None
     dayend: DayEnd | None = None
+    notifier: Notifier | None = None  # messages to citizens (server/notify)
     parts: list[Part] = field(default_factory=list)
     started: bool = False
 
@@ -110,6 +112,10 @@ class Runtime:
         if dispatcher.dispatch_sites:
             keypads = KeypadCommands(dispatcher, settings.broker, settings.server.client_id)
             dayend = DayEnd(dispatcher, ready=ingestor.caught_up)
+        notifier = None
+        if dispatcher.dispatch_sites and settings.notify.enabled:
+            notifier = Notifier(settings.notify, settings.sites, dispatcher.dispatch_sites, store.reader,
+                                settings.server.database, now)
 
         # Who reacts to an ingested batch, in this order: the dispatcher (its turns and the
         # retained board/queue states), then the statistics (pre-aggregates, alerts).
@@ -119,10 +125,13 @@ class Runtime:
             alerts.poke()
 
         ingestor.listeners.append(poke_stats)
+        # ... then the notifier, which only marks sites to look at (it never makes ingest wait).
+        if notifier is not None:
+            ingestor.listeners.append(notifier.on_ingested)
 
         runtime = cls(settings=settings, clock=now, store=store, ingestor=ingestor, dispatcher=dispatcher,
                       stats=stats, refresher=refresher, alerts=alerts, bookings=bookings, booking_sweep=booking_sweep,
-                      keypads=keypads, dayend=dayend)
+                      keypads=keypads, dayend=dayend, notifier=notifier)
         # Started in this order, stopped in the reverse one; the ingest link comes last so
         # that every listener is running before the first batch arrives.
         runtime.parts = [Part("dispatcher", dispatcher.launch, dispatcher.stop)]
@@ -136,6 +145,7 @@ class Runtime:
             Part("statistics refresh", lambda: refresher.start().poke(), refresher.stop),
             Part("alerts", alerts.start, alerts.stop),
             Part("booking no-show sweep", booking_sweep.start, booking_sweep.stop),
+            *([Part("notifier", notifier.start, notifier.stop)] if notifier is not None else []),
             Part("ingest", ingestor.start, ingestor.stop),
         ]
         return runtime

@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, model_validator
 
 from protocol.settings import CommonSettings
 from protocol.sites import Slug
@@ -37,10 +38,78 @@ class ServerSection(BaseModel):
     )
 
 
+# -- citizens' messages (server/notify; docs/notifications.md) -------------------------
+class WebPushSection(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    key_file: Path | None = Field(default=None, description="VAPID private key (PEM); made on first start; default beside the database")
+    subject: str = Field(default="mailto:admin@localhost", description="VAPID subject: a mailto: or https: contact of the office")
+    ttl_s: int = Field(default=900, ge=0, le=86400, description="how long the push service keeps an undelivered message")
+    timeout_s: float = Field(default=10.0, gt=0, le=60, description="HTTP timeout of one push request")
+
+
+class ZaloSection(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    send_url: str = Field(default="https://business.openapi.zalo.me/message/template", description="ZNS send-template endpoint")
+    token_url: str = Field(default="https://oauth.zaloapp.com/v4/oa/access_token", description="OA access-token refresh endpoint")
+    app_id: str = Field(default="", description="Zalo app id")
+    secret_key: SecretStr = Field(default=SecretStr(""), description="Zalo app secret key")
+    refresh_token: SecretStr = Field(default=SecretStr(""), description="first OA refresh token (later ones kept in the notify database)")
+    templates: dict[str, str] = Field(default_factory=dict, description="message kind -> approved ZNS template id")
+    timeout_s: float = Field(default=10.0, gt=0, le=60, description="HTTP timeout of one request")
+
+
+class SmsSection(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    url: str = Field(default="", description="the SMS gateway's send URL (POST, JSON body)")
+    brandname: str = Field(default="", max_length=11, description="registered sender name (at most 11 characters)")
+    body: dict[str, str] = Field(
+        default_factory=lambda: {"Phone": "{phone}", "Content": "{text}", "Brandname": "{brandname}", "SmsType": "2",
+                                 "RequestId": "{request_id}", "ApiKey": "{api_key}", "SecretKey": "{secret_key}"},
+        description="JSON body of the request; {phone} {text} {brandname} {request_id} {api_key} {secret_key} are filled in",
+    )
+    api_key: SecretStr = Field(default=SecretStr(""), description="gateway API key")
+    secret_key: SecretStr = Field(default=SecretStr(""), description="gateway secret key")
+    code_field: str = Field(default="CodeResult", description="field of the answer holding the result code")
+    success: list[str] = Field(default_factory=lambda: ["100"], description="result codes meaning accepted")
+    duplicate: list[str] = Field(default_factory=lambda: ["124"], description="codes meaning 'this request id was already accepted'")
+    quota: list[str] = Field(default_factory=lambda: ["103"], description="codes meaning out of balance or quota (retried later)")
+    invalid_phone: list[str] = Field(default_factory=lambda: ["108", "99"], description="codes meaning the number is refused")
+    template_rejected: list[str] = Field(default_factory=lambda: ["146", "104"], description="codes meaning the text or sender is refused")
+    unaccented: bool = Field(default=True, description="send Vietnamese without accents (one 160-character GSM message)")
+    max_chars: int = Field(default=160, ge=40, le=1000, description="longest text allowed")
+    timeout_s: float = Field(default=10.0, gt=0, le=60, description="HTTP timeout of one request")
+
+
+class NotifySection(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    enabled: bool = Field(default=True, description="send messages to citizens at all (on a server that dispatches)")
+    database: Path | None = Field(default=None, description="notifier outbox and contacts (SQLite); default beside the database")
+    channels: list[Literal["page", "file", "webpush", "zalo", "sms"]] = Field(
+        default=["page"], description="message channels of every site (the ticket page is the default)")
+    site_channels: dict[str, list[Literal["page", "file", "webpush", "zalo", "sms"]]] = Field(
+        default_factory=dict, description="site id -> channels, overriding `channels` for that site")
+    near_people: int = Field(default=3, ge=0, le=1000, description="'your turn is near' once this many or fewer are ahead")
+    near_minutes: int = Field(default=10, ge=0, le=240, description="... or once the estimated wait is this many minutes or less")
+    rating_invite: bool = Field(default=False, description="send a short rating invitation after completion")
+    texts: dict[str, str] = Field(default_factory=dict, description="message kind -> text overriding the default (placeholders in braces)")
+    site_texts: dict[str, dict[str, str]] = Field(default_factory=dict, description="site id -> kind -> text")
+    file: Path | None = Field(default=None, description="file channel: JSON lines written here; default beside the database")
+    key_file: Path | None = Field(default=None, description="key that encrypts phone numbers at rest; made on first start")
+    max_attempts: int = Field(default=6, ge=1, le=50, description="attempts before a message is given up")
+    webpush: WebPushSection = Field(default_factory=WebPushSection, description="Web Push (VAPID)")
+    zalo: ZaloSection = Field(default_factory=ZaloSection, description="Zalo Notification Service")
+    sms: SmsSection = Field(default_factory=SmsSection, description="SMS brandname gateway")
+
+
 class ServerSettings(CommonSettings):
     """Everything `xephang server` reads."""
 
     server: ServerSection = Field(default_factory=ServerSection, description="the server itself")
+    notify: NotifySection = Field(default_factory=NotifySection, description="messages to citizens (docs/notifications.md)")
 
     @model_validator(mode="after")
     def _dispatch_known(self) -> ServerSettings:
@@ -50,3 +119,4 @@ class ServerSettings(CommonSettings):
         if unknown:
             raise ValueError(f"server.dispatch_sites names unknown sites {unknown}")
         return self
+

@@ -19,6 +19,7 @@ LAYERS: list[tuple[str, ...]] = [
     ("hardware", "broker"),
     ("kiosk", "display", "counterdisplay", "server", "server.settings", "server.storage"),
     ("server.stats", "server.desk", "server.booking"),
+    ("server.notify",),
     ("server.mqtt",),
     ("server.runtime",),
     ("server.web",),

@@ -18,7 +18,7 @@ from server.runtime import Runtime
 from server.settings import ServerSettings
 from server.web.errors import ApiError, as_api_error
 from server.web.ratelimit import RateLimiter
-from server.web.routes import api_desk, auth, booking, dashboard, demo, desk, health, stats, ticket_page
+from server.web.routes import api_desk, auth, booking, dashboard, demo, desk, health, notify, stats, ticket_page
 
 ROUTERS = (
     api_desk.router,     # /api/v1/... desk actions, board and queue states, desk view, audit
@@ -30,6 +30,7 @@ ROUTERS = (
     stats.router,        # /api/v1/stats, /api/v1/live
     ticket_page.router,  # /t/<id> (citizens' phones)
     booking.router,      # /book, /b/<code>, /api/v1/bookings (citizens' phones), desk check-in
+    notify.router,       # /api/v1/tickets/<id>/notices, subscribe; /notify-sw.js; /api/v1/notify/summary
 )
 STATIC = Path(__file__).resolve().parent / "static"
 

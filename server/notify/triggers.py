@@ -1,0 +1,117 @@
+"""Triggers: from the tickets of one site as they stand now, the notices due.
+
+"near" once a waiting ticket has `near_people` or fewer ahead of it, or an estimated
+wait of `near_minutes` or less (the same order and estimate as the ticket page and the
+dispatcher: priority first, then time of issue); "called" when it is called; "recalled"
+at its first recall; "rating" after completion when the site asks for it. A call seen
+more than CALL_FRESH_S after it happened (the notifier was down) is not announced: the
+citizen is at the counter or gone. Booking reminders are not found here: the booking
+part schedules them (Notifier.schedule). Pure reads; imports protocol, server.desk.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+import time
+from dataclasses import dataclass
+from typing import Any
+
+from protocol.sites import Site
+from server.desk.boardstate import counter_states, estimated_wait_s, median_service_s
+from server.notify.outbox import Notice
+
+CALL_FRESH_S = 120.0
+NEAR_TTL_S = 30 * 60.0  # a "near" not delivered within this is useless
+CALL_TTL_S = 10 * 60.0
+RATING_FRESH_S = 15 * 60.0
+MAX_NEAR_SCAN = 500  # never read more heads of one queue than this per scan
+
+
+@dataclass(frozen=True)
+class Rules:
+    near_people: int = 3
+    near_minutes: int = 10
+    rating: bool = False
+
+
+_COLUMNS = ("ticket_id", "number", "service", "priority", "issued_at", "status", "counter", "recalled_count",
+            "last_called_at", "local_day", "completed_at")
+
+
+def scan(conn: sqlite3.Connection, site: Site, rules: Rules, now: float, seen: set[tuple[str, str]],
+         event_at: float | None = None) -> list[Notice]:
+    """The notices due for `site` that are not in `seen` (ticket, kind). `now` is the
+    server's clock (the tickets' times); `event_at` the real time the batch arrived, from
+    which a notice's useful life is counted. Reads only the heads of the queues (the
+    dispatcher's index, as many tickets as can be near) and the fresh calls: the cost
+    does not grow with the number waiting."""
+    event_at = event_at or time.time()
+    notices: list[Notice] = []
+    fresh = conn.execute(
+        f"SELECT {', '.join(_COLUMNS)} FROM tickets WHERE site = ? AND status IN ('called', 'serving') "
+        "AND last_called_at >= ? AND number IS NOT NULL", (site.id, now - CALL_FRESH_S))
+    for values in fresh:
+        notices += _calls(site, dict(zip(_COLUMNS, values)), now, seen, event_at)
+    if rules.rating:
+        done = conn.execute(
+            f"SELECT {', '.join(_COLUMNS)} FROM tickets WHERE site = ? AND status = 'completed' AND completed_at >= ? "
+            "AND number IS NOT NULL", (site.id, now - RATING_FRESH_S))
+        for values in done:
+            row = dict(zip(_COLUMNS, values))
+            if (row["ticket_id"], "rating") not in seen:
+                notices.append(_notice(site, row, "rating", {}, event_at, event_at + CALL_TTL_S))
+    notices += _near(conn, site, rules, now, seen, event_at)
+    return notices
+
+
+def _notice(site: Site, row: dict[str, Any], kind: str, extra: dict[str, Any], event_at: float, expires_at: float) -> Notice:
+    params = {"number": row["number"], "site": site.name, **extra}
+    return Notice(row["ticket_id"], site.id, kind, row["local_day"] or "", params, event_at, None, expires_at)
+
+
+def _calls(site: Site, row: dict[str, Any], now: float, seen: set[tuple[str, str]], event_at: float) -> list[Notice]:
+    counter = site.counter(row["counter"]) if row["counter"] else None
+    extra = {"counter": counter.number if counter else "—"}
+    kinds = ["called"] + (["recalled"] if row["recalled_count"] else [])
+    return [_notice(site, row, kind, extra, event_at, event_at + CALL_TTL_S) for kind in kinds
+            if (row["ticket_id"], kind) not in seen]
+
+
+def _heads(conn: sqlite3.Connection, site_id: str, service: str, limit: int) -> list[dict[str, Any]]:
+    """The first `limit` waiting tickets of a service in the dispatcher's order (priority
+    class first, then time of issue), read through the dispatcher's own index."""
+    rows: list[dict[str, Any]] = []
+    for is_normal in (0, 1):
+        if len(rows) >= limit:
+            break
+        cursor = conn.execute(
+            f"SELECT {', '.join(_COLUMNS)} FROM tickets INDEXED BY tickets_pick "
+            "WHERE site = ? AND status = 'waiting' AND service = ? AND (priority IS NULL) = ? "
+            "AND issued_at IS NOT NULL AND number IS NOT NULL ORDER BY issued_at, ticket_id LIMIT ?",
+            (site_id, service, is_normal, limit - len(rows)))
+        rows += [dict(zip(_COLUMNS, values)) for values in cursor]
+    return rows
+
+
+def _near(conn: sqlite3.Connection, site: Site, rules: Rules, now: float, seen: set[tuple[str, str]],
+          event_at: float) -> list[Notice]:
+    states = counter_states(conn, site)
+    found = []
+    for service in site.services:
+        open_count = sum(1 for c in site.counters if service.id in c.services and states[c.id]["state"] == "open")
+        median_s = median_service_s(conn, site.id, service.id) if open_count else None
+        # How many can be near: by count, or by an estimated wait within near_minutes.
+        by_time = int(rules.near_minutes * 60 * open_count // median_s) if median_s else 0
+        limit = min(MAX_NEAR_SCAN, max(rules.near_people, by_time) + 1)
+        for ahead, row in enumerate(_heads(conn, site.id, service.id, limit)):
+            wait_s = estimated_wait_s(ahead, median_s, open_count)
+            near_by_time = wait_s is not None and wait_s <= rules.near_minutes * 60
+            if not (ahead <= rules.near_people or near_by_time):
+                break  # the rest wait longer still
+            if (row["ticket_id"], "near") in seen:
+                continue
+            minutes = max(1, -(-wait_s // 60)) if wait_s is not None else None
+            extra = {"ahead": ahead, "minutes": minutes if minutes is not None else "—",
+                     "wait": f", khoảng {minutes} phút" if minutes is not None else ""}
+            found.append(_notice(site, row, "near", extra, event_at, event_at + NEAR_TTL_S))
+    return found
