@@ -93,6 +93,27 @@ class Hours(_Model):
         return self
 
 
+class Session(_Model):
+    """A working session for the same-session return rule (docs/reports.md): a dossier
+    received before `cutoff` is to be returned before `end` of the same session."""
+
+    start: time = Field(description="session opens (site-local)")
+    cutoff: time = Field(description="dossiers received before this are due back in the session")
+    end: time = Field(description="session ends (site-local)")
+
+    @model_validator(mode="after")
+    def _ordered(self) -> Session:
+        if not (self.start < self.cutoff <= self.end):
+            raise ValueError("need start < cutoff <= end")
+        return self
+
+
+def _default_sessions() -> list[Session]:
+    # An Giang's commune centres: morning 07:30-11:30 (cut-off 09:30), afternoon 13:30-17:00 (cut-off 15:30).
+    return [Session(start=time(7, 30), cutoff=time(9, 30), end=time(11, 30)),
+            Session(start=time(13, 30), cutoff=time(15, 30), end=time(17, 0))]
+
+
 class Site(_Model):
     """A reception point (bộ phận một cửa / điểm tiếp nhận)."""
 
@@ -113,6 +134,10 @@ class Site(_Model):
     at_risk_minutes: int = Field(default=45, ge=1, description="a waiting ticket is at risk past this")
     pause_alert_minutes: int = Field(
         default=15, ge=1, description="alert when a counter is paused longer than this while people wait"
+    )
+    sessions: list[Session] = Field(
+        default_factory=_default_sessions,
+        description="sessions and cut-offs of the same-session return rule (reports), in time order",
     )
 
     @field_validator("timezone")
@@ -147,6 +172,9 @@ class Site(_Model):
             unknown = sorted(set(counter.services) - set(service_ids))
             if unknown:
                 problems.append(f"counter {counter.id} serves unknown services {unknown}")
+        for earlier, later in zip(self.sessions, self.sessions[1:]):
+            if later.start < earlier.end:
+                problems.append("sessions overlap or are out of order")
         if problems:
             raise ValueError("; ".join(problems))
         return self
