@@ -23,6 +23,7 @@ from server.mqtt.keypad import KeypadCommands
 from server.settings import ServerSettings
 from server.stats.alerts import AlertMonitor
 from server.stats.measures import rules_from_sites
+from server.stats.report_archive import ReportArchive
 from server.stats.store import BackgroundRefresh, StatsStore
 from server.storage.events import EventStore
 
@@ -55,6 +56,7 @@ class Runtime:
     stats: StatsStore
     refresher: BackgroundRefresh
     alerts: AlertMonitor
+    reports: ReportArchive
     # Only on a server that dispatches at least one site:
     keypads: KeypadCommands | None = None
     dayend: DayEnd | None = None
@@ -89,6 +91,8 @@ class Runtime:
             settings.sites, store.reader, lambda topic, payload: publish(topic, payload, retain=False),
             clock=lambda: now().timestamp(),
         )
+        # Monthly report packs, kept next to the database (docs/reports.md).
+        reports = ReportArchive(settings.server.database.parent / "reports", stats, settings.sites, now)
         keypads = dayend = None
         if dispatcher.dispatch_sites:
             keypads = KeypadCommands(dispatcher, settings.broker, settings.server.client_id)
@@ -100,7 +104,7 @@ class Runtime:
         ingestor.listeners.append(lambda _result: (refresher.poke(), alerts.poke()))
 
         runtime = cls(settings=settings, clock=now, store=store, ingestor=ingestor, dispatcher=dispatcher,
-                      stats=stats, refresher=refresher, alerts=alerts, keypads=keypads, dayend=dayend)
+                      stats=stats, refresher=refresher, alerts=alerts, reports=reports, keypads=keypads, dayend=dayend)
         # Started in this order, stopped in the reverse one; the ingest link comes last so
         # that every listener is running before the first batch arrives.
         runtime.parts = [Part("dispatcher", dispatcher.launch, dispatcher.stop)]
@@ -113,6 +117,7 @@ class Runtime:
             # after a restart, bring the pre-aggregates up to date at once
             Part("statistics refresh", lambda: refresher.start().poke(), refresher.stop),
             Part("alerts", alerts.start, alerts.stop),
+            Part("monthly report packs", reports.start, reports.stop),
             Part("ingest", ingestor.start, ingestor.stop),
         ]
         return runtime

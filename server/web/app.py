@@ -18,7 +18,7 @@ from server.runtime import Runtime
 from server.settings import ServerSettings
 from server.web.errors import ApiError, as_api_error
 from server.web.ratelimit import RateLimiter
-from server.web.routes import api_desk, auth, dashboard, demo, desk, health, stats, ticket_page
+from server.web.routes import api_desk, auth, dashboard, demo, desk, health, reports, stats, ticket_page
 
 ROUTERS = (
     api_desk.router,     # /api/v1/... desk actions, board and queue states, desk view, audit
@@ -29,6 +29,7 @@ ROUTERS = (
     health.router,       # /healthz
     stats.router,        # /api/v1/stats, /api/v1/live
     ticket_page.router,  # /t/<id> (citizens' phones)
+    reports.router,      # /api/v1/reports (JSON, .xlsx, kept packs), /reports/print
 )
 STATIC = Path(__file__).resolve().parent / "static"
 
