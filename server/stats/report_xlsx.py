@@ -157,7 +157,7 @@ def _cover(sheet: Worksheet, report: dict[str, Any], who: str, generated_at: dat
     sheet.column_dimensions["B"].width = 110
     sheet["A1"] = _("Reception report")
     sheet["A1"].font = Font(bold=True, size=16)
-    sheet["A2"] = _("Measured at the counter") + f" ({report['label']})"
+    sheet["A2"] = _("Measured at the counter") + " - " + _("not the official Decision 766 index")
     sheet["A2"].font = Font(italic=True, color="9C0006")
     period = report["period"]
     lines = [

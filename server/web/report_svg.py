@@ -13,15 +13,17 @@ FONT = 'font-family="DejaVu Sans, Arial, sans-serif"'
 
 
 def _svg(width: int, height: int, body: list[str], label: str) -> str:
-    return (f'<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 {width} {height}" width="100%" '
-            f'role="img" aria-label="{escape(label)}" {FONT} font-size="11">' + "".join(body) + "</svg>")
+    # Natural size (px), shrunk to the column when wider: text keeps its print size.
+    return (f'<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 {width} {height}" width="{width}" height="{height}" '
+            f'style="max-width:100%;height:auto" role="img" aria-label="{escape(label)}" {FONT} font-size="11">'
+            + "".join(body) + "</svg>")
 
 
 def line_chart(points: Sequence[tuple[str, float | None]], label: str, reference: float | None = None,
                reference_label: str = "") -> str:
     """A percentage line (0-100) over labelled points; an optional dashed reference line."""
     width, height, left, bottom, top = 680, 220, 40, 30, 12
-    plot_w, plot_h = width - left - 10, height - bottom - top
+    plot_w, plot_h = width - left - 30, height - bottom - top
     body = []
     for tick in (0, 25, 50, 75, 100):
         y = top + plot_h * (1 - tick / 100)
@@ -36,7 +38,7 @@ def line_chart(points: Sequence[tuple[str, float | None]], label: str, reference
             y = top + plot_h * (1 - value / 100)
             coords.append(f"{x:.1f},{y:.1f}")
             body.append(f'<circle cx="{x:.1f}" cy="{y:.1f}" r="3" fill="{PALETTE[0]}"/>')
-        if n <= 16 or i % max(1, n // 12) == 0:
+        if i % max(1, -(-n // 10)) == 0 or i == n - 1 and n <= 10:
             body.append(f'<text x="{x:.1f}" y="{height - 12}" text-anchor="middle">{escape(name)}</text>')
     if len(coords) > 1:
         body.append(f'<polyline points="{" ".join(coords)}" fill="none" stroke="{PALETTE[0]}" stroke-width="2"/>')
@@ -49,8 +51,10 @@ def line_chart(points: Sequence[tuple[str, float | None]], label: str, reference
     return _svg(width, height, body, label)
 
 
-def stacked_bars(rows: Sequence[tuple[str, Sequence[int]]], series: Sequence[str], label: str) -> str:
-    """Horizontal bars, one per row, split into `series` (counts)."""
+def stacked_bars(rows: Sequence[tuple[str, Sequence[float]]], series: Sequence[str], label: str,
+                 total_text: Sequence[str] | None = None) -> str:
+    """Horizontal bars, one per row, split into `series`; each bar ends with its total
+    (or with `total_text[row]`)."""
     bar_h, gap, left, width = 16, 6, 170, 680
     top = 22
     height = top + len(rows) * (bar_h + gap) + 10
@@ -72,7 +76,8 @@ def stacked_bars(rows: Sequence[tuple[str, Sequence[int]]], series: Sequence[str
                 body.append(f'<rect x="{x0:.1f}" y="{y}" width="{w:.1f}" height="{bar_h}" '
                             f'fill="{PALETTE[i % len(PALETTE)]}"/>')
             x0 += w
-        body.append(f'<text x="{x0 + 4:.1f}" y="{y + bar_h - 4}">{sum(values)}</text>')
+        shown = total_text[r] if total_text is not None else f"{sum(values):g}"
+        body.append(f'<text x="{x0 + 4:.1f}" y="{y + bar_h - 4}">{escape(shown)}</text>')
     return _svg(width, height, body, label)
 
 
@@ -105,6 +110,6 @@ def heatmap(rows: Sequence[str], hours: Sequence[int], cells: dict[tuple[int, in
     return _svg(width, height, body, label)
 
 
-def bars(rows: Sequence[tuple[str, float | None]], label: str) -> str:
-    """Simple horizontal bars (whole numbers) with their values."""
-    return stacked_bars([(name, [round(value or 0)]) for name, value in rows], [label], label)
+def bars(rows: Sequence[tuple[str, float | None]], label: str, shown: Sequence[str] | None = None) -> str:
+    """Simple horizontal bars with their values (or the texts `shown`)."""
+    return stacked_bars([(name, [value or 0]) for name, value in rows], [label], label, shown)

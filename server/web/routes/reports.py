@@ -129,19 +129,25 @@ def get_report_xlsx(request: Request, user: Manager, month: MonthQ = None, day_f
                     headers={"Content-Disposition": f'attachment; filename="{file_name(report, "xlsx")}"'})
 
 
-def minutes(value: float | None) -> str:
-    return "—" if value is None else f"{value / 60:.1f}"
+def formatters(locale: str) -> dict[str, Any]:
+    """Numbers as the page prints them: Vietnamese decimal commas (66,7), English points."""
+    point = "." if locale == "en" else ","
+
+    def number(value: Any) -> str:
+        if value is None:
+            return "—"
+        return str(value).replace(".", point) if isinstance(value, float) else str(value)
+
+    def minutes(value: float | None) -> str:
+        return "—" if value is None else f"{value / 60:.1f}".replace(".", point)
+
+    def hours(value: float | None) -> str:
+        return "—" if value is None else f"{value / 3600:.1f}".replace(".", point)
+
+    return {"number": number, "minutes": minutes, "hours": hours}
 
 
-def hours(value: float | None) -> str:
-    return "—" if value is None else f"{value / 3600:.1f}"
-
-
-def number(value: Any) -> str:
-    return "—" if value is None else str(value)
-
-
-def charts(report: dict[str, Any], _: Any) -> dict[str, str]:
+def charts(report: dict[str, Any], _: Any, number: Any) -> dict[str, str]:
     s = report["summary"]
     previous = (s.get("previous") or {}).get("pct_within_target")
     trend = [(date.fromisoformat(t["day"]).strftime("%d/%m"), t["pct_within_target"]) for t in report["trend"]]
@@ -155,13 +161,13 @@ def charts(report: dict[str, Any], _: Any) -> dict[str, str]:
                 for c in report["counters"] if c["calls_per_open_hour"] is not None][:40]
     return {
         "trend": report_svg.line_chart(trend, _("% within target"), previous,
-                                       _("Previous period") + (f" {previous}%" if previous is not None else "")),
+                                       _("Previous period") + (f" {number(previous)}%" if previous is not None else "")),
         "outcomes": report_svg.stacked_bars(
             [(r["name"], [r["outcome_returned"], r["outcome_appointment"], r["outcome_guided"], r["outcome_info"]])
              for r in report["by_service"]], [_(o) for o in OUTCOME_NAMES], _("Served in person by outcome")),
         "heatmap": report_svg.heatmap(weekday_rows, heat["hours"], cells, _("Median wait (minutes) by weekday and hour of issue"),
                                       "'"),
-        "counters": report_svg.bars(counters, _("Calls per open hour")) if counters else "",
+        "counters": report_svg.bars(counters, _("Calls per open hour"), [number(v) for _name, v in counters]) if counters else "",
         "visits": report_svg.bars([(k, n) for k, n in report["visits"]["histogram"].items()], _("Dossiers by number of visits")),
     }
 
@@ -180,9 +186,10 @@ async def print_page(request: Request, month: MonthQ = None, day_from: FromQ = N
     from server.stats.report_xlsx import DEFINITIONS, FORMULA_766, dmy
 
     names = {x["id"]: x["name"] for x in report["sites"]}
+    formats = formatters(locale)
     context = {
-        "_": _, "locale": locale, "r": report, "charts": charts(report, _), "dmy": dmy, "minutes": minutes,
-        "hours": hours, "number": number, "names": names, "definitions": [_(d) for d in DEFINITIONS],
+        "_": _, "locale": locale, "r": report, "charts": charts(report, _, formats["number"]), "dmy": dmy, **formats, "names": names,
+        "definitions": [_(d) for d in DEFINITIONS],
         "formula": _(FORMULA_766), "generated_at": generated_at.strftime("%d/%m/%Y %H:%M"), "who": user.username,
         "signed_on": generated_at, "exceptions": report["exceptions"]["listed"][:PRINT_EXCEPTIONS],
         "outcome_names": [_(o) for o in OUTCOME_NAMES], "weekday_names": [_(w) for w in WEEKDAYS],
