@@ -175,6 +175,17 @@ class _Group:
         self.transfers = 0
         self.outcomes = dict.fromkeys(OUTCOMES, 0)
 
+    def add(self, other: _Group) -> None:
+        self.issued += other.issued
+        self.called += other.called
+        self.completed += other.completed
+        self.no_show += other.no_show
+        self.received += other.received
+        self.within_target += other.within_target
+        self.transfers += other.transfers
+        for o in OUTCOMES:
+            self.outcomes[o] += other.outcomes[o]
+
     def row(self) -> dict[str, Any]:
         return {
             "issued": self.issued, "called": self.called, "served": self.completed,
@@ -184,21 +195,32 @@ class _Group:
         }
 
 
+def _sod(moment: time) -> int:
+    return moment.hour * 3600 + moment.minute * 60 + moment.second
+
+
+def _midnight(site: Site, day: str) -> tuple[float, int] | None:
+    """(UTC epoch of the local midnight, weekday) of a site-local day; None on a day
+    with a clock change (its hours are not all 3600 s from midnight)."""
+    d = date.fromisoformat(day)
+    start = datetime.combine(d, time(0), site.zone).timestamp()
+    end = datetime.combine(d + timedelta(days=1), time(0), site.zone).timestamp()
+    return (start, d.weekday()) if end - start == 86400 else None
+
+
+def as_row(mapping: Mapping[str, Any]) -> tuple[Any, ...]:
+    """A tickets row given as a mapping, as the tuple `build_report` reads."""
+    return tuple(mapping.get(c) for c in TICKET_COLUMNS)
+
+
 def _dist(values: list[int]) -> dict[str, Any]:
     values.sort()
     return {"n": len(values), "p50_s": percentile(values, 50), "p90_s": percentile(values, 90),
             "mean_s": round(sum(values) / len(values), 1) if values else None}
 
 
-def _session_of(sessions: Sequence[Any], moment: time) -> int | None:
-    for index, s in enumerate(sessions):
-        if s.start <= moment < s.cutoff:
-            return index
-    return None
-
-
 def build_report(
-    rows: Iterable[Any],  # tickets rows: dicts or sqlite3.Row
+    rows: Iterable[Sequence[Any]],  # tickets rows as tuples in TICKET_COLUMNS order (see as_row)
     sites: Sequence[Site],
     day_from: str,
     day_to: str,
@@ -214,9 +236,9 @@ def build_report(
     a ticket) counted in the period; `previous` the counts {received, within_target} of
     the previous period (beside the 60-minute share), if known."""
     by_id = {s.id: s for s in sites}
-    total = _Group()
-    by_service: dict[str, _Group] = {}
-    by_site: dict[str, _Group] = {s.id: _Group() for s in sites}
+    targets = {s.id: {v.id: v.target_minutes * 60 for v in s.services if v.target_eligible} for s in sites}
+    session_s = {s.id: [(_sod(x.start), _sod(x.cutoff), _sod(x.end)) for x in s.sessions] for s in sites}
+    groups: dict[tuple[str, str], _Group] = {}  # (site, service): summed into totals, sites and services below
     trend: dict[str, list[int]] = {}
     sessions: dict[tuple[str, int], list[int]] = {}
     dossiers: dict[str, list[tuple[float, str]]] = {}
@@ -228,107 +250,115 @@ def build_report(
     exception_count = {"over_target": 0, "at_risk": 0}
     dossier_tickets: dict[str, tuple[str, str]] = {}  # ticket_id -> (site, outcome) of received dossiers
     overdue: set[str] = set()
-
-    def counter_entry(site: str, counter: str) -> dict[str, Any]:
-        entry = counters.get((site, counter))
-        if entry is None:
-            entry = counters[(site, counter)] = {"calls": 0, "service": [], "walk": [], "no_show": 0, "completed": 0}
-        return entry
+    days: dict[tuple[str, str], tuple[float, int] | None] = {}  # (site, day) -> (local midnight, weekday)
 
     for row in rows:
-        site_id = row["site"]
-        site = by_id.get(site_id)
-        day = row["local_day"]
-        issued_at = row["issued_at"]
-        if site is None or issued_at is None or not day or not (day_from <= day <= day_to):
+        (ticket_id, site_id, number, service_id, issued_at, day, first_called, last_called, started, completed_at,
+         no_show_at, outcome, code, counter, status, transfers, wait_raw, service_raw, total_raw, last_event_at) = row
+        if issued_at is None or not day or not (day_from <= day <= day_to) or site_id not in by_id:
             continue
-        zone = site.zone
-        service_id = row["service"] or ""
-        service = site.service(service_id)
-        target_s = service.target_minutes * 60 if service is not None and service.target_eligible else None
-        status = row["status"]
-        outcome = row["outcome"] if status == "completed" else None
-        counter = row["counter"] or ""
-        local = datetime.fromtimestamp(issued_at, UTC).astimezone(zone)
-        groups = (total, by_site[site_id], by_service.setdefault(service_id, _Group()))
+        site = by_id[site_id]
+        key = (site_id, day)
+        if key not in days:
+            days[key] = _midnight(site, day)
+        midnight = days[key]
+        if midnight is None:  # a day with a clock change: the slow, exact way
+            local = datetime.fromtimestamp(issued_at, UTC).astimezone(site.zone)
+            start_of_day = issued_at - (local.hour * 3600 + local.minute * 60 + local.second + local.microsecond / 1e6)
+            weekday = local.weekday()
+        else:
+            start_of_day, weekday = midnight
+        sod = issued_at - start_of_day  # seconds since local midnight
+        hour = int(sod // 3600)
+        service_id = service_id or ""
+        target_s = targets[site_id].get(service_id)
         completed = status == "completed"
-        total_s = seconds(row["total_s"]) if completed else None
+        if not completed:
+            outcome = None
+        counter = counter or ""
+        total_s = seconds(total_raw) if completed else None
         received = completed and target_s is not None and outcome in RECEIVED_OUTCOMES
         within = received and outcome == "returned" and total_s is not None and total_s <= (target_s or 0)
-        called = row["first_called_at"] is not None
-        for g in groups:
-            g.issued += 1
-            g.called += called
-            g.completed += completed
-            g.no_show += status == "no_show"
-            g.received += received
-            g.within_target += within
-            g.transfers += int(row["transfers"] or 0)
-            if outcome in g.outcomes:
-                g.outcomes[outcome] += 1
+        called = first_called is not None
+        g = groups.get((site_id, service_id))
+        if g is None:
+            g = groups[(site_id, service_id)] = _Group()
+        g.issued += 1
+        g.called += called
+        g.completed += completed
+        g.no_show += status == "no_show"
+        g.received += received
+        g.within_target += within
+        g.transfers += transfers or 0
+        if outcome in g.outcomes:
+            g.outcomes[outcome] += 1
         if received:
-            t = trend.setdefault(day, [0, 0])
+            t = trend.get(day)
+            if t is None:
+                t = trend[day] = [0, 0]
             t[0] += 1
             t[1] += within
-        wait_s = seconds(row["wait_s"])
+            # same-session return: a received dossier issued in a session before its cut-off
+            for index, (begin, cutoff, end) in enumerate(session_s[site_id]):
+                if begin <= sod < cutoff:
+                    cell = sessions.setdefault((site_id, index), [0, 0])
+                    cell[0] += 1
+                    cell[1] += outcome == "returned" and completed_at - start_of_day <= end
+                    break
+        wait_s = seconds(wait_raw)
         if wait_s is not None:
-            heat.setdefault((local.weekday(), local.hour), []).append(wait_s)
-        # same-session return: eligible = a received dossier issued in a session before its cut-off
-        if received:
-            index = _session_of(site.sessions, local.time().replace(tzinfo=None))
-            if index is not None:
-                cell = sessions.setdefault((site_id, index), [0, 0])
-                cell[0] += 1
-                if outcome == "returned":
-                    done = datetime.fromtimestamp(row["completed_at"], UTC).astimezone(zone)
-                    cell[1] += done.date() == local.date() and done.time().replace(tzinfo=None) <= site.sessions[index].end
+            heat.setdefault((weekday, hour), []).append(wait_s)
         # 766-style: dossiers are completed tickets with a dossier received (any service)
-        if completed and outcome in RECEIVED_OUTCOMES:
-            dossier_tickets[row["ticket_id"]] = (site_id, outcome)
+        if outcome in RECEIVED_OUTCOMES:
+            dossier_tickets[ticket_id] = (site_id, outcome)
             if received and outcome == "returned" and not within:
-                overdue.add(row["ticket_id"])
-        code = row["dossier_code"]
+                overdue.add(ticket_id)
         if code:
             dossiers.setdefault(code, []).append((issued_at, site_id))
-        # counters
         if counter and called:
-            entry = counter_entry(site_id, counter)
+            entry = counters.get((site_id, counter))
+            if entry is None:
+                entry = counters[(site_id, counter)] = {"calls": 0, "service": [], "walk": [], "no_show": 0, "completed": 0}
             entry["calls"] += 1
             entry["no_show"] += status == "no_show"
             if completed:
                 entry["completed"] += 1
-                service_s = seconds(row["service_s"])
+                service_s = seconds(service_raw)
                 if service_s is not None:
                     entry["service"].append(service_s)
-            started, last_call = row["started_at"], row["last_called_at"]
             if started is not None:
-                call = last_call if last_call is not None and last_call <= started else row["first_called_at"]
+                call = last_called if last_called is not None and last_called <= started else first_called
                 entry["walk"].append(seconds(started - call))
-            end = row["completed_at"] or row["no_show_at"] or row["last_event_at"]
-            if end is not None:
-                busy.setdefault((site_id, counter), []).append((row["first_called_at"], end))
-        wait_end = row["first_called_at"] or row["no_show_at"] or row["completed_at"] or row["last_event_at"]
+            end_at = completed_at or no_show_at or last_event_at
+            if end_at is not None:
+                busy.setdefault((site_id, counter), []).append((first_called, end_at))
+        wait_end = first_called or no_show_at or completed_at or last_event_at
         if wait_end is not None and wait_end > issued_at:
             waiting.setdefault((site_id, day, service_id), []).append((issued_at, wait_end))
         # at-risk and over-target tickets of target-eligible services
         if target_s is not None:
-            end_at = row["completed_at"] or row["no_show_at"] or row["last_event_at"] or issued_at
-            age_s = seconds(end_at - issued_at) or 0
-            risk_s = site.at_risk_minutes * target_s // 60
+            age_s = seconds((completed_at or no_show_at or last_event_at or issued_at) - issued_at) or 0
             kind = None
             if received and outcome == "returned" and not within:
                 kind = "over_target"
-            elif age_s > risk_s:
+            elif age_s > site.at_risk_minutes * target_s // 60:
                 kind = "at_risk"
             if kind is not None:
                 exception_count[kind] += 1
                 if len(exceptions) < EXCEPTION_LIMIT:
                     exceptions.append({
-                        "kind": kind, "site": site_id, "day": day, "number": row["number"], "service": service_id,
-                        "counter": counter, "status": status, "outcome": outcome, "issued": local.strftime("%H:%M"),
-                        "minutes": age_s // 60, "target_minutes": target_s // 60,
+                        "kind": kind, "site": site_id, "day": day, "number": number, "service": service_id,
+                        "counter": counter, "status": status, "outcome": outcome,
+                        "issued": f"{hour:02d}:{int(sod % 3600 // 60):02d}", "minutes": age_s // 60,
+                        "target_minutes": target_s // 60,
                     })
 
+    total = _Group()
+    by_site: dict[str, _Group] = {s.id: _Group() for s in sites}
+    by_service: dict[str, _Group] = {}
+    for (site_id, service_id), g in sorted(groups.items()):
+        for into in (total, by_site[site_id], by_service.setdefault(service_id, _Group())):
+            into.add(g)
     rating_list = list(ratings)
     report: dict[str, Any] = {
         "label": LABEL,
@@ -432,8 +462,11 @@ def _counters(report: dict[str, Any], counters: dict[tuple[str, str], dict[str, 
     for (site_id, _day, service), intervals in waiting.items():
         waiting_by_site.setdefault(site_id, {}).setdefault(service, []).extend(intervals)
     rows = []
+    events_by_site: dict[str, list[CounterEvent]] = {}
+    for e in events:
+        events_by_site.setdefault(e.site, []).append(e)
     for site in sites:
-        spans = counter_spans([e for e in events if e.site == site.id], site)
+        spans = counter_spans(events_by_site.get(site.id, []), site)
         names = {c.id: c for c in site.counters}
         ids = sorted(set(names) | {c for (s, c) in counters if s == site.id} | set(spans))
         union_cache: dict[frozenset[str], Intervals] = {}
@@ -472,10 +505,11 @@ def _counters(report: dict[str, Any], counters: dict[tuple[str, str], dict[str, 
 
 # -- reading the inputs -------------------------------------------------------------------
 def load_inputs(conn: sqlite3.Connection, sites: Sequence[Site], day_from: str, day_to: str
-                ) -> tuple[list[sqlite3.Row], list[CounterEvent], list[FirstRating]]:
-    """The tickets rows, counter/transfer events and first ratings of the period."""
-    conn.row_factory = sqlite3.Row
-    rows: list[sqlite3.Row] = []
+                ) -> tuple[list[tuple[Any, ...]], list[CounterEvent], list[FirstRating]]:
+    """The tickets rows (tuples in TICKET_COLUMNS order), counter/transfer events and
+    first ratings of the period."""
+    conn.row_factory = None
+    rows: list[tuple[Any, ...]] = []
     events: list[CounterEvent] = []
     ratings: list[FirstRating] = []
     columns = ", ".join(TICKET_COLUMNS)
@@ -518,7 +552,7 @@ def _first_ratings(conn: sqlite3.Connection, site: Site, day_from: str, day_to: 
     return [FirstRating(site.id, t, v[2], v[3]) for t, v in sorted(found.items())] + loose
 
 
-def previous_counts(rows: Iterable[Any], sites: Sequence[Site]) -> dict[str, int]:
+def previous_counts(rows: Iterable[Sequence[Any]], sites: Sequence[Site]) -> dict[str, int]:
     """{received, within_target} of ticket rows (the previous period, from rows)."""
     part = build_report(rows, sites, "0000-01-01", "9999-12-31")["summary"]
     return {"received": part["received"], "within_target": part["within_target"]}

@@ -9,8 +9,7 @@ import io
 import os
 import shutil
 import time
-import uuid
-from datetime import datetime, timedelta
+from datetime import timedelta
 from pathlib import Path
 
 import pypdf
@@ -18,17 +17,16 @@ import pypdfium2
 from playwright.sync_api import sync_playwright
 
 from protocol import topics
-from protocol.events import make_event
 from protocol.settings import load_settings
-from protocol.sites import Site
 from server.settings import ServerSettings
 from server.storage.events import EventStore, Incoming
 from server.web.auth import create_token, create_user
 from tests.server.livedesk import CHROMIUM, CHROMIUM_ARGS, LiveServer
 from tests.server.report_month import build_month
-from tests.server.test_dashboard_browser import SITES, month_of_events
 from tests.server.stats_day import LOCAL
+from tests.server.test_dashboard_browser import SITES, month_of_events
 from tests.support import SITE_ID, office_clock, server_settings_dict, site_dict
+from tests.synthetic import counter_days
 
 DOCS_IMAGES = Path(__file__).resolve().parents[2] / "docs" / "images"
 A4_PT = (595.28, 841.89)  # 210 x 297 mm in PDF points
@@ -38,28 +36,6 @@ def is_a4(pdf_page) -> bool:
     """Chromium rounds the paper to whole CSS pixels (8.27 x 11.7 in): within 1.5 pt of A4."""
     box = pdf_page.mediabox
     return abs(float(box.width) - A4_PT[0]) < 1.5 and abs(float(box.height) - A4_PT[1]) < 1.5
-
-
-def counter_days(sites: list[Site], first: datetime, days: int) -> list:
-    """Counters opened 07:30-11:30 and 13:30-17:00 on weekdays, quay-1 paused for a
-    meeting on Mondays 09:00-09:40 (so the picture has open, idle and pause time)."""
-    events, seq = [], 0
-    for site in sites:
-        for back in range(days):
-            day = (first + timedelta(days=back)).astimezone(LOCAL).date()
-            if day.weekday() >= 5:
-                continue
-            for counter in site.counters:
-                plan = [("opened", "07:30", None), ("closed", "11:30", None), ("opened", "13:30", None), ("closed", "17:00", None)]
-                if counter.id == "quay-1" and day.weekday() == 0:
-                    plan += [("paused", "09:00", "Đi họp"), ("opened", "09:40", None)]
-                for kind, hhmm, reason in plan:
-                    seq += 1
-                    at = datetime.fromisoformat(f"{day.isoformat()}T{hhmm}").replace(tzinfo=LOCAL)
-                    data = {"counter": counter.id} | ({"reason": reason} if reason else {})
-                    events.append(make_event(f"counter.{kind}", site=site.id, source="bench-desk", seq=seq, ts=at,
-                                             data=data, id=uuid.UUID(int=seq, version=4)))
-    return events
 
 
 def _pdf_text(data: bytes) -> tuple[pypdf.PdfReader, str]:
@@ -90,7 +66,7 @@ def test_print_page_to_pdf_in_chromium(broker, tmp_path):
     month, days = build_month(now)
     # The realistic month at the four other points (the hand-computed one stays alone at SITE_ID).
     realistic = [e for e in month_of_events(sites, now) if e.site != SITE_ID]
-    realistic += counter_days(sites[1:], now - timedelta(days=30), 30)
+    realistic += counter_days(sites[1:], (now - timedelta(days=30)).astimezone(LOCAL).date(), 30)
     events = month + realistic
     for i in range(0, len(events), 500):
         store.ingest([Incoming(topics.event(e.site, e.type), e.to_json(), time.time()) for e in events[i:i + 500]])

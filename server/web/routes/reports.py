@@ -172,6 +172,23 @@ def charts(report: dict[str, Any], _: Any, number: Any) -> dict[str, str]:
     }
 
 
+def page_html(report: dict[str, Any], generated_at: datetime, who: str, locale: str) -> str:
+    """The print page of a report (also timed by bench/report.py)."""
+    from server.stats.report_xlsx import DEFINITIONS, FORMULA_766, dmy
+
+    _ = translator("server", locale)
+    names = {x["id"]: x["name"] for x in report["sites"]}
+    formats = formatters(locale)
+    context = {
+        "_": _, "locale": locale, "r": report, "charts": charts(report, _, formats["number"]), "dmy": dmy, **formats,
+        "names": names, "definitions": [_(d) for d in DEFINITIONS], "formula": _(FORMULA_766),
+        "generated_at": generated_at.strftime("%d/%m/%Y %H:%M"), "who": who, "signed_on": generated_at,
+        "exceptions": report["exceptions"]["listed"][:PRINT_EXCEPTIONS],
+        "outcome_names": [_(o) for o in OUTCOME_NAMES], "weekday_names": [_(w) for w in WEEKDAYS],
+    }
+    return templates.get_template("report.html").render(context)
+
+
 @router.get("/reports/print", response_class=HTMLResponse, include_in_schema=False)
 async def print_page(request: Request, month: MonthQ = None, day_from: FromQ = None, day_to: ToQ = None,
                      site: SiteQ = None, group: GroupQ = None) -> Response:
@@ -183,18 +200,7 @@ async def print_page(request: Request, month: MonthQ = None, day_from: FromQ = N
     if user.role not in ("manager", "admin"):
         return HTMLResponse(f"<p>{_('Reports are for managers.')}</p>", status_code=403)
     report, generated_at = generate(request, user, month, day_from, day_to, site, group)
-    from server.stats.report_xlsx import DEFINITIONS, FORMULA_766, dmy
-
-    names = {x["id"]: x["name"] for x in report["sites"]}
-    formats = formatters(locale)
-    context = {
-        "_": _, "locale": locale, "r": report, "charts": charts(report, _, formats["number"]), "dmy": dmy, **formats, "names": names,
-        "definitions": [_(d) for d in DEFINITIONS],
-        "formula": _(FORMULA_766), "generated_at": generated_at.strftime("%d/%m/%Y %H:%M"), "who": user.username,
-        "signed_on": generated_at, "exceptions": report["exceptions"]["listed"][:PRINT_EXCEPTIONS],
-        "outcome_names": [_(o) for o in OUTCOME_NAMES], "weekday_names": [_(w) for w in WEEKDAYS],
-    }
-    response = templates.TemplateResponse(request, "report.html", context)
+    response = HTMLResponse(page_html(report, generated_at, user.username, locale))
     response.headers["Cache-Control"] = "no-store"
     remember_locale(request, response)
     return response
