@@ -126,3 +126,31 @@ def test_previous_period_rule():
     assert pack.previous_period("2026-03-01", "2026-03-31") == ("2026-02-01", "2026-02-28")
     assert pack.previous_period("2026-01-01", "2026-01-31") == ("2025-12-01", "2025-12-31")
     assert pack.previous_period("2026-03-10", "2026-03-16") == ("2026-03-03", "2026-03-09")
+
+
+def test_every_report_text_has_a_vietnamese_translation():
+    import re
+    import unicodedata
+    from pathlib import Path
+
+    from protocol.i18n import parse_po
+    from server.stats.report_xlsx import DEFINITIONS, FORMULA_766, WEEKDAYS
+    from server.web.routes.reports import OUTCOME_NAMES
+
+    root = Path(__file__).resolve().parents[2] / "server"
+    call = re.compile(r"""_\(\s*(?:"([^"]+)"|'([^']+)')\s*\)""")
+    used = set(DEFINITIONS) | {FORMULA_766} | set(WEEKDAYS) | set(OUTCOME_NAMES)
+    for path in (root / "stats" / "report_xlsx.py", root / "web" / "routes" / "reports.py", root / "web" / "templates" / "report.html"):
+        for double, single in call.findall(path.read_text(encoding="utf-8")):
+            used.add(double or single)
+    catalog = parse_po((root / "locale" / "vi.po").read_text(encoding="utf-8"))
+    assert len(used) > 100
+    assert sorted(m for m in used if not catalog.get(m)) == []
+    assert all(unicodedata.is_normalized("NFC", catalog[m]) for m in used)
+    # Excel sheet names: at most 31 characters, none of : \ / ? * [ ]
+    from server.stats import report_xlsx
+    source = Path(report_xlsx.__file__).read_text(encoding="utf-8")
+    titles = re.findall(r'_table\(\s*book, _\("([^"]+)"\)|create_sheet\(_\("([^"]+)"\)\)', source)
+    for title in [a or b for a, b in titles]:
+        vi = catalog[title]
+        assert len(vi) <= 31 and not set(vi) & set(':\\/?*[]'), vi
