@@ -20,8 +20,8 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import random
-import sqlite3
 import statistics
 import sys
 import tempfile
@@ -180,11 +180,13 @@ def main() -> None:
         tickets = floor_scan(stats, sites, day_from, day_to)
         events = stats.store.reader().execute("SELECT COUNT(*) FROM events").fetchone()[0]
         print(f"built {tickets} tickets, {events} events at {len(sites)} sites in {built_s:.0f} s", flush=True)
-        floors, packs, figures_s, xlsx_s, html_s = [], [], [], [], []
+        floors, packs, figures_s, xlsx_s, html_s, floor_cpu, pack_cpu = [], [], [], [], [], [], []
         for _round in range(args.rounds):
+            c0 = time.process_time()
             t0 = time.perf_counter()
             floor_scan(stats, sites, day_from, day_to)
             t1 = time.perf_counter()
+            c1 = time.process_time()
             report = assemble(stats, sites, day_from, day_to)
             t2 = time.perf_counter()
             at = datetime.combine(today, dtime(7, 0), sites[0].zone)
@@ -192,12 +194,16 @@ def main() -> None:
             t3 = time.perf_counter()
             html = page_html(report, at, "bench", "vi")
             t4 = time.perf_counter()
+            c4 = time.process_time()
+            floor_cpu.append(c1 - c0)
+            pack_cpu.append(c4 - c1)
             floors.append(t1 - t0)
             figures_s.append(t2 - t1)
             xlsx_s.append(t3 - t2)
             html_s.append(t4 - t3)
             packs.append(t4 - t1)
-            print(f"round {_round + 1}: floor {t1 - t0:.2f} s, figures {t2 - t1:.2f} s, xlsx {t3 - t2:.2f} s "
+            print(f"round {_round + 1}: load {os.getloadavg()[0]:.1f}, cpu floor {c1 - c0:.2f} s, pack {c4 - c1:.2f} s; "
+                  f"wall floor {t1 - t0:.2f} s, figures {t2 - t1:.2f} s, xlsx {t3 - t2:.2f} s "
                   f"({len(data) // 1024} KiB), page {t4 - t3:.2f} s ({len(html) // 1024} KiB)", flush=True)
         assert report["summary"]["issued"] == tickets, "the report counts every ticket of the month"
         stats.close()
@@ -217,7 +223,11 @@ def main() -> None:
         figure("  print page HTML", statistics.median(html_s), "s", spread(html_s)),
         figure("floor: plain SQLite scan of the same tickets rows", statistics.median(floors), "s", spread(floors)),
         figure("pack / floor (per round, median)", statistics.median(ratios), "x", spread(ratios)),
-    ], notes=f"126-site month built in {built_s:.0f} s (not timed). Rounds run one after the other on a shared 2-core machine.")
+        figure("pack, CPU time of this process", statistics.median(pack_cpu), "s", spread(pack_cpu)),
+        figure("floor, CPU time of this process", statistics.median(floor_cpu), "s", spread(floor_cpu)),
+    ], notes=f"126-site month built in {built_s:.0f} s (not timed). Rounds run one after the other on a shared 2-core "
+             f"machine (load average {os.getloadavg()[0]:.1f} at the end): wall times grow with the load, CPU times "
+             "much less (they still include cache misses from other processes).")
 
 
 if __name__ == "__main__":
