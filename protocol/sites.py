@@ -123,6 +123,25 @@ class Booking(_Model):
     )
     early_checkin_minutes: int = Field(default=60, ge=0, le=24 * 60, description="check-in opens this long before a slot")
     late_checkin_minutes: int = Field(default=15, ge=0, le=24 * 60, description="check-in closes this long after a slot starts")
+class Session(_Model):
+    """A working session for the same-session return rule (docs/reports.md): a dossier
+    received before `cutoff` is to be returned before `end` of the same session."""
+
+    start: time = Field(description="session opens (site-local)")
+    cutoff: time = Field(description="dossiers received before this are due back in the session")
+    end: time = Field(description="session ends (site-local)")
+
+    @model_validator(mode="after")
+    def _ordered(self) -> Session:
+        if not (self.start < self.cutoff <= self.end):
+            raise ValueError("need start < cutoff <= end")
+        return self
+
+
+def _default_sessions() -> list[Session]:
+    # An Giang's commune centres: morning 07:30-11:30 (cut-off 09:30), afternoon 13:30-17:00 (cut-off 15:30).
+    return [Session(start=time(7, 30), cutoff=time(9, 30), end=time(11, 30)),
+            Session(start=time(13, 30), cutoff=time(15, 30), end=time(17, 0))]
 
 
 class Site(_Model):
@@ -147,6 +166,10 @@ class Site(_Model):
         default=15, ge=1, description="alert when a counter is paused longer than this while people wait"
     )
     booking: Booking = Field(default_factory=Booking, description="online numbers and appointments (docs/booking.md)")
+    sessions: list[Session] = Field(
+        default_factory=_default_sessions,
+        description="sessions and cut-offs of the same-session return rule (reports), in time order",
+    )
 
     @field_validator("timezone")
     @classmethod
@@ -184,6 +207,9 @@ class Site(_Model):
             unknown = sorted(set(self.booking.services) - set(service_ids))
             if unknown:
                 problems.append(f"booking names unknown services {unknown}")
+        for earlier, later in zip(self.sessions, self.sessions[1:]):
+            if later.start < earlier.end:
+                problems.append("sessions overlap or are out of order")
         if problems:
             raise ValueError("; ".join(problems))
         return self

@@ -28,6 +28,7 @@ from server.notify.notifier import Notifier
 from server.settings import ServerSettings
 from server.stats.alerts import AlertMonitor
 from server.stats.measures import rules_from_sites
+from server.stats.report_archive import ReportArchive
 from server.stats.store import BackgroundRefresh, StatsStore
 from server.storage.events import BatchResult, EventStore
 
@@ -62,6 +63,7 @@ class Runtime:
     alerts: AlertMonitor
     bookings: Bookings
     booking_sweep: NoShowSweep
+    reports: ReportArchive
     # Only on a server that dispatches at least one site:
     keypads: KeypadCommands | None = None
     dayend: DayEnd | None = None
@@ -108,6 +110,8 @@ class Runtime:
 
         bookings = Bookings(store, settings.sites, settings.server.client_id, now, announce)
         booking_sweep = NoShowSweep(bookings)
+        # Monthly report packs, kept next to the database (docs/reports.md).
+        reports = ReportArchive(settings.server.database.parent / "reports", stats, settings.sites, now)
         keypads = dayend = None
         if dispatcher.dispatch_sites:
             keypads = KeypadCommands(dispatcher, settings.broker, settings.server.client_id)
@@ -131,7 +135,7 @@ class Runtime:
 
         runtime = cls(settings=settings, clock=now, store=store, ingestor=ingestor, dispatcher=dispatcher,
                       stats=stats, refresher=refresher, alerts=alerts, bookings=bookings, booking_sweep=booking_sweep,
-                      keypads=keypads, dayend=dayend, notifier=notifier)
+                      reports=reports, keypads=keypads, dayend=dayend, notifier=notifier)
         # Started in this order, stopped in the reverse one; the ingest link comes last so
         # that every listener is running before the first batch arrives.
         runtime.parts = [Part("dispatcher", dispatcher.launch, dispatcher.stop)]
@@ -146,6 +150,7 @@ class Runtime:
             Part("alerts", alerts.start, alerts.stop),
             Part("booking no-show sweep", booking_sweep.start, booking_sweep.stop),
             *([Part("notifier", notifier.start, notifier.stop)] if notifier is not None else []),
+            Part("monthly report packs", reports.start, reports.stop),
             Part("ingest", ingestor.start, ingestor.stop),
         ]
         return runtime

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import random
 import uuid
-from datetime import UTC, datetime, time, timedelta, timezone
+from datetime import UTC, date, datetime, time, timedelta, timezone
 from typing import Any
 
 from protocol import clock
@@ -82,3 +82,28 @@ def default_start(now: datetime | None = None) -> datetime:
     server's own clock leaves behind (docs/testing.md)."""
     today = (now or clock.now()).astimezone(HANOI).date()
     return datetime.combine(today - timedelta(days=1), time(7, 30), HANOI).astimezone(UTC)
+
+
+def counter_days(sites: list[Site], first_day: date, days: int, seed: int = 1, source: str = "bench-desk") -> list[Any]:
+    """Counter events for `days` days from `first_day` (site-local): each counter opened
+    07:30-11:30 and 13:30-17:00 on weekdays; quay-1 paused for a meeting ("Đi họp") on
+    Mondays 09:00-09:40. Deterministic ids and sequence numbers."""
+    rng = random.Random(seed)
+    events, seq = [], 0
+    for site in sites:
+        for offset in range(days):
+            day = first_day + timedelta(days=offset)
+            if day.weekday() >= 5:
+                continue
+            for counter in site.counters:
+                plan = [("opened", time(7, 30), None), ("closed", time(11, 30), None),
+                        ("opened", time(13, 30), None), ("closed", time(17, 0), None)]
+                if counter.id == "quay-1" and day.weekday() == 0:
+                    plan += [("paused", time(9, 0), "Đi họp"), ("opened", time(9, 40), None)]
+                for kind, moment, reason in plan:
+                    seq += 1
+                    data = {"counter": counter.id} | ({"reason": reason} if reason else {})
+                    events.append(make_event(f"counter.{kind}", site=site.id, source=source, seq=seq,
+                                             ts=datetime.combine(day, moment, site.zone), data=data,
+                                             id=uuid.UUID(int=rng.getrandbits(128), version=4)))
+    return events

@@ -18,7 +18,7 @@ from server.runtime import Runtime
 from server.settings import ServerSettings
 from server.web.errors import ApiError, as_api_error
 from server.web.ratelimit import RateLimiter
-from server.web.routes import api_desk, auth, booking, dashboard, demo, desk, health, notify, stats, ticket_page
+from server.web.routes import api_desk, auth, booking, dashboard, demo, desk, health, notify, reports, stats, ticket_page
 
 ROUTERS = (
     api_desk.router,     # /api/v1/... desk actions, board and queue states, desk view, audit
@@ -31,6 +31,7 @@ ROUTERS = (
     ticket_page.router,  # /t/<id> (citizens' phones)
     booking.router,      # /book, /b/<code>, /api/v1/bookings (citizens' phones), desk check-in
     notify.router,       # /api/v1/tickets/<id>/notices, subscribe; /notify-sw.js; /api/v1/notify/summary
+    reports.router,      # /api/v1/reports (JSON, .xlsx, kept packs), /reports/print
 )
 STATIC = Path(__file__).resolve().parent / "static"
 
