@@ -23,6 +23,7 @@ from server.mqtt.keypad import KeypadCommands
 from server.settings import ServerSettings
 from server.stats.alerts import AlertMonitor
 from server.stats.measures import rules_from_sites
+from server.stats.rollup import RollupPublisher
 from server.stats.store import BackgroundRefresh, StatsStore
 from server.storage.events import EventStore
 
@@ -58,6 +59,8 @@ class Runtime:
     # Only on a server that dispatches at least one site:
     keypads: KeypadCommands | None = None
     dayend: DayEnd | None = None
+    # Only with [national] province set: daily roll-ups to the national aggregator.
+    rollups: RollupPublisher | None = None
     parts: list[Part] = field(default_factory=list)
     started: bool = False
 
@@ -99,8 +102,15 @@ class Runtime:
         ingestor.listeners.append(dispatcher.on_ingested)
         ingestor.listeners.append(lambda _result: (refresher.poke(), alerts.poke()))
 
+        rollups = None
+        if settings.national.province:
+            rollups = RollupPublisher(
+                store, settings.sites, rules_from_sites(settings.sites), settings.national.province, settings.broker,
+                settings.server.client_id, now, interval_s=settings.national.interval_s, resend_s=settings.national.resend_s,
+            )
+
         runtime = cls(settings=settings, clock=now, store=store, ingestor=ingestor, dispatcher=dispatcher,
-                      stats=stats, refresher=refresher, alerts=alerts, keypads=keypads, dayend=dayend)
+                      stats=stats, refresher=refresher, alerts=alerts, keypads=keypads, dayend=dayend, rollups=rollups)
         # Started in this order, stopped in the reverse one; the ingest link comes last so
         # that every listener is running before the first batch arrives.
         runtime.parts = [Part("dispatcher", dispatcher.launch, dispatcher.stop)]
@@ -113,8 +123,10 @@ class Runtime:
             # after a restart, bring the pre-aggregates up to date at once
             Part("statistics refresh", lambda: refresher.start().poke(), refresher.stop),
             Part("alerts", alerts.start, alerts.stop),
-            Part("ingest", ingestor.start, ingestor.stop),
         ]
+        if rollups is not None:
+            runtime.parts.append(Part("national roll-ups", rollups.start, rollups.stop))
+        runtime.parts.append(Part("ingest", ingestor.start, ingestor.stop))
         return runtime
 
     def start(self) -> None:

@@ -31,10 +31,21 @@ class ServerSection(BaseModel):
     batch_window_ms: int = Field(default=20, ge=1, le=5000, description="ingest: longest wait before a commit")
 
 
+class NationalSection(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    province: Slug | None = Field(
+        default=None, description="province id; when set, daily roll-ups go to the national aggregator (docs/national.md)"
+    )
+    interval_s: float = Field(default=30.0, ge=0.05, le=3600, description="roll-ups: how often to look for changed days")
+    resend_s: float = Field(default=300.0, ge=0.1, le=86400, description="roll-ups: re-send a day not acknowledged after this")
+
+
 class ServerSettings(CommonSettings):
     """Everything `xephang server` reads."""
 
     server: ServerSection = Field(default_factory=ServerSection, description="the server itself")
+    national: NationalSection = Field(default_factory=NationalSection, description="roll-ups to the national aggregator")
 
     @model_validator(mode="after")
     def _dispatch_known(self) -> ServerSettings:

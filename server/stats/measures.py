@@ -13,19 +13,19 @@ No SQL, no FastAPI, no numpy here.
 from __future__ import annotations
 
 import math
-from bisect import bisect_left
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
 from zoneinfo import ZoneInfo
 
+from protocol import rollup
+
 GROUP_KEYS = ("site", "service", "counter", "day", "week", "month", "hour")
-MEASURES = ("wait", "service", "total")
-PERCENTILES = (50, 90)
-COUNTS = (
-    "issued", "called", "no_show", "completed", "received", "within_target", "recalls", "transfers",
-    "ratings", "satisfied", "unconfirmed",
-)
+# The counts, measures, percentiles and the percentile of a histogram are those of the
+# roll-up wire format (protocol/rollup.py), so that a province and the nation agree.
+MEASURES, PERCENTILES, COUNTS = rollup.MEASURES, rollup.PERCENTILES, rollup.COUNTS
+nearest_rank = rollup.nearest_rank
+percentile_of_counts = rollup.percentile_of_counts
 # Ratings in the top two levels of each scale (3-/4-level: 1 = rất hài lòng; 5-star: 5 best).
 TOP_TWO = {"3-level": {1, 2}, "4-level": {1, 2}, "5-star": {4, 5}}
 RECEIVED_OUTCOMES = ("returned", "appointment")
@@ -55,30 +55,11 @@ def seconds(value: float | None) -> int | None:
     return max(0, math.floor(value))
 
 
-def nearest_rank(p: int, n: int) -> int:
-    """The 1-based nearest rank of percentile p among n values."""
-    return max(1, -(-p * n // 100))
-
-
 def percentile(sorted_values: Sequence[int], p: int) -> int | None:
     """Nearest-rank percentile of already sorted values."""
     if not sorted_values:
         return None
     return sorted_values[nearest_rank(p, len(sorted_values)) - 1]
-
-
-def percentile_of_counts(histogram: Mapping[int, int], p: int) -> int | None:
-    """Nearest-rank percentile of a histogram {whole seconds: count}; equals
-    `percentile(sorted(expanded values), p)`."""
-    values = sorted(v for v, c in histogram.items() if c)
-    if not values:
-        return None
-    cumulative = []
-    running = 0
-    for v in values:
-        running += histogram[v]
-        cumulative.append(running)
-    return values[bisect_left(cumulative, nearest_rank(p, running))]
 
 
 def week_of(day: str) -> str:
