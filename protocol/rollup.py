@@ -73,6 +73,21 @@ def add_histogram(into: dict[int, int], other: Mapping[int, int]) -> None:
         into[value] = into.get(value, 0) + count
 
 
+def measures_row(counts: Mapping[str, int], sums: Mapping[str, int], ns: Mapping[str, int],
+                 percentiles: Mapping[tuple[str, int], int | None]) -> dict[str, int | float | None]:
+    """The public measures of a group from its counts, duration sums, numbers of timed
+    tickets and percentiles (the same figures for a site, a province and the nation)."""
+    row: dict[str, int | float | None] = {k: int(counts[k]) for k in COUNTS}
+    received, within, ratings = int(counts["received"]), int(counts["within_target"]), int(counts["ratings"])
+    row["pct_within_target"] = round(100 * within / received, 1) if received else None
+    for m in MEASURES:
+        for p in PERCENTILES:
+            row[f"{m}_p{p}_s"] = percentiles[(m, p)]
+        row[f"{m}_mean_s"] = round(sums[m] / ns[m], 1) if ns[m] else None
+    row["satisfaction_pct"] = round(100 * int(counts["satisfied"]) / ratings, 1) if ratings else None
+    return row
+
+
 # -- the wire format ------------------------------------------------------------------
 class _Model(BaseModel):
     # Additions within v1 are optional fields; receivers ignore fields they do not know.

@@ -26,6 +26,7 @@ GROUP_KEYS = ("site", "service", "counter", "day", "week", "month", "hour")
 MEASURES, PERCENTILES, COUNTS = rollup.MEASURES, rollup.PERCENTILES, rollup.COUNTS
 nearest_rank = rollup.nearest_rank
 percentile_of_counts = rollup.percentile_of_counts
+measures_row = rollup.measures_row
 # Ratings in the top two levels of each scale (3-/4-level: 1 = rất hài lòng; 5-star: 5 best).
 TOP_TWO = {"3-level": {1, 2}, "4-level": {1, 2}, "5-star": {4, 5}}
 RECEIVED_OUTCOMES = ("returned", "appointment")
@@ -122,20 +123,6 @@ class Accumulator:
             {m: sum(self.histograms[m].values()) for m in MEASURES},
             {(m, p): percentile_of_counts(self.histograms[m], p) for m in MEASURES for p in PERCENTILES},
         )
-
-
-def measures_row(counts: Mapping[str, int], sums: Mapping[str, int], ns: Mapping[str, int],
-                 percentiles: Mapping[tuple[str, int], int | None]) -> dict:
-    """The public measures of a group from its counts, duration sums and percentiles."""
-    row = {k: int(counts[k]) for k in COUNTS}
-    received = row["received"]
-    row["pct_within_target"] = round(100 * row["within_target"] / received, 1) if received else None
-    for m in MEASURES:
-        for p in PERCENTILES:
-            row[f"{m}_p{p}_s"] = percentiles[(m, p)]
-        row[f"{m}_mean_s"] = round(sums[m] / ns[m], 1) if ns[m] else None
-    row["satisfaction_pct"] = round(100 * row["satisfied"] / row["ratings"], 1) if row["ratings"] else None
-    return row
 
 
 @dataclass(frozen=True)
