@@ -12,7 +12,6 @@ from __future__ import annotations
 import csv
 import html
 import io
-import secrets
 from collections.abc import Callable
 from datetime import date, timedelta
 from importlib import resources
@@ -47,27 +46,30 @@ class NationalState:
         self.viewers = {v.name: v for v in settings.aggregator.viewers}
 
 
+def viewer(request: Request, credentials: Annotated[HTTPBasicCredentials, Depends(basic)]) -> Viewer:
+    """The signed-in account (HTTP Basic against the argon2 hashes of the settings)."""
+    state: NationalState = request.app.state.national
+    found = state.viewers.get(credentials.username)
+    ok = False
+    if found is not None:
+        try:
+            ok = _hasher.verify(found.password_hash, credentials.password)
+        except (VerifyMismatchError, VerificationError, InvalidHashError):
+            ok = False
+    if not ok or found is None:
+        raise HTTPException(401, detail={"code": "unauthorized", "message": "Sai tên hoặc mật khẩu"},
+                            headers={"WWW-Authenticate": 'Basic realm="xephang national"'})
+    return found
+
+
+CurrentViewer = Annotated[Viewer, Depends(viewer)]
+
+
 def create_app(settings: NationalSettings, open_store: Callable[[], NationalStore], today: Callable[[], date],
                health: Callable[[], dict[str, Any]] | None = None) -> FastAPI:
     state = NationalState(settings, open_store, today)
     app = FastAPI(title="xephang national", docs_url=None, redoc_url=None)
-
-    def viewer(credentials: Annotated[HTTPBasicCredentials, Depends(basic)]) -> Viewer:
-        found = state.viewers.get(credentials.username)
-        ok = False
-        if found is not None:
-            try:
-                ok = _hasher.verify(found.password_hash, credentials.password)
-            except (VerifyMismatchError, VerificationError, InvalidHashError):
-                ok = False
-        else:
-            secrets.compare_digest(credentials.password, "x" * 16)  # same work either way
-        if not ok or found is None:
-            raise HTTPException(401, detail={"code": "unauthorized", "message": "Sai tên hoặc mật khẩu"},
-                                headers={"WWW-Authenticate": 'Basic realm="xephang national"'})
-        return found
-
-    CurrentViewer = Annotated[Viewer, Depends(viewer)]
+    app.state.national = state
 
     def allowed_province(who: Viewer, province: str | None) -> str | None:
         if who.province is None:
