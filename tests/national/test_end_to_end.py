@@ -18,7 +18,7 @@ from national.store import NationalStore
 from national.web import create_app
 from protocol import clock
 from protocol.rollup import COUNTS, MEASURES, PERCENTILES
-from protocol.settings import BrokerSettings, Device, load_settings
+from protocol.settings import Device, load_settings
 from protocol.sites import Site
 from server.runtime import Runtime
 from server.settings import ServerSettings
