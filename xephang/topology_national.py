@@ -10,8 +10,10 @@ No FastAPI, paho or psycopg imports here.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from broker.config import national_acl, new_password
 from xephang import tomlout
@@ -30,7 +32,7 @@ class Province:
         return f"bridge-{self.id}"
 
 
-def provinces_from_sites(sites: list, label: str = "province") -> list[Province]:
+def provinces_from_sites(sites: Iterable[Any], label: str = "province") -> list[Province]:
     """Provinces from the sites' grouping label (`groups.province = "ha-noi"`)."""
     grouped: dict[str, list[str]] = {}
     missing = []
