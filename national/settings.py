@@ -18,7 +18,7 @@ class Viewer(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
     name: Slug = Field(description="log-in name")
-    password_hash: str = Field(description="argon2 hash of the password (`xephang national hash-password`)")
+    password_hash: str = Field(description="argon2 hash of the password (`xephang national --hash-password`)")
     province: Slug | None = Field(default=None, description="limits the account to this province; none = national viewer")
 
 

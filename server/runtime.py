@@ -180,4 +180,6 @@ class Runtime:
             },
             # Devices whose clock is off by more than SKEW_LIMIT_S (docs/reliability.md).
             "clock_skew": {"limit_s": SKEW_LIMIT_S, "devices": skewed},
+            # Days the national aggregator has not acknowledged yet (docs/national.md).
+            "national": self.rollups.backlog() if self.rollups is not None else None,
         }
