@@ -5,7 +5,7 @@ bridges) into the national store, acknowledged after the commit.
     worker thread: take up to batch_max messages (waiting at most batch_window_s for
         more), parse each (a bad one is recorded in rejected_rollups and never
         acknowledged), store the good ones in one transaction, then publish one ack per
-        roll-up (QoS 1) saying the revision it holds now.
+        roll-up (QoS 1) saying the revision it holds now for that day.
 
 A message lost anywhere before the commit is sent again by its province (it re-sends
 until acknowledged); a repeat after the commit changes nothing and is acknowledged
@@ -126,5 +126,8 @@ class Aggregator:
         self.ignored += accepted.ignored
         self.last_commit_at = time.time()
         for rollup in good:
-            ack = RollupAck(site=rollup.site, day=rollup.day, revision=rollup.revision)
+            # The revision held (never lower than the one received): a province whose
+            # own count restarted lower (a restored backup) learns to go above it.
+            held = accepted.held.get((rollup.site, rollup.day), rollup.revision)
+            ack = RollupAck(site=rollup.site, day=rollup.day, revision=max(held, rollup.revision))
             self.link.publish(topics.rollup_ack(rollup.site, rollup.day.isoformat()), ack.payload(), qos=1)

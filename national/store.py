@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import date
 from typing import Any
 
@@ -51,10 +51,12 @@ class QueryError(ValueError):
 
 @dataclass(frozen=True)
 class Accepted:
-    """What an ingested batch did: roll-ups stored (newer revisions) and ignored (held already)."""
+    """What an ingested batch did: roll-ups stored (newer revisions), ignored (a revision
+    as high or higher held already), and the revision now held for each (point, day)."""
 
     stored: int
     ignored: int
+    held: dict[tuple[str, date], int] = field(default_factory=dict)
 
 
 def rollup_rows(rollup: DayRollup) -> list[tuple[Any, ...]]:
@@ -132,7 +134,9 @@ class NationalStore:
             cur.execute(
                 "DELETE FROM rollups r USING accepted a WHERE r.point = a.point AND r.day = a.day AND r.revision < a.revision"
             )
-        return Accepted(stored, total - stored)
+            cur.execute("SELECT p.point, p.day, p.revision FROM point_days p JOIN day_staging s USING (point, day)")
+            held = {(point, day): int(revision) for point, day, revision in cur.fetchall()}
+        return Accepted(stored, total - stored, held)
 
     def reject(self, topic: str, reason: str) -> None:
         self.conn.execute("INSERT INTO rejected_rollups (topic, reason) VALUES (%s, %s)", (topic[:300], reason[:500]))

@@ -7,7 +7,9 @@ The state of every site-day lives in `rollup_outbox` (server/storage/db.py):
     dirty, and the site-local day is over -> computed; if its rows differ from the
         last revision's: revision + 1, payload kept, not yet sent
     revision > acked, not sent for `resend_s` (or the link came back) -> published (QoS 1)
-    ack for revision r arrives (after the aggregator's commit) -> acked = max(acked, r)
+    ack for revision r arrives (after the aggregator's commit) -> acked = max(acked, r);
+        if r is above our own revision (our count restarted, e.g. a restored backup),
+        the day is recomputed and sent as r + 1
 
 So a late event (after the day ended) makes the day dirty again and, when its figures
 change, a new revision; a re-sent or duplicated roll-up is harmless because the
@@ -38,7 +40,7 @@ from protocol.settings import BrokerSettings
 from protocol.sites import Site
 from server.stats import measures
 from server.stats.measures import Accumulator, Rules
-from server.stats.store import dirty_site_days, load_tickets, ratings_in
+from server.stats.store import dirty_site_days, load_tickets, local_day_of, ratings_in
 from server.storage.events import EventStore
 
 log = logging.getLogger(__name__)
@@ -154,6 +156,12 @@ class RollupPublisher:
         if acks:
             with self.store.writing() as conn:
                 conn.executemany("UPDATE rollup_outbox SET acked = MAX(acked, ?) WHERE site = ? AND day = ?", acks)
+                # The aggregator holds a higher revision than ours (our count restarted,
+                # e.g. a restored backup): recompute and send above it, or it would be ignored.
+                conn.executemany(
+                    "UPDATE rollup_outbox SET revision = ?, digest = NULL, dirty = 1 WHERE site = ? AND day = ? AND revision < ?",
+                    [(revision, site, day, revision) for revision, site, day in acks],
+                )
             self.acks += len(acks)
 
     def _mark_dirty(self) -> None:
@@ -161,7 +169,16 @@ class RollupPublisher:
         try:
             reader.execute("BEGIN")
             row = reader.execute("SELECT value FROM rollup_meta WHERE name = 'watermark'").fetchone()
-            dirty, watermark = dirty_site_days(reader, self.rules, int(row[0]) if row else 0)
+            if row is None:
+                # First start: every day with tickets or ratings, read from the tickets
+                # (walking a year of events one ticket at a time would take far longer).
+                dirty = {(site, day) for site, day in reader.execute(
+                    "SELECT DISTINCT site, local_day FROM tickets WHERE local_day IS NOT NULL")}
+                for site, ts_at in reader.execute("SELECT site, ts_at FROM events WHERE type = 'feedback.given'"):
+                    dirty.add((site, local_day_of(ts_at, self.rules.get(site))))
+                watermark = reader.execute("SELECT COALESCE(MAX(rowid), 0) FROM events").fetchone()[0]
+            else:
+                dirty, watermark = dirty_site_days(reader, self.rules, int(row[0]))
         finally:
             reader.rollback()
             reader.close()

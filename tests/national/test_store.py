@@ -65,6 +65,12 @@ def test_an_older_revision_or_a_repeat_changes_nothing(store):
     assert nation(store)["issued"] == 2 and nation(store)["wait_p50_s"] == 5
 
 
+def test_the_revision_held_is_reported_for_the_ack(store):
+    store.ingest([rollup(5, {("a", "q"): [7]})])
+    accepted = store.ingest([rollup(1, {("a", "q"): [1, 2]})])  # e.g. a province restored from a backup
+    assert accepted.held == {("xa-mot", DAY): 5}
+
+
 def test_in_one_batch_the_highest_revision_wins_whatever_the_order(store):
     accepted = store.ingest([rollup(2, {("a", "q"): [7]}), rollup(5, {("a", "q"): [9, 9]}), rollup(4, {("a", "q"): [1]})])
     assert (accepted.stored, accepted.ignored) == (1, 2)
