@@ -25,13 +25,17 @@ from fastapi.security import HTTPBasic, HTTPBasicCredentials
 
 from national.settings import NationalSettings, Viewer
 from national.store import GROUPS, NationalStore, QueryError, league
+from protocol.i18n import translator
 
 COLUMNS = (
-    ("issued", "Số phiếu"), ("received", "Hồ sơ tiếp nhận"), ("within_target", "Trả trong 60 phút"),
-    ("pct_within_target", "% trong 60 phút"), ("wait_p50_s", "Chờ p50 (giây)"), ("wait_p90_s", "Chờ p90 (giây)"),
-    ("total_p50_s", "Tổng p50 (giây)"), ("total_p90_s", "Tổng p90 (giây)"), ("no_show", "Vắng mặt"),
-    ("satisfaction_pct", "% hài lòng"),
+    ("issued", "Tickets"), ("received", "Dossiers received"), ("within_target", "Returned within 60 min"),
+    ("pct_within_target", "% within 60 min"), ("wait_p50_s", "Wait p50 (s)"), ("wait_p90_s", "Wait p90 (s)"),
+    ("total_p50_s", "Total p50 (s)"), ("total_p90_s", "Total p90 (s)"), ("no_show", "No-shows"),
+    ("satisfaction_pct", "% satisfied"),
 )
+Translate = Callable[[str], str]
+FOOTNOTE = ("Measured at the counter, merged exactly from each reception point's daily figures "
+            "(medians and p90 over whole seconds).")
 basic = HTTPBasic(realm="xephang national")
 _hasher = PasswordHasher()
 
@@ -44,6 +48,7 @@ class NationalState:
         self.open_store = open_store
         self.today = today
         self.viewers = {v.name: v for v in settings.aggregator.viewers}
+        self._ = translator("national", settings.locale)
         self.dummy_hash = _hasher.hash("no account has this password")
 
 
@@ -58,7 +63,7 @@ def viewer(request: Request, credentials: Annotated[HTTPBasicCredentials, Depend
     except (VerifyMismatchError, VerificationError, InvalidHashError):
         ok = False
     if not ok or found is None:
-        raise HTTPException(401, detail={"code": "unauthorized", "message": "Sai tên hoặc mật khẩu"},
+        raise HTTPException(401, detail={"code": "unauthorized", "message": state._("Wrong name or password")},
                             headers={"WWW-Authenticate": 'Basic realm="xephang national"'})
     return found
 
@@ -71,12 +76,13 @@ def create_app(settings: NationalSettings, open_store: Callable[[], NationalStor
     state = NationalState(settings, open_store, today)
     app = FastAPI(title="xephang national", docs_url=None, redoc_url=None)
     app.state.national = state
+    _ = state._
 
     def allowed_province(who: Viewer, province: str | None) -> str | None:
         if who.province is None:
             return province
         if province is not None and province != who.province:
-            raise HTTPException(403, detail={"code": "forbidden", "message": "Tài khoản chỉ xem được tỉnh của mình"})
+            raise HTTPException(403, detail={"code": "forbidden", "message": _("This account sees its own province only")})
         return who.province
 
     def period(day_from: date | None, day_to: date | None) -> tuple[date, date]:
@@ -91,7 +97,8 @@ def create_app(settings: NationalSettings, open_store: Callable[[], NationalStor
             if point is not None and who.province is not None:
                 owner = next((p["province"] for p in store.points(who.province) if p["point"] == point), None)
                 if owner is None:
-                    raise HTTPException(403, detail={"code": "forbidden", "message": "Điểm tiếp nhận không thuộc tỉnh của tài khoản"})
+                    raise HTTPException(403, detail={"code": "forbidden",
+                                                     "message": _("This reception point is not in the account's province")})
             rows = store.figures(group, first, last, allowed_province(who, province), point)
         except QueryError as exc:
             raise HTTPException(400, detail={"code": "bad_query", "message": str(exc)}) from None
@@ -142,32 +149,34 @@ def create_app(settings: NationalSettings, open_store: Callable[[], NationalStor
         if who.province is not None:
             return province_page(who, request, who.province, day_from, day_to)
         rows, first, last = figures(who, "province", day_from, day_to, None, None)
-        nation, _, _ = figures(who, "nation", first, last, None, None)
-        months, _, _ = figures(who, "month", first, last, None, None)
-        body = (table("Cả nước", nation, "nation", None, first, last)
-                + table("Xếp hạng tỉnh, thành phố", rows, "province", "/province/{}", first, last)
-                + table("Theo tháng", months, "month", None, first, last))
-        return page("Toàn quốc", body, first, last, request.url.path)
+        nation, _period_from, _period_to = figures(who, "nation", first, last, None, None)
+        months, _period_from, _period_to = figures(who, "month", first, last, None, None)
+        body = (table(_, _("Nation"), nation, "nation", None, first, last)
+                + table(_, _("League of provinces"), rows, "province", "/province/{}", first, last)
+                + table(_, _("By month"), months, "month", None, first, last))
+        return page(_, _("Nation"), body, first, last, request.url.path, settings.locale)
 
     @app.get("/province/{province}", response_class=HTMLResponse)
     def province_page(who: CurrentViewer, request: Request, province: str,
                       day_from: Annotated[date | None, Query(alias="from")] = None,
                       day_to: Annotated[date | None, Query(alias="to")] = None) -> HTMLResponse:
         rows, first, last = figures(who, "point", day_from, day_to, province, None)
-        months, _, _ = figures(who, "month", first, last, province, None)
-        body = (table(f"Xếp hạng điểm tiếp nhận: {province}", rows, "point", "/point/{}", first, last, province)
-                + table("Theo tháng", months, "month", None, first, last, province))
-        return page(f"Tỉnh {province}", body, first, last, request.url.path)
+        months, _period_from, _period_to = figures(who, "month", first, last, province, None)
+        body = (table(_, _("League of reception points: {province}").format(province=province), rows, "point", "/point/{}",
+                      first, last, province)
+                + table(_, _("By month"), months, "month", None, first, last, province))
+        return page(_, _("Province {province}").format(province=province), body, first, last, request.url.path, settings.locale)
 
     @app.get("/point/{point}", response_class=HTMLResponse)
     def point_page(who: CurrentViewer, request: Request, point: str,
                    day_from: Annotated[date | None, Query(alias="from")] = None,
                    day_to: Annotated[date | None, Query(alias="to")] = None) -> HTMLResponse:
         months, first, last = figures(who, "month", day_from, day_to, None, point)
-        services, _, _ = figures(who, "service", first, last, None, point)
-        body = (table(f"Điểm tiếp nhận {point}: theo tháng", months, "month", None, first, last, point=point)
-                + table("Theo lĩnh vực", services, "service", None, first, last, point=point))
-        return page(f"Điểm {point}", body, first, last, request.url.path)
+        services, _period_from, _period_to = figures(who, "service", first, last, None, point)
+        body = (table(_, _("Reception point {point}: by month").format(point=point), months, "month", None, first, last,
+                      point=point)
+                + table(_, _("By field"), services, "service", None, first, last, point=point))
+        return page(_, _("Reception point {point}").format(point=point), body, first, last, request.url.path, settings.locale)
 
     return app
 
@@ -201,19 +210,19 @@ def _query(first: date, last: date, **extra: str | None) -> str:
     return "&amp;".join(parts)
 
 
-def table(title: str, rows: list[dict[str, Any]], group: str, link: str | None, first: date, last: date,
+def table(_: Translate, title: str, rows: list[dict[str, Any]], group: str, link: str | None, first: date, last: date,
           province: str | None = None, point: str | None = None) -> str:
     q = _query(first, last, province=province, point=point)
-    head = "".join(f"<th>{html.escape(label)}</th>" for _, label in COLUMNS)
+    head = "".join(f"<th>{html.escape(_(label))}</th>" for _key, label in COLUMNS)
     body = []
     for row in rows:
         key = str(row[group])
-        name = html.escape(key or "Cả nước")
+        name = html.escape(key or _("Nation"))
         if link:
             name = f'<a href="{link.format(html.escape(key))}?{_query(first, last)}">{name}</a>'
-        cells = "".join(f'<td class="num">{"" if row[c] is None else row[c]}</td>' for c, _ in COLUMNS)
+        cells = "".join(f'<td class="num">{"" if row[c] is None else row[c]}</td>' for c, _label in COLUMNS)
         body.append(f"<tr><td>{name}</td>{cells}</tr>")
-    empty = "" if rows else f'<tr><td colspan="{len(COLUMNS) + 1}" class="muted">Chưa có số liệu</td></tr>'
+    empty = "" if rows else f'<tr><td colspan="{len(COLUMNS) + 1}" class="muted">{html.escape(_("No figures yet"))}</td></tr>'
     return (
         f'<section class="card"><div class="card-head"><h2>{html.escape(title)}</h2>'
         f'<span class="downloads"><a href="/api/figures?group={group}&amp;{q}&amp;format=csv">CSV</a> · '
@@ -222,15 +231,15 @@ def table(title: str, rows: list[dict[str, Any]], group: str, link: str | None, 
     )
 
 
-def page(title: str, body: str, first: date, last: date, path: str) -> HTMLResponse:
+def page(_: Translate, title: str, body: str, first: date, last: date, path: str, lang: str = "vi") -> HTMLResponse:
     return HTMLResponse(
-        '<!doctype html><html lang="vi"><head><meta charset="utf-8">'
+        f'<!doctype html><html lang="{lang}"><head><meta charset="utf-8">'
         '<meta name="viewport" content="width=device-width, initial-scale=1">'
         f'<title>{html.escape(title)} · xephang</title><link rel="stylesheet" href="/national.css"></head><body>'
-        f'<header class="bar"><a class="brand" href="/">xephang · Số liệu toàn quốc</a><span>{html.escape(title)}</span>'
+        f'<header class="bar"><a class="brand" href="/">{html.escape(_("xephang · National figures"))}</a><span>{html.escape(title)}</span>'
         f'<form class="filters" method="get" action="{html.escape(path)}">'
-        f'<label>Từ <input type="date" name="from" value="{first.isoformat()}"></label>'
-        f'<label>Đến <input type="date" name="to" value="{last.isoformat()}"></label><button>Xem</button></form></header>'
-        f'<main>{body}<p class="muted">Số liệu đo tại quầy, gộp chính xác từ số liệu ngày của từng điểm tiếp nhận '
-        "(trung vị và p90 tính trên từng giây).</p></main></body></html>"
+        f'<label>{html.escape(_("From"))} <input type="date" name="from" value="{first.isoformat()}"></label>'
+        f'<label>{html.escape(_("To"))} <input type="date" name="to" value="{last.isoformat()}"></label>'
+        f'<button>{html.escape(_("Show"))}</button></form></header>'
+        f'<main>{body}<p class="muted">{html.escape(_(FOOTNOTE))}</p></main></body></html>'
     )

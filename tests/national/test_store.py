@@ -107,3 +107,17 @@ def test_parse_rollup_says_what_is_wrong(payload, reason):
 def test_a_query_with_an_unknown_group_is_refused(store):
     with pytest.raises(QueryError, match="unknown group"):
         store.figures("commune", DAY, DAY)
+
+
+def test_every_national_page_text_has_a_vietnamese_entry():
+    import re
+    from pathlib import Path
+
+    from national import web
+    from protocol.i18n import load_catalog
+
+    source = Path(web.__file__).read_text(encoding="utf-8")
+    used = {label for _key, label in web.COLUMNS} | set(re.findall(r'_\("([^"]+)"\)', source)) | {web.FOOTNOTE}
+    catalog = load_catalog("national", "vi")
+    assert len(used) > 20
+    assert sorted(m for m in used if not catalog.get(m)) == []
