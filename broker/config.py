@@ -55,6 +55,8 @@ class Bridge:
     username: str
     password: str
     sites: tuple[str, ...]
+    events: bool = True  # events and device status up (office -> centre)
+    rollups: bool = False  # daily roll-ups up and their acks down (province -> nation, docs/national.md)
 
 
 def password_line(username: str, password: str, salt: bytes | None = None) -> str:
@@ -99,6 +101,17 @@ def acl_lines(device: DeviceLike) -> list[str]:
         "monitor": [f"topic read {site}/alerts", f"topic read {site}/state/#"],
     }[device.role]
     return [f"user {device.id}", *rules]
+
+
+def national_acl(provinces: dict[str, Iterable[str]], aggregator: str = "national") -> dict[str, list[str]]:
+    """ACL of the national broker (docs/national.md): the aggregator reads every roll-up
+    and writes acks; each province's bridge user writes only its own sites' roll-ups and
+    reads only their acks."""
+    users = {aggregator: ["topic read xephang/v1/+/rollups/+", "topic write xephang/v1/+/rollups/+/ack"]}
+    for user, sites in provinces.items():
+        users[user] = [rule for site in sorted(sites) for rule in (
+            f"topic write xephang/v1/{site}/rollups/+", f"topic read xephang/v1/{site}/rollups/+/ack")]
+    return users
 
 
 def acl_text(devices: Iterable[DeviceLike], extra_users: dict[str, list[str]] | None = None) -> str:
@@ -159,8 +172,12 @@ def mosquitto_conf(
         ]
         for site in bridge.sites:
             # Events flow up; retained state and commands stay local to the site.
-            lines.append(f"topic xephang/v1/{site}/events/# out 1")
-            lines.append(f"topic xephang/v1/{site}/devices/# out 1")
+            if bridge.events:
+                lines.append(f"topic xephang/v1/{site}/events/# out 1")
+                lines.append(f"topic xephang/v1/{site}/devices/# out 1")
+            if bridge.rollups:
+                lines.append(f"topic xephang/v1/{site}/rollups/+ out 1")
+                lines.append(f"topic xephang/v1/{site}/rollups/+/ack in 1")
     return "\n".join(lines) + "\n"
 
 

@@ -123,6 +123,8 @@ class Booking(_Model):
     )
     early_checkin_minutes: int = Field(default=60, ge=0, le=24 * 60, description="check-in opens this long before a slot")
     late_checkin_minutes: int = Field(default=15, ge=0, le=24 * 60, description="check-in closes this long after a slot starts")
+
+
 class Session(_Model):
     """A working session for the same-session return rule (docs/reports.md): a dossier
     received before `cutoff` is to be returned before `end` of the same session."""

@@ -53,6 +53,27 @@ def device_status(site: str, device: str) -> str:
 ALL_EVENTS = f"{PREFIX}/+/events/#"
 
 
+def rollup(site: str, day: str) -> str:
+    """A reception point's daily roll-up, province server -> national aggregator (QoS 1)."""
+    return f"{PREFIX}/{_slug(site, 'site')}/rollups/{_day(day)}"
+
+
+def rollup_ack(site: str, day: str) -> str:
+    """The national aggregator's acknowledgement of a roll-up, after its commit (QoS 1)."""
+    return f"{rollup(site, day)}/ack"
+
+
+ALL_ROLLUPS = f"{PREFIX}/+/rollups/+"
+ALL_ROLLUP_ACKS = f"{PREFIX}/+/rollups/+/ack"
+_DAY = re.compile(r"^\d{4}-\d{2}-\d{2}$")
+
+
+def _day(value: str) -> str:
+    if not _DAY.match(value or ""):
+        raise InvalidTopic(f"day {value!r} is not YYYY-MM-DD")
+    return value
+
+
 def site_filter(site: str) -> str:
     return f"{PREFIX}/{_slug(site, 'site')}/#"
 
@@ -60,8 +81,8 @@ def site_filter(site: str) -> str:
 @dataclass(frozen=True)
 class Topic:
     site: str
-    kind: str  # "events" | "commands" | "state" | "devices" | "alerts"
-    name: str  # event type, counter, state name, device id; "" for alerts
+    kind: str  # "events" | "commands" | "state" | "devices" | "alerts" | "rollups" | "rollup_acks"
+    name: str  # event type, counter, state name, device id, day; "" for alerts
 
 
 def parse(topic: str) -> Topic:
@@ -82,4 +103,8 @@ def parse(topic: str) -> Topic:
         return Topic(site, kind, _slug(rest[0], "device"))
     if kind == "alerts" and not rest:
         return Topic(site, kind, "")
+    if kind == "rollups" and len(rest) == 1:
+        return Topic(site, kind, _day(rest[0]))
+    if kind == "rollups" and len(rest) == 2 and rest[1] == "ack":
+        return Topic(site, "rollup_acks", _day(rest[0]))
     raise InvalidTopic(f"not a {PREFIX} topic: {topic[:120]!r}")

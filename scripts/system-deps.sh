@@ -11,6 +11,8 @@ have_cmd mosquitto || need="$need mosquitto"
 have_cmd espeak-ng || need="$need espeak-ng"
 if [ "${1:-test}" = "test" ]; then
   have_cmd chromium || need="$need chromium"
+  # the national store's tests start their own cluster (tests/national/pg.py)
+  ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || need="$need postgresql"
 fi
 if [ -n "$need" ]; then
   echo "xephang: installing Debian packages:$need"

@@ -29,6 +29,7 @@ from server.settings import ServerSettings
 from server.stats.alerts import AlertMonitor
 from server.stats.measures import rules_from_sites
 from server.stats.report_archive import ReportArchive
+from server.stats.rollup import RollupPublisher
 from server.stats.store import BackgroundRefresh, StatsStore
 from server.storage.events import BatchResult, EventStore
 
@@ -68,6 +69,8 @@ class Runtime:
     keypads: KeypadCommands | None = None
     dayend: DayEnd | None = None
     notifier: Notifier | None = None  # messages to citizens (server/notify)
+    # Only with [national] province set: daily roll-ups to the national aggregator.
+    rollups: RollupPublisher | None = None
     parts: list[Part] = field(default_factory=list)
     started: bool = False
 
@@ -133,9 +136,17 @@ class Runtime:
         if notifier is not None:
             ingestor.listeners.append(notifier.on_ingested)
 
+        rollups = None
+        if settings.national.province:
+            rollups = RollupPublisher(
+                store, settings.sites, rules_from_sites(settings.sites), settings.national.province, settings.broker,
+                settings.server.client_id, now, interval_s=settings.national.interval_s, resend_s=settings.national.resend_s,
+            )
+
         runtime = cls(settings=settings, clock=now, store=store, ingestor=ingestor, dispatcher=dispatcher,
                       stats=stats, refresher=refresher, alerts=alerts, bookings=bookings, booking_sweep=booking_sweep,
-                      reports=reports, keypads=keypads, dayend=dayend, notifier=notifier)
+                      reports=reports, keypads=keypads, dayend=dayend, notifier=notifier,
+                      rollups=rollups)
         # Started in this order, stopped in the reverse one; the ingest link comes last so
         # that every listener is running before the first batch arrives.
         runtime.parts = [Part("dispatcher", dispatcher.launch, dispatcher.stop)]
@@ -153,6 +164,9 @@ class Runtime:
             Part("monthly report packs", reports.start, reports.stop),
             Part("ingest", ingestor.start, ingestor.stop),
         ]
+        if rollups is not None:
+            runtime.parts.append(Part("national roll-ups", rollups.start, rollups.stop))
+        runtime.parts.append(Part("ingest", ingestor.start, ingestor.stop))
         return runtime
 
     def start(self) -> None:
@@ -206,4 +220,6 @@ class Runtime:
             },
             # Devices whose clock is off by more than SKEW_LIMIT_S (docs/reliability.md).
             "clock_skew": {"limit_s": SKEW_LIMIT_S, "devices": skewed},
+            # Days the national aggregator has not acknowledged yet (docs/national.md).
+            "national": self.rollups.backlog() if self.rollups is not None else None,
         }

@@ -105,11 +105,22 @@ class NotifySection(BaseModel):
     sms: SmsSection = Field(default_factory=SmsSection, description="SMS brandname gateway")
 
 
+class NationalSection(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    province: Slug | None = Field(
+        default=None, description="province id; when set, daily roll-ups go to the national aggregator (docs/national.md)"
+    )
+    interval_s: float = Field(default=30.0, ge=0.05, le=3600, description="roll-ups: how often to look for changed days")
+    resend_s: float = Field(default=300.0, ge=0.1, le=86400, description="roll-ups: re-send a day not acknowledged after this")
+
+
 class ServerSettings(CommonSettings):
     """Everything `xephang server` reads."""
 
     server: ServerSection = Field(default_factory=ServerSection, description="the server itself")
     notify: NotifySection = Field(default_factory=NotifySection, description="messages to citizens (docs/notifications.md)")
+    national: NationalSection = Field(default_factory=NationalSection, description="roll-ups to the national aggregator")
 
     @model_validator(mode="after")
     def _dispatch_known(self) -> ServerSettings:

@@ -10,14 +10,14 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
-PACKAGES = ("protocol", "hardware", "broker", "kiosk", "display", "counterdisplay", "server", "xephang")
+PACKAGES = ("protocol", "hardware", "broker", "kiosk", "display", "counterdisplay", "server", "national", "xephang")
 
 # Layers, lowest first. A module may import its own group and any lower layer; groups of
 # the same layer do not import each other (the kiosk does not import the display).
 LAYERS: list[tuple[str, ...]] = [
     ("protocol",),
     ("hardware", "broker"),
-    ("kiosk", "display", "counterdisplay", "server", "server.settings", "server.storage"),
+    ("kiosk", "display", "counterdisplay", "server", "server.settings", "server.storage", "national"),
     ("server.stats", "server.desk", "server.booking"),
     ("server.notify",),
     ("server.mqtt",),

@@ -32,6 +32,7 @@ COMMAND_MODULES = [
     "xephang.demo_cli",
     "xephang.doctor.cli",
     "xephang.topology_cli",
+    "national.cli",
 ]
 
 

@@ -18,12 +18,13 @@ from pydantic_core import PydanticUndefined
 DOC = Path(__file__).resolve().parent.parent / "docs" / "configuration.md"
 PROGRAMS = [
     ("Every program", "protocol.settings", "CommonSettings", ()),
-    ("`xephang server`", "server.settings", "ServerSettings", ("server",)),
+    ("`xephang server`", "server.settings", "ServerSettings", ("server", "national")),
     ("`xephang kiosk`", "kiosk.settings", "KioskSettings", ("kiosk",)),
     ("`xephang display`", "display.settings", "DisplaySettings", ("display",)),
     ("`xephang feedback`", "kiosk.feedback", "FeedbackSettings", ("feedback",)),
     ("`xephang keypad`", "kiosk.deskpad", "DeskpadSettings", ("keypad",)),
     ("`xephang counter-display`", "counterdisplay.settings", "CounterDisplaySettings", ("counter_display",)),
+    ("`xephang national`", "national.settings", "NationalSettings", ("aggregator",)),
 ]
 
 

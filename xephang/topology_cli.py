@@ -1,4 +1,4 @@
-"""Sub-command `xephang topology small|central`: every config file of a deployment.
+"""Sub-command `xephang topology small|central|national`: every config file of a deployment.
 
 Light to import: xephang.topology (and pydantic) load inside the run functions.
 """
@@ -40,6 +40,16 @@ def register(sub: Any) -> None:
     central.add_argument("--no-server", action="append", default=[], metavar="ID",
                          help="this office has no server: the central server dispatches its sites (repeat)")
     central.set_defaults(run=run_central)
+    national = kinds.add_parser("national", help="(c) province servers bridged to a national aggregator on PostgreSQL")
+    add_config_option(national)
+    national.add_argument("--out", required=True, help="folder to write into (one sub-folder per machine)")
+    national.add_argument("--national", required=True, metavar="HOST", help="address of the national broker, as provinces reach it")
+    national.add_argument("--province", action="append", default=[], metavar="ID=SITE[,SITE]",
+                          help="a province and its sites (repeat; default: the sites' groups.province in --config)")
+    national.add_argument("--port", type=int, default=1883, help="MQTT port of the national broker (default 1883)")
+    national.add_argument("--broker-dir", default="/var/lib/xephang/broker", help="where the broker files go on the national host")
+    national.add_argument("--dsn", default="host=127.0.0.1 dbname=xephang user=xephang", help="PostgreSQL DSN written into national.toml")
+    national.set_defaults(run=run_national)
 
 
 def _settings(args: argparse.Namespace) -> Any:
@@ -106,3 +116,31 @@ def run_central(args: argparse.Namespace) -> int:
     except ValueError as exc:
         raise XephangError(str(exc)) from None
     return _print(written, settings.locale)
+
+
+PROVINCE = re.compile(r"^(?P<id>[a-z0-9-]{1,40})=(?P<sites>[a-z0-9,-]+)$")
+
+
+def run_national(args: argparse.Namespace) -> int:
+    from protocol.errors import XephangError
+    from xephang.topology_national import Province, national, provinces_from_sites
+
+    provinces = []
+    for spec in args.province:
+        match = PROVINCE.match(spec)
+        if not match:
+            raise XephangError(f"--province {spec!r}: write ID=SITE[,SITE...], e.g. ha-noi=hn-xa-phu-dong,hn-phuong-ba-dinh")
+        provinces.append(Province(match["id"], tuple(s for s in match["sites"].split(",") if s)))
+    locale = "vi"
+    if not provinces:
+        settings = _settings(args)
+        locale = settings.locale
+        try:
+            provinces = provinces_from_sites(settings.sites)
+        except ValueError as exc:
+            raise XephangError(str(exc)) from None
+    try:
+        written = national(Path(args.out), args.national, provinces, args.port, broker_dir=args.broker_dir, dsn=args.dsn)
+    except ValueError as exc:
+        raise XephangError(str(exc)) from None
+    return _print(written, locale)

@@ -13,7 +13,6 @@ No SQL, no FastAPI, no numpy here.
 from __future__ import annotations
 
 import math
-from bisect import bisect_left
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
@@ -22,15 +21,16 @@ from zoneinfo import ZoneInfo
 
 if TYPE_CHECKING:
     from protocol.sites import Site
+from protocol import rollup
 from protocol.sites import DEFAULT_ZONE
 
 GROUP_KEYS = ("site", "service", "counter", "day", "week", "month", "hour", "channel")
-MEASURES = ("wait", "service", "total")
-PERCENTILES = (50, 90)
-COUNTS = (
-    "issued", "called", "no_show", "completed", "received", "within_target", "recalls", "transfers",
-    "ratings", "satisfied", "unconfirmed",
-)
+# The counts, measures, percentiles and the percentile of a histogram are those of the
+# roll-up wire format (protocol/rollup.py), so that a province and the nation agree.
+MEASURES, PERCENTILES, COUNTS = rollup.MEASURES, rollup.PERCENTILES, rollup.COUNTS
+nearest_rank = rollup.nearest_rank
+percentile_of_counts = rollup.percentile_of_counts
+measures_row = rollup.measures_row
 # Ratings in the top two levels of each scale (3-/4-level: 1 = rất hài lòng; 5-star: 5 best).
 TOP_TWO = {"3-level": {1, 2}, "4-level": {1, 2}, "5-star": {4, 5}}
 RECEIVED_OUTCOMES = ("returned", "appointment")
@@ -60,30 +60,11 @@ def seconds(value: float | None) -> int | None:
     return max(0, math.floor(value))
 
 
-def nearest_rank(p: int, n: int) -> int:
-    """The 1-based nearest rank of percentile p among n values."""
-    return max(1, -(-p * n // 100))
-
-
 def percentile(sorted_values: Sequence[int], p: int) -> int | None:
     """Nearest-rank percentile of already sorted values."""
     if not sorted_values:
         return None
     return sorted_values[nearest_rank(p, len(sorted_values)) - 1]
-
-
-def percentile_of_counts(histogram: Mapping[int, int], p: int) -> int | None:
-    """Nearest-rank percentile of a histogram {whole seconds: count}; equals
-    `percentile(sorted(expanded values), p)`."""
-    values = sorted(v for v, c in histogram.items() if c)
-    if not values:
-        return None
-    cumulative = []
-    running = 0
-    for v in values:
-        running += histogram[v]
-        cumulative.append(running)
-    return values[bisect_left(cumulative, nearest_rank(p, running))]
 
 
 def week_of(day: str) -> str:
@@ -146,22 +127,6 @@ class Accumulator:
             {m: sum(self.histograms[m].values()) for m in MEASURES},
             {(m, p): percentile_of_counts(self.histograms[m], p) for m in MEASURES for p in PERCENTILES},
         )
-
-
-def measures_row(counts: Mapping[str, int], sums: Mapping[str, int], ns: Mapping[str, int],
-                 percentiles: Mapping[tuple[str, int], int | None]) -> dict[str, int | float | None]:
-    """The public measures of a group from its counts, duration sums and percentiles."""
-    counted = {k: int(counts[k]) for k in COUNTS}
-    row: dict[str, int | float | None] = dict(counted)
-    received = counted["received"]
-    row["pct_within_target"] = round(100 * counted["within_target"] / received, 1) if received else None
-    for m in MEASURES:
-        for p in PERCENTILES:
-            row[f"{m}_p{p}_s"] = percentiles[(m, p)]
-        row[f"{m}_mean_s"] = round(sums[m] / ns[m], 1) if ns[m] else None
-    ratings = counted["ratings"]
-    row["satisfaction_pct"] = round(100 * counted["satisfied"] / ratings, 1) if ratings else None
-    return row
 
 
 @dataclass(frozen=True)

@@ -225,6 +225,32 @@ def compute_chunk(conn: sqlite3.Connection, rules: Mapping[str, Rules], chunk: S
     return out
 
 
+def dirty_site_days(conn: sqlite3.Connection, rules: Mapping[str, Rules], watermark: int) -> tuple[set[tuple[str, str]], int]:
+    """The (site, local day) pairs whose measures events past rowid `watermark` may have
+    changed, and the new watermark (also used by the national roll-ups)."""
+    dirty: set[tuple[str, str]] = set()
+    tickets: set[str] = set()
+    rows = conn.execute(
+        "SELECT rowid, site, type, ticket_id, ts_at FROM events WHERE rowid > ? ORDER BY rowid", (watermark,)
+    ).fetchall()
+    for rowid, site, kind, ticket_id, ts_at in rows:
+        watermark = max(watermark, rowid)
+        if ticket_id:
+            tickets.add(ticket_id)
+        if kind == "feedback.given":
+            dirty.add((site, local_day_of(ts_at, rules.get(site))))
+    for ticket_id in tickets:
+        row = conn.execute("SELECT site, local_day FROM tickets WHERE ticket_id = ?", (ticket_id,)).fetchone()
+        if row and row[1]:
+            dirty.add((row[0], row[1]))
+        # A rating counted on its own day moves to the ticket's day once the issue arrives.
+        for site, ts_at in conn.execute(
+            "SELECT site, ts_at FROM events WHERE ticket_id = ? AND type = 'feedback.given'", (ticket_id,)
+        ):
+            dirty.add((site, local_day_of(ts_at, rules.get(site))))
+    return dirty, watermark
+
+
 # -- the helper process ----------------------------------------------------------------
 _helper_conn: sqlite3.Connection | None = None
 _helper_rules: Mapping[str, Rules] = {}
@@ -320,27 +346,7 @@ class StatsStore:
         return len(pending)
 
     def _dirty_since(self, conn: sqlite3.Connection, watermark: int) -> tuple[set[tuple[str, str]], int]:
-        dirty: set[tuple[str, str]] = set()
-        tickets: set[str] = set()
-        rows = conn.execute(
-            "SELECT rowid, site, type, ticket_id, ts_at FROM events WHERE rowid > ? ORDER BY rowid", (watermark,)
-        ).fetchall()
-        for rowid, site, kind, ticket_id, ts_at in rows:
-            watermark = max(watermark, rowid)
-            if ticket_id:
-                tickets.add(ticket_id)
-            if kind == "feedback.given":
-                dirty.add((site, local_day_of(ts_at, self.rules.get(site))))
-        for ticket_id in tickets:
-            row = conn.execute("SELECT site, local_day FROM tickets WHERE ticket_id = ?", (ticket_id,)).fetchone()
-            if row and row[1]:
-                dirty.add((row[0], row[1]))
-            # A rating counted on its own day moves to the ticket's day once the issue arrives.
-            for site, ts_at in conn.execute(
-                "SELECT site, ts_at FROM events WHERE ticket_id = ? AND type = 'feedback.given'", (ticket_id,)
-            ):
-                dirty.add((site, local_day_of(ts_at, self.rules.get(site))))
-        return dirty, watermark
+        return dirty_site_days(conn, self.rules, watermark)
 
     def recompute_month(self, conn: sqlite3.Connection, site: str, month: str) -> None:
         conn.execute("DELETE FROM stats_agg WHERE level = 'm' AND site = ? AND period = ?", (site, month))

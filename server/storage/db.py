@@ -339,3 +339,29 @@ def m301_booking(db: sqlite_utils.Database) -> None:
         );
         """
     )
+
+
+@migrations()
+def m202_national_rollups(db: sqlite_utils.Database) -> None:
+    """Daily roll-ups for the national aggregator (server/stats/rollup.py): per site-day
+    its latest revision, the payload sent and the revision the aggregator acknowledged."""
+    db.executescript(
+        """
+        CREATE TABLE rollup_outbox (
+            site TEXT NOT NULL,
+            day TEXT NOT NULL,
+            dirty INTEGER NOT NULL DEFAULT 1,
+            revision INTEGER NOT NULL DEFAULT 0,
+            digest TEXT,
+            payload BLOB,
+            acked INTEGER NOT NULL DEFAULT 0,
+            sent_at REAL,
+            PRIMARY KEY (site, day)
+        ) WITHOUT ROWID;
+        CREATE INDEX rollup_outbox_unacked ON rollup_outbox(acked, revision);
+        CREATE TABLE rollup_meta (
+            name TEXT PRIMARY KEY,
+            value TEXT NOT NULL
+        );
+        """
+    )
