@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 import sys
 
-from xephang.cli import add_config_option
+from protocol.settings import add_config_option
 
 
 def register(sub: argparse._SubParsersAction) -> None:

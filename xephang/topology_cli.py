@@ -10,7 +10,7 @@ import re
 from pathlib import Path
 from typing import Any
 
-from xephang.cli import add_config_option
+from protocol.settings import add_config_option
 
 OFFICE = re.compile(r"^(?P<id>[a-z0-9-]{1,40})=(?P<sites>[a-z0-9,-]+)(?:@(?P<host>[^:@\s]+))?$")
 

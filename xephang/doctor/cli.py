@@ -7,7 +7,7 @@ import os
 from pathlib import Path
 from typing import Any
 
-from xephang.cli import add_config_option
+from protocol.settings import add_config_option
 
 
 def register(sub: Any) -> None:
