@@ -9,7 +9,6 @@ import os
 import queue
 import signal
 import time
-from datetime import UTC, datetime
 from typing import Any
 
 import pygame
@@ -20,7 +19,7 @@ from display.demo import demo_state
 from display.feed import Feed, Inbound
 from display.settings import DisplaySettings, parse_size
 from hardware.audio import AudioError, ClipVoice, MixerOutput, Output, SilentOutput, build_voices, synthesize_chime
-from protocol import topics
+from protocol import clock, topics
 from protocol.errors import XephangError
 from protocol.speech import vocabulary
 
@@ -30,7 +29,7 @@ DEFAULT_SNAPSHOT = (1920, 1080)
 
 
 def _demo_items(settings: DisplaySettings) -> list[Inbound]:
-    state = demo_state(datetime.now(UTC), settings.display.site or "demo")
+    state = demo_state(clock.now(), settings.display.site or "demo")
     payload = state.model_dump_json().encode("utf-8")
     return [Inbound("link", up=True), Inbound("message", topics.board_state(state.site), payload)]
 

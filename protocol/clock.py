@@ -53,6 +53,15 @@ def from_environment(env: Mapping[str, str] = os.environ) -> Callable[[], dateti
                         float(speedup) if speedup else 1.0)
 
 
+def rate(env: Mapping[str, str] = os.environ) -> float:
+    """Simulated seconds per real second: 1 unless the environment speeds the clock up.
+    Pages that tick between server updates need it (a browser only has the real clock)."""
+    if not is_moved(env):
+        return 1.0
+    speedup = env.get("XEPHANG_CLOCK_SPEEDUP")
+    return float(speedup) if speedup else 1.0
+
+
 def fix_epoch(env: os._Environ[str] | dict[str, str] = os.environ) -> None:
     """When ORIGIN is set, write the EPOCH and SPEEDUP this process uses into `env`, so
     child processes started with it run on exactly the same simulated clock."""

@@ -60,14 +60,19 @@ class Runtime:
     dayend: DayEnd | None = None
     parts: list[Part] = field(default_factory=list)
     started: bool = False
+    # Simulated seconds per real second of `clock` (1 in production): pages that tick in the
+    # browser between server updates advance at this rate (the demo runs a day in minutes).
+    clock_rate: float = 1.0
 
     @property
     def states(self) -> StateFeed:
         return self.dispatcher.states
 
     @classmethod
-    def build(cls, settings: ServerSettings, clock: Clock | None = None) -> Runtime:
+    def build(cls, settings: ServerSettings, clock: Clock | None = None, clock_rate: float | None = None) -> Runtime:
         now: Clock = clock or project_clock.now
+        if clock_rate is None:
+            clock_rate = project_clock.rate() if clock is None else 1.0
         store = EventStore(settings.server.database, settings.sites)
         ingestor = Ingestor(
             store,
@@ -100,7 +105,8 @@ class Runtime:
         ingestor.listeners.append(lambda _result: (refresher.poke(), alerts.poke()))
 
         runtime = cls(settings=settings, clock=now, store=store, ingestor=ingestor, dispatcher=dispatcher,
-                      stats=stats, refresher=refresher, alerts=alerts, keypads=keypads, dayend=dayend)
+                      stats=stats, refresher=refresher, alerts=alerts, keypads=keypads, dayend=dayend,
+                      clock_rate=clock_rate)
         # Started in this order, stopped in the reverse one; the ingest link comes last so
         # that every listener is running before the first batch arrives.
         runtime.parts = [Part("dispatcher", dispatcher.launch, dispatcher.stop)]

@@ -21,7 +21,8 @@ from server.desk.dispatch import in_progress_one
 WAITING_SHOWN = 60
 
 
-def desk_view(conn: sqlite3.Connection, site: Site, counter_id: str, now: datetime, locale: str = "vi") -> dict[str, Any]:
+def desk_view(conn: sqlite3.Connection, site: Site, counter_id: str, now: datetime, locale: str = "vi",
+              clock_rate: float = 1.0) -> dict[str, Any]:
     counter = site.counter(counter_id)
     if counter is None:
         raise KeyError(counter_id)
@@ -113,4 +114,5 @@ def desk_view(conn: sqlite3.Connection, site: Site, counter_id: str, now: dateti
         "counter_numbers": {c.id: c.number for c in site.counters},
         "totals": totals,
         "server_ts": now_s,
+        "clock_rate": clock_rate,  # the console's timers tick at this rate between updates
     }

@@ -103,6 +103,9 @@ def live_state(conn: sqlite3.Connection, site: Site, now_at: float) -> dict[str,
         "site": site.id,
         "name": site.name,
         "day": today,
+        # when these figures were taken, on the server's clock, site-local (pages show this,
+        # never the browser's clock: in a demo the two differ by hours)
+        "evaluated_at": datetime.fromtimestamp(now_at, UTC).astimezone(site.zone).isoformat(timespec="seconds"),
         "waiting": len(waiting),
         "longest_wait_s": math.floor(now_at - waiting[0][5]) if waiting else None,
         "waiting_by_service": waiting_by_service,
@@ -153,6 +156,7 @@ class AlertMonitor:
         self.current: dict[str, dict[str, dict[str, Any]]] = {s.id: {} for s in self.sites}
         self.live: dict[str, dict[str, Any]] = {}
         self.published = 0
+        self.evaluated_mono: float | None = None  # time.monotonic() of the last pass
         self._lock = threading.Lock()
         self._wake = threading.Event()
         self._stop = threading.Event()
@@ -181,6 +185,7 @@ class AlertMonitor:
                 self.current[site_id] = alerts
                 live["alerts"] = sorted(alerts.values(), key=lambda a: (ALERT_KINDS.index(a["kind"]), a["key"]))
             self.live = fresh
+            self.evaluated_mono = time.monotonic()
         for message in messages:
             try:
                 self.publish(topics.alert(message["site"]), json.dumps(message, ensure_ascii=False).encode("utf-8"))
@@ -195,6 +200,14 @@ class AlertMonitor:
             "v": 1, "id": str(uuid.uuid4()), "site": alert["site"], "kind": alert["kind"], "key": alert["key"],
             "state": state, "ts": _iso(now_at), "detail": alert["detail"],
         }
+
+    def fresh(self, max_age_s: float = 1.0) -> None:
+        """Evaluate now unless the last pass is younger than `max_age_s` (real seconds): a
+        page asking for the live panel sees ages as of now, not as of the last timer pass
+        (in a sped-up demo five real seconds are minutes of waiting)."""
+        last = self.evaluated_mono
+        if last is None or time.monotonic() - last > max_age_s:
+            self.evaluate()
 
     def snapshot(self, site_id: str) -> dict[str, Any] | None:
         with self._lock:

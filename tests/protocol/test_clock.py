@@ -61,3 +61,10 @@ def test_moved_clock_origins_are_computed_from_today():
         assert (found["sunday"].hour, found["sunday"].utcoffset()) == (10, timedelta(hours=7))
         assert found["midnight"].date() == today and found["midnight"].time().isoformat() == "23:59:30"
         assert (found["far"].date() - today).days > 366
+
+
+def test_rate_is_the_speedup_of_a_moved_clock_only():
+    assert clock.rate({}) == 1.0
+    assert clock.rate({"XEPHANG_CLOCK_SPEEDUP": "60"}) == 1.0  # no ORIGIN: the real clock
+    assert clock.rate({"XEPHANG_CLOCK_ORIGIN": ORIGIN}) == 1.0
+    assert clock.rate(clock.environment_for(datetime.fromisoformat(ORIGIN), time.time(), 60)) == 60.0

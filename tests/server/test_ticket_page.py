@@ -28,7 +28,7 @@ from server.web.ratelimit import RateLimiter
 from tests.server.livedesk import Kiosk
 from tests.support import SITE_ID, app_on_clock, office_clock, server_settings_dict, wait_until
 
-PUBLIC_KEYS = {"number", "service", "status", "people_ahead", "estimated_wait_s", "counter", "rated", "spoken"}
+PUBLIC_KEYS = {"number", "service", "status", "people_ahead", "estimated_wait_s", "counter", "rated", "spoken", "updated_at"}
 
 
 @pytest.fixture

@@ -23,7 +23,7 @@ from server.storage import audit
 from server.storage.audit import Actor
 from server.web.apiroute import ApiRoute
 from server.web.auth import CurrentUser, User, check_counter, check_site, client_address, reader_for, require_roles
-from server.web.deps import DispatcherDep, SettingsDep
+from server.web.deps import DispatcherDep, SettingsDep, runtime_of
 from server.web.errors import ApiError
 
 log = logging.getLogger(__name__)
@@ -179,7 +179,8 @@ async def view(request: Request, site: str, counter: str, user: CurrentUser, set
     if found.counter(counter) is None:
         raise ApiError(404, "unknown_counter", f"no counter {counter!r} at site {site!r}")
     locale = "en" if lang == "en" else "vi"
-    return await _run(lambda: desk_view(reader_for(request), found, counter, dispatcher.clock(), locale))
+    return await _run(lambda: desk_view(reader_for(request), found, counter, dispatcher.clock(), locale,
+                                           runtime_of(request).clock_rate))
 
 
 @router.get("/sites/{site}/audit", summary="Recent audit log of a site (manager, admin)")

@@ -120,7 +120,8 @@ async def desk_stream(request: Request, site: str, counter: str, user: CurrentUs
     feed = dispatcher.states
 
     def build() -> str:
-        view = desk_view(reader_for(request), site_model, counter, dispatcher.clock(), locale)
+        view = desk_view(reader_for(request), site_model, counter, dispatcher.clock(), locale,
+                         runtime_of(request).clock_rate)
         return json.dumps(view, ensure_ascii=False, default=str)
 
     async def events() -> AsyncIterator[str]:

@@ -230,8 +230,10 @@
       tbody.appendChild(tr);
     });
     if (!count) list.appendChild(el("li", _("No alerts."), "muted"));
-    var now = new Date();
-    document.getElementById("live-updated").textContent = _("Updated") + " " + now.toLocaleTimeString("vi-VN");
+    // The time the server took these figures, on its clock and site-local ("2026-12-03T08:41:07+07:00"):
+    // never the browser's clock, which a demo's sped-up day does not follow.
+    var at = body.sites.length ? body.sites[0].evaluated_at : "";
+    document.getElementById("live-updated").textContent = _("Updated") + " " + (at ? at.slice(11, 19) : "–");
   }
   function loadLive() {
     getJSON("/api/v1/live").then(renderLive).catch(function (e) {

@@ -12,10 +12,12 @@
   var NAMES = JSON.parse(document.getElementById("total-names").textContent);
   var csrf = document.querySelector('meta[name="csrf-token"]').content;
   var base = "/api/v1/sites/" + encodeURIComponent(site) + "/counters/" + encodeURIComponent(counter);
-  var view = null, skewS = 0, busy = false;
+  // The server's clock, not the browser's: its time at the last update, the browser's time
+  // then, and how many server seconds pass per real second (a demo runs faster).
+  var view = null, serverS = Date.now() / 1000, seenS = Date.now() / 1000, rate = 1, busy = false;
   function t(key) { return T[key] || key; }
   function $(id) { return document.getElementById(id); }
-  function nowS() { return Date.now() / 1000 + skewS; }
+  function nowS() { return serverS + (Date.now() / 1000 - seenS) * rate; }
 
   function clock(seconds) {
     seconds = Math.max(0, Math.floor(seconds));
@@ -161,7 +163,7 @@
 
   function render(v) {
     view = v;
-    skewS = v.server_ts - Date.now() / 1000;
+    if (v.server_ts != null) { serverS = v.server_ts; seenS = Date.now() / 1000; rate = v.clock_rate || 1; }
     renderCounter(v); renderCurrent(v); renderWaiting(v); renderRisk(v); renderFaults(v); renderTotals(v);
     tick();
     root.dataset.version = String(Number(root.dataset.version || 0) + 1);
