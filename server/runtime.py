@@ -97,7 +97,8 @@ class Runtime:
         keypads = dayend = None
         if dispatcher.dispatch_sites:
             keypads = KeypadCommands(dispatcher, settings.broker, settings.server.client_id)
-            dayend = DayEnd(dispatcher, ready=ingestor.caught_up)
+            # once a simulated minute (a real minute in production; a second in a x60 demo)
+            dayend = DayEnd(dispatcher, interval_s=max(1.0, 60.0 / clock_rate), ready=ingestor.caught_up)
 
         # Who reacts to an ingested batch, in this order: the dispatcher (its turns and the
         # retained board/queue states), then the statistics (pre-aggregates, alerts).
