@@ -39,6 +39,10 @@ JS_TEXTS = (
     "Open", "Paused", "Closed", "No ticket in progress", "Called", "Serving", "Waiting", "Priority",
     "Nobody is waiting", "No device faults", "Live", "Reconnecting…", "Done", "Error", "at counter", "minutes",
     "Call this ticket now",
+    # what was done, after each action (desk.js doneText)
+    "Called {number}", "Called {number} again", "Receiving {number}", "{number}: no-show recorded",
+    "{number} moved to {service}", "Counter paused: {reason}", "Counter open", "Counter closed",
+    "Choose a reason for the pause.", "Result returned", "Received, appointment", "Guided (incomplete)", "Information only",
 )
 ERROR_TEXTS = {
     "no_ticket_waiting": "No ticket is waiting for this counter's services.",
@@ -52,6 +56,7 @@ ERROR_TEXTS = {
     "same_service": "The ticket is already in that service.",
     "wrong_ticket_state": "The ticket is not in the right state for this.",
     "ticket_not_waiting": "That ticket is no longer waiting.",
+    "reason_required": "Choose a reason for the pause.",
 }
 
 
@@ -85,7 +90,11 @@ async def desk_page(request: Request, site: str | None = None, counter: str | No
     places = desk_places(request, user)
     chosen = next((p for p in places if p[0] == site and p[1] == counter), places[0] if places else None)
     if site is not None and counter is not None and (chosen is None or chosen[:2] != (site, counter)):
-        raise ApiError(403, "forbidden", f"no desk access to {site}/{counter}")
+        # A page, not the API's JSON: a person typed or followed this address.
+        refused = templates.TemplateResponse(request, "notallowed.html", {"_": _, "locale": locale, "places": places},
+                                             status_code=403)
+        refused.headers["Cache-Control"] = "no-store"
+        return refused
     dispatcher = runtime_of(request).dispatcher
     site_model = dispatcher.sites[chosen[0]] if chosen else None
     context = {
