@@ -15,8 +15,9 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from protocol.sites import Site
-from server.desk.boardstate import counter_states, device_faults, waiting_counts
+from server.desk.boardstate import counter_states, waiting_counts
 from server.desk.dispatch import in_progress_one
+from server.storage.devices import device_faults
 
 WAITING_SHOWN = 60
 
