@@ -3,13 +3,24 @@ PYTHON ?= python3
 VENV := .venv
 PY := $(VENV)/bin/python
 
-.PHONY: demo test test-clock bench soak system-deps clean
+.PHONY: demo test test-clock bench soak system-deps clean lock
 
-$(VENV)/.installed: pyproject.toml
+# constraints.txt holds the exact versions the tests passed with: every install uses it.
+$(VENV)/.installed: pyproject.toml constraints.txt
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install -q --upgrade pip
-	$(PY) -m pip install -q -e '.[dev]'
+	$(PY) -m pip install -q -c constraints.txt -e '.[dev]'
 	touch $@
+
+# Refresh the lock on purpose: the newest versions pyproject.toml allows, installed in a
+# fresh venv, written to constraints.txt (then run `make test` and commit both).
+lock:
+	rm -rf .lock-venv
+	$(PYTHON) -m venv .lock-venv
+	.lock-venv/bin/python -m pip install -q --upgrade pip
+	.lock-venv/bin/python -m pip install -q -e '.[dev]'
+	.lock-venv/bin/python scripts/lock.py constraints.txt
+	rm -rf .lock-venv
 
 system-deps:
 	sh scripts/system-deps.sh test

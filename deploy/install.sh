@@ -222,10 +222,13 @@ print(m.version("xephang"))' "$EXTRA" 2>/dev/null || true)
 fi
 if [ "$installed" != "$VERSION" ] || [ "$UPGRADE" -eq 1 ]; then
   spec="xephang${EXTRA:+[$EXTRA]}"
+  # The exact versions the tests passed with (constraints.txt, `make lock`), not the newest.
+  LOCK=""
+  [ -f "$SRC/constraints.txt" ] && LOCK="$SRC/constraints.txt"
   if [ -n "$WHEELHOUSE" ]; then
-    local_do "$VENV/bin/python" -m pip install -q --no-index --find-links "$WHEELHOUSE" --upgrade "$spec==$VERSION"
+    local_do "$VENV/bin/python" -m pip install -q --no-index --find-links "$WHEELHOUSE" ${LOCK:+-c "$LOCK"} --upgrade "$spec==$VERSION"
   else
-    local_do "$VENV/bin/python" -m pip install -q --upgrade "$SRC${EXTRA:+[$EXTRA]}"
+    local_do "$VENV/bin/python" -m pip install -q ${LOCK:+-c "$LOCK"} --upgrade "$SRC${EXTRA:+[$EXTRA]}"
   fi
   CHANGED=1
 else

@@ -10,6 +10,7 @@ Imports pygame; the MQTT side (display.feed) only hands it queued items.
 
 from __future__ import annotations
 
+import json
 import logging
 import os
 import queue
@@ -138,9 +139,27 @@ class BoardApp:
             self._next_snapshot_s = now_s + self.snapshot_every_s
             try:
                 save_png(self.surface, self.snapshot_path)
+                self._save_shown(now_at)
             except (OSError, pygame.error) as exc:
                 log.warning("could not write snapshot %s: %s", self.snapshot_path, exc)
         return self.running
+
+    def _save_shown(self, now_at: datetime) -> None:
+        """Beside the PNG, what it shows as JSON (`board.json` for `board.png`): the board's
+        clock, the big call, the counters. A monitor or a test reads the board's time from
+        it without reading pixels; `real_ts` is the real time it was written."""
+        call = self.model.current_call
+        shown = {
+            "shown_at": now_at.isoformat(), "real_ts": time.time(),
+            "call": {"number": call.number, "counter": call.counter} if call else None,
+            "counters": {c.id: {"state": c.state, "ticket": c.ticket_number} for c in self.model.counters.values()},
+        }
+        if self.snapshot_path is None:
+            return
+        path = Path(self.snapshot_path).with_suffix(".json")
+        temporary = path.with_name(f".{path.stem}.tmp.json")
+        temporary.write_text(json.dumps(shown, ensure_ascii=False), encoding="utf-8")
+        os.replace(temporary, path)
 
     def run(self, until: Callable[[], bool] | None = None) -> None:
         while self.step(self.next_timeout_s()):

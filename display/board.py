@@ -213,6 +213,21 @@ class BoardModel:
         return self.recent[0] if self.recent else None
 
     @property
+    def current_call(self) -> CallView | None:
+        """The call shown big: the newest, unless its counter has closed since (at day end
+        nobody waits at a closed counter, so the board stops inviting people there)."""
+        call = self.newest
+        if call is None:
+            return None
+        counter = self.counters.get(call.counter)
+        return None if counter is not None and counter.state == "closed" else call
+
+    @property
+    def all_closed(self) -> bool:
+        """Every known counter is closed (before opening, after day end)."""
+        return bool(self.counters) and all(c.state == "closed" for c in self.counters.values())
+
+    @property
     def previous(self) -> list[CallView]:
         return self.recent[1 : 1 + self.recent_size]
 

@@ -63,7 +63,13 @@ def run(args: argparse.Namespace) -> int:
     from display.settings import DisplaySettings
     from protocol.settings import load_settings
 
-    settings = load_settings(DisplaySettings, args.config, **_overrides(args))
+    overrides = _overrides(args)
+    if args.demo and not args.config and args.site is None:
+        # The sample board needs no config: it shows its own sample site (issue 22).
+        from display.demo import DEMO_SITE
+
+        overrides.setdefault("display", {})["site"] = DEMO_SITE
+    settings = load_settings(DisplaySettings, args.config, **overrides)
     if args.check_clips:
         from display.main import check_clips
 

@@ -40,7 +40,10 @@ def open_screen(settings: DisplaySettings) -> pygame.Surface:
     size = parse_size(section.size) if section.size else None
     try:
         pygame.display.init()
-        if section.windowed or not section.fullscreen:
+        # Without a real screen (SDL's dummy or offscreen driver: the demo's headless board,
+        # tests) "full screen" is a fixed 1024x768: honour the size asked for instead.
+        headless = pygame.display.get_driver() in ("dummy", "offscreen")
+        if section.windowed or not section.fullscreen or (headless and size):
             screen = pygame.display.set_mode(size or DEFAULT_WINDOW)
         else:
             screen = pygame.display.set_mode(size or (0, 0), pygame.FULLSCREEN)

@@ -157,18 +157,22 @@ class Renderer:
 
     def _call_key(self, model: BoardModel, now_s: float) -> tuple:
         phase = int(now_s * 2) % 2 if model.flashing(now_s) else -1
-        waiting = model.status(now_s) == "waiting" and model.newest is None
-        return (model.newest, phase, waiting, model.counter_name(model.newest.counter) if model.newest else "")
+        call = model.current_call
+        waiting = model.status(now_s) == "waiting" and call is None
+        return (call, phase, waiting, model.all_closed, model.counter_name(call.counter) if call else "")
 
     def _call(self, model: BoardModel, rect: pygame.Rect, now_s: float, local: datetime) -> None:
-        call = model.newest
+        call = model.current_call
         lit = self._call_key(model, now_s)[1] == 1
         back, ink, number_ink = (YELLOW, BLACK, BLACK) if lit else (PANEL, WHITE, YELLOW)
         self.surface.fill(BACKGROUND, rect)
         pygame.draw.rect(self.surface, back, rect, border_radius=self.layout.pad)
         inner = rect.inflate(-4 * self.layout.pad, -2 * self.layout.pad)
         if call is None:
-            text = self._("Connecting…") if model.status(now_s) == "waiting" else self._("No call yet")
+            if model.status(now_s) == "waiting":
+                text = self._("Connecting…")
+            else:
+                text = self._("All counters are closed") if model.all_closed else self._("No call yet")
             fit = self.fonts.fit(text, inner.width, inner.height, round(rect.height * 0.12))
             self.fonts.draw(self.surface, fit, inner, MUTED, "center")
             return

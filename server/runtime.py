@@ -73,14 +73,19 @@ class Runtime:
     rollups: RollupPublisher | None = None
     parts: list[Part] = field(default_factory=list)
     started: bool = False
+    # Simulated seconds per real second of `clock` (1 in production): pages that tick in the
+    # browser between server updates advance at this rate (the demo runs a day in minutes).
+    clock_rate: float = 1.0
 
     @property
     def states(self) -> StateFeed:
         return self.dispatcher.states
 
     @classmethod
-    def build(cls, settings: ServerSettings, clock: Clock | None = None) -> Runtime:
+    def build(cls, settings: ServerSettings, clock: Clock | None = None, clock_rate: float | None = None) -> Runtime:
         now: Clock = clock or project_clock.now
+        if clock_rate is None:
+            clock_rate = project_clock.rate() if clock is None else 1.0
         store = EventStore(settings.server.database, settings.sites)
         ingestor = Ingestor(
             store,
@@ -118,7 +123,8 @@ class Runtime:
         keypads = dayend = None
         if dispatcher.dispatch_sites:
             keypads = KeypadCommands(dispatcher, settings.broker, settings.server.client_id)
-            dayend = DayEnd(dispatcher, ready=ingestor.caught_up)
+            # once a simulated minute (a real minute in production; a second in a x60 demo)
+            dayend = DayEnd(dispatcher, interval_s=max(1.0, 60.0 / clock_rate), ready=ingestor.caught_up)
         notifier = None
         if dispatcher.dispatch_sites and settings.notify.enabled:
             notifier = Notifier(settings.notify, settings.sites, dispatcher.dispatch_sites, store.reader,
@@ -146,7 +152,7 @@ class Runtime:
         runtime = cls(settings=settings, clock=now, store=store, ingestor=ingestor, dispatcher=dispatcher,
                       stats=stats, refresher=refresher, alerts=alerts, bookings=bookings, booking_sweep=booking_sweep,
                       reports=reports, keypads=keypads, dayend=dayend, notifier=notifier,
-                      rollups=rollups)
+                      rollups=rollups, clock_rate=clock_rate)
         # Started in this order, stopped in the reverse one; the ingest link comes last so
         # that every listener is running before the first batch arrives.
         runtime.parts = [Part("dispatcher", dispatcher.launch, dispatcher.stop)]

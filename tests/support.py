@@ -133,13 +133,13 @@ def office_clock(hour: int = 10) -> Callable[[], datetime]:
     return clock_from(datetime.combine(day, day_time(hour), zone))
 
 
-def app_on_clock(settings: Any, now: Callable[[], datetime]) -> Any:
+def app_on_clock(settings: Any, now: Callable[[], datetime], clock_rate: float = 1.0) -> Any:
     """The real app whose server parts (dispatch, day-end, alerts, stats' today) all read
-    `now` instead of the project clock."""
+    `now` instead of the project clock; `clock_rate`: how fast `now` runs (pages tick at it)."""
     from server.runtime import Runtime
     from server.web.app import create_app
 
-    runtime = Runtime.build(settings, clock=now)
+    runtime = Runtime.build(settings, clock=now, clock_rate=clock_rate)
     return create_app(settings, runtime=runtime)
 
 

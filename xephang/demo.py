@@ -26,7 +26,7 @@ import time
 import urllib.error
 import urllib.request
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 from datetime import time as dtime
 from pathlib import Path
 from typing import Any
@@ -71,6 +71,12 @@ NEEDS_MOSQUITTO = ("Bản trình diễn cần Mosquitto / the demo needs Mosquit
                    "sudo apt-get install mosquitto (or run `make demo`, which installs it)")
 
 
+# The demo's simulated day: 07:30 (opening) to 17:30, half an hour after closing (day-end
+# closes what is left at 17:00); then the clock jumps to 07:30 the next day.
+DAY_START = dtime(7, 30)
+DAY_S = 10 * 3600.0
+
+
 @dataclass
 class DemoOptions:
     directory: Path = Path("var/demo")
@@ -101,6 +107,7 @@ class Demo:
     tokens: dict[str, str] = field(default_factory=dict)
     stop_event: threading.Event = field(default_factory=threading.Event)
     counts: dict[str, int] = field(default_factory=lambda: {"pressed": 0, "called": 0, "completed": 0, "no_show": 0})
+    day_number: int = 0  # simulated days finished
 
     @property
     def base_url(self) -> str:
@@ -129,7 +136,9 @@ class Demo:
             raise XephangError(NEEDS_MOSQUITTO)
         self.broker = BrokerProcess(conf, self.broker_port)
         self.broker_name = "Mosquitto"
-        self.clock_env = clock.environment_for(self._origin(), time.time() + 5, self.options.speedup)
+        # One office day (07:30 to half an hour after closing, when day-end has run) after
+        # another: the demo runs until stopped and never spends real minutes on a night.
+        self.clock_env = clock.environment_for(self._origin(), time.time() + 5, self.options.speedup, DAY_S)
         config = {
             "locale": "vi",
             "broker": {"host": "127.0.0.1", "port": self.broker_port},
@@ -149,7 +158,10 @@ class Demo:
                 "printer": {"transport": "file", "path": str(directory / "tickets" / "printer.bin"),
 },
             },
-            "display": {"site": SITE_ID, "device": "display-1"},
+            # A call older than this (simulated seconds) is shown but not spoken: five real
+            # seconds of the sped-up day, so a busy machine does not silence the demo.
+            "display": {"site": SITE_ID, "device": "display-1",
+                        "announce_max_age_s": max(120.0, 5 * self.options.speedup)},
         }
         (directory / "tickets").mkdir(exist_ok=True)
         self.config_path = directory / "demo.toml"
@@ -161,7 +173,7 @@ class Demo:
     def _origin(self) -> datetime:
         site = Site.model_validate(demo_site())
         today = clock.real_now().astimezone(site.zone).date()
-        return datetime.combine(today, dtime(7, 30), site.zone)
+        return datetime.combine(today, DAY_START, site.zone)
 
     def _create_accounts(self, database: Path) -> None:
         from server.storage.events import EventStore
@@ -288,23 +300,49 @@ class Demo:
         except OSError:
             return 0, {}
 
+    def sleep_until_sim(self, moment: datetime) -> bool:
+        """Wait until the simulated clock reaches `moment` (it may jump over a night);
+        False when the demo is stopping."""
+        while (left_s := (moment - self.sim_now()).total_seconds()) > 0:
+            if self.stop_event.wait(min(1.0, left_s / self.options.speedup)):
+                return False
+        return True
+
     def citizens(self) -> None:
+        """Each simulated day's citizens press the kiosk keys at their arrival times; then
+        the next day's, until the demo stops."""
         site = Site.model_validate(demo_site())
         model = SimulationModel(tickets_per_day=self.options.tickets_per_day)
         day = self._origin().date()
-        tickets = arrivals(site, model, day, random.Random(self.options.seed))
         letters = {s.id: s.letter for s in site.services if s.letter}  # the demo's kiosk keys
-        for ticket in tickets:
-            delay_s = (ticket.issued_at - self.sim_now()).total_seconds()
-            if delay_s > 0 and not self.sleep_sim(delay_s):
-                return
-            letter = letters[ticket.service]
-            self.press(f"P {letter}" if ticket.priority else letter)
+        number = 0
+        while not self.stop_event.is_set():
+            tickets = arrivals(site, model, day, random.Random(self.options.seed + number))
+            for ticket in tickets:
+                if ticket.issued_at < self.sim_now():
+                    continue  # a late start: that citizen came before we began
+                if not self.sleep_until_sim(ticket.issued_at):
+                    return
+                letter = letters[ticket.service]
+                self.press(f"P {letter}" if ticket.priority else letter)
+            self.day_number = number = number + 1
+            day = day + timedelta(days=1)
+
+    def office_open(self) -> bool:
+        site = Site.model_validate(demo_site())
+        local = self.sim_now().astimezone(site.zone).time()
+        return site.hours.open <= local < site.hours.close
 
     def officer(self, counter: str, seed: int) -> None:
+        """A simulated officer: in office hours, calls (which opens the counter again each
+        morning, day-end having closed it at closing time), receives and completes tickets."""
         rng = random.Random(seed)
         self._api(counter, "open")
         while not self.stop_event.is_set():
+            if not self.office_open():
+                if not self.sleep_sim(300):
+                    return
+                continue
             status, body = self._api(counter, "next")
             if status != 200:
                 if not self.sleep_sim(120):
@@ -358,14 +396,20 @@ class Demo:
         return 0
 
     def banner(self) -> str:
-        mode = "cửa sổ trên màn hình" if not self.headless else f"chạy ẩn, ảnh chụp: {self.base_url}/demo/board.png"
+        mode = "cửa sổ trên màn hình" if not self.headless else "chạy ẩn (không có màn hình)"
         accounts = "\n".join(f"    {user:<8} mật khẩu: {password}" for user, password in self.accounts.items())
+        speedup = self.options.speedup
+        day_min = DAY_S / speedup / 60
         return f"""
 xephang — bản trình diễn một điểm tiếp nhận / demo of one reception point
-  Broker: {self.broker_name} (cổng {self.broker_port}), tua nhanh x{self.options.speedup:g} từ 07:30
+  Broker: {self.broker_name} (cổng {self.broker_port})
+  Tốc độ / speed: x{speedup:g} — 1 giây thật = {speedup:g} giây mô phỏng; mỗi ngày làm việc 07:30–17:30 dài
+    khoảng {day_min:.0f} phút thật. Kiosk ngừng cấp số lúc 16:30, quầy đóng lúc 17:00, rồi sang 07:30 ngày hôm sau;
+    chạy đến khi bấm Ctrl-C. (A {day_min:.0f}-minute office day, then the next one, until Ctrl-C.)
+  Mọi phần dùng chung đồng hồ mô phỏng này (bảng gọi số, quầy, bảng điều khiển, trang phiếu).
   Quầy cán bộ (desk console): {self.base_url}/desk   (canbo1 làm quầy 1; quầy 2-4 do máy mô phỏng)
   Bảng điều khiển (dashboard): {self.base_url}/dashboard   (lanhdao)
-  Bảng gọi số (board): {mode}
+  Bảng gọi số (board): {mode}; trang trực tiếp: {self.base_url}/demo/board
   Vé đã in (tickets): {self.options.directory.resolve() / 'tickets'}
   Tài khoản trình diễn (demo accounts, valid only in this demo):
 {accounts}

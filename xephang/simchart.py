@@ -8,6 +8,7 @@ and the share within target on the right. Pillow only; no server imports.
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 from PIL import Image, ImageDraw, ImageFont
 
@@ -23,8 +24,13 @@ def _pct(values: list[float], p: float) -> float:
     return ordered[int(rank) - 1]
 
 
+def _unserved_note(result: Any) -> str:
+    unserved = max(result.unserved_share, default=0.0)
+    return f"tới {unserved:.0%} chưa được phục vụ" if unserved > 0.01 else ""
+
+
 def draw_chart(results: list, target_min: int, target_pct: float, chosen_label: str | None, title: str, out: Path) -> Path:
-    row_h, left, right_w, top = 54, 340, 230, 110
+    row_h, left, top = 54, 340, 110
     width = 1400
     height = top + row_h * len(results) + 80
     img = Image.new("RGB", (width, height), "white")
@@ -32,6 +38,10 @@ def draw_chart(results: list, target_min: int, target_pct: float, chosen_label: 
     font = ImageFont.truetype(FONT, 18)
     small = ImageFont.truetype(FONT, 15)
     bold = ImageFont.truetype(FONT_BOLD, 22)
+    # The right column is as wide as its widest note ("tới 37% chưa được phục vụ"), so no
+    # note runs off the image (issue 22).
+    notes = [_unserved_note(r) for r in results]
+    right_w = max([230] + [int(d.textlength(n, font=small)) + 40 for n in notes if n])
     d.text((20, 15), title, font=bold, fill="black")
     d.text((20, 50), f"Thời gian chờ (xanh) và tổng thời gian (cam), phút: hộp p50–p90, râu p10; vạch đỏ = mục tiêu {target_min} phút",
            font=small, fill="#333")
@@ -47,7 +57,7 @@ def draw_chart(results: list, target_min: int, target_pct: float, chosen_label: 
         d.line([(x, top - 10), (x, height - 60)], fill="#e5e5e5")
         d.text((x - 8, height - 55), str(tick), font=small, fill="#555")
     d.text((left + plot_w // 2 - 20, height - 32), "phút", font=small, fill="#555")
-    d.text((width - right_w + 20, top - 35), f"% trong {target_min}′", font=small, fill="#333")
+    d.text((width - right_w + 20, top - 35), f"% trong {target_min} phút", font=small, fill="#333")
     for i, result in enumerate(results):
         y = top + i * row_h
         chosen = result.staffing.label == chosen_label
@@ -64,9 +74,9 @@ def draw_chart(results: list, target_min: int, target_pct: float, chosen_label: 
         pct = result.median_pct
         colour = "#2f855a" if pct >= target_pct else "#c53030"
         d.text((width - right_w + 20, y + 4), f"{pct:.1f} %", font=bold, fill=colour)
-        unserved = max(result.unserved_share, default=0.0)
-        if unserved > 0.01:
-            d.text((width - right_w + 20, y + 30), f"tới {unserved:.0%} chưa được phục vụ", font=small, fill="#c53030")
+        note = _unserved_note(result)
+        if note:
+            d.text((width - right_w + 20, y + 30), note, font=small, fill="#c53030")
     x = x_of(target_min)
     d.line([(x, top - 15), (x, height - 60)], fill="#e53e3e", width=3)
     img.save(out)

@@ -9,7 +9,14 @@ from protocol.settings import add_config_option
 
 
 def register(sub: argparse._SubParsersAction) -> None:
-    parser = sub.add_parser("simulate", help="simulate a reception point and answer how many counters are needed")
+    parser = sub.add_parser(
+        "simulate", help="simulate a reception point and answer how many counters are needed",
+        description="Simulates many office days of one reception point with 1, 2, 3 … counters (citizens arriving "
+                    "as in a real day, service times drawn from realistic spreads) and answers the smallest staffing "
+                    "that returns the target share of results within the target time on most days. Writes a chart.",
+        epilog="example: xephang simulate --config examples/commune.toml --tickets 150 --chart staffing.png",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     add_config_option(parser)
     parser.add_argument("--site", help="site id (default: the first site in the config)")
     parser.add_argument("--tickets", type=int, help="expected tickets a day (overrides simulate.tickets_per_day)")
@@ -44,9 +51,12 @@ def run(args: argparse.Namespace) -> int:
     from xephang.simchart import draw_chart
     from xephang.simulate import SimulationModel, answer, evaluate, staffing_options
 
+    if not args.config:
+        raise XephangError("no config given: pass --config FILE.toml (or set XEPHANG_CONFIG); "
+                           "for a start: xephang simulate --config examples/commune.toml")
     settings = load_settings(CommonSettings, args.config)
     if not settings.sites:
-        raise XephangError("the config has no [[sites]] to simulate")
+        raise XephangError(f"{args.config} has no [[sites]] to simulate; see examples/commune.toml")
     site = settings.site(args.site) if args.site else settings.sites[0]
     if site is None:
         raise XephangError(f"no site {args.site!r} in the config")
@@ -57,7 +67,7 @@ def run(args: argparse.Namespace) -> int:
     results = evaluate(site, model, options, args.days, args.seed, date(2026, 12, 1), progress=_progress)
     chosen = answer(results, args.target_pct)
     target_min = max((s.target_minutes for s in site.services if s.target_eligible), default=60)
-    print(f"{site.name}: {model.tickets_per_day} lượt/ngày, {args.days} ngày mỗi phương án, hạt giống {args.seed}")
+    print(f"{site.name}: {model.tickets_per_day} lượt/ngày, {args.days} ngày mỗi phương án, mã ngẫu nhiên (seed) {args.seed}")
     print(f"{'phương án':<28} {'% trong mục tiêu (trung vị)':>28} {'số ngày đạt':>12}")
     for r in results:
         print(f"{r.staffing.label:<28} {r.median_pct:>28.1f} {r.days_meeting(args.target_pct):>8}/{args.days}")

@@ -166,19 +166,3 @@ def build_states(conn: sqlite3.Connection, site: Site, now: datetime) -> tuple[B
     counters = counter_states(conn, site)
     counts = waiting_counts(conn, site.id)
     return board_state(conn, site, now, counters, counts), queue_state(conn, site, now, counters, counts)
-
-
-def device_faults(conn: sqlite3.Connection, site_id: str) -> list[dict[str, Any]]:
-    """Devices of the site that are offline or report a fault (e.g. printer out of paper)."""
-    faults = []
-    for device, state, details, received_at in conn.execute(
-        "SELECT device, state, details, received_at FROM devices WHERE site = ? ORDER BY device", (site_id,)
-    ):
-        try:
-            info = json.loads(details) if details else {}
-        except json.JSONDecodeError:
-            info = {}
-        problems = {k: v for k, v in info.items() if isinstance(v, str) and v in FAULT_VALUES}
-        if state != "online" or problems:
-            faults.append({"device": device, "state": state, "problems": problems, "received_at": received_at})
-    return faults

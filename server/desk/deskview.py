@@ -18,14 +18,16 @@ from typing import Any
 
 from protocol.i18n import translator
 from protocol.sites import Site
-from server.desk.boardstate import counter_states, device_faults, in_progress, waiting_counts
+from server.desk.boardstate import counter_states, in_progress, waiting_counts
 from server.desk.dispatch import in_progress_one
 from server.desk.waits import site_waits, wait_words
+from server.storage.devices import device_faults
 
 WAITING_SHOWN = 60
 
 
-def desk_view(conn: sqlite3.Connection, site: Site, counter_id: str, now: datetime, locale: str = "vi") -> dict[str, Any]:
+def desk_view(conn: sqlite3.Connection, site: Site, counter_id: str, now: datetime, locale: str = "vi",
+              clock_rate: float = 1.0) -> dict[str, Any]:
     counter = site.counter(counter_id)
     if counter is None:
         raise KeyError(counter_id)
@@ -127,4 +129,5 @@ def desk_view(conn: sqlite3.Connection, site: Site, counter_id: str, now: dateti
         "counter_numbers": {c.id: c.number for c in site.counters},
         "totals": totals,
         "server_ts": now_s,
+        "clock_rate": clock_rate,  # the console's timers tick at this rate between updates
     }

@@ -28,11 +28,11 @@ from typing import Any
 
 from protocol import topics
 from protocol.sites import Site
+from server.storage.devices import device_faults as stored_faults
 
 log = logging.getLogger(__name__)
 
 PAUSE_ALERT_MINUTES = 15  # default; a Site may carry `pause_alert_minutes`
-DEVICE_FAULTS = {"paper_out", "cover_open", "offline", "unknown", "error", "jam", "fault"}
 ALERT_KINDS = ("ticket_at_risk", "counter_paused", "device_offline", "device_fault")
 
 
@@ -41,20 +41,14 @@ def _iso(epoch_s: float) -> str:
 
 
 def device_faults(conn: sqlite3.Connection, site: str) -> list[dict[str, Any]]:
-    """Devices of a site that are offline or report a faulty part (e.g. printer paper_out)."""
+    """One entry per faulty part (or the device itself when offline), from the one source
+    the desk console reads too (server/storage/devices.py)."""
     faults = []
-    for device, state, details, received_at in conn.execute(
-        "SELECT device, state, details, received_at FROM devices WHERE site = ? ORDER BY device", (site,)
-    ):
-        try:
-            parts = json.loads(details) if details else {}
-        except json.JSONDecodeError:
-            parts = {}
-        if state != "online":
-            faults.append({"device": device, "part": "device", "problem": state, "since_at": received_at})
-        for part, value in sorted(parts.items()):
-            if isinstance(value, str) and value in DEVICE_FAULTS:
-                faults.append({"device": device, "part": part, "problem": value, "since_at": received_at})
+    for found in stored_faults(conn, site):
+        if found["state"] != "online":
+            faults.append({"device": found["device"], "part": "device", "problem": found["state"], "since_at": found["received_at"]})
+        for part, value in found["problems"].items():
+            faults.append({"device": found["device"], "part": part, "problem": value, "since_at": found["received_at"]})
     return faults
 
 
@@ -82,6 +76,7 @@ def live_state(conn: sqlite3.Connection, site: Site, now_at: float) -> dict[str,
             at_risk.append({
                 "ticket_id": ticket_id, "number": number, "service": service_id, "status": status,
                 "counter": counter, "age_s": math.floor(age_s), "target_s": service.target_minutes * 60,
+                "counter_name": at_counter.name if counter and (at_counter := site.counter(counter)) else None,
             })
     states = {
         row[0]: {"state": row[1], "reason": row[2], "changed_at": row[3]}
@@ -103,6 +98,9 @@ def live_state(conn: sqlite3.Connection, site: Site, now_at: float) -> dict[str,
         "site": site.id,
         "name": site.name,
         "day": today,
+        # when these figures were taken, on the server's clock, site-local (pages show this,
+        # never the browser's clock: in a demo the two differ by hours)
+        "evaluated_at": datetime.fromtimestamp(now_at, UTC).astimezone(site.zone).isoformat(timespec="seconds"),
         "waiting": len(waiting),
         "longest_wait_s": math.floor(now_at - waiting[0][5]) if waiting else None,
         "waiting_by_service": waiting_by_service,
@@ -125,7 +123,8 @@ def alerts_of(live: dict[str, Any]) -> dict[str, dict[str, Any]]:
         add("ticket_at_risk", t["ticket_id"], t)
     for c in live["counters"]:
         if c["paused_too_long"]:
-            add("counter_paused", c["counter"], {k: c[k] for k in ("counter", "number", "reason", "paused_s", "waiting_for_it")})
+            add("counter_paused", c["counter"], {**{k: c[k] for k in ("counter", "number", "reason", "paused_s", "waiting_for_it")},
+                                                 "counter_name": c["name"]})
     for f in live["device_faults"]:
         if f["part"] == "device":
             add("device_offline", f["device"], f)
@@ -153,6 +152,7 @@ class AlertMonitor:
         self.current: dict[str, dict[str, dict[str, Any]]] = {s.id: {} for s in self.sites}
         self.live: dict[str, dict[str, Any]] = {}
         self.published = 0
+        self.evaluated_mono: float | None = None  # time.monotonic() of the last pass
         self._lock = threading.Lock()
         self._wake = threading.Event()
         self._stop = threading.Event()
@@ -181,6 +181,7 @@ class AlertMonitor:
                 self.current[site_id] = alerts
                 live["alerts"] = sorted(alerts.values(), key=lambda a: (ALERT_KINDS.index(a["kind"]), a["key"]))
             self.live = fresh
+            self.evaluated_mono = time.monotonic()
         for message in messages:
             try:
                 self.publish(topics.alert(message["site"]), json.dumps(message, ensure_ascii=False).encode("utf-8"))
@@ -195,6 +196,14 @@ class AlertMonitor:
             "v": 1, "id": str(uuid.uuid4()), "site": alert["site"], "kind": alert["kind"], "key": alert["key"],
             "state": state, "ts": _iso(now_at), "detail": alert["detail"],
         }
+
+    def fresh(self, max_age_s: float = 1.0) -> None:
+        """Evaluate now unless the last pass is younger than `max_age_s` (real seconds): a
+        page asking for the live panel sees ages as of now, not as of the last timer pass
+        (in a sped-up demo five real seconds are minutes of waiting)."""
+        last = self.evaluated_mono
+        if last is None or time.monotonic() - last > max_age_s:
+            self.evaluate()
 
     def snapshot(self, site_id: str) -> dict[str, Any] | None:
         with self._lock:

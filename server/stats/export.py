@@ -15,11 +15,23 @@ from openpyxl.styles import Alignment, Font, PatternFill
 from openpyxl.utils import get_column_letter
 
 DATE_FORMAT = "dd/mm/yyyy"
+# Durations in minutes, as the dashboard shows them (the API and CSV keep seconds), and
+# percentages as Excel percentages, so a sum or a chart in Excel means what it says.
+MINUTES_FORMAT = "0.0"
+PERCENT_FORMAT = "0.0%"
+
+
+def is_duration(column: str) -> bool:
+    return column.endswith("_s")
+
+
+def is_percent(column: str) -> bool:
+    return column.startswith("pct_") or column.endswith("_pct")
 NOTES = (
     "Tickets count on the site-local day they were issued.",
     "Received: completed tickets of target-eligible services with outcome returned or appointment.",
     "Within target: received with outcome returned and total time (issue to completion) at most the target.",
-    "Durations are whole seconds (floored); percentiles are nearest-rank.",
+    "Durations are in minutes here (the API and CSV give whole seconds); percentiles are nearest-rank.",
     "Wait: first call minus issue; service: completion minus start (or first call); total: completion minus issue.",
     "No-shows: tickets whose final status is no-show. Recalls do not restart the wait. "
     "A transferred ticket counts for the service it ended in.",
@@ -43,6 +55,10 @@ def cell_value(column: str, value: Any, _: Callable[[str], str]) -> Any:
     if column == "week":
         year, week = value.split("-W")
         return _("Week {week}/{year}").format(week=int(week), year=year)
+    if is_duration(column):
+        return value / 60
+    if is_percent(column):
+        return value / 100
     return value
 
 
@@ -58,10 +74,11 @@ def workbook(meta: dict[str, Any], rows: Sequence[dict[str, Any]], columns: Sequ
         cell.alignment = Alignment(wrap_text=True, vertical="center")
     for row in rows:
         sheet.append([cell_value(c, row.get(c), _) for c in columns])
-    if "day" in columns:
-        letter = get_column_letter(columns.index("day") + 1)
-        for cell in sheet[letter][1:]:
-            cell.number_format = DATE_FORMAT
+    for index, column in enumerate(columns, start=1):
+        fmt = DATE_FORMAT if column == "day" else MINUTES_FORMAT if is_duration(column) else PERCENT_FORMAT if is_percent(column) else None
+        if fmt:
+            for cell in sheet[get_column_letter(index)][1:]:
+                cell.number_format = fmt
     for i, column in enumerate(columns, start=1):
         sheet.column_dimensions[get_column_letter(i)].width = 30 if column == "site_name" else 14
     sheet.freeze_panes = "A2"

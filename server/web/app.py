@@ -18,7 +18,7 @@ from server.runtime import Runtime
 from server.settings import ServerSettings
 from server.web.errors import ApiError, as_api_error
 from server.web.ratelimit import RateLimiter
-from server.web.routes import api_desk, auth, booking, dashboard, demo, desk, health, notify, reports, stats, ticket_page
+from server.web.routes import api_desk, auth, booking, dashboard, demo, desk, health, home, notify, reports, stats, ticket_page
 
 ROUTERS = (
     api_desk.router,     # /api/v1/... desk actions, board and queue states, desk view, audit
@@ -32,6 +32,7 @@ ROUTERS = (
     booking.router,      # /book, /b/<code>, /api/v1/bookings (citizens' phones), desk check-in
     notify.router,       # /api/v1/tickets/<id>/notices, subscribe; /notify-sw.js; /api/v1/notify/summary
     reports.router,      # /api/v1/reports (JSON, .xlsx, kept packs), /reports/print
+    home.router,         # / (a landing page with the links)
 )
 STATIC = Path(__file__).resolve().parent / "static"
 
@@ -79,16 +80,24 @@ def create_app(settings: ServerSettings, runtime: Runtime | None = None) -> Fast
 
 
 def _offline_docs(app: FastAPI) -> None:
-    """OpenAPI docs at /docs with Swagger UI from the swagger-ui-bundle package, not a CDN."""
+    """OpenAPI docs at /docs with Swagger UI from the swagger-ui-bundle package, not a CDN.
+    That UI reads OpenAPI 3.0 only: it gets a 3.0 rendering of the 3.1 document
+    (server/web/openapi30.py); /openapi.json stays 3.1 for machine clients."""
     import swagger_ui_bundle
     from fastapi.openapi.docs import get_swagger_ui_html
 
+    from server.web.openapi30 import downgrade
+
     app.mount("/docs-assets", StaticFiles(directory=swagger_ui_bundle.swagger_ui_path), name="docs-assets")
+
+    @app.get("/docs/openapi-3.0.json", include_in_schema=False)
+    def openapi_30() -> JSONResponse:
+        return JSONResponse(downgrade(app.openapi()))
 
     @app.get("/docs", include_in_schema=False)
     def docs() -> HTMLResponse:
         return get_swagger_ui_html(
-            openapi_url=app.openapi_url or "/openapi.json",
+            openapi_url="/docs/openapi-3.0.json",
             title="xephang API v1",
             swagger_js_url="/docs-assets/swagger-ui-bundle.js",
             swagger_css_url="/docs-assets/swagger-ui.css",

@@ -118,3 +118,27 @@ def test_pure_modules_do_not_import_pygame_or_paho():
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "[]"
+
+
+def test_the_big_call_clears_when_its_counter_closes():
+    """Day end closes the counters: the board stops inviting A032 to a closed counter 3
+    (issue 22), and says the counters are closed; the last calls stay listed."""
+    board = model()
+    apply_inbound(state_item(board_state(T0)), board, 1.0, T0)
+    later = T0 + timedelta(seconds=10)
+    apply_inbound(event_item(call_event("A032", "quay-3", ts=later)), board, 2.0, later)
+    assert board.current_call.number == "A032"
+    closed = [{"id": f"quay-{n}", "number": n, "name": f"Quầy {n}", "state": "closed"} for n in (1, 2, 3)]
+    evening = T0 + timedelta(hours=1)
+    calls = [{"ticket_id": board.newest.ticket_id, "number": "A032", "counter": "quay-3", "counter_number": 3, "ts": later}]
+    apply_inbound(state_item(board_state(evening, counters=closed, recent_calls=calls)), board, 3.0, evening)
+    assert board.current_call is None and board.all_closed
+    assert board.newest.number == "A032"  # still in the list of last calls
+    # A counter that only paused keeps its call on the board.
+    paused = [{**c, "state": "paused" if c["id"] == "quay-3" else "open"} for c in closed]
+    board2 = model()
+    apply_inbound(state_item(board_state(T0)), board2, 1.0, T0)
+    apply_inbound(event_item(call_event("A033", "quay-3", ts=later)), board2, 2.0, later)
+    calls2 = [{**calls[0], "ticket_id": board2.newest.ticket_id, "number": "A033"}]
+    apply_inbound(state_item(board_state(evening, counters=paused, recent_calls=calls2)), board2, 3.0, evening)
+    assert board2.current_call.number == "A033" and not board2.all_closed

@@ -193,3 +193,26 @@ def test_espeak_voice_follows_the_variant_unless_set(tmp_path):
     assert display_settings().display.speaking_voice == "vi"
     assert display_settings(variant="south").display.speaking_voice == "vi-vn-x-south"
     assert display_settings(variant="south", espeak_voice="vi").display.speaking_voice == "vi"
+
+
+def test_demo_board_needs_no_config_and_a_headless_screen_has_the_size_asked(tmp_path, capsys, monkeypatch):
+    """Issue 22: `xephang display --demo` with no config shows the sample board; the
+    dummy screen the demo uses without a display gets the size asked (not 1024x768)."""
+    monkeypatch.delenv("XEPHANG_CONFIG", raising=False)
+    out = tmp_path / "board.png"
+    assert main(["display", "--demo", "--snapshot", str(out), "--size", "1366x768"]) == 0
+    assert out.stat().st_size > 10_000
+
+    from display.main import open_screen
+    from display.settings import DisplaySettings
+    from protocol.settings import load_settings
+
+    settings = load_settings(DisplaySettings, None, display={"site": "xa-demo", "size": "1366x768"})
+    assert settings.display.fullscreen and not settings.display.windowed
+    screen = open_screen(settings)
+    try:
+        assert screen.get_size() == (1366, 768)
+    finally:
+        import pygame
+
+        pygame.display.quit()

@@ -61,3 +61,22 @@ def test_moved_clock_origins_are_computed_from_today():
         assert (found["sunday"].hour, found["sunday"].utcoffset()) == (10, timedelta(hours=7))
         assert found["midnight"].date() == today and found["midnight"].time().isoformat() == "23:59:30"
         assert (found["far"].date() - today).days > 366
+
+
+def test_rate_is_the_speedup_of_a_moved_clock_only():
+    assert clock.rate({}) == 1.0
+    assert clock.rate({"XEPHANG_CLOCK_SPEEDUP": "60"}) == 1.0  # no ORIGIN: the real clock
+    assert clock.rate({"XEPHANG_CLOCK_ORIGIN": ORIGIN}) == 1.0
+    assert clock.rate(clock.environment_for(datetime.fromisoformat(ORIGIN), time.time(), 60)) == 60.0
+
+
+def test_a_looping_clock_skips_the_night_to_the_next_morning():
+    origin = datetime.fromisoformat("2026-12-06T07:30:00+07:00")
+    env = clock.environment_for(origin, time.time() - 11 * 60, 60, day_s=10 * 3600)  # 11 real minutes ago at x60
+    now = clock.from_environment(env)().astimezone(origin.tzinfo)
+    # 11 simulated hours: a 10-hour day (07:30-17:30), then one hour into the next morning.
+    assert now.date() == date(2026, 12, 7)
+    assert abs((now - datetime.fromisoformat("2026-12-07T08:30:00+07:00")).total_seconds()) < 60
+    assert clock.rate(env) == 60.0
+    before = clock.from_environment({**env, "XEPHANG_CLOCK_EPOCH": repr(time.time() - 9.9 * 60)})()
+    assert before.astimezone(origin.tzinfo).strftime("%Y-%m-%d %H") == "2026-12-06 17"

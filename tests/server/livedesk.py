@@ -29,9 +29,10 @@ CHROMIUM_ARGS = [
 
 
 class LiveServer:
-    def __init__(self, settings: Any, clock: Any = None):
-        """`clock`: the server's clock (tests.support.office_clock), default the project clock."""
-        self.app = app_on_clock(settings, clock) if clock else create_app(settings)
+    def __init__(self, settings: Any, clock: Any = None, clock_rate: float = 1.0):
+        """`clock`: the server's clock (tests.support.office_clock), default the project clock;
+        `clock_rate`: how many of its seconds pass per real second."""
+        self.app = app_on_clock(settings, clock, clock_rate) if clock else create_app(settings)
         self.port = free_port()
         config = uvicorn.Config(self.app, host="127.0.0.1", port=self.port, log_level="warning",
                                 timeout_graceful_shutdown=1, lifespan="on")

@@ -107,8 +107,15 @@ def test_api_returns_the_hand_computed_numbers_and_exports_match(running):
                 if column == "day":
                     assert value.strftime("%Y-%m-%d") == want["day"]
                     assert sheet.cell(2, columns.index("day") + 1).number_format == "dd/mm/yyyy"
+                elif column.endswith("_s"):  # minutes in Excel, as on the dashboard; seconds in the API
+                    assert value == (None if want[column] is None else pytest.approx(want[column] / 60)), column
+                    assert sheet.cell(2, columns.index(column) + 1).number_format == "0.0"
+                elif column.startswith("pct_") or column.endswith("_pct"):  # Excel percentages
+                    assert value == (None if want[column] is None else pytest.approx(want[column] / 100)), column
+                    assert sheet.cell(2, columns.index(column) + 1).number_format == "0.0%"
                 else:  # an unknown service or counter ("") is an empty cell
                     assert value == (None if want[column] == "" else want[column]), column
+        assert header[columns.index("wait_p50_s")] == "Chờ trung vị (phút)"
     for group_by, column, labels in (("week", 3, ["Tuần 48/2026", "Tuần 49/2026"]), ("month", 3, ["11/2026", "12/2026"])):
         xlsx = client.get(f"/api/v1/stats.xlsx?from=2026-11-29&to=2026-12-01&site={SITE_ID}&group_by={group_by}",
                           headers=manager)
@@ -132,6 +139,8 @@ def test_roles_sites_and_bad_input(running):
     cases = [
         ("from=2026-13-01&to=2026-12-01", 400, "bad_date"),
         ("from=2026-12-02&to=2026-12-01", 400, "bad_range"),
+        ("from=1900-12-01&to=2026-12-01", 400, "bad_date"),  # a typing slip, not a period
+        ("from=2026-12-01&to=2099-12-01", 400, "bad_date"),
         ("from=2020-01-01&to=2026-12-01", 400, "bad_range"),
         (f"from={DAY}&to={DAY}&group_by=weekday", 400, "bad_group_by"),
         (f"from={DAY}&to={DAY}&site=no-such-site", 404, "unknown_site"),

@@ -29,7 +29,8 @@ from tests.server.livedesk import Kiosk
 from tests.support import SITE_ID, app_on_clock, office_clock, server_settings_dict, wait_until
 
 PUBLIC_KEYS = {"number", "service", "status", "people_ahead", "estimated_wait_s", "wait_low_s", "wait_high_s", "wait_text",
-               "counter", "rated", "spoken", "documents"}
+               "counter", "rated", "spoken", "documents",
+               "updated_at"}
 
 
 @pytest.fixture

@@ -45,7 +45,9 @@ class Transfer(BaseModel):
 
 
 class Pause(BaseModel):
-    reason: str | None = Field(default=None, max_length=200, description="why, e.g. 'Đi họp'")
+    # Required (issue 22): a pause without a reason tells the manager nothing. Keypads,
+    # which cannot type, pause over MQTT without one (server/mqtt/keypad.py).
+    reason: str | None = Field(default=None, max_length=200, description="why, e.g. 'Đi họp' (required)")
 
 
 class CallTicket(BaseModel):
@@ -124,7 +126,9 @@ async def transfer(request: Request, site: str, counter: str, body: Transfer, us
 
 @router.post(COUNTER + "/pause", summary="Pause the counter with a reason")
 async def pause(request: Request, site: str, counter: str, body: Pause, user: CurrentUser, dispatcher: DispatcherDep) -> dict:
-    actor = _desk(request, dispatcher, user, site, counter, "pause")
+    actor = _desk(request, dispatcher, user, site, counter, "pause")  # who may, before what they sent
+    if not (body.reason or "").strip():
+        raise ApiError(422, "reason_required", "a pause needs a reason, e.g. 'Đi họp'")
     return await _act(dispatcher, "pause", site, counter, actor, reason=body.reason)
 
 
@@ -217,7 +221,8 @@ async def view(
     if found.counter(counter) is None:
         raise ApiError(404, "unknown_counter", f"no counter {counter!r} at site {site!r}")
     locale = "en" if lang == "en" else "vi"
-    return await _run(lambda: desk_view(reader_for(request), found, counter, dispatcher.clock(), locale))
+    return await _run(lambda: desk_view(reader_for(request), found, counter, dispatcher.clock(), locale,
+                                           runtime_of(request).clock_rate))
 
 
 @router.get("/sites/{site}/audit", summary="Recent audit log of a site (manager, admin)")

@@ -35,6 +35,8 @@ JS_TEXTS = (
     "Could not load data", "min", "waiting for it", "paper_out", "cover_open", "offline", "unknown", "error",
     "jam", "fault", "Site", "Rank", "Satisfied", "Ratings", "No-shows", "Total p90 (min)",
     "Issued", "Share of tickets", "Arrivals and waits by hour", "Longest wait now",
+    "Printer", "paper_low", "Ticket past the target", "Enter dates as dd/mm/yyyy, e.g. {example}.",
+    "Dates from 2000 to {year} only.", "The start date must not be after the end date.",
 ) + WEEKDAYS
 
 
@@ -69,6 +71,9 @@ async def dashboard_page(request: Request) -> Response:
         "today": today.isoformat(),
         "default_from": (today - timedelta(days=29)).isoformat(),
         "texts": json.dumps({t: _(t) for t in JS_TEXTS}, ensure_ascii=False),
+        # charts and alerts name counters as the office does, not by their ids
+        "counter_names": json.dumps({s.id: {c.id: c.name for c in s.counters} for s in sites},
+                                    ensure_ascii=False).replace("<", "\\u003c"),
     }
     response = templates.TemplateResponse(request, "dashboard.html", context)
     response.headers["Cache-Control"] = "no-store"

@@ -39,6 +39,10 @@ JS_TEXTS = (
     "Open", "Paused", "Closed", "No ticket in progress", "Called", "Serving", "Waiting", "Priority",
     "Nobody is waiting", "No device faults", "Live", "Reconnecting…", "Done", "Error", "at counter", "minutes",
     "Call this ticket now",
+    # what was done, after each action (desk.js doneText)
+    "Called {number}", "Called {number} again", "Receiving {number}", "{number}: no-show recorded",
+    "{number} moved to {service}", "Counter paused: {reason}", "Counter open", "Counter closed",
+    "Choose a reason for the pause.", "Result returned", "Received, appointment", "Guided (incomplete)", "Information only",
 )
 ERROR_TEXTS = {
     "no_ticket_waiting": "No ticket is waiting for this counter's services.",
@@ -62,6 +66,7 @@ ERROR_TEXTS = {
     "too_early": "Too early to check in for this appointment.",
     "too_late": "The appointment time has passed.",
     "turn_passed": "This number is no longer waiting.",
+    "reason_required": "Choose a reason for the pause.",
 }
 
 
@@ -95,7 +100,11 @@ async def desk_page(request: Request, site: str | None = None, counter: str | No
     places = desk_places(request, user)
     chosen = next((p for p in places if p[0] == site and p[1] == counter), places[0] if places else None)
     if site is not None and counter is not None and (chosen is None or chosen[:2] != (site, counter)):
-        raise ApiError(403, "forbidden", f"no desk access to {site}/{counter}")
+        # A page, not the API's JSON: a person typed or followed this address.
+        refused = templates.TemplateResponse(request, "notallowed.html", {"_": _, "locale": locale, "places": places},
+                                             status_code=403)
+        refused.headers["Cache-Control"] = "no-store"
+        return refused
     dispatcher = runtime_of(request).dispatcher
     site_model = dispatcher.sites[chosen[0]] if chosen else None
     context = {
@@ -130,7 +139,8 @@ async def desk_stream(request: Request, site: str, counter: str, user: CurrentUs
     feed = dispatcher.states
 
     def build() -> str:
-        view = desk_view(reader_for(request), site_model, counter, dispatcher.clock(), locale)
+        view = desk_view(reader_for(request), site_model, counter, dispatcher.clock(), locale,
+                         runtime_of(request).clock_rate)
         return json.dumps(view, ensure_ascii=False, default=str)
 
     async def events() -> AsyncIterator[str]:

@@ -37,10 +37,10 @@ HEADERS = {
     "day": "Day", "week": "Week", "month": "Month", "hour": "Hour of day",
     "issued": "Tickets issued", "called": "Called", "no_show": "No-shows", "completed": "Completed",
     "received": "Dossiers received (target)", "within_target": "Returned within target",
-    "pct_within_target": "% within target", "wait_p50_s": "Wait p50 (s)", "wait_p90_s": "Wait p90 (s)",
-    "wait_mean_s": "Wait mean (s)", "service_p50_s": "Service p50 (s)", "service_p90_s": "Service p90 (s)",
-    "service_mean_s": "Service mean (s)", "total_p50_s": "Total p50 (s)", "total_p90_s": "Total p90 (s)",
-    "total_mean_s": "Total mean (s)", "recalls": "Recalls", "transfers": "Transfers", "ratings": "Ratings",
+    "pct_within_target": "% within target", "wait_p50_s": "Wait p50 (min)", "wait_p90_s": "Wait p90 (min)",
+    "wait_mean_s": "Wait mean (min)", "service_p50_s": "Service p50 (min)", "service_p90_s": "Service p90 (min)",
+    "service_mean_s": "Service mean (min)", "total_p50_s": "Total p50 (min)", "total_p90_s": "Total p90 (min)",
+    "total_mean_s": "Total mean (min)", "recalls": "Recalls", "transfers": "Transfers", "ratings": "Ratings",
     "satisfied": "Satisfied ratings", "satisfaction_pct": "% satisfied",
     "unconfirmed": "Print not confirmed",
 }
@@ -80,6 +80,9 @@ def stats_rows(request: Request, user: User, day_from: str | None, day_to: str |
     today = now().astimezone(first.zone).date()
     end = _day(day_to, "to") or today
     start = _day(day_from, "from") or end - timedelta(days=29)
+    for name, day in (("from", start), ("to", end)):
+        if not 2000 <= day.year <= today.year + 1:  # 1900 or 2099 is a typing slip, not a period
+            raise ApiError(400, "bad_date", f"{name} must be between 2000-01-01 and {today.year + 1}-12-31, got {day.isoformat()}")
     if start > end:
         raise ApiError(400, "bad_range", "from must not be after to")
     if (end - start).days >= MAX_RANGE_DAYS:
@@ -148,8 +151,6 @@ def get_stats_xlsx(request: Request, user: Manager, day_from: FromQ = None, day_
 def get_live(request: Request, user: Reader, site: SiteQ = None) -> dict[str, Any]:
     sites = visible_sites(request, user, site)
     monitor: AlertMonitor = runtime_of(request).alerts
+    monitor.fresh(min(1.0, 5.0 / runtime_of(request).clock_rate))  # at most 5 s of server time old
     found = [monitor.snapshot(s) for s in sites]
-    if any(f is None for f in found):
-        monitor.evaluate()
-        found = [monitor.snapshot(s) for s in sites]
     return {"sites": [f for f in found if f is not None]}

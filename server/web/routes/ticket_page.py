@@ -165,6 +165,13 @@ def _lookup(request: Request, ticket_id: str) -> tuple[Site, dict[str, Any]] | N
     return (site, ticket) if site is not None else None
 
 
+def _stamped(request: Request, site: Site, view: dict[str, Any]) -> dict[str, Any]:
+    """The view with the server's time of reading it, site-local: the page's "updated at"
+    shows this, not the phone's clock (a demo's sped-up day is hours off the real one)."""
+    view["updated_at"] = runtime_of(request).clock().astimezone(site.zone).isoformat(timespec="seconds")
+    return view
+
+
 def _not_found_json() -> JSONResponse:
     return JSONResponse(status_code=404, content=NOT_FOUND, headers=HEADERS)
 
@@ -180,7 +187,7 @@ async def ticket_json(request: Request, ticket_id: str) -> Response:
 
     def work() -> dict[str, Any] | None:
         found = _lookup(request, ticket_id)
-        return public_view(reader_for(request), *found, locale, runtime_of(request).clock()) if found else None
+        return _stamped(request, found[0], public_view(reader_for(request), *found, locale, runtime_of(request).clock())) if found else None
 
     view = await to_thread.run_sync(work)
     if view is None:
@@ -237,7 +244,7 @@ async def ticket_page(request: Request, ticket_id: str) -> Response:
 
     def work() -> dict[str, Any] | None:
         found = _lookup(request, ticket_id)
-        return public_view(reader_for(request), *found, locale, runtime_of(request).clock()) if found else None
+        return _stamped(request, found[0], public_view(reader_for(request), *found, locale, runtime_of(request).clock())) if found else None
 
     view = await to_thread.run_sync(work)
     texts = {t: _(t) for t in JS_TEXTS} | {f"rating:{i}": _(label) for i, label in enumerate(RATING_LABELS, 1)}

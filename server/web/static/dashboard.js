@@ -21,6 +21,8 @@
     if (d.getUTCDate() !== +m[1]) return null;
     return d.toISOString().slice(0, 10);
   }
+  var COUNTER_NAMES = JSON.parse(document.getElementById("counter-names").textContent);
+  function counterName(site, counter) { return (COUNTER_NAMES[site] || {})[counter] || counter; }
   function weekday(isoDay) { var d = new Date(isoDay + "T00:00:00Z"); return _(WEEKDAYS[(d.getUTCDay() + 6) % 7]); }
   function minutes(s) { return s === null || s === undefined ? null : Math.round(s / 6) / 10; }
   function fmtMin(s) { return s === null || s === undefined ? "–" : (Math.round(s / 60) + " " + _("min")); }
@@ -104,7 +106,9 @@
       { type: "scatter", mode: "lines+markers", x: x, y: rows.map(function (r) { return r.received; }), name: _("Received"),
         yaxis: "y2", line: { color: COLORS.blue, width: 2 }, marker: { size: 5 } },
     ], layout({
-      xaxis: { type: "date", tickformat: "%d/%m", hoverformat: "%d/%m/%Y" },
+      // one tick a day when there are few days (Plotly would otherwise tick every few hours
+      // and print the same date several times)
+      xaxis: { type: "date", tickformat: "%d/%m", hoverformat: "%d/%m/%Y", dtick: rows.length <= 14 ? 86400000 : undefined },
       yaxis: { range: [0, 105], ticksuffix: " %", title: { text: _("% within target") } },
       yaxis2: { overlaying: "y", side: "right", rangemode: "tozero", showgrid: false, tickformat: ",.0f", title: { text: _("Received") } },
       margin: { l: 56, r: 56, t: 28, b: 40 },
@@ -153,7 +157,7 @@
   function chartCounters(rows) {
     rows = rows.filter(function (r) { return r.counter && r.issued > 0; });
     if (!rows.length) return empty("chart-counters");
-    var x = rows.map(function (r) { return r.counter; });
+    var x = rows.map(function (r) { return counterName(r.site, r.counter); });
     Plotly.react("chart-counters", [
       { type: "bar", x: x, y: rows.map(function (r) { return r.pct_within_target; }), name: _("% within target"),
         marker: { color: rows.map(function (r) { return colorFor(r.pct_within_target); }) } },
@@ -200,11 +204,17 @@
   }
 
   var alertLabels = { ticket_at_risk: "Ticket at risk", counter_paused: "Counter paused", device_offline: "Device offline", device_fault: "Device fault" };
+  var partLabels = { printer: "Printer" };
+  function alertLabel(a) {
+    // past the target already is not "about to be late"
+    if (a.kind === "ticket_at_risk" && a.detail.age_s >= a.detail.target_s) return _("Ticket past the target");
+    return _(alertLabels[a.kind]);
+  }
   function alertText(a, name) {
     var d = a.detail;
-    if (a.kind === "ticket_at_risk") return name + ": " + d.number + " — " + fmtMin(d.age_s) + (d.counter ? " (" + d.counter + ")" : "");
-    if (a.kind === "counter_paused") return name + ": " + d.counter + " — " + fmtMin(d.paused_s) + (d.reason ? " (" + d.reason + ")" : "") + ", " + d.waiting_for_it + " " + _("waiting for it");
-    return name + ": " + d.device + (d.part !== "device" ? " · " + d.part : "") + " — " + _(d.problem);
+    if (a.kind === "ticket_at_risk") return name + ": " + d.number + " — " + fmtMin(d.age_s) + (d.counter ? " (" + (d.counter_name || d.counter) + ")" : "");
+    if (a.kind === "counter_paused") return name + ": " + (d.counter_name || d.counter) + " — " + fmtMin(d.paused_s) + (d.reason ? " (" + d.reason + ")" : "") + ", " + d.waiting_for_it + " " + _("waiting for it");
+    return name + ": " + d.device + (d.part !== "device" ? " · " + _(partLabels[d.part] || d.part) : "") + " — " + _(d.problem);
   }
   function renderLive(body) {
     var list = document.getElementById("alerts"), tbody = document.querySelector("#live-table tbody");
@@ -216,7 +226,7 @@
       s.alerts.forEach(function (a) {
         count++;
         var li = el("li", "", "alert " + a.kind);
-        li.appendChild(el("strong", _(alertLabels[a.kind]) + " "));
+        li.appendChild(el("strong", alertLabel(a) + " "));
         li.appendChild(document.createTextNode(alertText(a, s.name)));
         list.appendChild(li);
       });
@@ -230,8 +240,10 @@
       tbody.appendChild(tr);
     });
     if (!count) list.appendChild(el("li", _("No alerts."), "muted"));
-    var now = new Date();
-    document.getElementById("live-updated").textContent = _("Updated") + " " + now.toLocaleTimeString("vi-VN");
+    // The time the server took these figures, on its clock and site-local ("2026-12-03T08:41:07+07:00"):
+    // never the browser's clock, which a demo's sped-up day does not follow.
+    var at = body.sites.length ? body.sites[0].evaluated_at : "";
+    document.getElementById("live-updated").textContent = _("Updated") + " " + (at ? at.slice(11, 19) : "–");
   }
   function loadLive() {
     getJSON("/api/v1/live").then(renderLive).catch(function (e) {
@@ -239,9 +251,18 @@
     });
   }
 
+  // Dates are checked here, in the user's words, before anything is asked of the server.
+  function dateProblem(text, day) {
+    if (!day) return _("Enter dates as dd/mm/yyyy, e.g. {example}.").replace("{example}", dmy(root.dataset.today)) + " (" + text + ")";
+    var year = +day.slice(0, 4), last = +root.dataset.today.slice(0, 4) + 1;
+    if (year < 2000 || year > last) return _("Dates from 2000 to {year} only.").replace("{year}", last) + " (" + text + ")";
+    return "";
+  }
   function applyFilters() {
     var f = iso(fromInput.value), t = iso(toInput.value);
-    if (!f || !t) { showError("dd/mm/yyyy"); return; }
+    var problem = dateProblem(fromInput.value, f) || dateProblem(toInput.value, t);
+    if (!problem && f > t) problem = _("The start date must not be after the end date.");
+    if (problem) { showError(problem); return; }
     state.from = f; state.to = t;
     loadLeague();
     loadSite();

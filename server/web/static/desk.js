@@ -12,10 +12,12 @@
   var NAMES = JSON.parse(document.getElementById("total-names").textContent);
   var csrf = document.querySelector('meta[name="csrf-token"]').content;
   var base = "/api/v1/sites/" + encodeURIComponent(site) + "/counters/" + encodeURIComponent(counter);
-  var view = null, skewS = 0, busy = false;
+  // The server's clock, not the browser's: its time at the last update, the browser's time
+  // then, and how many server seconds pass per real second (a demo runs faster).
+  var view = null, serverS = Date.now() / 1000, seenS = Date.now() / 1000, rate = 1, busy = false;
   function t(key) { return T[key] || key; }
   function $(id) { return document.getElementById(id); }
-  function nowS() { return Date.now() / 1000 + skewS; }
+  function nowS() { return serverS + (Date.now() / 1000 - seenS) * rate; }
 
   function clock(seconds) {
     seconds = Math.max(0, Math.floor(seconds));
@@ -68,6 +70,11 @@
   }
 
   function tick() {
+    // Every age first: a console with no ticket in progress shows the waits too.
+    document.querySelectorAll("[data-issued]").forEach(function (node) {
+      node.textContent = clock(nowS() - Number(node.dataset.issued));
+    });
+    if (view && riskSplit(view) !== riskShown) { renderRisk(view); }
     var cur = view && view.current;
     var timer = $("cur-timer"), meter = $("cur-meter");
     if (!cur) { timer.textContent = "--:--"; meter.style.width = "0"; meter.className = ""; timer.className = "timer"; return; }
@@ -81,9 +88,6 @@
     } else { meter.style.width = "0"; }
     timer.className = "timer " + level;
     meter.className = level;
-    document.querySelectorAll("[data-issued]").forEach(function (node) {
-      node.textContent = clock(nowS() - Number(node.dataset.issued));
-    });
   }
 
   function renderWaiting(v) {
@@ -121,21 +125,61 @@
     });
   }
 
+  // At risk, split in two: past the target already, and about to pass it.
+  var riskShown = "";
+  function overTarget(ticket) { return nowS() - ticket.issued_at >= ticket.target_s; }
+  function riskSplit(v) { return v.at_risk.map(function (t) { return overTarget(t) ? "o" : "n"; }).join(""); }
   function renderRisk(v) {
-    var list = $("at-risk");
-    list.replaceChildren();
+    riskShown = riskSplit(v);
+    var lists = { over: $("over-target"), near: $("at-risk") };
+    lists.over.replaceChildren(); lists.near.replaceChildren();
     v.at_risk.forEach(function (ticket) {
-      var item = el("li", nowS() - ticket.issued_at >= ticket.target_s ? "over" : "near");
+      var kind = overTarget(ticket) ? "over" : "near";
+      var item = el("li", kind);
       item.appendChild(el("span", "num", ticket.number));
       if (ticket.unconfirmed) { item.appendChild(unconfirmedMark()); }
       var where = ticket.status === "waiting" ? t("Waiting") : t("at counter") + " " + (v.counter_numbers[ticket.counter] || ticket.counter || "");
       item.appendChild(el("span", "what", where));
-      var age = el("span", "age");
+      var age = el("span", "age", clock(nowS() - ticket.issued_at));
       age.dataset.issued = ticket.issued_at;
       item.appendChild(age);
-      list.appendChild(item);
+      lists[kind].appendChild(item);
     });
-    if (!v.at_risk.length) { list.appendChild(el("li", "none", "—")); }
+    ["over", "near"].forEach(function (kind) {
+      if (!lists[kind].children.length) { lists[kind].appendChild(el("li", "none", "—")); }
+    });
+  }
+
+  // A button is enabled only when its action can apply to the counter as it is now.
+  function renderButtons(v) {
+    var cur = v.current, state = v.counter.state;
+    var waitingForMe = v.services.some(function (s) { return s.own && s.waiting > 0; });
+    var can = {
+      next: !cur && state !== "paused" && waitingForMe,
+      recall: !!cur && cur.status === "called",
+      start: !!cur && cur.status === "called",
+      "no-show": !!cur,
+      complete: !!cur,
+      transfer: !!cur && $("transfer-to") && !$("transfer-to").selectedOptions[0].disabled,
+      pause: state !== "paused" && !cur,
+      resume: state !== "open",
+      close: state !== "closed" && !cur
+    };
+    document.querySelectorAll(".actions button[data-action], .complete button[data-action]").forEach(function (button) {
+      button.disabled = !canAct || !can[button.dataset.action];
+    });
+  }
+
+  // The transfer list never offers the ticket's own service (that transfer is refused).
+  function renderTransfer(v) {
+    var select = $("transfer-to");
+    if (!select) { return; }
+    var own = v.current ? v.current.service : null, first = null;
+    Array.prototype.forEach.call(select.options, function (option) {
+      option.disabled = option.value === own;
+      if (!option.disabled && first === null) { first = option; }
+    });
+    if (select.selectedOptions[0] && select.selectedOptions[0].disabled && first) { first.selected = true; }
   }
 
   function renderFaults(v) {
@@ -163,8 +207,9 @@
 
   function render(v) {
     view = v;
-    skewS = v.server_ts - Date.now() / 1000;
+    if (v.server_ts != null) { serverS = v.server_ts; seenS = Date.now() / 1000; rate = v.clock_rate || 1; }
     renderCounter(v); renderCurrent(v); renderWaiting(v); renderRisk(v); renderFaults(v); renderTotals(v);
+    renderTransfer(v); renderButtons(v);
     tick();
     root.dataset.version = String(Number(root.dataset.version || 0) + 1);
   }
@@ -179,8 +224,22 @@
     source.onerror = function () { $("live").textContent = t("Reconnecting…"); $("live").className = "live off"; };
   }
 
+  // What was done, in words: "Đã gọi số A010", "A010: Trả kết quả", "Đã chuyển A010 sang …".
+  function doneText(action, body, data) {
+    var number = data.number || "";
+    var outcome = { returned: "Result returned", appointment: "Received, appointment", guided: "Guided (incomplete)", info: "Information only" };
+    var service = $("transfer-to") && $("transfer-to").selectedOptions[0] ? $("transfer-to").selectedOptions[0].textContent : "";
+    var texts = {
+      next: "Called {number}", call: "Called {number}", recall: "Called {number} again", start: "Receiving {number}",
+      "no-show": "{number}: no-show recorded", transfer: "{number} moved to {service}",
+      pause: "Counter paused: {reason}", resume: "Counter open", open: "Counter open", close: "Counter closed"
+    };
+    var text = action === "complete" ? number + ": " + t(outcome[body.outcome]) : t(texts[action] || "Done");
+    return text.replace("{number}", number).replace("{service}", service).replace("{reason}", body && body.reason || "");
+  }
+
   function act(button) {
-    if (busy || !canAct) { return; }
+    if (busy || !canAct || button.disabled) { return; }
     var action = button.dataset.action, body = null;
     if (action === "complete") {
       body = { outcome: button.dataset.outcome };
@@ -191,7 +250,13 @@
     } else if (action === "call") {
       body = { ticket_id: button.dataset.ticket };
     } else if (action === "pause") {
-      body = { reason: $("pause-reason").value.trim() || null };
+      var reason = $("pause-reason").value === "other" ? $("pause-other").value.trim() : $("pause-reason").value;
+      if (!reason) {
+        say(t("Choose a reason for the pause."), "bad");
+        ($("pause-reason").value === "other" ? $("pause-other") : $("pause-reason")).focus();
+        return;
+      }
+      body = { reason: reason };
     }
     busy = true;
     document.body.classList.add("busy");
@@ -204,7 +269,7 @@
       return response.json().then(function (data) { return { ok: response.ok, status: response.status, data: data }; });
     }).then(function (result) {
       if (result.ok) {
-        say(result.data.number ? result.data.number + " · " + t("Done") : t("Done"), "ok");
+        say(doneText(action, body, result.data), "ok");
         if (action === "complete") { $("dossier").value = ""; }
       } else {
         say(T["error:" + result.data.code] || (t("Error") + ": " + (result.data.detail || result.data.code)), "bad");
@@ -217,6 +282,13 @@
   document.querySelectorAll(".actions button[data-action], .complete button[data-action]").forEach(function (button) {
     button.addEventListener("click", function () { act(button); });
   });
+  if ($("pause-reason")) {
+    $("pause-reason").addEventListener("change", function () {
+      $("pause-other").hidden = $("pause-reason").value !== "other";
+      if (!$("pause-other").hidden) { $("pause-other").focus(); }
+    });
+  }
+  if ($("transfer-to")) { $("transfer-to").addEventListener("change", function () { if (view) { renderButtons(view); } }); }
   document.addEventListener("keydown", function (event) {
     var tag = (event.target.tagName || "").toLowerCase();
     if (tag === "input" || tag === "select" || tag === "textarea" || event.ctrlKey || event.altKey || event.metaKey) { return; }

@@ -23,7 +23,6 @@
   }
   function text(id, value) { $(id).textContent = value == null ? "" : value; }
   function show(id, on) { if (on) { $(id).removeAttribute("hidden"); } else { $(id).setAttribute("hidden", ""); } }
-  function two(n) { return (n < 10 ? "0" : "") + n; }
 
   function waitText(v) {
     if (v.wait_text) { return v.wait_text; }  // the server's words for the estimator's range
@@ -55,8 +54,8 @@
     text("wait", v.status === "waiting" ? waitText(v) : "");
     show("rate", v.status === "completed" && !v.rated);
     show("thanks", !!v.rated);
-    var now = new Date();
-    text("updated", t("Updated {time}", { time: two(now.getHours()) + ":" + two(now.getMinutes()) + ":" + two(now.getSeconds()) }));
+    // the server's time of this reading, site-local: never the phone's clock
+    if (v.updated_at) text("updated", t("Updated {time}", { time: v.updated_at.slice(11, 19) }));
   }
 
   function request(method, url, body, done) {
