@@ -43,6 +43,7 @@ from protocol.settings import CommonSettings, load_settings
 from protocol.sites import Site
 from protocol.waitrange import printed_range
 from server.desk.estimate import (
+    DEFAULT_RUNS,
     CounterNow,
     History,
     QueueNow,
@@ -263,35 +264,53 @@ def grouped(records: list[Record]) -> dict[str, dict[str, Any]]:
     return out
 
 
+def run_configuration(site: Site, name: str, staffing: Staffing, model: SimulationModel, days: int, seed: int,
+                      runs: int, blocks: int, partial: Path | None = None) -> dict[str, Any]:
+    """One configuration; with `partial`, the figures so far are written there every 10 days."""
+    carry = Carry()
+    per_day: list[list[Record]] = []
+    started = wall.perf_counter()
+    for d in range(days):
+        day = _working_day(site, date(2026, 12, 1), d)
+        outcome = simulate_day(site, model, staffing, day, seed + d)
+        per_day.append(replay_day(site, staffing, day, outcome.events, carry, runs))
+        print(f"{name}: day {d + 1}/{days}", file=sys.stderr, flush=True)
+        if partial is not None and (d + 1) % 10 == 0 and d + 1 < days:
+            body = _figures(site, staffing, per_day, blocks, started)
+            partial.write_text(json.dumps({name: body}, indent=1, ensure_ascii=False) + "\n", encoding="utf-8")
+    return _figures(site, staffing, per_day, blocks, started)
+
+
+def _figures(site: Site, staffing: Staffing, per_day: list[list[Record]], blocks: int, started: float) -> dict[str, Any]:
+    every = [r for day_records in per_day for r in day_records]
+    size = max(1, len(per_day) // blocks)
+    return {
+        "counters": [c.id for c in site.counters],
+        "pauses": {c: [a.isoformat(), b.isoformat()] for c, (a, b) in staffing.pauses.items()},
+        "days": len(per_day),
+        "seconds": round(wall.perf_counter() - started, 1),
+        "at_issue": grouped([r for r in every if r.moment == "issue"]),
+        "every_5_min": grouped(every),
+        "spread_at_issue": _spread_blocks(per_day, size, "issue"),
+        "spread_every_5_min": _spread_blocks(per_day, size, None),
+    }
+
+
 def run(site: Site, days: int, seed: int, runs: int, blocks: int, tickets: int | None,
-        only: str | None = None) -> dict[str, Any]:
+        only: str | None = None, jobs: int = 1, partial: Path | None = None) -> dict[str, Any]:
+    """Every configuration (in `jobs` processes); name -> figures."""
     model = SimulationModel() if tickets is None else SimulationModel(tickets_per_day=tickets)
-    report: dict[str, Any] = {}
-    for name, config_site, staffing in configurations(site):
-        if only and only not in name:
-            continue
-        carry = Carry()
-        per_day: list[list[Record]] = []
-        started = wall.perf_counter()
-        for d in range(days):
-            day = _working_day(config_site, date(2026, 12, 1), d)
-            outcome = simulate_day(config_site, model, staffing, day, seed + d)
-            per_day.append(replay_day(config_site, staffing, day, outcome.events, carry, runs))
-            print(f"\r{name}: day {d + 1}/{days}", end="", file=sys.stderr, flush=True)
-        print(file=sys.stderr)
-        every = [r for day_records in per_day for r in day_records]
-        size = max(1, days // blocks)
-        report[name] = {
-            "counters": [c.id for c in config_site.counters],
-            "pauses": {c: [a.isoformat(), b.isoformat()] for c, (a, b) in staffing.pauses.items()},
-            "days": days,
-            "seconds": round(wall.perf_counter() - started, 1),
-            "at_issue": grouped([r for r in every if r.moment == "issue"]),
-            "every_5_min": grouped(every),
-            "spread_at_issue": _spread_blocks(per_day, size, "issue"),
-            "spread_every_5_min": _spread_blocks(per_day, size, None),
-        }
-    return report
+    chosen = [(name, s, staffing) for name, s, staffing in configurations(site) if not only or only in name]
+    work = [(s, name, staffing, model, days, seed, runs, blocks,
+             None if partial is None else partial.with_suffix(f".{i}.partial.json")) for i, (name, s, staffing) in enumerate(chosen)]
+    if jobs > 1:
+        from multiprocessing import get_context
+
+        with get_context("fork").Pool(jobs) as pool:
+            results = pool.starmap(run_configuration, work)
+    else:
+        results = [run_configuration(*args) for args in work]
+    return {name: result for (name, _s, _staffing), result in zip(chosen, results)}
 
 
 def _spread(groups: list[dict[str, Any]]) -> dict[str, Any]:
@@ -308,6 +327,58 @@ def _spread_blocks(per_day: list[list[Record]], size: int, moment: str | None) -
     groups = [figures([r for day_records in per_day[i:i + size] for r in day_records if moment in (None, r.moment)])
               for i in range(0, len(per_day) - size + 1, size)]
     return _spread(groups)
+
+
+def chart(site: Site, days: int, seed: int, runs: int, path: Path, limit_min: int = 120) -> Path:
+    """Estimate (x) against the real wait (y) of tickets at issue, the site as configured:
+    grey dots, the y = x line, and per 5-minute bin of the estimate the median P10-P90
+    range printed for it (blue bar). Pillow only."""
+    from PIL import Image, ImageDraw, ImageFont
+
+    name, config_site, staffing = configurations(site)[0]
+    carry, records = Carry(), []
+    model = SimulationModel()
+    for d in range(days):
+        day = _working_day(config_site, date(2026, 12, 1), d)
+        outcome = simulate_day(config_site, model, staffing, day, seed + d)
+        records += [r for r in replay_day(config_site, staffing, day, outcome.events, carry, runs) if r.moment == "issue"]
+    size, margin = 640, 60
+    image = Image.new("RGB", (size + 2 * margin, size + 2 * margin), "white")
+    draw = ImageDraw.Draw(image)
+    face = ImageFont.truetype("/usr/share/fonts/truetype/dejavu/DejaVuSans.ttf", 14)
+
+    def xy(x_min: float, y_min: float) -> tuple[float, float]:
+        return margin + size * min(x_min, limit_min) / limit_min, margin + size * (1 - min(y_min, limit_min) / limit_min)
+
+    for tick in range(0, limit_min + 1, 20):
+        draw.line([xy(tick, 0), xy(tick, limit_min)], fill="#eeeeee")
+        draw.line([xy(0, tick), xy(limit_min, tick)], fill="#eeeeee")
+        draw.text((xy(tick, 0)[0] - 8, size + margin + 6), str(tick), fill="black", font=face)
+        draw.text((margin - 34, xy(0, tick)[1] - 8), str(tick), fill="black", font=face)
+    served = [r for r in records if r.real_s is not None and r.point_s is not None and r.low_s is not None
+              and r.high_s is not None]
+    for r in served:
+        x, y = xy((r.point_s or 0) / 60, (r.real_s or 0) / 60)
+        draw.ellipse([x - 2, y - 2, x + 2, y + 2], fill="#999999")
+    bins: dict[int, list[Record]] = {}
+    for r in served:
+        bins.setdefault(int((r.point_s or 0) / 300), []).append(r)
+    for index, group in sorted(bins.items()):
+        if len(group) < 5:
+            continue
+        centre = index * 5 + 2.5
+        low = statistics.median(printed_range(r.low_s or 0, r.high_s or 0).low_min for r in group)
+        high = statistics.median(printed_range(r.low_s or 0, r.high_s or 0).high_min for r in group)
+        (x, y_low), (_, y_high) = xy(centre, low), xy(centre, high)
+        draw.rectangle([x - 5, y_high, x + 5, y_low], outline="#1f5fbf", width=2)
+    draw.line([xy(0, 0), xy(limit_min, limit_min)], fill="black", width=2)
+    draw.text((margin, 6), f"{site.name[:60]}: {len(served)} vé, {days} ngày ({name})", fill="black", font=face)
+    draw.text((margin + size // 2 - 120, size + margin + 28), "ước tính (trung vị), phút / estimate, min",
+              fill="black", font=face)
+    draw.text((6, margin - 24), "chờ thật, phút / real wait, min", fill="black", font=face)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    image.save(path)
+    return path
 
 
 def _print(report: dict[str, Any]) -> None:
@@ -333,17 +404,23 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--site", help="site id (default: the first)")
     parser.add_argument("--days", type=int, default=100, help="simulated days per configuration")
     parser.add_argument("--seed", type=int, default=1, help="seed of the first day (then +1 a day)")
-    parser.add_argument("--runs", type=int, default=200, help="estimator runs per answer (the server's default)")
+    parser.add_argument("--runs", type=int, default=DEFAULT_RUNS, help="estimator runs per answer (the server's default)")
     parser.add_argument("--blocks", type=int, default=5, help="blocks of days for the spread")
     parser.add_argument("--tickets", type=int, help="expected tickets a day (default: the simulator's)")
     parser.add_argument("--only", help="run only configurations whose name contains this")
+    parser.add_argument("--jobs", type=int, default=1, help="configurations run in parallel processes")
+    parser.add_argument("--chart", help="also draw estimate vs real wait (20 days, the site as configured) to this PNG")
     parser.add_argument("--out", default=str(RESULTS / "estimate.json"), help="where to write the figures")
     args = parser.parse_args(argv)
     settings = load_settings(CommonSettings, args.config)
     site = settings.site(args.site) if args.site else settings.sites[0]
     if site is None:
         raise SystemExit(f"no site {args.site!r} in {args.config}")
-    report = run(site, args.days, args.seed, args.runs, args.blocks, args.tickets, args.only)
+    if args.chart:
+        print(f"chart: {chart(site, min(args.days, 20), args.seed, args.runs, Path(args.chart))}")
+        if args.only == "chart":
+            return 0
+    report = run(site, args.days, args.seed, args.runs, args.blocks, args.tickets, args.only, args.jobs, Path(args.out))
     body = {"name": "estimate", "site": site.id, "config": str(args.config), "seed": args.seed, "runs": args.runs,
             "measured_at": wall.strftime("%Y-%m-%d %H:%M UTC", wall.gmtime()), "configurations": report}
     Path(args.out).parent.mkdir(parents=True, exist_ok=True)

@@ -118,3 +118,7 @@ def _live(site, model, staffing, args: argparse.Namespace) -> None:
     print(f"{'chỉ số':<20} {'mô phỏng nhanh':>16} {'máy chủ (live)':>16}")
     for key in keys:
         print(f"{key:<20} {str(result.expected.get(key)):>16} {str(result.stats.get(key)):>16}")
+    e = result.estimates
+    print(f"chờ dự kiến in trên vé: {e.get('with_range')}/{e.get('printed')} vé có khoảng; "
+          f"{e.get('served')} được gọi: sai số trung vị {e.get('median_error_min')} phút, "
+          f"trong khoảng {e.get('inside_range_share')}")

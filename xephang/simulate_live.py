@@ -16,7 +16,7 @@ import json
 import threading
 import time
 import urllib.request
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import Any
@@ -47,6 +47,27 @@ class LiveResult:
     stats: dict[str, Any]  # the server's /api/v1/stats row for the site and day
     expected: dict[str, Any]  # the fast simulator's own computation
     actions: int
+    # The wait printed by the real kiosk against the real wait of the same ticket (issue 16).
+    estimates: dict[str, Any] = field(default_factory=dict)
+
+
+def compare_estimates(printed: list[tuple[str, int | None, int | None, int | None]],
+                      real_wait_s: dict[str, float]) -> dict[str, Any]:
+    """`printed`: (number, point, P10, P90) per ticket as the kiosk printed it; `real_wait_s`:
+    number -> its real wait. Counts, median error (min), share inside the printed range."""
+    from protocol.waitrange import printed_range
+
+    known = [(n, p, lo, hi) for n, p, lo, hi in printed if p is not None and lo is not None and hi is not None]
+    served = [(p, lo, hi, real_wait_s[n]) for n, p, lo, hi in known if n in real_wait_s]
+    errors = sorted((p - real) / 60 for p, _lo, _hi, real in served)
+    inside = sum(1 for _p, lo, hi, real in served if printed_range(lo, hi).holds(real))
+    return {
+        "printed": len(printed),
+        "with_range": len(known),
+        "served": len(served),
+        "median_error_min": round(errors[(len(errors) - 1) // 2], 2) if errors else None,
+        "inside_range_share": round(inside / len(served), 3) if served else None,
+    }
 
 
 def _wait(predicate, timeout_s: float = 20.0) -> None:
@@ -160,12 +181,20 @@ def run_live(
         )
         with urllib.request.urlopen(request, timeout=10) as response:
             rows = json.loads(response.read())
+        printed = [(r.number, r.content.wait_s, r.content.wait_low_s, r.content.wait_high_s)
+                   for r in kiosk.results if r.number and r.content is not None and r.outcome == "printed"]
+        conn = runtime.store.reader()
+        try:
+            real = {n: w for n, w in conn.execute("SELECT number, wait_s FROM tickets WHERE wait_s IS NOT NULL")}
+        finally:
+            conn.close()
+        estimates = compare_estimates(printed, real)
     finally:
         kiosk.stop()
         server.should_exit = True
         thread.join(15)
     rows = rows.get("rows", rows) if isinstance(rows, dict) else rows
-    return LiveResult(rows[0] if rows else {}, fast.stats, len(actions))
+    return LiveResult(rows[0] if rows else {}, fast.stats, len(actions), estimates)
 
 
 def _was_called(events: list, ticket_id: str) -> bool:

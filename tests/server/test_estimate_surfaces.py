@@ -15,6 +15,7 @@ from fastapi.testclient import TestClient
 
 from protocol.events import make_event
 from protocol.settings import load_settings
+from server.desk.waits import history
 from server.settings import ServerSettings
 from server.web.app import create_app
 from server.web.auth import create_token, create_user
@@ -89,3 +90,33 @@ def test_api_and_desk_console_give_the_estimators_range(office: tuple[TestClient
     assert all(RANGE_WORDS.fullmatch(waiting[t]) for t in normal + [ids[3]])
     english = client.get(f"{base}/counters/quay-1/view?lang=en", headers=headers).json()
     assert next(t for t in english["waiting"]["tu-phap-ho-tich"] if t["ticket_id"] == elderly)["wait_text"] == "under 5 min"
+
+
+def test_history_is_read_from_what_the_server_stores(office: tuple[TestClient, Any, Clock, dict[str, str]]) -> None:
+    client, runtime, clock, _headers = office
+    dispatcher = runtime.dispatcher
+    site = runtime.settings.sites[0]
+    # Yesterday: two priority tickets for land (a whole earlier day gives the rate; quay-3,
+    # the only land counter, stays closed, so they do not get in the way below).
+    yesterday = BASE - timedelta(days=1)
+    issue(runtime.store, 1, "3001", "dat-dai", yesterday, "elderly")
+    issue(runtime.store, 2, "3002", "dat-dai", yesterday + timedelta(minutes=1), "elderly")
+    # Today: one service of 7 minutes, then a pause of 10 minutes with a reason.
+    issue(runtime.store, 3, "B001", "chung-thuc", BASE)
+    dispatcher.open(SITE_ID, "quay-2", "t")
+    dispatcher.call_next(SITE_ID, "quay-2", "t")
+    clock.now += timedelta(minutes=7)
+    dispatcher.complete(SITE_ID, "quay-2", "returned", actor="t")
+    dispatcher.pause(SITE_ID, "quay-2", "Đi họp", actor="t")
+    clock.now += timedelta(minutes=10)
+    dispatcher.resume(SITE_ID, "quay-2", "t")
+    conn = runtime.store.reader()
+    try:
+        past = history(conn, site, clock.now)
+    finally:
+        conn.close()
+    assert [round(s.occupancy_s) for s in past.occupancy["chung-thuc"]] == [420]
+    assert past.occupancy["chung-thuc"][0].hour == 9  # site-local hour of the call
+    assert past.pauses_s == (600.0,)
+    open_h = (23 * 3600 + 59 * 60 + 59) / 3600  # the test site's hours, 00:00-23:59:59
+    assert past.priority_per_h == {"dat-dai": pytest.approx(2 / open_h)}

@@ -30,3 +30,8 @@ def test_fast_and_live_modes_agree_on_a_short_day(broker, tmp_path):
     )
     assert result.expected["issued"] >= 10 and result.expected["no_show"] >= 1
     assert {k: result.stats.get(k) for k in FIELDS} == {k: result.expected.get(k) for k in FIELDS}
+    # The live check of issue 16: what the real kiosk printed against the same day's real waits.
+    e = result.estimates
+    assert e["printed"] == result.expected["issued"]
+    assert 0 < e["served"] <= e["with_range"] <= e["printed"]
+    assert e["median_error_min"] is not None and 0 <= e["inside_range_share"] <= 1
