@@ -168,7 +168,6 @@ class Runtime:
             Part("booking no-show sweep", booking_sweep.start, booking_sweep.stop),
             *([Part("notifier", notifier.start, notifier.stop)] if notifier is not None else []),
             Part("monthly report packs", reports.start, reports.stop),
-            Part("ingest", ingestor.start, ingestor.stop),
         ]
         if rollups is not None:
             runtime.parts.append(Part("national roll-ups", rollups.start, rollups.stop))
