@@ -224,7 +224,8 @@ def main() -> None:
         delay_s = max(delay_s, worst)
     if "sim" in parts:
         figures += sim_part(delay_s)
-    write_results("notify", figures, notes=(
+    name = "notify" if {"load", "sim"} <= set(parts) else f"notify-{parts[0]}"
+    write_results(name, figures, notes=(
         "Load: the desk benchmark's busy phase (50 desks, 3,000 waiting) with the notifier on (page + file) and off, "
         f"alternating, {ROUNDS} rounds; CPU is the server process's user+system seconds per desk action. Simulation: "
         f"{DAYS} days replayed through the notifier's triggers; a ticket counts when its wait (issue to first call) was at "

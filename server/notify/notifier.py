@@ -38,10 +38,10 @@ BACKOFF_FIRST_S = 2.0
 BACKOFF_MAX_S = 600.0
 PURGE_EVERY_S = 60.0
 SCAN_EVERY_S = 30.0  # rescan even without a batch (a restart, a missed echo)
-# At most this many scans a second: under fifty desks acting at once, batches arrive many
+# At most one scan per SCAN_GAP_S: under fifty desks acting at once, batches arrive many
 # times a second and a scan reads every waiting ticket of a site; coalescing them keeps
 # the notifier's cost small (bench/notify.py) for at most this much added delay.
-SCAN_GAP_S = 0.25
+SCAN_GAP_S = 0.5
 
 
 def backoff_s(attempts: int, rng: random.Random, first_s: float = BACKOFF_FIRST_S) -> float:
