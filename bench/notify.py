@@ -2,8 +2,8 @@
 
 1. Load: the desk benchmark's busy phase (bench/dispatch.py: the server in its own
    process with 3,000 tickets waiting, real Mosquitto and SQLite, 50 desks each pressing
-   "next" then "complete" about once a second) with the notifier on (page + file
-   channels) and off, alternating, ROUNDS times. Figures: the server process's CPU
+   "next" then "complete" about once a second) with the notifier on (the default
+   channel, the ticket page; `load page file` adds the file channel) and off, alternating, ROUNDS times. Figures: the server process's CPU
    seconds over a fixed 400 desk actions (psutil), medians, and the notifier's share = (on - off) / off;
    the delay from a call (the event's time) to its "called" message handed to a channel,
    and from an ingested batch to each message (outbox `event_at` -> `sent_at`).
@@ -47,13 +47,16 @@ NEAR_MINUTES = 10
 
 
 # -- part 1: load -------------------------------------------------------------------------
+CHANNELS = ["page"]  # the default; `python bench/notify.py load page file` measures with the file channel too
+
+
 def _configure(config: Path, enabled: bool) -> None:
     import tomllib
 
     from tests.support import write_toml
 
     data = tomllib.loads(config.read_text(encoding="utf-8"))
-    data["notify"] = {"enabled": enabled, "channels": ["page", "file"], "near_people": 3, "near_minutes": NEAR_MINUTES}
+    data["notify"] = {"enabled": enabled, "channels": CHANNELS, "near_people": 3, "near_minutes": NEAR_MINUTES}
     write_toml(config, data)
 
 
@@ -215,7 +218,8 @@ def sim_part(delay_s: float) -> list:
 
 
 def main() -> None:
-    parts = sys.argv[1:] or ["load", "sim"]
+    parts = [p for p in sys.argv[1:] if p in ("load", "sim")] or ["load", "sim"]
+    CHANNELS[:] = [c for c in sys.argv[1:] if c in ("page", "file")] or CHANNELS
     figures: list = []
     delay_s = 2.0
     if "load" in parts:
@@ -224,8 +228,10 @@ def main() -> None:
         delay_s = max(delay_s, worst)
     if "sim" in parts:
         figures += sim_part(delay_s)
-    write_results("notify", figures, notes=(
-        "Load: the desk benchmark's busy phase (50 desks, 3,000 waiting) with the notifier on (page + file) and off, "
+    name = "notify" if {"load", "sim"} <= set(parts) else f"notify-{parts[0]}"
+    name += "" if CHANNELS == ["page"] or "load" not in parts else "-" + "-".join(CHANNELS)
+    write_results(name, figures, notes=(
+        f"Load: the desk benchmark's busy phase (50 desks, 3,000 waiting) with the notifier on ({' + '.join(CHANNELS)}) and off, "
         f"alternating, {ROUNDS} rounds; CPU is the server process's user+system seconds per desk action. Simulation: "
         f"{DAYS} days replayed through the notifier's triggers; a ticket counts when its wait (issue to first call) was at "
         f"least {NEAR_MINUTES} minutes, and is told in time when 'near' was delivered (plus the measured p99 delay, at least "

@@ -38,10 +38,10 @@ BACKOFF_FIRST_S = 2.0
 BACKOFF_MAX_S = 600.0
 PURGE_EVERY_S = 60.0
 SCAN_EVERY_S = 30.0  # rescan even without a batch (a restart, a missed echo)
-# At most this many scans a second: under fifty desks acting at once, batches arrive many
+# At most one scan per SCAN_GAP_S: under fifty desks acting at once, batches arrive many
 # times a second and a scan reads every waiting ticket of a site; coalescing them keeps
 # the notifier's cost small (bench/notify.py) for at most this much added delay.
-SCAN_GAP_S = 0.25
+SCAN_GAP_S = 0.5
 
 
 def backoff_s(attempts: int, rng: random.Random, first_s: float = BACKOFF_FIRST_S) -> float:
@@ -117,6 +117,7 @@ class Notifier:
         self._wake = {name: threading.Event() for name in self.channels}
         self._threads: list[threading.Thread] = []
         self._today: dict[str, str] = {}
+        self._conn: Any = None
         self.check_texts()
 
     def check_texts(self) -> None:
@@ -189,8 +190,9 @@ class Notifier:
         self.seen = self.outbox.known(today)
         self._mark(set(self.sites))  # catch up after a restart
         self._threads = [threading.Thread(target=self._trigger_loop, name="xephang-notify", daemon=True)]
+        # Instant channels (the ticket page) need no sender: their rows are written delivered.
         self._threads += [threading.Thread(target=self._send_loop, args=(name,), name=f"xephang-notify-{name}", daemon=True)
-                          for name in self.channels]
+                          for name, channel in self.channels.items() if not getattr(channel, "instant", False)]
         for thread in self._threads:
             thread.start()
 
@@ -210,6 +212,9 @@ class Notifier:
             except Exception:  # noqa: BLE001 - stopping must finish
                 log.exception("closing channel %s failed", channel.name)
         if not any(t.is_alive() for t in self._threads):
+            if self._conn is not None:
+                self._conn.close()
+                self._conn = None
             self.outbox.close()
 
     # -- trigger thread -------------------------------------------------------------------
@@ -239,11 +244,14 @@ class Notifier:
 
     def _scan(self, sites: set[str], event_at: float) -> None:
         now = self.clock().timestamp()
-        conn = self.reader()
+        if self._conn is None:  # one reading connection for the trigger thread's life
+            self._conn = self.reader()
         try:
-            notices = [n for site in sorted(sites) for n in scan(conn, self.sites[site], self.rules, now, self.seen, event_at)]
-        finally:
-            conn.close()
+            notices = [n for site in sorted(sites) for n in scan(self._conn, self.sites[site], self.rules, now, self.seen, event_at)]
+        except Exception:
+            self._conn.close()
+            self._conn = None
+            raise
         if notices:
             self._queue(notices)
         self.scans += 1

@@ -24,7 +24,7 @@ CALL_FRESH_S = 120.0
 NEAR_TTL_S = 30 * 60.0  # a "near" not delivered within this is useless
 CALL_TTL_S = 10 * 60.0
 RATING_FRESH_S = 15 * 60.0
-MAX_NEAR_SCAN = 500  # never read more heads of one queue than this per scan
+MAX_NEAR_SCAN = 100  # a ticket further back than this is not near, whatever the estimate
 
 
 @dataclass(frozen=True)
@@ -77,19 +77,19 @@ def _calls(site: Site, row: dict[str, Any], now: float, seen: set[tuple[str, str
             if (row["ticket_id"], kind) not in seen]
 
 
-def _heads(conn: sqlite3.Connection, site_id: str, service: str, limit: int) -> list[dict[str, Any]]:
+def _heads(conn: sqlite3.Connection, site_id: str, service: str, limit: int) -> list[tuple[Any, ...]]:
     """The first `limit` waiting tickets of a service in the dispatcher's order (priority
-    class first, then time of issue), read through the dispatcher's own index."""
-    rows: list[dict[str, Any]] = []
+    class first, then time of issue), read through the dispatcher's own index; rows of
+    `_COLUMNS` as tuples (most are skipped as already told: no dict for them)."""
+    rows: list[tuple[Any, ...]] = []
     for is_normal in (0, 1):
         if len(rows) >= limit:
             break
-        cursor = conn.execute(
+        rows += conn.execute(
             f"SELECT {', '.join(_COLUMNS)} FROM tickets INDEXED BY tickets_pick "
             "WHERE site = ? AND status = 'waiting' AND service = ? AND (priority IS NULL) = ? "
             "AND issued_at IS NOT NULL AND number IS NOT NULL ORDER BY issued_at, ticket_id LIMIT ?",
-            (site_id, service, is_normal, limit - len(rows)))
-        rows += [dict(zip(_COLUMNS, values)) for values in cursor]
+            (site_id, service, is_normal, limit - len(rows))).fetchall()
     return rows
 
 
@@ -103,13 +103,14 @@ def _near(conn: sqlite3.Connection, site: Site, rules: Rules, now: float, seen: 
         # How many can be near: by count, or by an estimated wait within near_minutes.
         by_time = int(rules.near_minutes * 60 * open_count // median_s) if median_s else 0
         limit = min(MAX_NEAR_SCAN, max(rules.near_people, by_time) + 1)
-        for ahead, row in enumerate(_heads(conn, site.id, service.id, limit)):
+        for ahead, values in enumerate(_heads(conn, site.id, service.id, limit)):
             wait_s = estimated_wait_s(ahead, median_s, open_count)
             near_by_time = wait_s is not None and wait_s <= rules.near_minutes * 60
             if not (ahead <= rules.near_people or near_by_time):
                 break  # the rest wait longer still
-            if (row["ticket_id"], "near") in seen:
+            if (values[0], "near") in seen:
                 continue
+            row = dict(zip(_COLUMNS, values))
             minutes = max(1, -(-wait_s // 60)) if wait_s is not None else None
             extra = {"ahead": ahead, "minutes": minutes if minutes is not None else "—",
                      "wait": f", khoảng {minutes} phút" if minutes is not None else ""}
