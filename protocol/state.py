@@ -22,6 +22,9 @@ class ServiceQueue(_State):
         default=None, description="estimated wait of a ticket issued now; null when unknown"
     )
     open_counters: int = Field(default=0, ge=0, description="open counters serving it")
+    open_counter_numbers: list[int] | None = Field(
+        default=None, description="numbers of the open counters serving it (optional; kiosks print them as the hint)"
+    )
 
 
 class QueueState(_State):

@@ -122,6 +122,8 @@ def queue_state(conn: sqlite3.Connection, site: Site, now: datetime,
             priority_waiting=priority,
             estimated_wait_s=estimated_wait_s(waiting, median_s, open_count),
             open_counters=open_count,
+            open_counter_numbers=[c.number for c in site.counters
+                                  if service.id in c.services and counters[c.id]["state"] == "open"],
         )
     return QueueState(site=site.id, ts=now, services=services)
 
