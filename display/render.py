@@ -197,11 +197,17 @@ class Renderer:
         header = _rect(rect.left, rect.top, rect.width, row_h)
         self.surface.fill(HEADER, header)
         size = round(row_h * 0.42)
+        # The header row has no names: "Đang phục vụ" may use the name column's width too,
+        # so it stays readable on a 1024x768 board (issue 22), flush with the tickets' right edge.
+        pad = self.layout.pad
+        wide_w = ticket_w + rect.width * 0.25
+        self.counter_header_sizes = []
         for text, x, w, align in (
             (self._("Counter"), rect.left, number_w, "center"),
-            (self._("Serving"), rect.right - ticket_w, ticket_w, "center"),
+            (self._("Serving"), rect.right - wide_w - pad, wide_w, "right"),
         ):
             fit = self.fonts.fit(text, round(w * 0.9), round(row_h), size, bold=True)
+            self.counter_header_sizes.append(fit.size)
             self.fonts.draw(self.surface, fit, _rect(x, header.top, w, row_h), WHITE, align)
         names = [self._counter_label(c) for c in counters]
         for index, counter in enumerate(counters):

@@ -73,6 +73,12 @@ class QueueView:
             return None
         return state
 
+    def open_counter_numbers(self, service: str, now: datetime) -> list[int] | None:
+        """The open counters serving `service`, from a fresh queue state; None when unknown."""
+        state = self.fresh(now)
+        found = state.services.get(service) if state else None
+        return found.open_counter_numbers if found else None
+
     def day_closed(self, now: datetime) -> bool:
         """Staff closed today's queue (the flag only counts on the day it was sent)."""
         state = self._state

@@ -94,12 +94,16 @@ class Draft:
         return self.before + raster_bytes(self.prepared.stamp(number), profile) + self.after
 
 
-def counter_hint(site: Site, service_id: str, locale: str = "vi") -> str | None:
-    """The service's own hint, else the counters that serve it ("Quầy 1, 2")."""
+def counter_hint(site: Site, service_id: str, locale: str = "vi", open_numbers: list[int] | None = None) -> str | None:
+    """The service's own hint, else the counters that serve it ("Quầy 1, 2"): only the
+    open ones when the server's queue state says which (a closed counter is no invitation,
+    issue 22), all of them when it does not say or none is open yet."""
     service = site.service(service_id)
     if service is not None and service.counter_hint:
         return service.counter_hint
     numbers = [str(c.number) for c in site.counters if service_id in c.services]
+    if open_numbers:
+        numbers = [n for n in numbers if int(n) in open_numbers] or numbers
     if not numbers:
         return None
     return translator("kiosk", locale)("Counter {numbers}").format(numbers=", ".join(numbers))
@@ -260,7 +264,7 @@ class Kiosk:
             office=self.site.name,
             number=number,
             service=service.label(locale) if service else service_id,
-            counter_hint=counter_hint(self.site, service_id, locale),
+            counter_hint=counter_hint(self.site, service_id, locale, self.queue_view.open_counter_numbers(service_id, now)),
             issued_at=now.astimezone(self.site.zone),
             people_ahead=estimate.people_ahead,
             wait_s=estimate.wait_s,

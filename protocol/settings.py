@@ -30,9 +30,10 @@ DeviceRole = Literal["server", "kiosk", "display", "keypad", "feedback", "monito
 class ConfigError(Exception):
     """Bad configuration: `lines` holds one readable line per bad key."""
 
-    def __init__(self, lines: list[str]):
+    def __init__(self, lines: list[str], errors: list[dict[str, Any]] | None = None):
         super().__init__("\n".join(lines))
         self.lines = lines
+        self.errors = errors  # pydantic's error dicts, one per line, when known (for translated reports)
 
 
 class BrokerSettings(BaseModel):
@@ -150,7 +151,7 @@ def load_settings(cls: type[S], config_file: Path | str | None = None, **overrid
     try:
         return bound(**{k: v for k, v in overrides.items() if v is not None})
     except ValidationError as exc:
-        raise ConfigError([_describe(e) for e in exc.errors()]) from None
+        raise ConfigError([_describe(e) for e in exc.errors()], [dict(e) for e in exc.errors()]) from None
 
 
 def add_config_option(parser: argparse.ArgumentParser) -> None:

@@ -31,6 +31,9 @@ class ServiceQueue(_State):
     priority_wait_s: int | None = Field(default=None, description="median wait of a priority ticket issued now")
     priority_wait_low_s: int | None = Field(default=None, description="P10 of the wait of a priority ticket issued now")
     priority_wait_high_s: int | None = Field(default=None, description="P90 of the wait of a priority ticket issued now")
+    open_counter_numbers: list[int] | None = Field(
+        default=None, description="numbers of the open counters serving it (optional; kiosks print them as the hint)"
+    )
 
 
 class QueueState(_State):

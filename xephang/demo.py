@@ -17,6 +17,7 @@ import json
 import logging
 import os
 import random
+import re
 import secrets
 import signal
 import subprocess
@@ -39,6 +40,8 @@ from protocol.sites import Site
 from xephang.simulate import SimulationModel, arrivals
 
 log = logging.getLogger(__name__)
+# The kiosk's "ticket printed" line, in Vietnamese or English (kiosk/locale/vi.po).
+PRINTED = re.compile(r"(?:Đã in phiếu số|Ticket) ([A-Z]?\d+)(?: printed)?$")
 
 SITE_ID = "xa-demo"
 
@@ -88,6 +91,7 @@ class DemoOptions:
     seed: int = 1
     human_counter: str = "quay-1"
     forward_stdin: bool = True
+    echo_kiosk: bool = True  # what the kiosk says, echoed on this terminal
 
 
 @dataclass
@@ -203,13 +207,35 @@ class Demo:
         env["XEPHANG_BROKER__USERNAME"] = {"server": "server", "kiosk": "kiosk-1", "display": "display-1"}[name]
         env["XEPHANG_BROKER__PASSWORD"] = self.passwords[env["XEPHANG_BROKER__USERNAME"]]
         handle = open(log_path, "ab")
+        echo = name == "kiosk" and self.options.echo_kiosk
         process = subprocess.Popen(
             [sys.executable, "-m", "xephang.cli", *args, "--config", str(self.config_path)],
-            stdout=handle, stderr=handle, stdin=stdin, env=env, start_new_session=True,
+            stdout=subprocess.PIPE if echo else handle, stderr=handle, stdin=stdin, env=env, start_new_session=True,
         )
         child = Child(name, process, log_path)
         self.children.append(child)
+        if echo:
+            threading.Thread(target=self._echo, args=(process, handle), name="kiosk-echo", daemon=True).start()
         return child
+
+    def _echo(self, process: subprocess.Popen[bytes], log_file: Any) -> None:
+        """What the kiosk says ("Đã in phiếu số A006", "Phím không hợp lệ: x", "Đã hết giờ
+        lấy số …") goes to its log and to this terminal, where the keys are typed; a printed
+        ticket's PNG is named too."""
+        assert process.stdout is not None
+        tickets = self.options.directory.resolve() / "tickets"
+        for raw in process.stdout:
+            log_file.write(raw)
+            log_file.flush()
+            line = raw.decode("utf-8", "replace").rstrip()
+            printed = PRINTED.search(line)
+            if printed:
+                day = self.sim_now().astimezone(Site.model_validate(demo_site()).zone).date().isoformat()
+                line += f"  ({tickets / f'{day}-{printed.group(1)}.png'})"
+            try:
+                print(f"  [kiosk] {line}", flush=True)
+            except (BrokenPipeError, ValueError, OSError):
+                continue  # the terminal's pipe is gone (Ctrl-C while piped): keep the log only
 
     def start(self) -> None:
         if self.broker is None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import os
 from pathlib import Path
 
 
@@ -35,6 +36,25 @@ def run(args: argparse.Namespace) -> int:
         demo.run()
     finally:
         killed = demo.stop()
-        print(f"\nĐã dừng / stopped: {demo.counts['pressed']} lượt bấm, {demo.counts['called']} lượt gọi, "
-              f"{demo.counts['completed']} hoàn thành" + (f"; phải buộc dừng: {', '.join(killed)}" if killed else ""))
+        summary = (f"\nĐã dừng / stopped: {demo.counts['pressed']} lượt bấm, {demo.counts['called']} lượt gọi, "
+                   f"{demo.counts['completed']} hoàn thành, {demo.day_number} ngày mô phỏng trọn"
+                   + (f"; phải buộc dừng: {', '.join(killed)}" if killed else "") + "\n")
+        _say_last(summary)
     return 0
+
+
+def _say_last(text: str) -> None:
+    """The closing summary survives Ctrl-C when piped (`make demo | tee demo.txt`): the
+    pipe's reader got the same Ctrl-C and is gone, so the summary goes to stderr then."""
+    import sys
+
+    try:
+        sys.stdout.write(text)
+        sys.stdout.flush()
+    except (BrokenPipeError, OSError, ValueError):
+        try:
+            sys.stdout = open(os.devnull, "w")  # noqa: SIM115 - nothing more may reach the broken pipe
+        except OSError:
+            pass
+        sys.stderr.write(text)
+        sys.stderr.flush()

@@ -113,6 +113,8 @@ def queue_state(conn: sqlite3.Connection, site: Site, now: datetime,
             priority_wait_s=first.point_s,
             priority_wait_low_s=first.low_s,
             priority_wait_high_s=first.high_s,
+            open_counter_numbers=[c.number for c in site.counters
+                                  if service.id in c.services and counters[c.id]["state"] == "open"],
         )
     return QueueState(site=site.id, ts=now, services=services)
 

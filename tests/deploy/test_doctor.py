@@ -6,6 +6,7 @@ from __future__ import annotations
 import argparse
 import ast
 import email.utils
+import os
 import subprocess
 import sys
 import threading
@@ -208,7 +209,7 @@ def test_display_whose_config_did_not_load_skips_its_fonts_and_sound_and_says_so
     for check, vi, en in (("font", "phông chữ", "font"), ("audio", "âm thanh và giọng đọc", "sound and voice"),
                           ("broker", "broker", "broker")):
         found = [f for f in findings if f.check == check]
-        assert [f.status for f in found] == ["fail"], check
+        assert [f.status for f in found] == ["warn"], check  # one bad config is one problem (issue 22)
         assert found[0].text("vi") == f"Bỏ qua kiểm tra {vi}: không đọc được cấu hình"
         assert found[0].text("en") == f"Skipped the {en} check: the configuration could not be read"
     assert not any("DejaVu" in f.text("en") for f in findings)  # no font the display was not given
@@ -217,7 +218,7 @@ def test_display_whose_config_did_not_load_skips_its_fonts_and_sound_and_says_so
 
     code, out = _doctor(capsys, "--config", str(config), "--role", "display")
     lines = out.splitlines()
-    at = lines.index("[LỖI]        Bỏ qua kiểm tra phông chữ: không đọc được cấu hình")  # Vietnamese first
+    at = lines.index("[LƯU Ý]      Bỏ qua kiểm tra phông chữ: không đọc được cấu hình")  # Vietnamese first
     assert lines[at + 1].strip() == "Skipped the font check: the configuration could not be read"
     assert code == 1 and "Traceback" not in out
 
@@ -300,3 +301,27 @@ def test_every_role_runs_without_a_config_and_without_crashing(role, capsys):
     code, out = _doctor(capsys, "--role", role)
     assert "Traceback" not in out
     assert ("[LỖI]" in out) == (code == 1)
+
+
+def test_a_missing_table_is_one_problem_in_words_and_no_library_chatter(tmp_path, capsys):
+    """Issue 22: a config without [kiosk] was "5 lỗi" with pydantic's "Field required"."""
+    config = tmp_path / "no-kiosk.toml"
+    config.write_text('[[sites]]\nid = "xa-a"\nname = "Xã A"\n[[sites.services]]\nid = "ho-tich"\nname = "Hộ tịch"\n'
+                      'letter = "A"\n[[sites.counters]]\nid = "quay-1"\nnumber = 1\nname = "Quầy 1"\nservices = ["ho-tich"]\n',
+                      encoding="utf-8")
+    code, out = _doctor(capsys, "--config", str(config), "--role", "kiosk")
+    assert code == 1
+    assert "Cấu hình: thiếu bảng [kiosk] (vai trò kiosk cần bảng này)" in out
+    assert "Configuration: the [kiosk] table is missing (the kiosk role needs it)" in out
+    assert "Field required" not in out and "1 lỗi" in out
+
+
+def test_doctor_stderr_has_no_library_chatter(tmp_path, broker):
+    """python-escpos says "Closing File connection to printer" on the root logger at INFO;
+    the doctor's report is its output, so such lines stay out (issue 22)."""
+    config = write_kiosk_config(tmp_path, broker, printer={"transport": "file", "path": str(tmp_path / "printer.bin")})
+    env = {k: v for k, v in os.environ.items() if not k.startswith("XEPHANG_") or k.startswith("XEPHANG_CLOCK_")}
+    done = subprocess.run([sys.executable, "-m", "xephang.cli", "doctor", "--config", str(config), "--role", "kiosk"],
+                          cwd=ROOT, capture_output=True, text=True, timeout=120, env=env)
+    assert "máy in" in done.stdout.lower() or "printer" in done.stdout.lower()
+    assert "Closing File connection" not in done.stderr and " INFO " not in done.stderr, done.stderr

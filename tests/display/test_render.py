@@ -135,3 +135,19 @@ def test_snapshot_with_long_names_at_both_sizes(size, clocks, tmp_path):
     for rect in (layout.call, layout.counters, layout.recent, layout.waiting, layout.notice):
         assert layout.all.contains(rect)
     assert not layout.call.colliderect(layout.counters)
+
+
+def test_counter_table_header_reads_at_1024x768(clocks):
+    """The demo's headless board was 1024x768, where "Đang phục vụ" shrank to a tiny line
+    (issue 22): the header now keeps most of its row's type size at that size too."""
+    sizes = {}
+    for size in ((1024, 768), (1366, 768), (1920, 1080)):
+        surface = pygame.Surface(size)
+        app = BoardApp(display_settings(), surface, queue.Queue(), wall=clocks.wall, mono=clocks.mono, present=lambda r: None)
+        app.inbox.put(Inbound("link", up=True))
+        app.inbox.put(state_item(demo_state(T0, SITE_ID)))
+        app.step()
+        sizes[size] = app.renderer.counter_header_sizes
+    counter_1024, serving_1024 = sizes[(1024, 768)]
+    assert serving_1024 >= 0.9 * counter_1024, sizes  # "Đang phục vụ" as large as "Quầy"
+    assert serving_1024 >= 0.6 * sizes[(1366, 768)][1], sizes

@@ -10,6 +10,7 @@ import signal
 import sqlite3
 import subprocess
 import sys
+import threading
 import time
 import urllib.request
 from datetime import datetime
@@ -85,7 +86,14 @@ def _count(db: Path, sql: str, *args) -> int:
 
 def test_demo_parts_share_one_clock(tmp_path):
     directory, port = tmp_path / "demo", free_port()
-    process = _start(directory, port, 60, 600)
+    process = subprocess.Popen(
+        [sys.executable, "-m", "xephang.cli", "demo", "--dir", str(directory), "--headless", "--port", str(port),
+         "--speedup", "60", "--duration", "300", "--tickets", "600"],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, stdin=subprocess.DEVNULL, text=True,
+    )
+    lines: list[str] = []
+    reader = threading.Thread(target=lambda: lines.extend(iter(process.stdout.readline, "")), daemon=True)
+    reader.start()
     db, board = directory / "server.db", directory / "board.json"
     try:
         demo_now, speedup = _demo_clock(process)
@@ -116,10 +124,23 @@ def test_demo_parts_share_one_clock(tmp_path):
                 desk_age = desk["server_ts"] - ticket["issued_at"]
                 live_age = same["age_s"] + (desk["server_ts"] - datetime.fromisoformat(live["evaluated_at"]).timestamp())
                 assert abs(desk_age - live_age) < 60, (ticket["number"], desk_age, live_age)
+        # What the kiosk says reaches this terminal, with the printed ticket's PNG.
+        printed = wait_until(lambda: next((line for line in lines if "[kiosk] Đã in phiếu số" in line), None), timeout_s=30)
+        png = Path(printed[printed.rindex("(") + 1:printed.rindex(")")])
+        wait_until(png.exists, timeout_s=10)
     finally:
-        output = _stop(process)
-    assert process.returncode == 0, output
+        # Ctrl-C while piped: the pipe's reader dies with it; the summary still gets out (stderr).
+        process.stdout.close()
+        try:
+            process.send_signal(signal.SIGINT)
+            _, errors = process.communicate(timeout=60)
+        finally:
+            if process.poll() is None:
+                process.kill()
+    output = "".join(lines)
+    assert process.returncode == 0, errors[-3000:]
     assert "x60" in output and "/demo/board" in output
+    assert "Đã dừng / stopped:" in errors and "lượt gọi" in errors, errors[-2000:]
 
 
 def test_demo_speaks_calls_and_keeps_serving_after_the_first_day(tmp_path):

@@ -60,7 +60,16 @@ def check_config(ctx: Context) -> Iterator[Finding]:
             broker = ctx.settings.broker.model_copy(update={"password": SecretStr(password)})
             ctx.settings = ctx.settings.model_copy(update={"broker": broker})
     except ConfigError as exc:
-        for line in exc.lines:
+        errors: list[dict[str, Any] | None] = list(exc.errors) if exc.errors else [None] * len(exc.lines)
+        for line, error in zip(exc.lines, errors):
+            if error is not None and error.get("type") == "missing":  # in words, not pydantic's "Field required"
+                where = ".".join(str(part) for part in error["loc"]) or "config"
+                if len(error["loc"]) == 1:
+                    yield Finding("config", "fail", _("Configuration: the [{where}] table is missing (the {role} role needs it)"),
+                                  {"where": where, "role": ctx.role})
+                else:
+                    yield Finding("config", "fail", _("Configuration: {where} is missing (required)"), {"where": where})
+                continue
             yield Finding("config", "fail", _("Configuration: {line}"), {"line": line})
         return
     yield Finding("config", "ok", _("Configuration {path} is valid for the {role} role"),
@@ -187,9 +196,12 @@ def check_broker(ctx: Context) -> Iterator[Finding]:
         return
     if answer == "ok":
         yield Finding("broker", "ok", _("Broker {where} accepts user {user}"), {"where": where, "user": broker.username or "-"})
+    elif answer == "refused" and not broker.username:
+        yield Finding("broker", "fail", _("Broker {where} refuses connections without a user: set broker.username "
+                                          "(this device's id) and its password in secrets.env"), {"where": where})
     elif answer == "refused":
         yield Finding("broker", "fail", _("Broker {where} refuses user {user}: wrong user name or password"),
-                      {"where": where, "user": broker.username or "-"})
+                      {"where": where, "user": broker.username})
     else:
         yield Finding("broker", "fail", _("Cannot reach the broker at {where} ({error})"), {"where": where, "error": answer})
 

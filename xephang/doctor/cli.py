@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import logging
 import os
 from pathlib import Path
 from typing import Any
@@ -41,6 +42,10 @@ def run_doctor(args: argparse.Namespace) -> int:
     if secrets is not None:
         load_secrets(secrets, environ)  # as systemd's EnvironmentFile gives it to the service
     role = args.role or guess_role(config)
+    # The report is the output: libraries' own INFO lines (python-escpos logs "Closing File
+    # connection to printer" on the root logger) would only clutter it (XEPHANG_LOG_LEVEL=DEBUG shows them).
+    if "XEPHANG_LOG_LEVEL" not in os.environ:
+        logging.getLogger().setLevel(logging.WARNING)
     findings = run(Context(role=role, config=config, server_url=args.server_url, environ=environ))
     locales = ("vi", "en") if args.locale == "both" else (args.locale,)
     print(report(findings, locales))

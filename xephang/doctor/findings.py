@@ -55,6 +55,7 @@ CHECK_NAMES = {"broker": _("broker"), "gpio": _("GPIO"), "printer": _("printer")
 
 
 def skipped(name: str) -> Finding:
-    """The finding for a check left out because the configuration did not load."""
-    return Finding(name, "fail", _("Skipped the {check_msg} check: the configuration could not be read"),
+    """The finding for a check left out because the configuration did not load: a warning,
+    so that one bad config counts as one problem, not one per skipped check (issue 22)."""
+    return Finding(name, "warn", _("Skipped the {check_msg} check: the configuration could not be read"),
                    {"check_msg": CHECK_NAMES[name]})
