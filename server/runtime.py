@@ -2,7 +2,7 @@
 started and stopped in one ordered list, and the one place where listeners subscribe to
 ingest. Read this file to see who reacts to an ingested batch. No FastAPI here.
 
-Imports storage, mqtt, desk and stats; nothing imports this module but the web layer,
+Imports storage, mqtt, desk, stats and notify; nothing imports this module but the web layer,
 the server command and tools that run a server in-process (demo, live simulation, tests).
 """
 
