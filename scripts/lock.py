@@ -55,7 +55,7 @@ def _project_requirements(extras: set[str]) -> list[Requirement]:
 def closure(extras: set[str]) -> dict[str, str]:
     """{distribution name: installed version} for the requirements and their own, recursively."""
     pins: dict[str, str] = {}
-    todo = [(r, frozenset()) for r in _project_requirements(extras)]
+    todo: list[tuple[Requirement, frozenset[str]]] = [(r, frozenset()) for r in _project_requirements(extras)]
     while todo:
         requirement, wanted = todo.pop()
         if requirement.marker and not any(requirement.marker.evaluate({"extra": e}) for e in (wanted or {""})):

@@ -28,8 +28,8 @@ def test_queue_figures_read_well_at_phone_widths(broker, tmp_path):
     with LiveServer(settings, clock=office) as server:
         kiosk = Kiosk(broker, clock=office)
         now = office()
-        numbers = ("A001", "A002", "A003", "A004")
-        ids = {n: kiosk.issue(n, "tu-phap-ho-tich", at=now - timedelta(minutes=30 - i)) for i, n in enumerate(numbers)}
+        ids = {n: kiosk.issue(n, "tu-phap-ho-tich", at=now - timedelta(minutes=30 - i))
+               for i, n in enumerate(("A001", "A002", "A003", "A004"))}
         wait_until(lambda: server.runtime.store.counts()["stored"] >= 4)
         dispatcher = server.runtime.dispatcher
         dispatcher.call_next(SITE_ID, "quay-1", "test")
