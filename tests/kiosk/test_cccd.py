@@ -143,7 +143,7 @@ def test_card_then_press_prints_a_priority_ticket_and_keeps_nothing_of_the_card(
         today = app._clock().astimezone(app.site.zone).date()
         elderly = card(born_aged(72, today))
         young = card(born_aged(30, today), number="079203004567", old=None)
-        mangled = elderly.replace("|", ";")
+        mangled = elderly[:40]  # cut short: still a card's "|" fields, but not a whole card
 
         scanner.scan(elderly)
         press(factory, 17)

@@ -21,7 +21,8 @@ def test_the_hint_leaves_out_closed_counters(tmp_path):
     store = EventStore(tmp_path / "s.db", [site])
     try:
         conn = store.reader()
-        states = {"quay-1": {"state": "open"}, "quay-2": {"state": "closed"}, "quay-3": {"state": "open"}}
+        row = {"reason": None, "changed_at": None, "priority_streak": 0, "booked_streak": 0}  # as counter_states gives
+        states = {c: {**row, "state": s} for c, s in (("quay-1", "open"), ("quay-2", "closed"), ("quay-3", "open"))}
         state = queue_state(conn, site, now, counters=states, counts={})
         conn.close()
     finally:

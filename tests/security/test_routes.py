@@ -17,9 +17,22 @@ PUBLIC_POSTS = {
     "/login": "the login form itself (double-submit CSRF, rate limit)",
     "/logout": "ends the caller's own session; anonymous gets a redirect",
     "/api/v1/tickets/{ticket_id}/rating": "a citizen rates their own completed ticket; the ticket id is the key",
+    # Citizens' phones (issues 17 and 18): no account by design; rate-limited per address,
+    # and per code where a code is the key (docs/booking.md, docs/notifications.md).
+    "/api/v1/bookings": "a citizen books a slot; no login, no personal data",
+    "/api/v1/bookings/{code}/cancel": "the booking code is the key",
+    "/api/v1/bookings/{code}/move": "the booking code is the key",
+    "/api/v1/online-numbers": "a citizen takes today's number from a phone",
+    "/book/{site}/{service}": "the booking page's form (the same as /api/v1/bookings)",
+    "/book/{site}/{service}/number": "the booking page's form for an online number",
+    "/b/{code}/cancel": "the booking page's form; the code is the key",
+    "/b/{code}/move": "the booking page's form; the code is the key",
+    "/api/v1/tickets/{ticket_id}/subscribe": "a citizen opts in to alerts for their own ticket; the ticket id is the key",
+    "/api/v1/tickets/{ticket_id}/unsubscribe": "a citizen opts out; the ticket id is the key",
 }
 BODIES = {"complete": {"outcome": "returned"}, "transfer": {"to_service": "dat-dai"}, "pause": {"reason": "Đi họp"},
-          "call": {"ticket_id": "00000000-0000-4000-8000-000000000000"}, "rating": {"rating": 1, "scale": "4-level"}}
+          "call": {"ticket_id": "00000000-0000-4000-8000-000000000000"}, "rating": {"rating": 1, "scale": "4-level"},
+          "reprint": {"ticket_id": "00000000-0000-4000-8000-000000000000"}}
 
 
 def routes(app) -> list[tuple[str, str]]:
