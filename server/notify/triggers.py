@@ -14,10 +14,13 @@ from __future__ import annotations
 import sqlite3
 import time
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from typing import Any
 
+from protocol.i18n import translator
 from protocol.sites import Site
-from server.desk.boardstate import counter_states, estimated_wait_s, median_service_s
+from server.desk.boardstate import counter_states, in_progress
+from server.desk.waits import site_waits, wait_words
 from server.notify.outbox import Notice
 
 CALL_FRESH_S = 120.0
@@ -96,23 +99,25 @@ def _heads(conn: sqlite3.Connection, site_id: str, service: str, limit: int) -> 
 def _near(conn: sqlite3.Connection, site: Site, rules: Rules, now: float, seen: set[tuple[str, str]],
           event_at: float) -> list[Notice]:
     states = counter_states(conn, site)
+    # The one estimator of the ticket page, the kiosk and the board (server/desk/estimate.py):
+    # a message never promises another wait than the page the citizen has open.
+    waits = site_waits(conn, site, datetime.fromtimestamp(now, UTC), states, in_progress(conn, site.id))
+    words = translator("server", "vi")
     found = []
     for service in site.services:
-        open_count = sum(1 for c in site.counters if service.id in c.services and states[c.id]["state"] == "open")
-        median_s = median_service_s(conn, site.id, service.id) if open_count else None
-        # How many can be near: by count, or by an estimated wait within near_minutes.
-        by_time = int(rules.near_minutes * 60 * open_count // median_s) if median_s else 0
-        limit = min(MAX_NEAR_SCAN, max(rules.near_people, by_time) + 1)
-        for ahead, values in enumerate(_heads(conn, site.id, service.id, limit)):
-            wait_s = estimated_wait_s(ahead, median_s, open_count)
-            near_by_time = wait_s is not None and wait_s <= rules.near_minutes * 60
+        # Estimates grow with the people ahead, so the scan stops at the first one not near.
+        for ahead, values in enumerate(_heads(conn, site.id, service.id, MAX_NEAR_SCAN)):
+            estimate = waits.estimates.tickets.get(values[0])
+            point_s = estimate.point_s if estimate is not None else None
+            near_by_time = point_s is not None and point_s <= rules.near_minutes * 60
             if not (ahead <= rules.near_people or near_by_time):
                 break  # the rest wait longer still
             if (values[0], "near") in seen:
                 continue
             row = dict(zip(_COLUMNS, values))
-            minutes = max(1, -(-wait_s // 60)) if wait_s is not None else None
+            minutes = max(1, -(-point_s // 60)) if point_s is not None else None
+            known = estimate is not None and estimate.known
             extra = {"ahead": ahead, "minutes": minutes if minutes is not None else "—",
-                     "wait": f", khoảng {minutes} phút" if minutes is not None else ""}
+                     "wait": f", {wait_words(None, estimate, words)}" if known else ""}
             found.append(_notice(site, row, "near", extra, event_at, event_at + NEAR_TTL_S))
     return found

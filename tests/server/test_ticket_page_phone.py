@@ -43,6 +43,9 @@ def test_queue_figures_read_well_at_phone_widths(broker, tmp_path):
                 page.goto(f"{server.url}/t/{ids['A004']}")
                 assert page.inner_text("#ahead") == "2"
                 assert page.inner_text("#wait").startswith("khoảng")
+                # "your turn is near" (2 ahead) promises the same wait the page shows: one estimator
+                page.wait_for_selector("#notice:not([hidden])", timeout=15000)
+                assert page.inner_text("#wait") in page.inner_text("#notice-text")
                 main = page.eval_on_selector("main", "e => e.getBoundingClientRect().width")
                 for label in ("#queue dt:nth-of-type(1)", "#queue dt:nth-of-type(2)"):
                     box = page.evaluate(LINES, label)
