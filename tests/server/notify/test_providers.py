@@ -123,7 +123,7 @@ def test_zns_quota_exceeded_is_retried_later_and_sent_once(zalo, tmp_path):
         result = office.issue("A001")
         n.add_contact(office.ids["A001"], SITE_ID, "zalo", PHONE, site().local_day(office.clock()).isoformat())
         n.on_ingested(result)
-        wait_until(lambda: n.outbox.rows("channel = 'zalo' AND error LIKE '%quota%'"))
+        wait_until(lambda: n.outbox.rows("channel = 'zalo' AND error LIKE '%quota%'"), 30)  # a loaded CI worker
         row = n.outbox.rows("channel = 'zalo'")[0]
         assert row["state"] == "pending" and row["next_at"] - row["created_at"] >= 3000  # the quota renews daily
         assert zalo.accepted == []
