@@ -69,6 +69,9 @@ async def _flow(server: LiveServer, token: str, shots: Path, width: int, height:
         assert len(code) == 11 and code[5] == "-"
         assert await page.inner_text("#status") == "Đã đặt lịch"
         assert await page.inner_text("#slot") == slot_text
+        # the QR is its own image request: wait until it has loaded (a busy machine may be slower than the page)
+        await page.wait_for_function("() => { const i = document.querySelector('#qr'); return i && i.complete; }",
+                                     timeout=15000)
         qr = await page.evaluate("() => { const i = document.querySelector('#qr'); const r = i.getBoundingClientRect();"
                                  " return {w: i.naturalWidth, alt: i.alt, left: r.left, right: r.right}; }")
         assert qr["w"] > 100 and code in qr["alt"] and qr["left"] >= 0 and qr["right"] <= width, qr
