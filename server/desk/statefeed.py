@@ -23,7 +23,7 @@ from typing import TYPE_CHECKING
 from protocol import topics
 from protocol.sites import Site
 from protocol.state import BoardState, QueueState
-from server.desk.boardstate import build_states
+from server.desk.boardstate import board_state, counter_states, queue_state, waiting_counts
 
 if TYPE_CHECKING:
     from protocol.link import Publish  # type only: no paho at run time here
@@ -87,8 +87,14 @@ class StateFeed:
         with self._build_lock:
             if self._conn is None:
                 self._conn = self.reader()
-            board, queue = build_states(self._conn, self.sites[site_id], self.clock())
+            site, now = self.sites[site_id], self.clock()
+            counters = counter_states(self._conn, site)
+            counts = waiting_counts(self._conn, site.id)
+            # The board first: a call must not wait for the wait estimates (seconds for a
+            # queue of thousands, server/desk/waits.py).
+            board = board_state(self._conn, site, now, counters, counts)
             self.publish(topics.board_state(site_id), board.model_dump_json().encode("utf-8"), True)
+            queue = queue_state(self._conn, site, now, counters, counts)
             self.publish(topics.queue_state(site_id), queue.model_dump_json().encode("utf-8"), True)
             self.last[site_id] = (board, queue)
             self._published_at[site_id] = time.monotonic()

@@ -17,9 +17,11 @@ from __future__ import annotations
 import json
 import sqlite3
 import statistics
+import threading
+import time
 import unicodedata
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -126,8 +128,14 @@ def history(conn: sqlite3.Connection, site: Site, now: datetime) -> History:
 
 def site_waits(conn: sqlite3.Connection, site: Site, now: datetime, counters: dict[str, dict[str, Any]],
                busy: dict[str, dict[str, Any]]) -> SiteWaits:
-    """Estimates for every waiting ticket and for a ticket issued now of each service."""
+    """Estimates for every waiting ticket and for a ticket issued now of each service.
+
+    Shared by every caller of the same database through `CACHE` (see `WaitsCache`)."""
     queue = queue_now(conn, site, now, counters, busy)
+    return CACHE.get(_database_of(conn), site, queue, lambda: _compute(conn, site, now, queue))
+
+
+def _compute(conn: sqlite3.Connection, site: Site, now: datetime, queue: QueueNow) -> SiteWaits:
     past = history(conn, site, now)
     new = [(s.id, priority) for s in site.services for priority in (False, True)]
     estimates = estimate_queue(queue, past, new=new)
@@ -137,6 +145,106 @@ def site_waits(conn: sqlite3.Connection, site: Site, now: datetime, counters: di
         values = [x.occupancy_s for x in past.occupancy.get(s.id, ())]
         step[s.id] = round(statistics.median(values) / able) if able and values else None
     return SiteWaits(estimates, step)
+
+
+def _database_of(conn: sqlite3.Connection) -> str:
+    """The main database's file name: the cache key that keeps two databases (two
+    servers in one test process) apart. An in-memory database gets its own key."""
+    row = conn.execute("PRAGMA database_list").fetchone()
+    return row[2] if row and row[2] else f"memory:{id(conn)}"
+
+
+def _fingerprint(queue: QueueNow) -> tuple[object, ...]:
+    """What the estimates depend on besides the time: who waits, and what each counter does."""
+    return (queue.waiting, queue.counters, queue.priority_cap, queue.close_s)
+
+
+class WaitsCache:
+    """One computation of a site's estimates serves every surface that asks soon after.
+
+    The estimator plays the rest of the day forward 100 times (server/desk/estimate.py):
+    a few milliseconds for a commune's queue, seconds for thousands waiting. The state
+    feed, the ticket page, the desk console and the notifier all ask for the same site;
+    without sharing, a long queue had them compute it over and over while holding the
+    interpreter lock, and every desk's call-next waited behind them (docs/desk.md).
+
+    Rules, per (database, site):
+    - the same queue (same waiting tickets, same counter states) asked again within
+      `SAME_QUEUE_S` (and at most `MAX_SHIFT_S` on the queue's clock): the last answer, with the time since subtracted from every wait;
+    - a changed queue: computed again, unless the last computation was expensive
+      (>= `EXPENSIVE_S`) and is younger than `SHARE` x its cost; then the last answer is
+      reused, so estimating never takes more than about 1/SHARE of the server's time.
+      Tickets issued since then get the estimate of a ticket issued now of their class;
+    - one computation at a time per site; a caller that arrives during it waits for it.
+    """
+
+    SAME_QUEUE_S = 5.0
+    MAX_SHIFT_S = 60.0  # never reuse an answer older than this on the queue's clock (the demo runs fast)
+    EXPENSIVE_S = 0.25
+    SHARE = 4.0
+
+    def __init__(self, expensive_s: float | None = None) -> None:
+        if expensive_s is not None:
+            self.EXPENSIVE_S = expensive_s
+        self._lock = threading.Lock()
+        self._sites: dict[tuple[str, str], _Entry] = {}
+
+    def clear(self) -> None:
+        with self._lock:
+            self._sites.clear()
+
+    def get(self, database: str, site: Site, queue: QueueNow, compute: Callable[[], SiteWaits]) -> SiteWaits:
+        with self._lock:
+            entry = self._sites.setdefault((database, site.id), _Entry())
+        with entry.lock:
+            fingerprint = _fingerprint(queue)
+            if entry.waits is not None:
+                age = time.monotonic() - entry.at
+                same = fingerprint == entry.fingerprint and age < self.SAME_QUEUE_S
+                throttled = entry.cost >= self.EXPENSIVE_S and age < self.SHARE * entry.cost
+                if (same or throttled) and 0 <= queue.now_s - entry.now_s <= self.MAX_SHIFT_S:
+                    return _aged(entry.waits, queue, queue.now_s - entry.now_s)
+            started = time.monotonic()
+            waits = compute()
+            entry.cost = time.monotonic() - started
+            entry.at, entry.now_s, entry.fingerprint, entry.waits = started, queue.now_s, fingerprint, waits
+            return waits
+
+
+@dataclass
+class _Entry:
+    lock: threading.Lock = field(default_factory=threading.Lock)
+    waits: SiteWaits | None = None
+    fingerprint: tuple[object, ...] = ()
+    at: float = 0.0  # monotonic time of the computation
+    now_s: float = 0.0  # the queue's clock at that computation
+    cost: float = 0.0
+
+
+def _aged(waits: SiteWaits, queue: QueueNow, elapsed_s: float) -> SiteWaits:
+    """An earlier answer seen `elapsed_s` later: every remaining wait shorter by that much
+    (never below zero); tickets issued since take the estimate of one issued now."""
+
+    def older(e: WaitEstimate) -> WaitEstimate:
+        if elapsed_s <= 0 or e.point_s is None:
+            return e
+        return replace(e, point_s=max(0, round(e.point_s - elapsed_s)),
+                       low_s=None if e.low_s is None else max(0, round(e.low_s - elapsed_s)),
+                       high_s=None if e.high_s is None else max(0, round(e.high_s - elapsed_s)))
+
+    known = waits.estimates.tickets
+    tickets = {}
+    for t in queue.waiting:
+        found = known.get(t.ticket_id)
+        if found is not None:
+            tickets[t.ticket_id] = older(found)
+        elif (t.service, t.priority) in waits.estimates.new:
+            tickets[t.ticket_id] = waits.estimates.new[(t.service, t.priority)]
+    new = {key: older(e) for key, e in waits.estimates.new.items()}
+    return SiteWaits(QueueEstimates(tickets=tickets, new=new), waits.step_s)
+
+
+CACHE = WaitsCache()
 
 
 def wait_words(ahead: int | None, estimate: WaitEstimate | None, _: Callable[[str], str], citizen: bool = True) -> str:
@@ -159,4 +267,4 @@ def wait_words(ahead: int | None, estimate: WaitEstimate | None, _: Callable[[st
     return unicodedata.normalize("NFC", words)
 
 
-__all__ = ["SiteWaits", "close_s", "history", "queue_now", "site_waits", "wait_words"]
+__all__ = ["CACHE", "SiteWaits", "WaitsCache", "close_s", "history", "queue_now", "site_waits", "wait_words"]
