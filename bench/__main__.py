@@ -32,6 +32,13 @@ def render_doc() -> str:
     ]
     for path in sorted((HERE / "results").glob("*.json")):
         body = json.loads(path.read_text(encoding="utf-8"))
+        if "figures" not in body:
+            # A benchmark with its own table (bench/estimate.py): its section is the
+            # markdown it keeps beside its results, if any.
+            section = path.with_suffix(".md")
+            if section.exists():
+                lines += [section.read_text(encoding="utf-8").rstrip(), ""]
+            continue
         lines += [f"## {body['name']}", "", f"Measured {body.get('measured_at', '?')} on {body.get('machine', '?')}."]
         if body.get("load_text"):
             lines += ["", ("**" + body["load_text"] + "**") if body.get("load", {}).get("busy") else body["load_text"] + "."]

@@ -320,6 +320,9 @@ class Dispatcher:
     def _pick(self, turn: _Turn) -> Answer | None:
         # A few indexed lookups per service: the oldest waiting ticket of each class
         # (priority, booked from its slot start, the others); server/desk/rules.py decides.
+        # "(priority IS NULL) = 0/1" is written as the index's own expression: with
+        # "priority IS NOT NULL" SQLite could not use it and sorted every waiting ticket
+        # of the service on each call (docs/desk.md, "busy p99").
         now_at = turn.now.timestamp()
         columns = ", ".join(TICKET_COLUMNS)
         ready = "status = 'waiting' AND issued_at IS NOT NULL AND number IS NOT NULL " \
@@ -328,9 +331,9 @@ class Dispatcher:
         for service in turn.counter.services:
             for sql, args in (
                 (f"SELECT {columns} FROM tickets INDEXED BY tickets_pick WHERE site = ? AND service = ? AND {ready} "
-                 "AND priority IS NOT NULL ORDER BY issued_at, ticket_id LIMIT 1", ()),
+                 "AND (priority IS NULL) = 0 ORDER BY issued_at, ticket_id LIMIT 1", ()),
                 (f"SELECT {columns} FROM tickets INDEXED BY tickets_pick WHERE site = ? AND service = ? AND {ready} "
-                 "AND priority IS NULL AND NOT (channel IS 'appointment' AND appointment_start_at <= ?) "
+                 "AND (priority IS NULL) = 1 AND NOT (channel IS 'appointment' AND appointment_start_at <= ?) "
                  "ORDER BY issued_at, ticket_id LIMIT 1", (now_at,)),
                 (f"SELECT {columns} FROM tickets INDEXED BY tickets_pick_booked WHERE site = ? AND status = 'waiting' "
                  f"AND service = ? AND channel = 'appointment' AND appointment_start_at <= ? AND {ready} "

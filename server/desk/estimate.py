@@ -35,6 +35,7 @@ Imports only the standard library.
 
 from __future__ import annotations
 
+import bisect
 import heapq
 import math
 import random
@@ -125,6 +126,25 @@ def _key(t: Waiting) -> tuple[float, str]:
     return (t.issued_s, t.ticket_id)
 
 
+def _all_people_ahead(waiting: Sequence[Waiting], targets: Sequence[Waiting]) -> dict[str, int]:
+    """`people_ahead` of every target at once: sorted keys per (service, class) and a
+    bisection each, instead of a scan of the whole queue per ticket (quadratic: seconds
+    for a queue of thousands, docs/desk.md)."""
+    keys: dict[tuple[str, bool], list[tuple[float, str]]] = {}
+    for t in waiting:
+        keys.setdefault((t.service, t.priority), []).append(_key(t))
+    for values in keys.values():
+        values.sort()
+    ahead = {}
+    for target in targets:
+        same = keys.get((target.service, target.priority), [])
+        count = bisect.bisect_left(same, _key(target))  # the target itself is not below its own key
+        if not target.priority:
+            count += len(keys.get((target.service, True), []))
+        ahead[target.ticket_id] = count
+    return ahead
+
+
 def _lognormal_params(mean: float, sd: float) -> tuple[float, float]:
     sigma2 = math.log(1 + (sd / mean) ** 2)
     return math.log(mean) - sigma2 / 2, math.sqrt(sigma2)
@@ -202,7 +222,7 @@ def estimate_queue(queue: QueueNow, history: History, runs: int = DEFAULT_RUNS, 
     waiting = sorted(queue.waiting, key=_key)
     ghosts = [Waiting(f"new:{service}:{int(priority)}", service, priority, queue.now_s) for service, priority in new]
     everyone = waiting + ghosts
-    ahead = {t.ticket_id: people_ahead(waiting, t) for t in everyone}
+    ahead = _all_people_ahead(waiting, everyone)
     serving = {s for c in queue.counters if c.state in ("open", "paused") for s in c.services}
     waits: list[list[float]] = [[] for _ in everyone]
     if queue.now_s < queue.close_s and any(t.service in serving for t in everyone):
