@@ -23,7 +23,7 @@ import threading
 import time
 import uuid
 from concurrent.futures import ThreadPoolExecutor
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
@@ -31,7 +31,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 import httpx  # noqa: E402
 
-from bench.common import figure, percentile, start_broker, write_results  # noqa: E402
+from bench.common import figure, office_morning_clock, percentile, start_broker, write_results  # noqa: E402
 from protocol.settings import BrokerSettings, Device  # noqa: E402
 
 SITE = "bench"
@@ -76,7 +76,7 @@ def prepare(directory: Path, broker: BrokerSettings) -> tuple[Path, str]:
     config = write_toml(directory / "xephang.toml", data)
     settings = load_settings(ServerSettings, config)
     store = EventStore(settings.server.database, settings.sites)
-    start = datetime.now(UTC) - timedelta(hours=2)
+    start = office_morning_clock(hour=10) - timedelta(hours=2)  # the same clock as the server
     store.append_local([
         make_event("ticket.issued", site=SITE, source="kiosk-1", seq=i + 1, ts=start + timedelta(seconds=2 * i),
                    data={"ticket_id": str(uuid.uuid4()), "number": f"A{i:04d}", "service": SERVICE, "priority": None})
@@ -104,7 +104,7 @@ def serve(config: str, port: str) -> None:
 
 def slot_keys() -> list[str]:
     """Slots from tomorrow on for a week, every 30 minutes from 08:00 to 16:30."""
-    today = datetime.now(ZONE).date()
+    today = office_morning_clock(hour=10).astimezone(ZONE).date()
     keys = []
     for days in range(1, 8):
         day = today + timedelta(days=days)
@@ -198,6 +198,7 @@ def main() -> int:
         return 0
     from broker.config import free_port
 
+    office_morning_clock(hour=10)  # the server, its tickets and bookings on an office morning
     with tempfile.TemporaryDirectory() as tmp:
         directory = Path(tmp)
         broker, passwords = start_broker(directory / "broker", DEVICES)

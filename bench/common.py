@@ -7,6 +7,7 @@ import json
 import os
 import platform
 import time
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -14,6 +15,25 @@ from broker.config import BrokerProcess, free_port, write_config
 from protocol.settings import BrokerSettings, Device
 
 RESULTS = Path(__file__).resolve().parent / "results"
+
+
+def office_morning_clock(zone: str = "Asia/Ho_Chi_Minh", hour: int = 9) -> datetime:
+    """Run this benchmark and every process it starts on the project clock (protocol/clock.py)
+    from `hour`:00 site-local today, at real speed; returns that starting time.
+
+    A benchmark that read the real clock broke at some hours: at 00:02 in Hanoi the
+    day-end job closed the tickets it had issued two hours before ("no ticket waiting"),
+    and outside opening hours the estimator has nothing to say. Children inherit the
+    environment; call it before starting any server. An already moved clock is kept.
+    """
+    from zoneinfo import ZoneInfo
+
+    from protocol import clock
+
+    if not clock.is_moved():
+        local = datetime.now(ZoneInfo(zone)).replace(hour=hour, minute=0, second=0, microsecond=0)
+        os.environ.update(clock.environment_for(local, time.time(), 1.0))
+    return clock.from_environment()()
 
 
 def start_broker(directory: Path, devices: list[Device]) -> tuple[BrokerProcess, dict[str, str]]:

@@ -33,7 +33,7 @@ import tempfile
 import threading
 import time
 import uuid
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
@@ -46,6 +46,7 @@ from bench.common import (  # noqa: E402
     MIN_ROUNDS,
     LoadWatch,
     figure,
+    office_morning_clock,
     percentile,
     ratio_figure,
     rounds_figure,
@@ -104,7 +105,7 @@ def prepare(directory: Path, broker: BrokerSettings) -> tuple[Path, str]:
     config = write_toml(directory / "xephang.toml", data)
     settings = load_settings(ServerSettings, config)
     store = EventStore(settings.server.database, settings.sites)
-    start = datetime.now(UTC) - timedelta(hours=2)
+    start = office_morning_clock(hour=10) - timedelta(hours=2)  # the same clock as the server
     events = []
     for i in range(WAITING):
         service, letter = ("ho-tich", "A") if i % 2 else ("chung-thuc", "B")
@@ -400,6 +401,7 @@ def main() -> int:
         watch(*sys.argv[2:])
         return 0
     with_dispatch_only = "--with-dispatch-only" in sys.argv
+    office_morning_clock(hour=10)  # the server and its tickets on an office morning, whatever the hour
     rounds = next((int(a.split("=", 1)[1]) for a in sys.argv if a.startswith("--rounds=")), ROUNDS)
     load = LoadWatch()
     full_runs, alone_runs = [], []
