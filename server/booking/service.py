@@ -353,8 +353,10 @@ class Bookings:
 
 
 class NoShowSweep:
-    """Marks appointments whose check-in window closed unused as `no_show` (a figure of
-    the statistics, docs/booking.md), once a minute on its own thread."""
+    """Once a minute on its own thread: marks appointments whose check-in window closed
+    unused as `no_show` (a figure of the statistics), and turns held online numbers whose
+    grace period has passed into automatic no-shows even when no counter calls
+    (docs/booking.md)."""
 
     def __init__(self, bookings: Bookings, interval_s: float = 60.0):
         self.bookings = bookings
@@ -363,6 +365,39 @@ class NoShowSweep:
         self._thread: threading.Thread | None = None
 
     def sweep(self) -> int:
+        """Both sweeps; how many bookings and held numbers were marked."""
+        return self.sweep_appointments() + self.expire_holds()
+
+    def expire_holds(self) -> int:
+        """An online number held because its turn came before its citizen checked in
+        (server/desk/dispatch.py) becomes `ticket.no_show` (`"auto": true`, counter = the
+        counter whose call held it) once `grace_minutes` have passed since the hold, in
+        one transaction with the check that it still waits unchecked; then published and
+        announced like the booking rules' other events. The next call of its service
+        would have done the same: whichever comes first does it, once (the ticket then no
+        longer waits)."""
+        bookings = self.bookings
+        now = bookings.clock()
+        events = []
+        with bookings.store.writing() as conn:
+            for site in bookings.sites.values():
+                due = conn.execute(
+                    "SELECT h.ticket_id, h.counter FROM ticket_holds h JOIN tickets t ON t.ticket_id = h.ticket_id "
+                    "WHERE h.site = ? AND t.status = 'waiting' AND t.checked_in_at IS NULL AND h.held_at <= ? "
+                    "ORDER BY h.held_at",
+                    (site.id, now.timestamp() - site.booking.grace_minutes * 60),
+                ).fetchall()
+                for ticket_id, counter in due:
+                    if site.counter(counter) is None:  # a counter since removed from the config
+                        counter = next((c.id for c in site.counters), counter)
+                    events.append(bookings._event(conn, site, "ticket.no_show",
+                                                  {"ticket_id": ticket_id, "counter": counter, "auto": True}, now))
+        if events:
+            bookings.announce(events)
+            log.info("%d held online number(s) past their grace period marked no-show", len(events))
+        return len(events)
+
+    def sweep_appointments(self) -> int:
         now = self.bookings.clock()
         marked = 0
         with self.bookings.store.writing() as conn:
