@@ -109,7 +109,8 @@ def test_a_checked_in_or_unheld_number_is_left_alone(moved, broker):
     shift(timedelta(minutes=30))
     assert runtime.booking_sweep.expire_holds() == 0
     statuses = dict(_rows(db, "SELECT number, status FROM tickets WHERE channel = 'online'"))
-    assert statuses == {"TX001": "waiting", "TX002": "waiting"}  # TX002 (another field, served at counter 3): its turn never came, never held
+    # TX002 (another field, served at counter 3): its turn never came, so it was never held.
+    assert statuses == {"TX001": "waiting", "TX002": "waiting"}
     runtime.dispatcher.complete(SITE_ID, "quay-1", "returned", None, "test")
     assert runtime.dispatcher.call_next(SITE_ID, "quay-1", "test")["number"] == "TX001"
     assert unheld["number"] == "TX002"
