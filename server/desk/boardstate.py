@@ -135,7 +135,7 @@ def recent_calls(conn: sqlite3.Connection, site: Site) -> list[Call]:
         calls.append(Call(
             ticket_id=data["ticket_id"], number=data["number"], counter=data["counter"],
             counter_number=numbers[data["counter"]], ts=datetime.fromisoformat(ts),
-            recall=kind == "ticket.recalled", channel=channels.get(data["ticket_id"]),
+            recall=kind == "ticket.recalled", channel=_marked(channels.get(data["ticket_id"])),
         ))
     return calls
 
