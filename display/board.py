@@ -38,6 +38,7 @@ class CounterView:
     state: str = "open"  # open | paused | closed
     reason: str = ""
     ticket_number: str = ""
+    channel: str = ""  # "appointment" / "online": a mark beside the number; "" for a kiosk ticket
 
 
 @dataclass(frozen=True)
@@ -48,6 +49,7 @@ class CallView:
     counter_number: int | None
     at: datetime
     recall: bool = False
+    channel: str = ""  # as CounterView.channel
 
 
 @dataclass(frozen=True)
@@ -137,14 +139,15 @@ class BoardModel:
         if state.counters:
             self.counters = {
                 c.id: CounterView(
-                    c.id, c.number, nfc(c.name), c.state, nfc(c.reason), c.ticket_number or ""
+                    c.id, c.number, nfc(c.name), c.state, nfc(c.reason), c.ticket_number or "",
+                    c.ticket_channel or "",
                 )
                 for c in sorted(state.counters, key=lambda c: c.number)
             }
         self.service_names.update({k: nfc(v) for k, v in state.service_names.items()})
         self.waiting = dict(state.waiting)
         server_calls = [
-            CallView(c.ticket_id, c.number, c.counter, c.counter_number, c.ts, c.recall)
+            CallView(c.ticket_id, c.number, c.counter, c.counter_number, c.ts, c.recall, c.channel or "")
             for c in state.recent_calls
         ]
         # Calls we saw as events after this state was made stay on the board.
@@ -171,11 +174,14 @@ class BoardModel:
         recall = event.type == "ticket.recalled"
         counter = self.counters.get(data.counter)
         number = counter.number if counter else _counter_number(data.counter)
-        call = CallView(str(data.ticket_id), data.number, data.counter, number, event.ts, recall)
+        # A call event carries no channel: a ticket seen before (a recall) keeps its mark;
+        # a new one gets it with the server's next board state, a moment later.
+        channel = next((c.channel for c in self.recent if c.ticket_id == str(data.ticket_id)), "")
+        call = CallView(str(data.ticket_id), data.number, data.counter, number, event.ts, recall, channel)
         newest = not self.recent or event.ts >= self.recent[0].at
         self.recent = self._merge([call, *self.recent])
         if counter and (not counter.ticket_number or newest):
-            self.counters[data.counter] = replace(counter, ticket_number=data.number, state="open")
+            self.counters[data.counter] = replace(counter, ticket_number=data.number, state="open", channel=channel)
         self.revision += 1
         age_s = (now_at - event.ts).total_seconds()
         if age_s > self.announce_max_age_s:
@@ -191,7 +197,9 @@ class BoardModel:
     def _merge(self, calls: list[CallView]) -> list[CallView]:
         unique: dict[tuple[str, datetime], CallView] = {}
         for call in calls:
-            unique.setdefault((call.ticket_id, call.at), call)
+            known = unique.setdefault((call.ticket_id, call.at), call)
+            if call.channel and not known.channel:  # the server's state knows the channel
+                unique[(call.ticket_id, call.at)] = replace(known, channel=call.channel)
         ordered = sorted(unique.values(), key=lambda c: c.at, reverse=True)
         return ordered[: max(self.recent_size + 1, 10)]
 

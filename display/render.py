@@ -30,6 +30,8 @@ YELLOW = (255, 214, 0)
 RED = (200, 24, 24)
 AMBER = (230, 140, 0)
 GREY = (120, 128, 140)
+MARK = (0, 190, 170)  # the badge beside a booked or remote number (teal: apart from every other colour here)
+MARK_LABELS = {"appointment": "Booked slot", "online": "Remote number"}
 WEEKDAYS = ("Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday", "Sunday")
 
 
@@ -85,6 +87,8 @@ class Renderer:
         self._notice_since: tuple[str, float] = ("", 0.0)
         self._strip_key: tuple | None = None
         self._strip: tuple[pygame.Surface, int] | None = None
+        # What each region drew beside a number last time: (number, mark text, badge box).
+        self.marks: dict[str, list[tuple[str, str, pygame.Rect]]] = {}
 
     # -- entry point ----------------------------------------------------------------------
     def draw(self, model: BoardModel, now_s: float, now_at: datetime) -> list[pygame.Rect]:
@@ -112,6 +116,7 @@ class Renderer:
             if rect.height <= 0 or self.keys.get(name) == key:
                 continue
             self.keys[name] = key
+            self.marks[name] = []
             self.surface.set_clip(rect)
             painter(model, rect, now_s, local)
             self.surface.set_clip(None)
@@ -181,10 +186,13 @@ class Renderer:
         where = self._("to counter {number}").format(number=call.counter_number or "?")
         rows += [(where, 0.17, True, ink), (model.counter_name(call.counter), 0.15, False, ink)]
         y: float = inner.top
-        for text, share, bold, color in rows:
+        for index, (text, share, bold, color) in enumerate(rows):
             box = _rect(inner.left, y, inner.width, inner.height * share)
-            fit = self.fonts.fit(text, box.width, box.height, round(box.height * 0.9), bold=bold, lines=2)
-            self.fonts.draw(self.surface, fit, box, color, "center")
+            if index == 1:
+                self._number("call", text, call.channel, box, round(box.height * 0.9), color)
+            else:
+                fit = self.fonts.fit(text, box.width, box.height, round(box.height * 0.9), bold=bold, lines=2)
+                self.fonts.draw(self.surface, fit, box, color, "center")
             y += inner.height * (share + 0.02)
 
     def _counters(self, model: BoardModel, rect: pygame.Rect, now_s: float, local: datetime) -> None:
@@ -226,8 +234,44 @@ class Renderer:
             self.fonts.draw(self.surface, fit, name_box, ink)
             ticket_box = _rect(rect.right - ticket_w, top, ticket_w, row_h)
             ticket = counter.ticket_number if is_open else "–"
-            fit = self.fonts.fit(ticket or "–", ticket_box.width, row_h, round(row_h * 0.62), bold=True)
-            self.fonts.draw(self.surface, fit, ticket_box, YELLOW if is_open else GREY, "center")
+            channel = counter.channel if is_open and ticket else ""
+            self._number("counters", ticket or "–", channel, ticket_box, round(row_h * 0.62), YELLOW if is_open else GREY,
+                         stacked=True)
+
+    def _number(self, region: str, text: str, channel: str, box: pygame.Rect, max_size: int,
+                color: tuple[int, int, int], stacked: bool = False) -> None:
+        """A ticket number centred in `box`; a booked or remote ticket gets its mark beside
+        it: a teal badge ("Lịch hẹn" / "Từ xa") right of the number, the pair centred
+        (`stacked`: under the number, for the narrow ticket column and the last calls)."""
+        label = self._(MARK_LABELS[channel]) if channel in MARK_LABELS else ""
+        if not label:
+            fit = self.fonts.fit(text, box.width, box.height, max_size, bold=True)
+            self.fonts.draw(self.surface, fit, box, color, "center")
+            return
+        pad = max(2, self.layout.pad // 2)
+        if stacked:
+            badge_h = round(box.height * 0.3)
+            number_box = _rect(box.left, box.top + pad, box.width, box.height - badge_h - 2 * pad)
+            fit = self.fonts.fit(text, number_box.width, number_box.height, max_size, bold=True)
+            self.fonts.draw(self.surface, fit, number_box, color, "center")
+            label_fit = self.fonts.fit(label, box.width - 2 * pad, badge_h - pad, round(badge_h * 0.7), 8, True)
+            badge_w = self.fonts.width(label_fit.lines[0], label_fit.size, True) + 2 * pad
+            badge = _rect(box.centerx - badge_w / 2, box.bottom - badge_h - pad, badge_w, badge_h)
+            pygame.draw.rect(self.surface, MARK, badge, border_radius=max(2, badge_h // 4))
+            self.fonts.draw(self.surface, label_fit, badge, BLACK, "center")
+            self.marks.setdefault(region, []).append((text, " ".join(label_fit.lines), badge))
+            return
+        badge_h = max(12, round(min(box.height * 0.55, max_size * 0.7)))
+        label_fit = self.fonts.fit(label, round(box.width * 0.42) - 2 * pad, badge_h - pad, round(badge_h * 0.7), 8, True)
+        badge_w = self.fonts.width(label_fit.lines[0], label_fit.size, True) + 2 * pad
+        fit = self.fonts.fit(text, box.width - badge_w - 2 * pad, box.height, max_size, bold=True)
+        number_w = self.fonts.width(fit.lines[0], fit.size, True)
+        left = box.centerx - (number_w + 2 * pad + badge_w) // 2
+        self.fonts.draw(self.surface, fit, _rect(left, box.top, number_w, box.height), color)
+        badge = _rect(left + number_w + 2 * pad, box.centery - badge_h / 2, badge_w, badge_h)
+        pygame.draw.rect(self.surface, MARK, badge, border_radius=max(2, badge_h // 4))
+        self.fonts.draw(self.surface, label_fit, badge, BLACK, "center")
+        self.marks.setdefault(region, []).append((text, " ".join(label_fit.lines), badge))
 
     def _counter_label(self, counter) -> str:
         if counter.state != "paused":
@@ -261,8 +305,7 @@ class Renderer:
             pygame.draw.rect(self.surface, BACKGROUND, cell, border_radius=self.layout.pad)
             text = f"{call.number} → {call.counter_number or '?'}"
             box = cell.inflate(-2 * self.layout.pad, 0)
-            fit = self.fonts.fit(text, box.width, box.height, round(cell_h * 0.5), bold=True)
-            self.fonts.draw(self.surface, fit, box, YELLOW if call.recall else WHITE, "center")
+            self._number("recent", text, call.channel, box, round(cell_h * 0.5), YELLOW if call.recall else WHITE, stacked=True)
 
     def _waiting(self, model: BoardModel, rect: pygame.Rect, now_s: float, local: datetime) -> None:
         inner = self._titled(rect, self._("Waiting"))

@@ -7,6 +7,7 @@ Kiosks read `state/queue` for "people ahead" and the estimated wait; displays re
 from __future__ import annotations
 
 from datetime import datetime
+from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -54,6 +55,9 @@ class CounterBoard(_State):
     ticket_id: str | None = Field(default=None, description="ticket being served or called")
     ticket_number: str | None = None
     service: str | None = None
+    ticket_channel: Literal["online", "appointment"] | None = Field(
+        default=None, description="how that ticket was taken when not at a kiosk (v1 addition, optional): "
+        "online = a number taken on a phone, appointment = a booked slot; boards show a mark beside the number")
 
 
 class Call(_State):
@@ -63,6 +67,8 @@ class Call(_State):
     counter_number: int
     ts: datetime
     recall: bool = False
+    channel: Literal["online", "appointment"] | None = Field(
+        default=None, description="as `ticket_channel` of a counter (v1 addition, optional)")
 
 
 class BoardState(_State):

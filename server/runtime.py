@@ -25,6 +25,7 @@ from server.desk.statefeed import StateFeed
 from server.mqtt.ingest import Ingestor
 from server.mqtt.keypad import KeypadCommands
 from server.notify.notifier import Notifier
+from server.notify.reminders import BookingReminders
 from server.settings import ServerSettings
 from server.stats.alerts import AlertMonitor
 from server.stats.measures import rules_from_sites
@@ -69,6 +70,7 @@ class Runtime:
     keypads: KeypadCommands | None = None
     dayend: DayEnd | None = None
     notifier: Notifier | None = None  # messages to citizens (server/notify)
+    reminders: BookingReminders | None = None  # booking reminders, with the notifier
     # Only with [national] province set: daily roll-ups to the national aggregator.
     rollups: RollupPublisher | None = None
     parts: list[Part] = field(default_factory=list)
@@ -129,6 +131,12 @@ class Runtime:
         if dispatcher.dispatch_sites and settings.notify.enabled:
             notifier = Notifier(settings.notify, settings.sites, dispatcher.dispatch_sites, store.reader,
                                 settings.server.database, now)
+        reminders = None
+        if notifier is not None:
+            # The day-before and 30-minute reminders of appointments (issue 18), told by the
+            # booking rules after each booking, move, cancellation and check-in.
+            reminders = BookingReminders(notifier, bookings)
+            bookings.listeners.append(reminders.on_change)
 
         # Who reacts to an ingested batch, in this order: the dispatcher (its turns and the
         # retained board/queue states), then the statistics (pre-aggregates, alerts).
@@ -152,7 +160,7 @@ class Runtime:
         runtime = cls(settings=settings, clock=now, store=store, ingestor=ingestor, dispatcher=dispatcher,
                       stats=stats, refresher=refresher, alerts=alerts, bookings=bookings, booking_sweep=booking_sweep,
                       reports=reports, keypads=keypads, dayend=dayend, notifier=notifier,
-                      rollups=rollups, clock_rate=clock_rate)
+                      rollups=rollups, clock_rate=clock_rate, reminders=reminders)
         # Started in this order, stopped in the reverse one; the ingest link comes last so
         # that every listener is running before the first batch arrives.
         runtime.parts = [Part("dispatcher", dispatcher.launch, dispatcher.stop)]
@@ -167,6 +175,7 @@ class Runtime:
             Part("alerts", alerts.start, alerts.stop),
             Part("booking no-show sweep", booking_sweep.start, booking_sweep.stop),
             *([Part("notifier", notifier.start, notifier.stop)] if notifier is not None else []),
+            *([Part("booking reminders", reminders.catch_up, lambda: None)] if reminders is not None else []),
             Part("monthly report packs", reports.start, reports.stop),
         ]
         if rollups is not None:

@@ -38,6 +38,10 @@ PREFIX = {"online": "TX", "appointment": "LH"}
 TAKEN = ("booked", "checked_in")  # statuses that hold a place of a slot
 Clock = Callable[[], datetime]
 Announce = Callable[[list[Any]], None]
+# Told after the commit of a change to an appointment: (what happened, the booking's row:
+# code, site, service, kind, local_day, slot_start_at, status). The reminders of issue 18
+# (server/notify/reminders.py) listen; a listener's failure never undoes the change.
+Listener = Callable[[str, dict[str, Any]], None]
 
 
 @dataclass(frozen=True)
@@ -55,6 +59,7 @@ class Bookings:
         self.source = source
         self.clock = clock
         self.announce = announce
+        self.listeners: list[Listener] = []
 
     # -- reading -----------------------------------------------------------------------
     def site(self, site_id: str) -> Site:
@@ -167,6 +172,7 @@ class Bookings:
                 (code, site.id, service_id, slot.start.date().isoformat(), slot.start.timestamp(),
                  now.timestamp(), now.timestamp()),
             )
+        self._changed("booked", code)
         return {"code": code, "site": site.id, "service": service_id, "slot": slot.key}
 
     def move(self, code_text: str, slot_key: str) -> dict[str, Any]:
@@ -183,6 +189,7 @@ class Bookings:
                 "UPDATE bookings SET local_day = ?, slot_start_at = ?, changed_at = ?, moves = moves + 1 WHERE code = ?",
                 (slot.start.date().isoformat(), slot.start.timestamp(), now.timestamp(), booking["code"]),
             )
+        self._changed("moved", booking["code"])
         return {"code": booking["code"], "slot": slot.key}
 
     def cancel(self, code_text: str) -> dict[str, Any]:
@@ -191,6 +198,7 @@ class Bookings:
             now = self.clock()
             conn.execute("UPDATE bookings SET status = 'cancelled', changed_at = ? WHERE code = ?",
                          (now.timestamp(), booking["code"]))
+        self._changed("cancelled", booking["code"])
         return {"code": booking["code"], "status": "cancelled"}
 
     # -- online numbers ----------------------------------------------------------------
@@ -246,6 +254,7 @@ class Bookings:
             audit.record(conn, audit.as_actor(actor), "check_in", site=site.id, counter=counter, target=ticket_id,
                          detail={"number": number, "kind": booking["kind"], "via": via}, at=now.timestamp())
         self.announce([event])
+        self._changed("checked_in", booking["code"])
         return {"code": booking["code"], "kind": booking["kind"], "ticket_id": ticket_id, "number": number,
                 "service": booking["service"], "slot_start_at": booking["slot_start_at"]}
 
@@ -268,6 +277,36 @@ class Bookings:
         return self._event(conn, site, "ticket.checked_in", data, now)
 
     # -- internals ---------------------------------------------------------------------
+    def _changed(self, what: str, code: str) -> None:
+        """Tell the listeners (after the commit) what became of an appointment."""
+        if not self.listeners:
+            return
+        conn = self.store.reader()
+        try:
+            row = conn.execute(
+                "SELECT code, site, service, kind, local_day, slot_start_at, status FROM bookings WHERE code = ?", (code,),
+            ).fetchone()
+        finally:
+            conn.close()
+        if row is None or row[3] != "appointment":
+            return
+        booking = dict(zip(("code", "site", "service", "kind", "local_day", "slot_start_at", "status"), tuple(row)))
+        for listener in self.listeners:
+            try:
+                listener(what, booking)
+            except Exception:  # noqa: BLE001 - the booking stands whatever a listener does
+                log.exception("booking listener failed on %s", what)
+
+    def upcoming(self, conn: sqlite3.Connection, now: datetime) -> list[dict[str, Any]]:
+        """Appointments still booked whose slot has not started (reminders catch up at start)."""
+        rows = conn.execute(
+            "SELECT code, site, service, kind, local_day, slot_start_at, status FROM bookings "
+            "WHERE kind = 'appointment' AND status = 'booked' AND slot_start_at > ? ORDER BY slot_start_at",
+            (now.timestamp(),),
+        ).fetchall()
+        names = ("code", "site", "service", "kind", "local_day", "slot_start_at", "status")
+        return [dict(zip(names, tuple(r))) for r in rows if r[1] in self.sites]
+
     def _bookable(self, site_id: str, service_id: str, appointments: bool) -> tuple[Site, Any]:
         site = self.site(site_id)
         if appointments and not site.booking.enabled:
@@ -353,8 +392,10 @@ class Bookings:
 
 
 class NoShowSweep:
-    """Marks appointments whose check-in window closed unused as `no_show` (a figure of
-    the statistics, docs/booking.md), once a minute on its own thread."""
+    """Once a minute on its own thread: marks appointments whose check-in window closed
+    unused as `no_show` (a figure of the statistics), and turns held online numbers whose
+    grace period has passed into automatic no-shows even when no counter calls
+    (docs/booking.md)."""
 
     def __init__(self, bookings: Bookings, interval_s: float = 60.0):
         self.bookings = bookings
@@ -363,6 +404,39 @@ class NoShowSweep:
         self._thread: threading.Thread | None = None
 
     def sweep(self) -> int:
+        """Both sweeps; how many bookings and held numbers were marked."""
+        return self.sweep_appointments() + self.expire_holds()
+
+    def expire_holds(self) -> int:
+        """An online number held because its turn came before its citizen checked in
+        (server/desk/dispatch.py) becomes `ticket.no_show` (`"auto": true`, counter = the
+        counter whose call held it) once `grace_minutes` have passed since the hold, in
+        one transaction with the check that it still waits unchecked; then published and
+        announced like the booking rules' other events. The next call of its service
+        would have done the same: whichever comes first does it, once (the ticket then no
+        longer waits)."""
+        bookings = self.bookings
+        now = bookings.clock()
+        events = []
+        with bookings.store.writing() as conn:
+            for site in bookings.sites.values():
+                due = conn.execute(
+                    "SELECT h.ticket_id, h.counter FROM ticket_holds h JOIN tickets t ON t.ticket_id = h.ticket_id "
+                    "WHERE h.site = ? AND t.status = 'waiting' AND t.checked_in_at IS NULL AND h.held_at <= ? "
+                    "ORDER BY h.held_at",
+                    (site.id, now.timestamp() - site.booking.grace_minutes * 60),
+                ).fetchall()
+                for ticket_id, counter in due:
+                    if site.counter(counter) is None:  # a counter since removed from the config
+                        counter = next((c.id for c in site.counters), counter)
+                    events.append(bookings._event(conn, site, "ticket.no_show",
+                                                  {"ticket_id": ticket_id, "counter": counter, "auto": True}, now))
+        if events:
+            bookings.announce(events)
+            log.info("%d held online number(s) past their grace period marked no-show", len(events))
+        return len(events)
+
+    def sweep_appointments(self) -> int:
         now = self.bookings.clock()
         marked = 0
         with self.bookings.store.writing() as conn:

@@ -51,12 +51,12 @@ def in_progress(conn: sqlite3.Connection, site_id: str) -> dict[str, dict[str, A
     """counter id -> the ticket it has called or is serving (the latest one)."""
     rows = conn.execute(
         "SELECT counter, ticket_id, number, service, priority, issued_at, first_called_at, last_called_at, "
-        "started_at, status, transfers FROM tickets WHERE site = ? AND status IN ('called', 'serving') "
+        "started_at, status, transfers, channel FROM tickets WHERE site = ? AND status IN ('called', 'serving') "
         "ORDER BY last_event_at",
         (site_id,),
     ).fetchall()
     names = ("counter", "ticket_id", "number", "service", "priority", "issued_at", "first_called_at",
-             "last_called_at", "started_at", "status", "transfers")
+             "last_called_at", "started_at", "status", "transfers", "channel")
     return {row[0]: dict(zip(names, tuple(row))) for row in rows if row[0]}
 
 
@@ -127,16 +127,30 @@ def recent_calls(conn: sqlite3.Connection, site: Site) -> list[Call]:
         (site.id, RECENT_CALLS),
     ).fetchall()
     calls = []
-    for kind, ts, payload in rows:
-        data = json.loads(payload)["data"]
+    found = [(kind, ts, json.loads(payload)["data"]) for kind, ts, payload in rows]
+    channels = ticket_channels(conn, [data["ticket_id"] for _, _, data in found])
+    for kind, ts, data in found:
         if data["counter"] not in numbers:
             continue
         calls.append(Call(
             ticket_id=data["ticket_id"], number=data["number"], counter=data["counter"],
             counter_number=numbers[data["counter"]], ts=datetime.fromisoformat(ts),
-            recall=kind == "ticket.recalled",
+            recall=kind == "ticket.recalled", channel=_marked(channels.get(data["ticket_id"])),
         ))
     return calls
+
+
+def ticket_channels(conn: sqlite3.Connection, ticket_ids: list[str]) -> dict[str, str]:
+    """ticket id -> `online` / `appointment` for the given tickets not taken at a kiosk
+    (the board's mark beside the number)."""
+    ids = sorted(set(ticket_ids))
+    if not ids:
+        return {}
+    marks = ", ".join("?" for _ in ids)
+    return dict(conn.execute(
+        f"SELECT ticket_id, channel FROM tickets WHERE ticket_id IN ({marks}) AND channel IN ('online', 'appointment')",
+        ids,
+    ).fetchall())
 
 
 def board_state(conn: sqlite3.Connection, site: Site, now: datetime,
@@ -154,6 +168,7 @@ def board_state(conn: sqlite3.Connection, site: Site, now: datetime,
             ticket_id=ticket["ticket_id"] if ticket else None,
             ticket_number=ticket["number"] if ticket else None,
             service=ticket["service"] if ticket else None,
+            ticket_channel=_marked(ticket["channel"]) if ticket else None,
         ))
     counts = counts if counts is not None else waiting_counts(conn, site.id)
     return BoardState(
@@ -161,6 +176,10 @@ def board_state(conn: sqlite3.Connection, site: Site, now: datetime,
         waiting={s.id: counts.get(s.id, (0, 0))[0] for s in site.services},
         service_names={s.id: s.name for s in site.services}, notice=site.notice,
     )
+
+
+def _marked(channel: str | None) -> Any:
+    return channel if channel in ("online", "appointment") else None
 
 
 def build_states(conn: sqlite3.Connection, site: Site, now: datetime) -> tuple[BoardState, QueueState]:

@@ -42,6 +42,7 @@ SCAN_EVERY_S = 30.0  # rescan even without a batch (a restart, a missed echo)
 # times a second and a scan reads every waiting ticket of a site; coalescing them keeps
 # the notifier's cost small (bench/notify.py) for at most this much added delay.
 SCAN_GAP_S = 0.5
+REMIND_EVERY_S = 5.0  # how often planned reminders (bookings) are looked at: they go out within this of their time
 
 
 def backoff_s(attempts: int, rng: random.Random, first_s: float = BACKOFF_FIRST_S) -> float:
@@ -95,6 +96,7 @@ class Notifier:
         clock: Callable[[], datetime],
         channels: dict[str, Channel] | None = None,
         backoff_first_s: float = BACKOFF_FIRST_S,
+        remind_every_s: float = REMIND_EVERY_S,
     ):
         self.settings = settings
         self.sites = {s.id: s for s in sites if s.id in dispatch_sites}
@@ -106,6 +108,8 @@ class Notifier:
         self.rules = Rules(settings.near_people, settings.near_minutes, settings.rating_invite)
         self.rng = random.Random()
         self.backoff_first_s = backoff_first_s
+        self.remind_every_s = remind_every_s
+        self.remind_passes = 0  # passes of the reminder thread (tests wait on it to see that nothing went)
         self.scans = 0  # trigger passes done (tests wait on it to see that nothing happened)
         self.seen: set[tuple[str, str]] = set()
         self.errors = 0
@@ -162,6 +166,23 @@ class Notifier:
         the slot). Returns how many messages were added (0: already queued)."""
         return self._queue([notice])
 
+    def plan(self, notices: list[Notice]) -> int:
+        """Plan messages for a time on the server's clock (`notice.due_at`; booking
+        reminders, server/notify/reminders.py): kept in the outbox database, released as
+        ordinary messages on every channel that can reach the citizen then (a phone number
+        given after the booking counts), at most once per key and kind, across restarts.
+        Returns how many were newly planned."""
+        return self.outbox.plan(notices)
+
+    def release_due(self) -> int:
+        """Queue the planned messages whose time has come (the reminder thread calls this)."""
+        due = self.outbox.due_reminders(self.clock().timestamp())
+        if not due:
+            return 0
+        added = self._queue(due)
+        self.outbox.released(due)  # a crash before this line releases them again: the outbox's UNIQUE keeps one
+        return added
+
     def _queue(self, notices: list[Notice]) -> int:
         """Write the messages of many notices in one outbox transaction."""
         items: list[tuple[Notice, str, str, float | None]] = []
@@ -189,7 +210,8 @@ class Notifier:
         today = min((self._site_today(s) for s in self.sites.values()), default="")
         self.seen = self.outbox.known(today)
         self._mark(set(self.sites))  # catch up after a restart
-        self._threads = [threading.Thread(target=self._trigger_loop, name="xephang-notify", daemon=True)]
+        self._threads = [threading.Thread(target=self._trigger_loop, name="xephang-notify", daemon=True),
+                         threading.Thread(target=self._remind_loop, name="xephang-notify-remind", daemon=True)]
         # Instant channels (the ticket page) need no sender: their rows are written delivered.
         self._threads += [threading.Thread(target=self._send_loop, args=(name,), name=f"xephang-notify-{name}", daemon=True)
                           for name, channel in self.channels.items() if not getattr(channel, "instant", False)]
@@ -241,6 +263,18 @@ class Notifier:
             except Exception:  # noqa: BLE001 - the notifier must outlive one bad scan
                 self.errors += 1
                 log.exception("notifier scan failed")
+
+    def _remind_loop(self) -> None:
+        while not self._stop.wait(self.remind_every_s):
+            try:
+                self.release_due()
+                for name, channel in self.channels.items():
+                    if getattr(channel, "instant", False):  # no sender thread: delayed rows are delivered here
+                        self.outbox.deliver_due(name, time.time(), self.clock().timestamp())
+                self.remind_passes += 1
+            except Exception:  # noqa: BLE001 - the next pass tries again
+                self.errors += 1
+                log.exception("releasing planned messages failed")
 
     def _scan(self, sites: set[str], event_at: float) -> None:
         now = self.clock().timestamp()

@@ -64,6 +64,17 @@ CREATE TABLE IF NOT EXISTS contacts (
     created_at REAL NOT NULL,
     PRIMARY KEY (ticket_id, channel)
 );
+CREATE TABLE IF NOT EXISTS reminders (
+    ticket_id TEXT NOT NULL,
+    kind TEXT NOT NULL,
+    site TEXT NOT NULL,
+    day TEXT NOT NULL,
+    params TEXT NOT NULL,
+    due_at REAL NOT NULL,
+    expires_at REAL,
+    state TEXT NOT NULL DEFAULT 'planned',
+    PRIMARY KEY (ticket_id, kind)
+);
 CREATE TABLE IF NOT EXISTS secrets (
     name TEXT PRIMARY KEY,
     value BLOB NOT NULL
@@ -191,6 +202,52 @@ class Outbox:
                 raise
         return [Row(r[0], r[1], r[2], r[3], r[4], r[5], json.loads(r[6]), r[7] + 1, r[8]) for r in rows]
 
+    def deliver_due(self, channel: str, now: float, told_at: float) -> int:
+        """An instant channel (the page) has no sender: its delayed rows (booking reminders)
+        become delivered here once due; expired ones are dropped."""
+        with self.lock:
+            self.conn.execute("BEGIN IMMEDIATE")
+            try:
+                self.conn.execute(
+                    "UPDATE outbox SET state = 'dropped', error = 'expired' WHERE channel = ? AND state = 'pending' "
+                    "AND expires_at IS NOT NULL AND expires_at < ?", (channel, now))
+                count = self.conn.execute(
+                    "UPDATE outbox SET state = 'sent', attempts = attempts + 1, sent_at = ?, told_at = ? "
+                    "WHERE channel = ? AND state = 'pending' AND next_at <= ?", (now, told_at, channel, now)).rowcount
+                self.conn.execute("COMMIT")
+            except BaseException:
+                self.conn.execute("ROLLBACK")
+                raise
+        return int(count)
+
+    def withdraw(self, ticket_id: str, kinds: Iterable[str], reason: str, forget: bool = False) -> int:
+        """Messages of these kinds not sent yet will not be: `dropped` with `reason` (a
+        cancelled booking), or deleted (`forget`: a moved booking schedules them anew).
+        With `forget`, rows already finished are kept under another key (history stays,
+        and the new slot may have its own reminder of the same kind). A row being sent at
+        this moment is left alone. Returns the rows changed."""
+        kinds = tuple(kinds)
+        marks = ", ".join("?" for _ in kinds)
+        args = (ticket_id, *kinds)
+        with self.lock:
+            self.conn.execute("BEGIN IMMEDIATE")
+            try:
+                if forget:
+                    changed = self.conn.execute(
+                        f"DELETE FROM outbox WHERE ticket_id = ? AND kind IN ({marks}) AND state = 'pending'", args).rowcount
+                    self.conn.execute(
+                        f"UPDATE outbox SET ticket_id = ticket_id || '~' || id WHERE ticket_id = ? AND kind IN ({marks}) "
+                        "AND state IN ('sent', 'failed', 'dropped')", args)
+                else:
+                    changed = self.conn.execute(
+                        f"UPDATE outbox SET state = 'dropped', error = ? WHERE ticket_id = ? AND kind IN ({marks}) "
+                        "AND state = 'pending'", (reason, *args)).rowcount
+                self.conn.execute("COMMIT")
+            except BaseException:
+                self.conn.execute("ROLLBACK")
+                raise
+        return int(changed)
+
     def next_due(self, channel: str) -> float | None:
         with self.lock:
             row = self.conn.execute(
@@ -228,6 +285,57 @@ class Outbox:
             names = [d[0] for d in cursor.description]
             return [dict(zip(names, r)) for r in cursor.fetchall()]
 
+    # -- planned messages (booking reminders) ----------------------------------------------
+    # A reminder waits here, with its time on the server's clock (`due_at`, `expires_at`:
+    # epoch seconds of the project clock, which a demo or a test may move), until the
+    # notifier releases it into the outbox as an ordinary message: planned → released
+    # (or expired, cancelled). Kept apart from the outbox, whose times are the machine's.
+    def plan(self, notices: list[Notice]) -> int:
+        """Plan reminders; one already planned (or released) for that key and kind stays as it is."""
+        with self.lock:
+            self.conn.execute("BEGIN IMMEDIATE")
+            try:
+                added = sum(self.conn.execute(
+                    "INSERT OR IGNORE INTO reminders (ticket_id, kind, site, day, params, due_at, expires_at) "
+                    "VALUES (?, ?, ?, ?, ?, ?, ?)",
+                    (n.ticket_id, n.kind, n.site, n.day, json.dumps(n.params, ensure_ascii=False), n.due_at or 0.0,
+                     n.expires_at)).rowcount for n in notices)
+                self.conn.execute("COMMIT")
+            except BaseException:
+                self.conn.execute("ROLLBACK")
+                raise
+        return int(added)
+
+    def unplan(self, ticket_id: str, state: str | None = None) -> int:
+        """Cancel the planned reminders of a key (`state` = 'cancelled'), or forget them all,
+        released ones too (None: the booking moved and plans anew)."""
+        with self.lock:
+            if state is None:
+                return int(self.conn.execute("DELETE FROM reminders WHERE ticket_id = ?", (ticket_id,)).rowcount)
+            return int(self.conn.execute("UPDATE reminders SET state = ? WHERE ticket_id = ? AND state = 'planned'",
+                                         (state, ticket_id)).rowcount)
+
+    def due_reminders(self, now: float) -> list[Notice]:
+        """Planned reminders due at `now` (server clock); those past their expiry are marked expired."""
+        with self.lock:
+            self.conn.execute("UPDATE reminders SET state = 'expired' WHERE state = 'planned' AND expires_at IS NOT NULL "
+                              "AND expires_at <= ?", (now,))
+            rows = self.conn.execute(
+                "SELECT ticket_id, kind, site, day, params FROM reminders WHERE state = 'planned' AND due_at <= ? "
+                "ORDER BY due_at", (now,)).fetchall()
+        return [Notice(r[0], r[2], r[1], r[3], json.loads(r[4])) for r in rows]
+
+    def released(self, notices: list[Notice]) -> None:
+        with self.lock:
+            self.conn.executemany("UPDATE reminders SET state = 'released' WHERE ticket_id = ? AND kind = ? AND state = 'planned'",
+                                  [(n.ticket_id, n.kind) for n in notices])
+
+    def reminders(self, ticket_id: str) -> list[dict[str, Any]]:
+        with self.lock:
+            cursor = self.conn.execute("SELECT * FROM reminders WHERE ticket_id = ? ORDER BY due_at", (ticket_id,))
+            names = [d[0] for d in cursor.description]
+            return [dict(zip(names, r)) for r in cursor.fetchall()]
+
     # -- contacts (personal data: encrypted, never logged, purged) -------------------------
     def add_contact(self, ticket_id: str, channel: str, site: str, keep_until: str, address: str, now: float) -> None:
         token = self.fernet.encrypt(address.encode("utf-8"))
@@ -246,6 +354,11 @@ class Outbox:
             return self.fernet.decrypt(row[0]).decode("utf-8")
         except InvalidToken:
             return None  # the key file was replaced: the contact is unreadable, hence gone
+
+    def keep_until(self, ticket_id: str, day: str) -> int:
+        """A moved booking keeps its contacts until the end of its new slot's day."""
+        with self.lock:
+            return int(self.conn.execute("UPDATE contacts SET keep_until = ? WHERE ticket_id = ?", (day, ticket_id)).rowcount)
 
     def channels_of(self, ticket_id: str) -> set[str]:
         with self.lock:

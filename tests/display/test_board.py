@@ -142,3 +142,37 @@ def test_the_big_call_clears_when_its_counter_closes():
     calls2 = [{**calls[0], "ticket_id": board2.newest.ticket_id, "number": "A033"}]
     apply_inbound(state_item(board_state(evening, counters=paused, recent_calls=calls2)), board2, 3.0, evening)
     assert board2.current_call.number == "A033" and not board2.all_closed
+
+
+def test_the_channel_mark_follows_the_state_and_survives_a_recall():
+    """A call event has no channel: the server's next state brings the mark of a new call
+    (and wins over the event's copy of that call); a recall keeps the mark it had."""
+    import uuid
+
+    board = model()
+    board.set_link(True, 0)
+    apply_inbound(state_item(board_state(T0)), board, 1.0, T0)
+    ticket = uuid.uuid4()
+    called_at = T0 + timedelta(seconds=5)
+    from protocol.events import make_event
+
+    def call(kind, ts, seq):
+        return make_event(kind, site=SITE_ID, source="server", seq=seq, ts=ts,
+                          data={"ticket_id": ticket, "number": "LH002", "counter": "quay-1"})
+
+    apply_inbound(event_item(call("ticket.called", called_at, 1)), board, 6.0, called_at)
+    assert board.newest.channel == "" and board.counters["quay-1"].channel == ""
+    state = board_state(
+        called_at + timedelta(seconds=1),
+        counters=[{"id": "quay-1", "number": 1, "name": "Quầy 1", "state": "open", "ticket_number": "LH002",
+                   "ticket_id": str(ticket), "ticket_channel": "appointment"}],
+        recent_calls=[{"ticket_id": str(ticket), "number": "LH002", "counter": "quay-1", "counter_number": 1,
+                       "ts": called_at, "channel": "appointment"}],
+    )
+    apply_inbound(state_item(state), board, 7.0, called_at)
+    assert board.newest.channel == "appointment" and board.counters["quay-1"].channel == "appointment"
+    assert len([c for c in board.recent if c.ticket_id == str(ticket)]) == 1
+    recalled_at = called_at + timedelta(seconds=60)
+    apply_inbound(event_item(call("ticket.recalled", recalled_at, 2)), board, 66.0, recalled_at)
+    assert board.newest.recall and board.newest.channel == "appointment"
+    assert board.counters["quay-1"].channel == "appointment"

@@ -3,7 +3,10 @@ the offline banner, redrawing only what changed, and snapshots at both sizes."""
 
 from __future__ import annotations
 
+import os
 import queue
+import uuid
+from datetime import timedelta
 from pathlib import Path
 
 import pygame
@@ -13,7 +16,7 @@ import pytest
 from display.app import BoardApp, save_png
 from display.demo import demo_state
 from display.feed import Inbound
-from display.render import AMBER, RED, YELLOW
+from display.render import AMBER, MARK, MARK_LABELS, RED, YELLOW
 from display.text import VIETNAMESE_ALL, Fonts, missing_glyphs
 from tests.display.conftest import T0, board_state, call_event, display_settings, event_item, state_item
 from tests.support import SITE_ID
@@ -151,3 +154,72 @@ def test_counter_table_header_reads_at_1024x768(clocks):
     counter_1024, serving_1024 = sizes[(1024, 768)]
     assert serving_1024 >= 0.9 * counter_1024, sizes  # "Đang phục vụ" as large as "Quầy"
     assert serving_1024 >= 0.6 * sizes[(1366, 768)][1], sizes
+
+
+def _marked_state(ts):
+    """Counter 1 serves a booked ticket, counter 2 a kiosk ticket; the newest call is the
+    booked one and an older call was a number taken on a phone."""
+    state = board_state(ts)
+    counters = [c.model_copy(update={"ticket_number": "LH001", "ticket_channel": "appointment"}) if c.id == "quay-1" else c
+                for c in state.counters]
+    calls = [
+        {"ticket_id": str(uuid.uuid4()), "number": "LH001", "counter": "quay-1", "counter_number": 1,
+         "ts": ts - timedelta(seconds=10), "channel": "appointment"},
+        {"ticket_id": str(uuid.uuid4()), "number": "B002", "counter": "quay-2", "counter_number": 2, "ts": ts - timedelta(seconds=30)},
+        {"ticket_id": str(uuid.uuid4()), "number": "TX004", "counter": "quay-2", "counter_number": 2,
+         "ts": ts - timedelta(seconds=90), "channel": "online"},
+    ]
+    return board_state(ts, counters=[c.model_dump() for c in counters], recent_calls=calls)
+
+
+def _row_box(app, index):
+    """The counters table's row `index` (0 = first counter), as the renderer lays it out."""
+    rect = app.renderer.layout.counters
+    shown = [c for c in app.model.counters.values() if c.state != "closed"]
+    row_h = rect.height / (max(len(shown), 3) + 1)
+    return pygame.Rect(rect.left, round(rect.top + row_h * (index + 1)), rect.width, round(row_h))
+
+
+@pytest.mark.parametrize("size", [(1920, 1080), (1366, 768), (1024, 768)])
+def test_a_booked_number_carries_its_mark_beside_the_number(size, clocks, tmp_path):
+    surface = pygame.Surface(size)
+    app = BoardApp(display_settings(), surface, queue.Queue(), wall=clocks.wall, mono=clocks.mono, present=lambda r: None)
+    app.inbox.put(Inbound("link", up=True))
+    app.inbox.put(state_item(_marked_state(T0)))
+    app.step()
+    marks = app.renderer.marks
+    # The big call, the counters table and the last calls each draw the mark in Vietnamese.
+    assert [(n, t) for n, t, _ in marks["call"]] == [("LH001", "Lịch hẹn")]
+    assert [(n, t) for n, t, _ in marks["counters"]] == [("LH001", "Lịch hẹn")]
+    assert [(n, t) for n, t, _ in marks["recent"]] == [("TX004 → 2", "Từ xa")]
+    for region in ("call", "counters", "recent"):
+        for _, _, badge in marks[region]:
+            assert getattr(app.renderer.layout, region).contains(badge)
+            assert _has_colour(surface, badge, MARK)
+    # Pixels: the teal badge is in counter 1's row, beside the number, and not in counter 2's row (a kiosk ticket).
+    first, second = _row_box(app, 0), _row_box(app, 1)
+    assert _has_colour(surface, first, MARK)
+    assert not _has_colour(surface, second, MARK)
+    badge = marks["counters"][0][2]
+    assert first.contains(badge) and badge.left > first.centerx  # in the ticket column, under the number
+    if os.environ.get("XEPHANG_SCREENSHOT_DIR") and size == (1366, 768):
+        save_png(surface, Path(os.environ["XEPHANG_SCREENSHOT_DIR"]) / "board-appointment.png")
+
+
+def test_a_state_without_channels_draws_no_mark(clocks):
+    """An old server's board state (no channel fields) and kiosk tickets: no badge anywhere."""
+    surface = pygame.Surface((1366, 768))
+    app = BoardApp(display_settings(), surface, queue.Queue(), wall=clocks.wall, mono=clocks.mono, present=lambda r: None)
+    app.inbox.put(Inbound("link", up=True))
+    app.inbox.put(state_item(board_state(T0)))
+    app.step()
+    assert all(not drawn for drawn in app.renderer.marks.values())
+    assert not _has_colour(surface, surface.get_rect(), MARK)
+
+
+def test_the_mark_texts_are_covered_by_the_board_fonts(make_app):
+    app = make_app()
+    labels = [app.renderer._(text) for text in MARK_LABELS.values()]
+    assert labels == ["Lịch hẹn", "Từ xa"]
+    for font in (FONT, BOLD):
+        assert missing_glyphs(font, "".join(labels)) == []

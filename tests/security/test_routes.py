@@ -29,6 +29,8 @@ PUBLIC_POSTS = {
     "/b/{code}/move": "the booking page's form; the code is the key",
     "/api/v1/tickets/{ticket_id}/subscribe": "a citizen opts in to alerts for their own ticket; the ticket id is the key",
     "/api/v1/tickets/{ticket_id}/unsubscribe": "a citizen opts out; the ticket id is the key",
+    "/api/v1/bookings/{code}/remind": "a citizen opts in to their booking's reminders (consent); the code is the key",
+    "/b/{code}/remind": "the booking page's reminder opt-in form; the code is the key",
 }
 BODIES = {"complete": {"outcome": "returned"}, "transfer": {"to_service": "dat-dai"}, "pause": {"reason": "Đi họp"},
           "call": {"ticket_id": "00000000-0000-4000-8000-000000000000"}, "rating": {"rating": 1, "scale": "4-level"},

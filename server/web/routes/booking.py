@@ -13,14 +13,14 @@ from __future__ import annotations
 
 import io
 from datetime import UTC, datetime, timedelta
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 from urllib.parse import quote
 
 import qrcode
 from anyio import to_thread
 from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, ValidationError
 
 from protocol.errors import Refused
 from protocol.i18n import translator
@@ -59,6 +59,8 @@ ERROR_TEXTS = {
     "closed_now": "Numbers are given during opening hours only.",
     "too_many_requests": "Too many attempts, please try again in a few minutes.",
     "not_appointment": "An online number cannot be moved or cancelled; it lapses if unused.",
+    "consent_required": "Tick the box to agree before giving your number.",
+    "invalid_phone": "Please enter a Vietnamese mobile number (10 digits starting with 0).",
 }
 STATUS_TEXTS = {
     "booked": "Booked", "cancelled": "Cancelled", "checked_in": "Checked in", "no_show": "Not used",
@@ -364,7 +366,78 @@ async def booking_page(request: Request, code: str, bookings: BookingsDep) -> Re
                                    "message": translator("server", locale)(ERROR_TEXTS["too_many_requests"])}, 429)
         return _page(request, {"locale": locale, "step": "missing"}, 404)
     raw = codes.canonical(code) or ""
+    view.update(await to_thread.run_sync(lambda: _reminders(request, view)))
     return _page(request, {"locale": locale, "step": "booking", "view": view, "raw": raw})
+
+
+# -- reminders (issue 18): what the booking page shows, and the phone opt-in ---------------
+class RemindIn(BaseModel):
+    channel: Literal["zalo", "sms"]
+    phone: str = Field(max_length=20, description="Vietnamese mobile number")
+    consent: bool = Field(default=False, description="the citizen ticked the opt-in; required")
+
+    def __repr__(self) -> str:  # never print a phone number
+        return f"RemindIn(channel={self.channel!r})"
+
+
+def _reminders(request: Request, view: dict[str, Any]) -> dict[str, Any]:
+    """The reminders this booking got on the page channel, and the phone channels the
+    citizen may opt in to (only where the site sends by Zalo or SMS)."""
+    notifier = runtime_of(request).notifier
+    if notifier is None or view["kind"] != "appointment":
+        return {"reminders": [], "remind_channels": [], "reminded": False}
+    key = codes.canonical(view["code"]) or ""
+    channels = notifier.channels_for(view["site"]["id"])
+    return {
+        "reminders": notifier.page_notices(key),
+        "remind_channels": [c for c in channels if c in ("zalo", "sms")],
+        "reminded": bool(notifier.outbox.channels_of(key)),
+    }
+
+
+def _remind(request: Request, code: str, body: RemindIn) -> None:
+    """Keep the citizen's phone number for this booking's reminders (encrypted, until the
+    end of the slot's day, docs/privacy.md); refused without the consent box ticked."""
+    from server.web.routes.notify import normalise_phone
+
+    notifier = runtime_of(request).notifier
+    if notifier is None:
+        raise ApiError(404, "not_found", "this server sends no messages")
+    raw = codes.canonical(code)
+    found = runtime_of(request).bookings.view(reader_for(request), raw) if raw else None
+    if found is None:
+        raise ApiError(404, "unknown_code", "no booking has this code")
+    if found["kind"] != "appointment" or found["status"] != "booked":
+        raise ApiError(409, "code_used", "reminders are for a booking still to come")
+    if body.channel not in notifier.channels_for(found["site"]):
+        raise ApiError(409, "channel_unavailable", f"this office does not send {body.channel} messages")
+    if not body.consent:
+        raise ApiError(422, "consent_required", "a phone number is kept only with the citizen's explicit consent")
+    notifier.add_contact(found["code"], found["site"], body.channel, normalise_phone(body.phone), found["local_day"])
+
+
+@router.post("/api/v1/bookings/{code}/remind", status_code=201,
+             summary="Opt in to the booking's reminders by Zalo or SMS (a phone number, with consent; no login)")
+async def remind(request: Request, code: str, body: RemindIn) -> JSONResponse:
+    _limit(request, codes.canonical(code) or code[:32])
+    await to_thread.run_sync(lambda: _remind(request, code, body))
+    return JSONResponse(status_code=201, content={"subscribed": body.channel}, headers=HEADERS)
+
+
+@router.post("/b/{code}/remind", include_in_schema=False)
+async def remind_form(request: Request, code: str) -> Response:
+    locale = _locale(request)
+    form = await _form(request)
+    try:
+        _limit(request, codes.canonical(code) or code[:32])
+        body = RemindIn(channel=form.get("channel", ""), phone=form.get("phone", ""),  # type: ignore[arg-type]
+                        consent=form.get("consent") == "yes")
+        await to_thread.run_sync(lambda: _remind(request, code, body))
+    except ValidationError:
+        return _error_page(request, locale, ApiError(422, "invalid_phone", "invalid form"), f"/b/{quote(code)}{_lang(locale)}")
+    except (Refused, ApiError) as exc:
+        return _error_page(request, locale, exc, f"/b/{quote(code)}{_lang(locale)}")
+    return RedirectResponse(f"/b/{quote(code)}{_lang(locale)}", status_code=303)
 
 
 @router.get("/b/{code}/qr.png", include_in_schema=False)

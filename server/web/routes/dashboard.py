@@ -37,6 +37,9 @@ JS_TEXTS = (
     "Issued", "Share of tickets", "Arrivals and waits by hour", "Longest wait now",
     "Printer", "paper_low", "Ticket past the target", "Enter dates as dd/mm/yyyy, e.g. {example}.",
     "Dates from 2000 to {year} only.", "The start date must not be after the end date.",
+    # booking figures (issue 17)
+    "Appointments booked", "Cancelled", "Checked in", "Booked, not come", "Punctuality, median / p90 (check-in − slot start)",
+    "Online numbers (checked in)", "Share served by booking",
 ) + WEEKDAYS
 
 

@@ -39,6 +39,8 @@ JS_TEXTS = (
     "Open", "Paused", "Closed", "No ticket in progress", "Called", "Serving", "Waiting", "Priority",
     "Nobody is waiting", "No device faults", "Live", "Reconnecting…", "Done", "Error", "at counter", "minutes",
     "Call this ticket now",
+    # the mark beside a booked or remote number (docs/booking.md)
+    "Booked slot", "Remote number", "Not checked in yet",
     # what was done, after each action (desk.js doneText)
     "Called {number}", "Called {number} again", "Receiving {number}", "{number}: no-show recorded",
     "{number} moved to {service}", "Counter paused: {reason}", "Counter open", "Counter closed",

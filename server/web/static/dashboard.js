@@ -172,7 +172,52 @@
     }), config);
   }
 
+  // Booking figures of the period (docs/measures.md): GET .../bookings/figures, and the
+  // share served by booking from the statistics grouped by channel.
+  function signedMin(s) {
+    if (s === null || s === undefined) return "–";
+    var m = Math.round(s / 60);
+    return (m > 0 ? "+" : "") + m;
+  }
+  function renderBookings(f, channels) {
+    var box = document.getElementById("booking-figures");
+    box.replaceChildren();
+    var rows = channels || [];
+    var issued = rows.reduce(function (sum, r) { return sum + r.issued; }, 0);
+    var booked = rows.filter(function (r) { return r.channel === "appointment"; }).reduce(function (sum, r) { return sum + r.issued; }, 0);
+    var share = issued ? Math.round(1000 * booked / issued) / 10 : null;
+    var items = [
+      ["bookings", _("Appointments booked"), String(f.bookings)],
+      ["cancelled", _("Cancelled"), String(f.cancelled)],
+      ["checked_in", _("Checked in"), String(f.checked_in)],
+      ["no_show", _("Booked, not come"), String(f.no_show)],
+      ["punctuality", _("Punctuality, median / p90 (check-in − slot start)"),
+        signedMin(f.punctuality_median_s) + " / " + signedMin(f.punctuality_p90_s) + " " + _("min")],
+      ["online", _("Online numbers (checked in)"), f.online_numbers + " (" + f.online_checked_in + ")"],
+      ["share", _("Share served by booking"), pct(share)],
+    ];
+    items.forEach(function (item) {
+      var pair = el("div", undefined, "figure"), dd = el("dd", item[2], "num");
+      dd.dataset.figure = item[0];
+      pair.append(el("dt", item[1]), dd);
+      box.append(pair);
+    });
+  }
+
+  function loadBookings() {
+    // Apart from the charts: grouping by channel reads the ticket rows and may refuse a
+    // very long period; the other figures still show, the share as "–".
+    var site = state.site;
+    var figures = getJSON("/api/v1/sites/" + encodeURIComponent(site) + "/bookings/figures?" + query());
+    var channels = getJSON("/api/v1/stats?" + query("site=" + encodeURIComponent(site) + "&group_by=channel"))
+      .then(function (body) { return body.rows; }, function () { return null; });
+    Promise.all([figures, channels]).then(function (parts) {
+      if (site === state.site) renderBookings(parts[0], parts[1]);
+    }).catch(function () { document.getElementById("booking-figures").replaceChildren(el("dd", _("No data for this period."), "muted")); });
+  }
+
   function loadSite() {
+    loadBookings();
     var site = "site=" + encodeURIComponent(state.site);
     Promise.all([
       getJSON("/api/v1/stats?" + query(site + "&group_by=day")),

@@ -40,6 +40,12 @@
     return mark;
   }
 
+  // A booked slot or a number taken on a phone (docs/booking.md): the same mark as the board's.
+  var CHANNEL_MARKS = { appointment: "Booked slot", online: "Remote number" };
+  function channelMark(channel) {
+    return CHANNEL_MARKS[channel] ? el("span", "tag channel " + channel, t(CHANNEL_MARKS[channel])) : null;
+  }
+
   function say(text, kind) {
     var box = $("message");
     box.textContent = text || "";
@@ -63,6 +69,9 @@
     mark.hidden = !(cur && cur.unconfirmed);
     mark.textContent = UNCONFIRMED;
     mark.title = UNCONFIRMED_HELP;
+    var channel = $("cur-channel");
+    channel.hidden = !(cur && CHANNEL_MARKS[cur.channel]);
+    channel.textContent = cur && CHANNEL_MARKS[cur.channel] ? t(CHANNEL_MARKS[cur.channel]) : "";
     $("cur-service").textContent = cur ? cur.service_name + (cur.priority ? " · " + t("Priority") : "") : t("No ticket in progress");
     $("cur-status").textContent = cur ? (cur.status === "serving" ? t("Serving") : t("Called")) : "";
     $("cur-target").textContent = cur && cur.target_s ? Math.round(cur.target_s / 60) + " " + t("minutes") : "—";
@@ -104,6 +113,10 @@
         var item = el("li", ticket.priority ? "priority" : "");
         item.appendChild(el("span", "num", ticket.number));
         if (ticket.unconfirmed) { item.appendChild(unconfirmedMark()); }
+        var mark = channelMark(ticket.channel);
+        if (mark) { item.appendChild(mark); }
+        // An online number is not called before its citizen checks in.
+        if (ticket.channel === "online" && !ticket.checked_in_at) { item.appendChild(el("span", "tag absent", t("Not checked in yet"))); }
         if (ticket.priority) { item.appendChild(el("span", "tag", t("Priority"))); }
         var age = el("span", "age");
         age.dataset.issued = ticket.issued_at;
