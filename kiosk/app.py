@@ -324,7 +324,7 @@ class KioskApp(DeviceLoop):
                     if self.lights:
                         self.lights.show("printing")
                     result = self.kiosk.print_checked_in(answer.number, answer.ticket_id, answer.service,  # type: ignore[union-attr]
-                                                         answer.kind or "appointment")
+                                                         answer.kind or "appointment", answer.counter)
                 else:
                     result = IssueResult(f"refused:{answer.code}", self._(SCAN_TEXTS.get(answer.code, SCAN_OTHER)))
         except Exception:  # noqa: BLE001 - one bad scan must not stop the kiosk

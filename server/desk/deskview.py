@@ -6,7 +6,8 @@ missing the target, device faults at the site, and the counter's totals today; t
 estimated wait (issue 16) of a ticket issued now per service and of each waiting ticket,
 in the console's words (`wait_text`).
 Every ticket carries `unconfirmed` (1 when the kiosk published it without a confirmed
-print, docs/kiosk.md), so the console can mark it beside the number.
+print, docs/kiosk.md), so the console can mark it beside the number, and `channel`
+(`return`: a second visit's "bổ sung" ticket, docs/second-visit.md).
 No FastAPI here.
 """
 
@@ -37,16 +38,18 @@ def desk_view(conn: sqlite3.Connection, site: Site, counter_id: str, now: dateti
     current = in_progress_one(conn, site.id, counter_id)
     if current:
         extra = conn.execute(
-            "SELECT first_called_at, last_called_at, started_at, recalled_count, transfers, unconfirmed FROM tickets "
-            "WHERE ticket_id = ?",
+            "SELECT first_called_at, last_called_at, started_at, recalled_count, transfers, unconfirmed, channel, "
+            "dossier_code FROM tickets WHERE ticket_id = ?",
             (current["ticket_id"],),
         ).fetchone()
         current.update(
             first_called_at=extra[0], last_called_at=extra[1], started_at=extra[2], recalled_count=extra[3],
-            transfers=extra[4], unconfirmed=extra[5], service_name=names.get(current["service"], current["service"]),
+            transfers=extra[4], unconfirmed=extra[5], channel=extra[6], dossier_code=extra[7],
+            service_name=names.get(current["service"], current["service"]),
             target_s=targets.get(current["service"]),
         )
-    names_ = ("ticket_id", "number", "service", "priority", "issued_at", "status", "counter", "unconfirmed")
+    names_ = ("ticket_id", "number", "service", "priority", "issued_at", "status", "counter", "unconfirmed", "channel",
+              "preferred_counter")
     columns = ", ".join(names_)
     counts = {service: n for service, (n, _p) in waiting_counts(conn, site.id).items()}
     waiting: dict[str, list[dict[str, Any]]] = {}

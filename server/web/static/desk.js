@@ -63,7 +63,8 @@
     mark.hidden = !(cur && cur.unconfirmed);
     mark.textContent = UNCONFIRMED;
     mark.title = UNCONFIRMED_HELP;
-    $("cur-service").textContent = cur ? cur.service_name + (cur.priority ? " · " + t("Priority") : "") : t("No ticket in progress");
+    $("cur-service").textContent = cur ? cur.service_name + (cur.priority ? " · " + t("Priority") : "") +
+      (cur.channel === "return" ? " · " + t("Additional documents") : "") : t("No ticket in progress");
     $("cur-status").textContent = cur ? (cur.status === "serving" ? t("Serving") : t("Called")) : "";
     $("cur-target").textContent = cur && cur.target_s ? Math.round(cur.target_s / 60) + " " + t("minutes") : "—";
     tick();
@@ -105,6 +106,7 @@
         item.appendChild(el("span", "num", ticket.number));
         if (ticket.unconfirmed) { item.appendChild(unconfirmedMark()); }
         if (ticket.priority) { item.appendChild(el("span", "tag", t("Priority"))); }
+        if (ticket.channel === "return") { item.appendChild(el("span", "tag second-visit", t("Additional documents"))); }
         var age = el("span", "age");
         age.dataset.issued = ticket.issued_at;
         item.appendChild(age);
@@ -245,6 +247,7 @@
       body = { outcome: button.dataset.outcome };
       var code = $("dossier").value.trim();
       if (code) { body.dossier_code = code; }
+      if (body.outcome === "guided" && $("return-code") && $("return-code").checked) { body.return_code = true; }
     } else if (action === "transfer") {
       body = { to_service: $("transfer-to").value };
     } else if (action === "call") {
@@ -269,8 +272,12 @@
       return response.json().then(function (data) { return { ok: response.ok, status: response.status, data: data }; });
     }).then(function (result) {
       if (result.ok) {
-        say(doneText(action, body, result.data), "ok");
-        if (action === "complete") { $("dossier").value = ""; }
+        var done = doneText(action, body, result.data);
+        if (result.data.return_code) {
+          done += " · " + t("Return code for the citizen: {code}").replace("{code}", result.data.return_code.code);
+        }
+        say(done, "ok");
+        if (action === "complete") { $("dossier").value = ""; if ($("return-code")) { $("return-code").checked = false; } }
       } else {
         say(T["error:" + result.data.code] || (t("Error") + ": " + (result.data.detail || result.data.code)), "bad");
         if (result.status === 401) { location.href = "/login?next=/desk"; }
