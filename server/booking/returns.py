@@ -11,10 +11,11 @@ transaction that marks the code used, a ticket with `channel: "return"`, a `BS` 
 visit and the site's return priority, if any. The dispatcher keeps such a ticket for its
 counter while that counter is not closed (server/desk/rules.py `reserved_elsewhere`).
 
-A first ticket completed without a dossier code gets one when its code is handed out:
-`XP-` and ten code symbols (a key of xephang's own for a dossier that has no number in
-the one-stop system yet); the ticket's `ticket.completed` already stored, the key goes on
-the return code and on the second ticket, and the desk is asked to note it on the papers.
+Visits are counted per dossier code (server/stats/report.py), so a return code needs the
+first ticket's dossier code: completing with "give a return code" and no code makes one
+(`XP-` and ten code symbols: xephang's own key for a dossier with no one-stop number yet,
+server/web/routes/api_desk.py); a ticket completed without any code gets no return code
+(`no_dossier_code`), since its second visit could not be counted with it.
 Imports protocol and server.storage only (through server.booking); no FastAPI, no paho.
 """
 
@@ -26,7 +27,6 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from protocol.sites import Site
-from server.booking import codes
 from server.booking.errors import BookingRefused
 
 PREFIX = "BS"  # "bổ sung": server numbers BS001, BS002... per site and day
@@ -70,14 +70,15 @@ def hand_out(conn: sqlite3.Connection, site: Site, counter: str, ticket_id: str,
     existing = of_ticket(conn, ticket_id)
     if existing is not None:
         return existing
+    if not dossier_code:
+        raise BookingRefused("no_dossier_code", "complete with a dossier code (or ask for the return code then)")
     if site.local_day(datetime.fromtimestamp(completed_at, now.tzinfo)) != site.local_day(now):
         raise BookingRefused("too_late", "a return code is given on the day of the visit")
     code = new_code(conn)
     expires = now + timedelta(days=site.return_visit.valid_days)
-    dossier = dossier_code or f"XP-{codes.new_code()}"
     conn.execute(
         f"INSERT INTO return_codes ({', '.join(RETURN_COLUMNS)}) VALUES ({', '.join('?' for _ in RETURN_COLUMNS)})",
-        (code, site.id, service, counter, ticket_id, dossier, now.timestamp(), expires.timestamp(), "issued", None, None),
+        (code, site.id, service, counter, ticket_id, dossier_code, now.timestamp(), expires.timestamp(), "issued", None, None),
     )
     found = find(conn, code)
     assert found is not None

@@ -35,6 +35,7 @@ STATUS: dict[str, int] = {
     "turn_passed": 409, "not_appointment": 409,
     # the second visit (server/booking/returns.py, docs/second-visit.md)
     "return_off": 404, "unknown_ticket": 404, "not_guided": 409, "other_counter": 409, "return_needs_guided": 422,
+    "no_dossier_code": 409,
 }
 
 

@@ -121,7 +121,12 @@ async def complete(request: Request, site: str, counter: str, body: Outcome, use
     actor = _desk(request, dispatcher, user, site, counter, "complete")
     if body.return_code and body.outcome != "guided":
         raise ApiError(422, "return_needs_guided", "a return code goes with the outcome 'guided'")
-    done = await _act(dispatcher, "complete", site, counter, actor, outcome=body.outcome, dossier_code=body.dossier_code)
+    dossier_code = body.dossier_code
+    if body.return_code and not (dossier_code or "").strip():
+        # Visits are counted per dossier code: a dossier without a one-stop number yet gets a
+        # key of xephang's own, on this completion and on the second visit's ticket.
+        dossier_code = f"XP-{codes.new_code()}"
+    done = await _act(dispatcher, "complete", site, counter, actor, outcome=body.outcome, dossier_code=dossier_code)
     if body.return_code:
         # A second transaction: should it fail, the ticket stays completed and the desk asks
         # again with POST .../return-code (the same code comes back if it was made).
