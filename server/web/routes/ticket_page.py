@@ -77,7 +77,7 @@ JS_TEXTS = (
     "Unknown", "You are next", "about {minutes} min", "Please go to counter {counter}",
     "Thank you for your rating!", "This ticket has already been rated.", "Rating is possible once the service is completed.",
     "Too many attempts, please try again in a few minutes.", "Could not send, please try again.",
-    "Connection lost, retrying…", "Updated {time}",
+    "Connection lost, retrying…", "Updated {time}", "Valid until {day}",
 )
 RATING_LABELS = ("Very satisfied", "Satisfied", "Neutral", "Not satisfied")
 
