@@ -52,6 +52,7 @@ SCAN_TEXTS = {
     "too_late": "The appointment time has passed. Please take a number.",
     "turn_passed": "This number is no longer waiting. Please take a new one.",
     "offline": "Cannot check the code now. Please go to a counter.",
+    "closed_now": "Tickets are given during opening hours only.",
 }
 SCAN_OTHER = "The code could not be checked. Please go to a counter."
 

@@ -117,7 +117,11 @@ def test_a_return_code_brings_the_citizen_back_to_the_same_counter(tmp_path, bro
                 view = http.get(f"{desk1}/view", headers=one).json()
                 assert view["current"]["channel"] == "return"
                 assert view["waiting"][OTHER_FIELD][0]["channel"] == "return"
-                assert http.post(f"{desk1}/complete", headers=one, json={"outcome": "returned"}).status_code == 200
+                # Still incomplete: a new code for a third visit keeps the dossier's code.
+                third_visit = http.post(f"{desk1}/complete", headers=one, json={"outcome": "guided", "return_code": True})
+                assert third_visit.status_code == 200, third_visit.text
+                assert third_visit.json()["return_code"]["dossier_code"] == returns[0]["dossier_code"]
+                assert third_visit.json()["return_code"]["code"] != returns[0]["code"]
                 # ...a paused quay-1 still keeps the other for itself...
                 assert http.post(f"{desk1}/pause", headers=one, json={"reason": "Đi họp"}).status_code == 200
                 assert http.post(f"{desk2}/next", headers=two).json()["code"] == "no_ticket_waiting"
@@ -164,7 +168,7 @@ def test_a_return_code_brings_the_citizen_back_to_the_same_counter(tmp_path, bro
                 assert app.wait_idle(15)
                 assert app.results[-1].outcome == "refused:code_expired"
                 assert len(app.printer.transport.jobs) == printed
-            assert _count(server, "SELECT COUNT(*) FROM audit_log WHERE action = 'return_code' AND ok = 1") == 3
+            assert _count(server, "SELECT COUNT(*) FROM audit_log WHERE action = 'return_code' AND ok = 1") == 4
         finally:
             app.stop()
 

@@ -122,9 +122,10 @@ async def complete(request: Request, site: str, counter: str, body: Outcome, use
     if body.return_code and body.outcome != "guided":
         raise ApiError(422, "return_needs_guided", "a return code goes with the outcome 'guided'")
     dossier_code = body.dossier_code
-    if body.return_code and not (dossier_code or "").strip():
+    if body.return_code and not (dossier_code or "").strip() and not await _run(_current_dossier, request, site, counter):
         # Visits are counted per dossier code: a dossier without a one-stop number yet gets a
-        # key of xephang's own, on this completion and on the second visit's ticket.
+        # key of xephang's own, on this completion and on the second visit's ticket. (A
+        # second visit's ticket already carries its dossier's code: kept.)
         dossier_code = f"XP-{codes.new_code()}"
     done = await _act(dispatcher, "complete", site, counter, actor, outcome=body.outcome, dossier_code=dossier_code)
     if body.return_code:
@@ -139,6 +140,15 @@ async def return_code(request: Request, site: str, counter: str, body: ReturnFor
                       dispatcher: DispatcherDep) -> dict:
     actor = _desk(request, dispatcher, user, site, counter, "return_code")
     return await _hand_out(request, dispatcher, site, counter, body.ticket_id, actor)
+
+
+def _current_dossier(request: Request, site: str, counter: str) -> str | None:
+    """The dossier code the counter's ticket in progress already carries (a second visit's)."""
+    row = reader_for(request).execute(
+        "SELECT dossier_code FROM tickets WHERE site = ? AND counter = ? AND status IN ('called', 'serving') "
+        "ORDER BY last_event_at DESC LIMIT 1", (site, counter),
+    ).fetchone()
+    return row[0] if row else None
 
 
 async def _hand_out(request: Request, dispatcher: Dispatcher, site: str, counter: str, ticket_id: str,
