@@ -105,7 +105,8 @@ def ticket_data(site: Site, found: dict[str, Any], number: str) -> dict[str, Any
     data: dict[str, Any] = {"ticket_id": str(uuid.uuid4()), "number": number, "service": found["service"],
                             "priority": site.return_visit.priority, "channel": "return",
                             "dossier_code": found["dossier_code"]}
-    if site.counter(found["counter"]) is not None:  # a counter since removed from the config: the service's queue
+    counter = site.counter(found["counter"])
+    if counter is not None and found["service"] in counter.services:  # else (config changed): the service's queue
         data["preferred_counter"] = found["counter"]
     return data
 

@@ -99,7 +99,8 @@ def fold(ticket_id: str, rows: Iterable[EventRow], zones: dict[str, ZoneInfo]) -
                 t["checked_in_at"] = ts_at
         elif kind == "ticket.transferred":
             t["transfers"] += 1
-            t.update(service=data["to_service"], counter=None, status="waiting", started_at=None)
+            # A transferred second visit's ticket loses its counter preference (docs/second-visit.md).
+            t.update(service=data["to_service"], counter=None, status="waiting", started_at=None, preferred_counter=None)
     if automatic:
         _close_automatically(t, ordered, automatic)
     if t["issued_at"] is not None:

@@ -6,9 +6,11 @@ pre-filter must call exactly what the pure rule calls."""
 
 from __future__ import annotations
 
+import itertools
 import uuid
 from datetime import timedelta
 
+import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -109,6 +111,32 @@ def test_the_dispatcher_calls_what_the_rule_calls(tmp_path, mix, other_state, ca
             dispatcher.complete(SITE_ID, "quay-1", "returned", None, "test")
         unclosed = {"quay-1"} | ({"quay-2"} if other_state != "closed" else set())
         assert called == _drain(facts, "quay-1", unclosed, cap)
+    finally:
+        dispatcher.stop()
+        store.close()
+
+
+def test_a_transferred_return_ticket_is_free_for_its_new_service(tmp_path):
+    data = site_dict()  # quay-1 and quay-2 serve the civil-status field, quay-3 land only
+    site = Site.model_validate(data)
+    store = EventStore(tmp_path / "server.db", [site])
+    ticks = itertools.count(1)  # each action a second later: a call and a transfer never share a timestamp
+    dispatcher = Dispatcher(store, [site], [SITE_ID], "server-desk", lambda *a: None,
+                            clock=lambda: NOW + timedelta(seconds=next(ticks))).launch()
+    try:
+        ticket_id = str(uuid.uuid4())
+        store.append_local([make_event("ticket.issued", site=SITE_ID, source="server-1", seq=1, ts=NOW, data={
+            "ticket_id": ticket_id, "number": "BS001", "service": SERVICE, "priority": None, "channel": "return",
+            "preferred_counter": "quay-1", "dossier_code": "HS-1"})])
+        for counter in ("quay-1", "quay-2"):
+            dispatcher.submit("open", SITE_ID, counter, "test").result()
+        with pytest.raises(DeskRefused) as refused:
+            dispatcher.call_next(SITE_ID, "quay-2", "test")
+        assert refused.value.code == "no_ticket_waiting"  # kept for quay-1, which is open
+        assert dispatcher.call_next(SITE_ID, "quay-1", "test")["ticket_id"] == ticket_id
+        dispatcher.submit("transfer", SITE_ID, "quay-1", "test", to_service="dat-dai").result()
+        # quay-1 stays open, yet quay-3 (land) may call the ticket now in its queue.
+        assert dispatcher.call_next(SITE_ID, "quay-3", "test")["ticket_id"] == ticket_id
     finally:
         dispatcher.stop()
         store.close()
