@@ -298,7 +298,8 @@
   if ($("transfer-to")) { $("transfer-to").addEventListener("change", function () { if (view) { renderButtons(view); } }); }
   document.addEventListener("keydown", function (event) {
     var tag = (event.target.tagName || "").toLowerCase();
-    if (tag === "input" || tag === "select" || tag === "textarea" || event.ctrlKey || event.altKey || event.metaKey) { return; }
+    // A ticked box (the return code) keeps the shortcuts: "3" right after ticking it.
+    if ((tag === "input" && event.target.type !== "checkbox") || tag === "select" || tag === "textarea" || event.ctrlKey || event.altKey || event.metaKey) { return; }
     var button = document.querySelector('button[data-key="' + event.key.toLowerCase() + '"]');
     if (button) { event.preventDefault(); act(button); }
   });
