@@ -52,6 +52,7 @@ SCAN_TEXTS = {
     "too_late": "The appointment time has passed. Please take a number.",
     "turn_passed": "This number is no longer waiting. Please take a new one.",
     "offline": "Cannot check the code now. Please go to a counter.",
+    "closed_now": "Tickets are given during opening hours only.",
 }
 SCAN_OTHER = "The code could not be checked. Please go to a counter."
 
@@ -324,7 +325,7 @@ class KioskApp(DeviceLoop):
                     if self.lights:
                         self.lights.show("printing")
                     result = self.kiosk.print_checked_in(answer.number, answer.ticket_id, answer.service,  # type: ignore[union-attr]
-                                                         answer.kind or "appointment")
+                                                         answer.kind or "appointment", answer.counter)
                 else:
                     result = IssueResult(f"refused:{answer.code}", self._(SCAN_TEXTS.get(answer.code, SCAN_OTHER)))
         except Exception:  # noqa: BLE001 - one bad scan must not stop the kiosk

@@ -1,4 +1,5 @@
-"""Check-in at the kiosk by the QR of a booking or an online number (docs/booking.md).
+"""Check-in at the kiosk by the QR of a booking or an online number (docs/booking.md),
+or by a return code for the second visit (docs/second-visit.md).
 
 A USB QR scanner is a keyboard: it types the QR's text and Enter into the kiosk's line
 reader (hardware.buttons.KeypadReader, the same seam as a USB keypad), which hands a line
@@ -28,6 +29,7 @@ class CheckInAnswer:
     service: str | None = None
     ticket_id: str | None = None
     kind: str | None = None
+    counter: int | None = None  # a second visit's counter number (kind "return", docs/second-visit.md)
 
 
 class CheckInClient:
@@ -51,5 +53,6 @@ class CheckInClient:
             return CheckInAnswer(False, code)
         except (urllib.error.URLError, TimeoutError, OSError, ValueError):
             return CheckInAnswer(False, "offline")
+        counter = found.get("counter")
         return CheckInAnswer(True, "checked_in", found.get("number"), found.get("service"), found.get("ticket_id"),
-                             found.get("kind"))
+                             found.get("kind"), counter if isinstance(counter, int) else None)

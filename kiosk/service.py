@@ -301,13 +301,17 @@ class Kiosk:
         after = raster_bytes(image.crop((0, bottom, image.width, image.height)), profile) + job_end(profile)
         return Draft(content, ticket, before, after)
 
-    def print_checked_in(self, number: str, ticket_id: str, service_id: str, kind: str) -> IssueResult:
+    def print_checked_in(self, number: str, ticket_id: str, service_id: str, kind: str,
+                         counter: int | None = None) -> IssueResult:
         """Print the slip of a ticket the server issued at a check-in (docs/booking.md): the
         number is the server's and already in the queue, so a failed print voids nothing;
         the citizen is told the number and sent to a counter."""
         _ = self._
         now = self._clock()
         mark = _("Appointment: checked in") if kind == "appointment" else _("Online number: checked in")
+        if kind == "return":  # the second visit (docs/second-visit.md): "bổ sung", to the same counter
+            mark = (_("ADDITIONAL DOCUMENTS: please go to counter {counter}").format(counter=counter)
+                    if counter is not None else _("ADDITIONAL DOCUMENTS"))
         status = self.printer.status(quick=True)
         self.last_status = status
         try:

@@ -62,8 +62,13 @@ class TicketIssuedData(_Data):
     unconfirmed: bool = False
     # Channels (optional additions within v1, docs/booking.md): absent means a walk-in
     # from a kiosk. `appointment_start` is the booked slot's start (appointments only).
-    channel: Literal["kiosk", "online", "appointment"] | None = None
+    channel: Literal["kiosk", "online", "appointment", "return"] | None = None
     appointment_start: datetime | None = None
+    # The second visit (docs/second-visit.md), optional additions within v1: a `return`
+    # ticket ("bổ sung") is preferred by the counter that guided the citizen and carries
+    # the dossier code of the first visit, so visits per dossier can be counted.
+    preferred_counter: Slug | None = None
+    dossier_code: Annotated[str, Field(max_length=64)] | None = None
 
     @field_validator("appointment_start")
     @classmethod

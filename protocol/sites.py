@@ -125,6 +125,18 @@ class Booking(_Model):
     late_checkin_minutes: int = Field(default=15, ge=0, le=24 * 60, description="check-in closes this long after a slot starts")
 
 
+class ReturnVisit(_Model):
+    """The second visit (docs/second-visit.md): a counter that completes a ticket as
+    "guided, incomplete dossier" may hand the citizen a return code; scanned at the
+    kiosk it issues a "bổ sung" ticket preferred by that counter."""
+
+    enabled: bool = Field(default=True, description="desks may hand out return codes")
+    valid_days: int = Field(default=30, ge=1, le=365, description="a return code is valid this many days after it is given")
+    priority: Slug | None = Field(
+        default=None, description="priority category of a return ticket inside its service (default: none, in order of issue)"
+    )
+
+
 class Session(_Model):
     """A working session for the same-session return rule (docs/reports.md): a dossier
     received before `cutoff` is to be returned before `end` of the same session."""
@@ -172,6 +184,9 @@ class Site(_Model):
         default_factory=_default_sessions,
         description="sessions and cut-offs of the same-session return rule (reports), in time order",
     )
+    return_visit: ReturnVisit = Field(
+        default_factory=ReturnVisit, description="return codes and second-visit tickets (docs/second-visit.md)"
+    )
 
     @field_validator("timezone")
     @classmethod
@@ -209,6 +224,8 @@ class Site(_Model):
             unknown = sorted(set(self.booking.services) - set(service_ids))
             if unknown:
                 problems.append(f"booking names unknown services {unknown}")
+        if self.return_visit.priority is not None and self.return_visit.priority not in {p.id for p in self.priorities}:
+            problems.append(f"return_visit names unknown priority {self.return_visit.priority!r}")
         for earlier, later in zip(self.sessions, self.sessions[1:]):
             if later.start < earlier.end:
                 problems.append("sessions overlap or are out of order")

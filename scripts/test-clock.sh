@@ -14,6 +14,7 @@ PY=${PY:-.venv/bin/python}
 SUITES=${XEPHANG_CLOCK_SUITES:-"tests/protocol/test_clock.py tests/server tests/reliability
 	tests/kiosk/test_numbering.py tests/kiosk/test_service.py tests/kiosk/test_app.py
 	tests/kiosk/test_queue_view.py tests/kiosk/test_recovery.py tests/kiosk/test_outbox_delivery.py
+	tests/kiosk/test_second_visit.py
 	--deselect tests/server/test_ingest.py::test_ten_thousand_events_with_duplicates_shuffled_end_exactly_once
 	--deselect tests/reliability/test_fuzz.py::test_hundred_thousand_malformed_payloads_are_rejected_and_valid_traffic_flows
 	--ignore tests/reliability/test_properties.py --ignore tests/reliability/test_bad_config.py

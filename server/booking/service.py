@@ -26,7 +26,7 @@ from typing import Any
 
 from protocol.events import InvalidEvent, make_event
 from protocol.sites import Site
-from server.booking import codes
+from server.booking import codes, returns
 from server.booking.errors import BookingRefused
 from server.booking.slots import Slot, bookable, bookable_services, day_slots, find_slot, places_per_slot
 from server.storage import audit
@@ -34,7 +34,7 @@ from server.storage.audit import Actor
 from server.storage.events import EventStore, next_seq
 
 log = logging.getLogger(__name__)
-PREFIX = {"online": "TX", "appointment": "LH"}
+PREFIX = {"online": "TX", "appointment": "LH", "return": returns.PREFIX}
 TAKEN = ("booked", "checked_in")  # statuses that hold a place of a slot
 Clock = Callable[[], datetime]
 Announce = Callable[[list[Any]], None]
@@ -227,6 +227,9 @@ class Bookings:
         ticket becomes callable. Refused, printing nothing, for an unknown, used,
         cancelled, other-site or other-day code, or outside the check-in window."""
         site = self.site(site_id)
+        second = self._check_in_return(code_text, site, via, counter, actor)
+        if second is not None:
+            return second
         with self.store.writing() as conn:
             code = codes.canonical(code_text)
             booking = self._row(conn, code) if code else None
@@ -257,6 +260,46 @@ class Bookings:
         self._changed("checked_in", booking["code"])
         return {"code": booking["code"], "kind": booking["kind"], "ticket_id": ticket_id, "number": number,
                 "service": booking["service"], "slot_start_at": booking["slot_start_at"]}
+
+    # -- the second visit (server/booking/returns.py, docs/second-visit.md) -------------------
+    def hand_out_return(self, site_id: str, counter: str, ticket_id: str, actor: Actor | str | None = None
+                        ) -> dict[str, Any]:
+        """A desk gives the citizen of its completed `guided` ticket a return code (audited)."""
+        site = self.site(site_id)
+        with self.store.writing() as conn:
+            now = self.clock()
+            known = returns.of_ticket(conn, ticket_id[:64])
+            found = returns.hand_out(conn, site, counter, ticket_id, now, self._unused_code)
+            if known is None:
+                audit.record(conn, audit.as_actor(actor), "return_code", site=site.id, counter=counter,
+                             target=found["ticket_id"], detail={"service": found["service"],
+                                                                "expires_at": found["expires_at"]}, at=now.timestamp())
+        return found
+
+    def _check_in_return(self, code_text: str, site: Site, via: str, counter: str | None,
+                         actor: Actor | str | None) -> dict[str, Any] | None:
+        """A return code's check-in: one "bổ sung" ticket, in the transaction that uses the
+        code. None when the text is no return code (the booking check-in goes on)."""
+        code = codes.canonical(code_text)
+        if code is None:
+            return None
+        with self.store.writing() as conn:
+            found = returns.find(conn, code)
+            if found is None:
+                return None
+            now = self.clock()
+            returns.usable(found, site, now)
+            event = self._issue(conn, site, found["service"], "return", now, extra=found)
+            ticket_id = str(event.data.ticket_id)
+            returns.mark_used(conn, code, ticket_id, now)
+            audit.record(conn, audit.as_actor(actor), "check_in", site=site.id, counter=counter, target=ticket_id,
+                         detail={"number": event.data.number, "kind": "return", "via": via,
+                                 "first_ticket": found["ticket_id"]}, at=now.timestamp())
+        self.announce([event])
+        preferred = site.counter(found["counter"])
+        return {"code": code, "kind": "return", "ticket_id": ticket_id, "number": event.data.number,
+                "service": found["service"], "slot_start_at": None,
+                "counter": preferred.number if preferred else None}
 
     def _check_in_appointment(self, conn: sqlite3.Connection, site: Site, booking: dict[str, Any], now: datetime) -> Any:
         start = datetime.fromtimestamp(booking["slot_start_at"], UTC)
@@ -342,7 +385,8 @@ class Bookings:
     def _unused_code(self, conn: sqlite3.Connection) -> str:
         while True:
             code = codes.new_code()
-            if conn.execute("SELECT 1 FROM bookings WHERE code = ?", (code,)).fetchone() is None:
+            if conn.execute("SELECT 1 FROM bookings WHERE code = ?", (code,)).fetchone() is None \
+                    and not returns.code_taken(conn, code):
                 return code
 
     def _row(self, conn: sqlite3.Connection, code: str) -> dict[str, Any] | None:
@@ -368,7 +412,7 @@ class Bookings:
         return booking
 
     def _issue(self, conn: sqlite3.Connection, site: Site, service_id: str, channel: str, now: datetime,
-               appointment_start: datetime | None = None) -> Any:
+               appointment_start: datetime | None = None, extra: dict[str, Any] | None = None) -> Any:
         day = site.local_day(now).isoformat()
         prefix = PREFIX[channel]
         position = conn.execute(
@@ -378,6 +422,8 @@ class Bookings:
         ).fetchone()[0]
         data: dict[str, Any] = {"ticket_id": str(uuid.uuid4()), "number": f"{prefix}{position:03d}",
                                 "service": service_id, "priority": None, "channel": channel}
+        if extra is not None:  # a second visit's ticket (server/booking/returns.py)
+            data = returns.ticket_data(site, extra, data["number"])
         if appointment_start is not None:
             data["appointment_start"] = appointment_start.isoformat()
         return self._event(conn, site, "ticket.issued", data, now)

@@ -7,7 +7,8 @@ estimated wait (issue 16) of a ticket issued now per service and of each waiting
 in the console's words (`wait_text`).
 Every ticket carries `unconfirmed` (1 when the kiosk published it without a confirmed
 print, docs/kiosk.md), so the console can mark it beside the number, and `channel`
-(a booked slot or a number taken on a phone get their own mark, docs/booking.md).
+(a booked slot or a number taken on a phone get their own mark, docs/booking.md;
+`return`: a second visit's "bổ sung" ticket, docs/second-visit.md).
 No FastAPI here.
 """
 
@@ -38,21 +39,21 @@ def desk_view(conn: sqlite3.Connection, site: Site, counter_id: str, now: dateti
     current = in_progress_one(conn, site.id, counter_id)
     if current:
         extra = conn.execute(
-            "SELECT first_called_at, last_called_at, started_at, recalled_count, transfers, unconfirmed, channel FROM tickets "
-            "WHERE ticket_id = ?",
+            "SELECT first_called_at, last_called_at, started_at, recalled_count, transfers, unconfirmed, channel, "
+            "dossier_code FROM tickets WHERE ticket_id = ?",
             (current["ticket_id"],),
         ).fetchone()
         current.update(
             first_called_at=extra[0], last_called_at=extra[1], started_at=extra[2], recalled_count=extra[3],
-            transfers=extra[4], unconfirmed=extra[5], channel=extra[6],
+            transfers=extra[4], unconfirmed=extra[5], channel=extra[6], dossier_code=extra[7],
             service_name=names.get(current["service"], current["service"]),
             target_s=targets.get(current["service"]),
         )
-    # `channel` (online / appointment; kiosk or null for a walk-in) and `checked_in_at`: the
-    # console's mark beside a booked or remote number, and "not here yet" for an online
-    # number not checked in (docs/booking.md).
+    # `channel` (online / appointment / return; kiosk or null for a walk-in) and
+    # `checked_in_at`: the console's mark beside a booked, remote or second-visit number,
+    # and "not here yet" for an online number not checked in (docs/booking.md).
     names_ = ("ticket_id", "number", "service", "priority", "issued_at", "status", "counter", "unconfirmed",
-              "channel", "checked_in_at")
+              "channel", "checked_in_at", "preferred_counter")
     columns = ", ".join(names_)
     counts = {service: n for service, (n, _p) in waiting_counts(conn, site.id).items()}
     waiting: dict[str, list[dict[str, Any]]] = {}

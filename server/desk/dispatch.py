@@ -52,7 +52,7 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 TICKET_COLUMNS = ("ticket_id", "number", "service", "priority", "issued_at", "channel", "appointment_start_at",
-                  "checked_in_at")
+                  "checked_in_at", "preferred_counter")
 HOLD_SCAN = 50  # held online numbers looked at per service and call
 ACTIONS = ("call_next", "call_ticket", "recall", "start", "complete", "no_show", "transfer", "pause", "resume",
            "open", "close")
@@ -327,6 +327,8 @@ class Dispatcher:
         columns = ", ".join(TICKET_COLUMNS)
         ready = "status = 'waiting' AND issued_at IS NOT NULL AND number IS NOT NULL " \
                 "AND NOT (channel IS 'online' AND checked_in_at IS NULL)"
+        unclosed = _unclosed_counters(turn)
+        ready += _not_reserved_sql(turn.counter.id, unclosed)
         heads = []
         for service in turn.counter.services:
             for sql, args in (
@@ -343,7 +345,8 @@ class Dispatcher:
                 if row:
                     heads.append(dict(zip(TICKET_COLUMNS, tuple(row))))
         booked_cap = turn.site.booking.max_consecutive
-        chosen = choose(heads, now_at, turn.site.max_consecutive_priority, turn.streak, booked_cap, turn.booked_streak)
+        chosen = choose(heads, now_at, turn.site.max_consecutive_priority, turn.streak, booked_cap, turn.booked_streak,
+                        counter=turn.counter.id, unclosed=unclosed)
         return dict(chosen) if chosen is not None else None
 
     def _expired_holds(self, turn: _Turn, called: dict) -> list[tuple[str, dict]]:
@@ -471,6 +474,23 @@ class Dispatcher:
             return make_event(kind, site=turn.site.id, source=self.source, seq=self._next_seq(conn), data=data, ts=turn.now)
         except InvalidEvent as exc:
             raise DeskRefused("invalid_event", exc.reason) from None
+
+
+def _unclosed_counters(turn: _Turn) -> frozenset[str]:
+    """The site's counters that are open or paused (a second visit's ticket waits for
+    its counter while it is not closed; server/desk/rules.py `reserved_elsewhere`)."""
+    rows = turn.conn.execute("SELECT counter FROM counters WHERE site = ? AND state != 'closed'", (turn.site.id,))
+    return frozenset(str(r[0]) for r in rows)
+
+
+def _not_reserved_sql(counter: str, unclosed: frozenset[str]) -> str:
+    """The SQL form of rules.reserved_elsewhere (ids are slugs, quoted for SQL), so that
+    the oldest ticket of a class the query returns is one this counter may call."""
+    others = sorted(c for c in unclosed if c != counter)
+    if not others:
+        return ""
+    names = ", ".join("'" + c.replace("'", "''") + "'" for c in others)
+    return f" AND (preferred_counter IS NULL OR preferred_counter NOT IN ({names}))"
 
 
 def in_progress_one(conn: sqlite3.Connection, site_id: str, counter_id: str) -> Answer | None:

@@ -14,12 +14,15 @@ booked calls in a row, a waiting walk-in goes first once.
 Who may be called at all: a waiting ticket; an online number only once its citizen has
 checked in (until then it is held, docs/booking.md). Booked tickets are issued at their
 check-in, so a booked ticket is never called before it.
+A second visit's ticket ("bổ sung", docs/second-visit.md) names the counter that guided
+the citizen (`preferred_counter`): while that counter is not closed, only it calls the
+ticket; once it is closed, any counter of the service may (`reserved_elsewhere`).
 Pure: no SQLite, no clock (the time is passed in).
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Collection, Iterable, Mapping
 from typing import Any
 
 PRIORITY, BOOKED, NORMAL = 0, 1, 2
@@ -30,6 +33,13 @@ def callable_now(ticket: Mapping[str, Any]) -> bool:
     if ticket.get("status", "waiting") != "waiting" or ticket.get("number") is None or ticket.get("issued_at") is None:
         return False
     return not (ticket.get("channel") == "online" and ticket.get("checked_in_at") is None)
+
+
+def reserved_elsewhere(ticket: Mapping[str, Any], counter: str | None, unclosed: Collection[str]) -> bool:
+    """Is this ticket kept for another counter? A ticket preferred by a counter that is
+    open or paused (in `unclosed`) is called by that counter only."""
+    preferred = ticket.get("preferred_counter")
+    return preferred is not None and preferred != counter and preferred in unclosed
 
 
 def ticket_class(ticket: Mapping[str, Any], now_at: float) -> int:
@@ -53,11 +63,15 @@ def choose(
     priority_streak: int = 0,
     booked_cap: int | None = None,
     booked_streak: int = 0,
+    counter: str | None = None,
+    unclosed: Collection[str] = (),
 ) -> Mapping[str, Any] | None:
-    """The ticket to call next among `waiting` (tickets of the counter's services), or None."""
+    """The ticket to call next among `waiting` (tickets of the counter's services), or None.
+    `counter` is the calling counter, `unclosed` the site's counters not closed (for
+    second-visit tickets, `reserved_elsewhere`)."""
     heads: dict[int, Mapping[str, Any]] = {}
     for ticket in waiting:
-        if not callable_now(ticket):
+        if not callable_now(ticket) or reserved_elsewhere(ticket, counter, unclosed):
             continue
         klass = ticket_class(ticket, now_at)
         best = heads.get(klass)

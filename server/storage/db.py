@@ -365,3 +365,29 @@ def m202_national_rollups(db: sqlite_utils.Database) -> None:
         );
         """
     )
+
+
+@migrations()
+def m2001_second_visit(db: sqlite_utils.Database) -> None:
+    """The second visit (issue 20, docs/second-visit.md): the counter a `return` ticket
+    is preferred by, in the projection, and the return codes desks hand out (one use,
+    valid for a number of days; no personal data: the first ticket, its counter, service
+    and dossier code)."""
+    db.executescript(
+        """
+        ALTER TABLE tickets ADD COLUMN preferred_counter TEXT;
+        CREATE TABLE return_codes (
+            code TEXT PRIMARY KEY,
+            site TEXT NOT NULL,
+            service TEXT NOT NULL,
+            counter TEXT NOT NULL,
+            ticket_id TEXT NOT NULL UNIQUE,
+            dossier_code TEXT NOT NULL,
+            created_at REAL NOT NULL,
+            expires_at REAL NOT NULL,
+            status TEXT NOT NULL,
+            used_at REAL,
+            new_ticket_id TEXT
+        );
+        """
+    )

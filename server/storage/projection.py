@@ -43,7 +43,7 @@ COLUMNS = (
     "issued_at", "local_day", "first_called_at", "last_called_at", "called_count",
     "recalled_count", "started_at", "completed_at", "no_show_at", "outcome", "dossier_code",
     "counter", "status", "transfers", "wait_s", "service_s", "total_s", "last_event_at",
-    "unconfirmed", "channel", "appointment_start_at", "checked_in_at",
+    "unconfirmed", "channel", "appointment_start_at", "checked_in_at", "preferred_counter",
 )
 EventRow = tuple[str, str, float, int, str, str]  # (type, site, ts_at, seq, source, payload) of one stored event
 
@@ -67,7 +67,10 @@ def fold(ticket_id: str, rows: Iterable[EventRow], zones: dict[str, ZoneInfo]) -
                 unconfirmed=int(bool(data.get("unconfirmed"))),  # the kiosk could not confirm the slip
                 channel=data.get("channel"),
                 appointment_start_at=_epoch(data.get("appointment_start")),
+                preferred_counter=data.get("preferred_counter"),  # a second visit's ticket
             )
+            # A second visit's ticket carries its dossier's code from issue (docs/second-visit.md).
+            t["dossier_code"] = t["dossier_code"] or data.get("dossier_code")
             if not t["transfers"]:
                 t["service"] = data["service"]
             if t["status"] == "unknown":
@@ -86,7 +89,7 @@ def fold(ticket_id: str, rows: Iterable[EventRow], zones: dict[str, ZoneInfo]) -
             t.update(started_at=ts_at, counter=data["counter"], status="serving")
         elif kind == "ticket.completed":
             t.update(
-                completed_at=ts_at, outcome=data["outcome"], dossier_code=data.get("dossier_code"),
+                completed_at=ts_at, outcome=data["outcome"], dossier_code=data.get("dossier_code") or t["dossier_code"],
                 counter=data["counter"], status="completed",
             )
         elif kind == "ticket.no_show":
@@ -96,7 +99,8 @@ def fold(ticket_id: str, rows: Iterable[EventRow], zones: dict[str, ZoneInfo]) -
                 t["checked_in_at"] = ts_at
         elif kind == "ticket.transferred":
             t["transfers"] += 1
-            t.update(service=data["to_service"], counter=None, status="waiting", started_at=None)
+            # A transferred second visit's ticket loses its counter preference (docs/second-visit.md).
+            t.update(service=data["to_service"], counter=None, status="waiting", started_at=None, preferred_counter=None)
     if automatic:
         _close_automatically(t, ordered, automatic)
     if t["issued_at"] is not None:

@@ -33,6 +33,9 @@ STATUS: dict[str, int] = {
     "slot_full": 409, "slot_closed": 409, "past_cutoff": 409, "closed_now": 409, "code_cancelled": 409,
     "code_used": 409, "code_expired": 409, "other_site": 409, "other_day": 409, "too_early": 409, "too_late": 409,
     "turn_passed": 409, "not_appointment": 409,
+    # the second visit (server/booking/returns.py, docs/second-visit.md)
+    "return_off": 404, "unknown_ticket": 404, "not_guided": 409, "other_counter": 409, "return_needs_guided": 422,
+    "no_dossier_code": 409,
 }
 
 

@@ -34,7 +34,8 @@ PUBLIC_POSTS = {
 }
 BODIES = {"complete": {"outcome": "returned"}, "transfer": {"to_service": "dat-dai"}, "pause": {"reason": "Đi họp"},
           "call": {"ticket_id": "00000000-0000-4000-8000-000000000000"}, "rating": {"rating": 1, "scale": "4-level"},
-          "reprint": {"ticket_id": "00000000-0000-4000-8000-000000000000"}}
+          "reprint": {"ticket_id": "00000000-0000-4000-8000-000000000000"},
+          "return-code": {"ticket_id": "00000000-0000-4000-8000-000000000000"}}
 
 
 def routes(app) -> list[tuple[str, str]]:

@@ -7,7 +7,8 @@ from tests.security.conftest import issue_tickets
 from tests.support import OTHER_SITE_ID
 
 ALLOWED_KEYS = {"number", "service", "status", "people_ahead", "estimated_wait_s", "counter", "rated", "spoken", "updated_at",
-                "wait_low_s", "wait_high_s", "wait_text", "documents"}
+                "wait_low_s", "wait_high_s", "wait_text", "documents",
+                "second_visit", "return_code"}  # the second visit: a mark, and the ticket's own return code
 
 
 def test_ticket_view_reveals_only_its_own_position(office, broker):

@@ -30,7 +30,7 @@ from tests.support import SITE_ID, app_on_clock, office_clock, server_settings_d
 
 PUBLIC_KEYS = {"number", "service", "status", "people_ahead", "estimated_wait_s", "wait_low_s", "wait_high_s", "wait_text",
                "counter", "rated", "spoken", "documents",
-               "updated_at"}
+               "updated_at", "second_visit", "return_code"}
 
 
 @pytest.fixture

@@ -18,7 +18,9 @@ from fastapi import APIRouter, Depends, Request
 from pydantic import BaseModel, Field
 
 from protocol import topics
+from protocol.errors import Refused
 from protocol.sites import Site
+from server.booking import codes
 from server.desk.deskview import desk_view
 from server.desk.dispatch import Answer, Dispatcher
 from server.settings import ServerSettings
@@ -38,6 +40,14 @@ router = APIRouter(prefix="/api/v1", tags=["desk"], route_class=ApiRoute)
 class Outcome(BaseModel):
     outcome: Literal["returned", "appointment", "guided", "info"] = Field(description="how the visit ended")
     dossier_code: str | None = Field(default=None, max_length=64, description="dossier code, optional")
+    return_code: bool = Field(
+        default=False, description="with outcome 'guided': hand the citizen a return code for the second visit "
+        "(docs/second-visit.md); the answer carries it as `return_code`",
+    )
+
+
+class ReturnFor(BaseModel):
+    ticket_id: str = Field(max_length=64, description="a ticket this counter completed as 'guided' today")
 
 
 class Transfer(BaseModel):
@@ -109,7 +119,51 @@ async def start(request: Request, site: str, counter: str, user: CurrentUser, di
 @router.post(COUNTER + "/complete", summary="Complete the current ticket with an outcome")
 async def complete(request: Request, site: str, counter: str, body: Outcome, user: CurrentUser, dispatcher: DispatcherDep) -> dict:
     actor = _desk(request, dispatcher, user, site, counter, "complete")
-    return await _act(dispatcher, "complete", site, counter, actor, outcome=body.outcome, dossier_code=body.dossier_code)
+    if body.return_code and body.outcome != "guided":
+        raise ApiError(422, "return_needs_guided", "a return code goes with the outcome 'guided'")
+    dossier_code = body.dossier_code
+    if body.return_code and not (dossier_code or "").strip() and not await _run(_current_dossier, request, site, counter):
+        # Visits are counted per dossier code: a dossier without a one-stop number yet gets a
+        # key of xephang's own, on this completion and on the second visit's ticket. (A
+        # second visit's ticket already carries its dossier's code: kept.)
+        dossier_code = f"XP-{codes.new_code()}"
+    done = await _act(dispatcher, "complete", site, counter, actor, outcome=body.outcome, dossier_code=dossier_code)
+    if body.return_code:
+        # A second transaction: should it fail, the ticket stays completed and the desk asks
+        # again with POST .../return-code (the same code comes back if it was made).
+        done = {**done, "return_code": await _hand_out(request, dispatcher, site, counter, str(done["ticket_id"]), actor)}
+    return done
+
+
+@router.post(COUNTER + "/return-code", summary="Hand the citizen of a 'guided' ticket a return code (second visit)")
+async def return_code(request: Request, site: str, counter: str, body: ReturnFor, user: CurrentUser,
+                      dispatcher: DispatcherDep) -> dict:
+    actor = _desk(request, dispatcher, user, site, counter, "return_code")
+    return await _hand_out(request, dispatcher, site, counter, body.ticket_id, actor)
+
+
+def _current_dossier(request: Request, site: str, counter: str) -> str | None:
+    """The dossier code the counter's ticket in progress already carries (a second visit's)."""
+    row = reader_for(request).execute(
+        "SELECT dossier_code FROM tickets WHERE site = ? AND counter = ? AND status IN ('called', 'serving') "
+        "ORDER BY last_event_at DESC LIMIT 1", (site, counter),
+    ).fetchone()
+    return row[0] if row else None
+
+
+async def _hand_out(request: Request, dispatcher: Dispatcher, site: str, counter: str, ticket_id: str,
+                    actor: Actor) -> dict[str, Any]:
+    try:
+        found = await _run(runtime_of(request).bookings.hand_out_return, site, counter, ticket_id, actor)
+    except Refused as exc:
+        audit.record_failure(dispatcher.store, actor, "return_code", exc.code, site=site, counter=counter)
+        raise
+    return _return_view(found)
+
+
+def _return_view(found: dict[str, Any]) -> dict[str, Any]:
+    return {"code": codes.shown(found["code"]), "ticket_id": found["ticket_id"], "service": found["service"],
+            "dossier_code": found["dossier_code"], "expires_at": found["expires_at"], "status": found["status"]}
 
 
 @router.post(COUNTER + "/no-show", summary="The citizen did not come")

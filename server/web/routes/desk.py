@@ -45,6 +45,8 @@ JS_TEXTS = (
     "Called {number}", "Called {number} again", "Receiving {number}", "{number}: no-show recorded",
     "{number} moved to {service}", "Counter paused: {reason}", "Counter open", "Counter closed",
     "Choose a reason for the pause.", "Result returned", "Received, appointment", "Guided (incomplete)", "Information only",
+    # the second visit (docs/second-visit.md)
+    "Additional documents", "Return code for the citizen: {code}",
 )
 ERROR_TEXTS = {
     "no_ticket_waiting": "No ticket is waiting for this counter's services.",
@@ -58,6 +60,7 @@ ERROR_TEXTS = {
     "same_service": "The ticket is already in that service.",
     "wrong_ticket_state": "The ticket is not in the right state for this.",
     "ticket_not_waiting": "That ticket is no longer waiting.",
+    "return_off": "This reception point gives no return codes.",
     # check-in by booking code (docs/booking.md)
     "unknown_code": "No booking has this code.",
     "code_used": "This booking has already been used.",

@@ -19,6 +19,7 @@ No paho here (publishing goes through runtime.publish).
 
 from __future__ import annotations
 
+import io
 import json
 import re
 import sqlite3
@@ -27,6 +28,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any, Final, Literal
 
+import qrcode
 from anyio import to_thread
 from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse, JSONResponse, Response
@@ -37,6 +39,7 @@ from protocol.events import Event, InvalidEvent, make_event
 from protocol.i18n import translator
 from protocol.sites import Site
 from protocol.speech import DEFAULT_TEMPLATE, SpeechError, call_sentence, ticket_words
+from server.booking import codes, returns
 from server.desk.boardstate import counter_states, in_progress
 from server.desk.estimate import WaitEstimate
 from server.desk.waits import site_waits, wait_words
@@ -74,7 +77,7 @@ JS_TEXTS = (
     "Unknown", "You are next", "about {minutes} min", "Please go to counter {counter}",
     "Thank you for your rating!", "This ticket has already been rated.", "Rating is possible once the service is completed.",
     "Too many attempts, please try again in a few minutes.", "Could not send, please try again.",
-    "Connection lost, retrying…", "Updated {time}",
+    "Connection lost, retrying…", "Updated {time}", "Valid until {day}",
 )
 RATING_LABELS = ("Very satisfied", "Satisfied", "Neutral", "Not satisfied")
 
@@ -149,6 +152,21 @@ def public_view(conn: sqlite3.Connection, site: Site, ticket: dict[str, Any], lo
         "counter": {"number": counter.number, "name": counter.name} if counter else None,
         "rated": rated(conn, ticket["ticket_id"]),
         "spoken": {"number": spoken, "call": call},
+        **second_visit(conn, site, ticket, now),
+    }
+
+
+def second_visit(conn: sqlite3.Connection, site: Site, ticket: dict[str, Any], now: datetime) -> dict[str, Any]:
+    """The second visit on the ticket page (docs/second-visit.md): `second_visit` marks a
+    "bổ sung" ticket; `return_code` is the code the desk handed out for this ticket,
+    while it can still be used (the page is the citizen's own: the id is the key)."""
+    channel = conn.execute("SELECT channel FROM tickets WHERE ticket_id = ?", (ticket["ticket_id"],)).fetchone()
+    found = returns.of_ticket(conn, ticket["ticket_id"]) if ticket["status"] == "completed" else None
+    usable = found is not None and found["status"] == "issued" and found["expires_at"] >= now.timestamp()
+    until = datetime.fromtimestamp(found["expires_at"], site.zone).strftime("%d/%m/%Y") if usable and found else None
+    return {
+        "second_visit": bool(channel and channel[0] == "return"),
+        "return_code": {"code": codes.shown(found["code"]), "valid_until": until} if usable and found else None,
     }
 
 
@@ -267,6 +285,26 @@ async def ticket_page(request: Request, ticket_id: str) -> Response:
     response.headers.update(HEADERS)
     response.headers["Content-Security-Policy"] = PAGE_CSP
     return response
+
+
+@router.get("/t/{ticket_id}/return.png", include_in_schema=False)
+async def return_qr(request: Request, ticket_id: str) -> Response:
+    """The return code of this ticket as a QR (the code only: the kiosk's scanner reads it)."""
+
+    def work() -> str | None:
+        found = _lookup(request, ticket_id)
+        if found is None:
+            return None
+        view = second_visit(reader_for(request), found[0], found[1], runtime_of(request).clock())
+        return str(view["return_code"]["code"]) if view["return_code"] else None
+
+    code = await to_thread.run_sync(work)
+    if code is None:
+        return _not_found_json()
+    image = qrcode.make(code, box_size=8, border=3)
+    buffer = io.BytesIO()
+    image.save(buffer, "PNG")
+    return Response(buffer.getvalue(), media_type="image/png", headers=HEADERS)
 
 
 STATUS_TEXTS = {

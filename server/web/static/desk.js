@@ -72,7 +72,8 @@
     var channel = $("cur-channel");
     channel.hidden = !(cur && CHANNEL_MARKS[cur.channel]);
     channel.textContent = cur && CHANNEL_MARKS[cur.channel] ? t(CHANNEL_MARKS[cur.channel]) : "";
-    $("cur-service").textContent = cur ? cur.service_name + (cur.priority ? " · " + t("Priority") : "") : t("No ticket in progress");
+    $("cur-service").textContent = cur ? cur.service_name + (cur.priority ? " · " + t("Priority") : "") +
+      (cur.channel === "return" ? " · " + t("Additional documents") : "") : t("No ticket in progress");
     $("cur-status").textContent = cur ? (cur.status === "serving" ? t("Serving") : t("Called")) : "";
     $("cur-target").textContent = cur && cur.target_s ? Math.round(cur.target_s / 60) + " " + t("minutes") : "—";
     tick();
@@ -118,6 +119,7 @@
         // An online number is not called before its citizen checks in.
         if (ticket.channel === "online" && !ticket.checked_in_at) { item.appendChild(el("span", "tag absent", t("Not checked in yet"))); }
         if (ticket.priority) { item.appendChild(el("span", "tag", t("Priority"))); }
+        if (ticket.channel === "return") { item.appendChild(el("span", "tag second-visit", t("Additional documents"))); }
         var age = el("span", "age");
         age.dataset.issued = ticket.issued_at;
         item.appendChild(age);
@@ -258,6 +260,7 @@
       body = { outcome: button.dataset.outcome };
       var code = $("dossier").value.trim();
       if (code) { body.dossier_code = code; }
+      if (body.outcome === "guided" && $("return-code") && $("return-code").checked) { body.return_code = true; }
     } else if (action === "transfer") {
       body = { to_service: $("transfer-to").value };
     } else if (action === "call") {
@@ -282,8 +285,12 @@
       return response.json().then(function (data) { return { ok: response.ok, status: response.status, data: data }; });
     }).then(function (result) {
       if (result.ok) {
-        say(doneText(action, body, result.data), "ok");
-        if (action === "complete") { $("dossier").value = ""; }
+        var done = doneText(action, body, result.data);
+        if (result.data.return_code) {
+          done += " · " + t("Return code for the citizen: {code}").replace("{code}", result.data.return_code.code);
+        }
+        say(done, "ok");
+        if (action === "complete") { $("dossier").value = ""; if ($("return-code")) { $("return-code").checked = false; } }
       } else {
         say(T["error:" + result.data.code] || (t("Error") + ": " + (result.data.detail || result.data.code)), "bad");
         if (result.status === 401) { location.href = "/login?next=/desk"; }
@@ -304,7 +311,8 @@
   if ($("transfer-to")) { $("transfer-to").addEventListener("change", function () { if (view) { renderButtons(view); } }); }
   document.addEventListener("keydown", function (event) {
     var tag = (event.target.tagName || "").toLowerCase();
-    if (tag === "input" || tag === "select" || tag === "textarea" || event.ctrlKey || event.altKey || event.metaKey) { return; }
+    // A ticked box (the return code) keeps the shortcuts: "3" right after ticking it.
+    if ((tag === "input" && event.target.type !== "checkbox") || tag === "select" || tag === "textarea" || event.ctrlKey || event.altKey || event.metaKey) { return; }
     var button = document.querySelector('button[data-key="' + event.key.toLowerCase() + '"]');
     if (button) { event.preventDefault(); act(button); }
   });

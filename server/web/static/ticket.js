@@ -54,6 +54,12 @@
     text("wait", v.status === "waiting" ? waitText(v) : "");
     show("rate", v.status === "completed" && !v.rated);
     show("thanks", !!v.rated);
+    // this ticket's return code (docs/second-visit.md), on a page opened before completion
+    if ($("return-code")) { show("return-code", !!v.return_code); }
+    if (v.return_code && $("return-code")) {
+      text("return-code-text", v.return_code.code);
+      text("return-until", t("Valid until {day}", { day: v.return_code.valid_until }));
+    }
     // the server's time of this reading, site-local: never the phone's clock
     if (v.updated_at) text("updated", t("Updated {time}", { time: v.updated_at.slice(11, 19) }));
   }
