@@ -33,6 +33,8 @@ STATUS: dict[str, int] = {
     "slot_full": 409, "slot_closed": 409, "past_cutoff": 409, "closed_now": 409, "code_cancelled": 409,
     "code_used": 409, "code_expired": 409, "other_site": 409, "other_day": 409, "too_early": 409, "too_late": 409,
     "turn_passed": 409, "not_appointment": 409,
+    # the missed-call rule (docs/desk.md): the citizen still has time to come
+    "call_too_recent": 409,
 }
 
 

@@ -43,6 +43,7 @@ JS_TEXTS = (
     "Called {number}", "Called {number} again", "Receiving {number}", "{number}: no-show recorded",
     "{number} moved to {service}", "Counter paused: {reason}", "Counter open", "Counter closed",
     "Choose a reason for the pause.", "Result returned", "Received, appointment", "Guided (incomplete)", "Information only",
+    "{number} did not come: back in the queue ({count})",
 )
 ERROR_TEXTS = {
     "no_ticket_waiting": "No ticket is waiting for this counter's services.",
@@ -67,6 +68,8 @@ ERROR_TEXTS = {
     "too_late": "The appointment time has passed.",
     "turn_passed": "This number is no longer waiting.",
     "reason_required": "Choose a reason for the pause.",
+    # the missed-call rule (docs/desk.md "A missed call")
+    "call_too_recent": "The citizen still has time to come: wait a little longer, or recall.",
 }
 
 

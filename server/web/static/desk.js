@@ -235,6 +235,10 @@
       pause: "Counter paused: {reason}", resume: "Counter open", open: "Counter open", close: "Counter closed"
     };
     var text = action === "complete" ? number + ": " + t(outcome[body.outcome]) : t(texts[action] || "Done");
+    // The missed-call rule sent the ticket back to the queue instead (docs/desk.md).
+    if (action === "no-show" && data.status === "waiting") {
+      text = t("{number} did not come: back in the queue ({count})").replace("{count}", String(data.requeued_count));
+    }
     return text.replace("{number}", number).replace("{service}", service).replace("{reason}", body && body.reason || "");
   }
 
