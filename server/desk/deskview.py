@@ -37,14 +37,15 @@ def desk_view(conn: sqlite3.Connection, site: Site, counter_id: str, now: dateti
     current = in_progress_one(conn, site.id, counter_id)
     if current:
         extra = conn.execute(
-            "SELECT first_called_at, last_called_at, started_at, recalled_count, transfers, unconfirmed FROM tickets "
-            "WHERE ticket_id = ?",
+            "SELECT first_called_at, last_called_at, started_at, recalled_count, transfers, unconfirmed, source "
+            "FROM tickets WHERE ticket_id = ?",
             (current["ticket_id"],),
         ).fetchone()
         current.update(
             first_called_at=extra[0], last_called_at=extra[1], started_at=extra[2], recalled_count=extra[3],
             transfers=extra[4], unconfirmed=extra[5], service_name=names.get(current["service"], current["service"]),
             target_s=targets.get(current["service"]),
+            source=extra[6],  # the device that numbered it: a kiosk can print it again (reprint)
         )
     names_ = ("ticket_id", "number", "service", "priority", "issued_at", "status", "counter", "unconfirmed")
     columns = ", ".join(names_)
