@@ -454,3 +454,48 @@ def test_the_pure_place_is_behind_exactly_k_others(offsets, behind):
     place = requeue_place(me, others, now_at, behind)
     assert sum(1 for t in others if t["issued_at"] < place) == min(behind, len(others))
     assert len(others) > behind or place > now_at  # at the end: after now, before later tickets
+
+
+def test_a_requeued_ticket_folds_the_same_in_any_order_through_ingest(tmp_path):
+    """`ticket.requeued` from another server arrives by MQTT like any event: late,
+    duplicated, out of order; the row is the same every time."""
+    import random
+
+    from server.storage.events import Incoming
+
+    site = _site(max_requeues=1, counters=2)
+    ticket_id = str(uuid.uuid4())
+    seq = itertools.count(1)
+
+    def ev(kind: str, seconds: int, **data) -> object:
+        return make_event(kind, site=SITE_ID, source="server-a", seq=next(seq), ts=START + timedelta(seconds=seconds),
+                          data={"ticket_id": ticket_id, **data})
+
+    events = [
+        ev("ticket.issued", 0, number="A001", service=SERVICE, priority=None),
+        ev("ticket.called", 60, number="A001", counter="quay-1"),
+        ev("ticket.requeued", 180, counter="quay-1", queue_at=(START + timedelta(seconds=30)).isoformat()),
+        ev("ticket.called", 400, number="A001", counter="quay-2"),
+        ev("ticket.completed", 700, counter="quay-2", outcome="returned"),
+    ]
+    rows = []
+    for attempt in range(6):
+        noisy = events + random.Random(attempt).sample(events, 2)
+        random.Random(100 + attempt).shuffle(noisy)
+        store = EventStore(tmp_path / f"{attempt}.db", [site])
+        try:
+            for event in noisy:
+                store.ingest([Incoming(f"xephang/v1/{SITE_ID}/events/{event.type}", event.to_json(), 0.0)])
+            conn = store.reader()
+            try:
+                cursor = conn.execute("SELECT * FROM tickets")
+                rows.append(dict(zip([d[0] for d in cursor.description], cursor.fetchone())))
+            finally:
+                conn.close()
+        finally:
+            store.close()
+    assert all(row == rows[0] for row in rows)
+    row = rows[0]
+    assert (row["status"], row["counter"], row["called_count"], row["requeued_count"]) == ("completed", "quay-2", 2, 1)
+    assert row["queue_at"] == (START + timedelta(seconds=30)).timestamp()
+    assert (row["wait_s"], row["service_s"], row["total_s"]) == (60, 300, 700)
