@@ -47,7 +47,8 @@ def desk_view(conn: sqlite3.Connection, site: Site, counter_id: str, now: dateti
             target_s=targets.get(current["service"]),
             source=extra[6],  # the device that numbered it: a kiosk can print it again (reprint)
         )
-    names_ = ("ticket_id", "number", "service", "priority", "issued_at", "status", "counter", "unconfirmed")
+    names_ = ("ticket_id", "number", "service", "priority", "issued_at", "status", "counter", "unconfirmed",
+              "queue_at", "requeued_count")
     columns = ", ".join(names_)
     counts = {service: n for service, (n, _p) in waiting_counts(conn, site.id).items()}
     waiting: dict[str, list[dict[str, Any]]] = {}
@@ -57,7 +58,10 @@ def desk_view(conn: sqlite3.Connection, site: Site, counter_id: str, now: dateti
             "AND service = ? AND issued_at IS NOT NULL ORDER BY (priority IS NULL), issued_at LIMIT ?",
             (site.id, service.id, WAITING_SHOWN),
         ).fetchall()
-        waiting[service.id] = [dict(zip(names_, tuple(r))) for r in rows]
+        listed = [dict(zip(names_, tuple(r))) for r in rows]
+        # A ticket sent back to the queue (missed-call rule, docs/desk.md) at its new place.
+        listed.sort(key=lambda t: (t["priority"] is None, t["queue_at"] if t["queue_at"] is not None else t["issued_at"]))
+        waiting[service.id] = listed
     now_s = now.timestamp()
     target_of = {s.id: t for s in site.services if (t := targets[s.id])}
     eligible = [s for s in site.services if s.id in target_of]

@@ -499,3 +499,21 @@ def test_a_requeued_ticket_folds_the_same_in_any_order_through_ingest(tmp_path):
     assert (row["status"], row["counter"], row["called_count"], row["requeued_count"]) == ("completed", "quay-2", 2, 1)
     assert row["queue_at"] == (START + timedelta(seconds=30)).timestamp()
     assert (row["wait_s"], row["service_s"], row["total_s"]) == (60, 300, 700)
+
+
+def test_the_console_lists_a_requeued_ticket_at_its_new_place_and_marks_it(desk_for):
+    from server.desk.deskview import desk_view
+
+    desk = desk_for(_site(max_requeues=1, after_s=60, behind=2))
+    tickets = desk.issue(4)
+    d = desk.dispatcher
+    d.call_next(SITE_ID, "quay-1", "t")
+    desk.clock.advance(60)
+    d.no_show(SITE_ID, "quay-1", "t")
+    conn = desk.store.reader()
+    try:
+        listed = desk_view(conn, desk.dispatcher.sites[SITE_ID], "quay-1", desk.clock())["waiting"][SERVICE]
+    finally:
+        conn.close()
+    assert [t["ticket_id"] for t in listed] == [tickets[1], tickets[2], tickets[0], tickets[3]]  # the call order
+    assert [t["requeued_count"] for t in listed] == [0, 0, 1, 0]

@@ -44,7 +44,7 @@ JS_TEXTS = (
     "{number} moved to {service}", "Counter paused: {reason}", "Counter open", "Counter closed",
     "Choose a reason for the pause.", "Result returned", "Received, appointment", "Guided (incomplete)", "Information only",
     "{number} did not come: back in the queue ({count})",
-    "Reprint of {number} sent to {kiosk}",
+    "Reprint of {number} sent to {kiosk}", "Missed a call",
 )
 ERROR_TEXTS = {
     "no_ticket_waiting": "No ticket is waiting for this counter's services.",

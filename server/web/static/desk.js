@@ -106,6 +106,7 @@
         item.appendChild(el("span", "num", ticket.number));
         if (ticket.unconfirmed) { item.appendChild(unconfirmedMark()); }
         if (ticket.priority) { item.appendChild(el("span", "tag", t("Priority"))); }
+        if (ticket.requeued_count) { item.appendChild(el("span", "tag", t("Missed a call"))); }
         var age = el("span", "age");
         age.dataset.issued = ticket.issued_at;
         item.appendChild(age);
