@@ -5,13 +5,13 @@
 #   sudo sh deploy/install.sh --role server
 #   sudo sh deploy/install.sh --role kiosk --broker-host 192.168.1.10
 #
-# Roles: kiosk, display, desk-keypad, server (with Mosquitto), broker (Mosquitto only).
+# Roles: kiosk, display, desk-keypad, counter-display, server (with Mosquitto), broker (Mosquitto only).
 set -eu
 
 usage() {
   cat <<'EOF'
 usage: install.sh --role ROLE [options]
-  --role ROLE          kiosk | display | desk-keypad | server | broker
+  --role ROLE          kiosk | display | desk-keypad | counter-display | server | broker
   --prefix DIR         installation folder, the venv is DIR/venv (default /opt/xephang)
   --config-dir DIR     configuration folder (default /etc/xephang)
   --data-dir DIR       writable data folder; put it on the data partition (default /var/lib/xephang)
@@ -76,9 +76,9 @@ while [ $# -gt 0 ]; do
 done
 
 case "$ROLE" in
-  kiosk|display|desk-keypad|server|broker) ;;
+  kiosk|display|desk-keypad|counter-display|server|broker) ;;
   "") usage >&2; die "--role is required" ;;
-  *) die "unknown role '$ROLE' (kiosk, display, desk-keypad, server, broker)" ;;
+  *) die "unknown role '$ROLE' (kiosk, display, desk-keypad, counter-display, server, broker)" ;;
 esac
 for dir in "$PREFIX" "$CONFIG_DIR" "$DATA_DIR"; do
   case "$dir" in /*) ;; *) die "paths must be absolute: $dir" ;; esac
@@ -133,6 +133,7 @@ case "$ROLE" in
   kiosk) APT="python3-venv fonts-dejavu-core fonts-dejavu-extra"; OPTIONAL="python3-lgpio"; EXTRA=kiosk; SITE_PKGS=1 ;;
   display) APT="python3-venv fonts-dejavu-core espeak-ng alsa-utils"; EXTRA=display; SITE_PKGS=0 ;;
   desk-keypad) APT="python3-venv"; OPTIONAL="python3-lgpio"; EXTRA=kiosk; SITE_PKGS=1 ;;
+  counter-display) APT="python3-venv"; EXTRA=counter-display; SITE_PKGS=0 ;;
   server) APT="python3-venv mosquitto sqlite3"; EXTRA=server; SITE_PKGS=0 ;;
   broker) APT="python3-venv mosquitto"; EXTRA=""; SITE_PKGS=0 ;;
 esac
@@ -178,6 +179,7 @@ case "$ROLE" in
   kiosk) WANT="gpio lp dialout" ;;
   display) WANT="video render audio input" ;;
   desk-keypad) WANT="gpio input" ;;
+  counter-display) WANT="spi gpio" ;;
   *) WANT="" ;;
 esac
 for group in $WANT; do
@@ -252,6 +254,11 @@ case "$ROLE" in
     # several roles on one machine share one config: each needs its own section
     if [ -f "$CONFIG" ] && ! grep -q "^\[$ROLE\]" "$CONFIG"; then
       say "warning: $CONFIG_DIR/xephang.toml has no [$ROLE] section; add one (template: deploy/templates/config/$ROLE.toml)"
+    fi
+    ;;
+  counter-display)
+    if [ -f "$CONFIG" ] && ! grep -q "^\[counter_display\]" "$CONFIG"; then
+      say "warning: $CONFIG_DIR/xephang.toml has no [counter_display] section; add one (template: deploy/templates/config/counter-display.toml)"
     fi
     ;;
 esac

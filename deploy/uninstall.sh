@@ -37,9 +37,9 @@ while [ $# -gt 0 ]; do
   esac
 done
 case "$ROLE" in
-  kiosk|display|desk-keypad|server|broker) ;;
+  kiosk|display|desk-keypad|counter-display|server|broker) ;;
   "") usage >&2; die "--role is required" ;;
-  *) die "unknown role '$ROLE' (kiosk, display, desk-keypad, server, broker)" ;;
+  *) die "unknown role '$ROLE' (kiosk, display, desk-keypad, counter-display, server, broker)" ;;
 esac
 for dir in "$PREFIX" "$CONFIG_DIR" "$DATA_DIR"; do
   case "$dir" in /|/usr|/etc|/var|/var/lib|/opt) die "refusing to remove $dir" ;; /*) ;; *) die "paths must be absolute: $dir" ;; esac

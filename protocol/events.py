@@ -120,6 +120,24 @@ class TicketTransferredData(_Data):
     to_service: Slug
 
 
+class TicketRequeuedData(_Data):
+    """A called ticket whose citizen did not come goes back to the queue instead of
+    becoming a no-show (the site's missed-call rule, docs/desk.md; an optional addition
+    within v1). `queue_at` is its new place: it is ordered as if it had joined its
+    service's queue (its class's queue) at that moment."""
+
+    ticket_id: uuid.UUID
+    counter: Slug
+    queue_at: datetime
+
+    @field_validator("queue_at")
+    @classmethod
+    def _aware_place(cls, value: datetime) -> datetime:
+        if value.tzinfo is None or value.utcoffset() is None:
+            raise ValueError("queue_at must carry a UTC offset")
+        return value
+
+
 class CounterData(_Data):
     counter: Slug
     reason: Text | None = None
@@ -212,6 +230,11 @@ class TicketCheckedIn(_Envelope):
     data: TicketCheckedInData
 
 
+class TicketRequeued(_Envelope):
+    type: Literal["ticket.requeued"]
+    data: TicketRequeuedData
+
+
 class CounterOpened(_Envelope):
     type: Literal["counter.opened"]
     data: CounterData
@@ -234,7 +257,7 @@ class FeedbackGiven(_Envelope):
 
 Event = Annotated[
     TicketIssued | TicketCalled | TicketRecalled | TicketStarted | TicketCompleted | TicketNoShow | TicketTransferred
-    | CounterOpened | CounterPaused | CounterClosed | FeedbackGiven | TicketCheckedIn,
+    | CounterOpened | CounterPaused | CounterClosed | FeedbackGiven | TicketCheckedIn | TicketRequeued,
     Field(discriminator="type"),
 ]
 EVENT_TYPES: dict[str, type[_Envelope]] = {

@@ -137,6 +137,27 @@ class ReturnVisit(_Model):
     )
 
 
+class MissedCall(_Model):
+    """The missed-call rule (docs/desk.md "A missed call"): a called ticket not started
+    within `after_s` seconds of its last call may go back to its queue behind `behind`
+    others, at most `max_requeues` times, then it is a no-show. Off by default
+    (`max_requeues = 0`): a missed call is a no-show at once, as it always was."""
+
+    max_requeues: int = Field(
+        default=0, ge=0, le=10,
+        description="M: times a called ticket whose citizen did not come goes back to the queue before "
+        "it is a no-show (0: never, the rule is off)",
+    )
+    after_s: int = Field(
+        default=120, ge=1, le=3600,
+        description="S: seconds after its last call (or recall) before a ticket not started counts as missed",
+    )
+    behind: int = Field(
+        default=3, ge=1, le=100,
+        description="K: a requeued ticket is called after this many waiting tickets of its field and class",
+    )
+
+
 class Session(_Model):
     """A working session for the same-session return rule (docs/reports.md): a dossier
     received before `cutoff` is to be returned before `end` of the same session."""
@@ -186,6 +207,10 @@ class Site(_Model):
     )
     return_visit: ReturnVisit = Field(
         default_factory=ReturnVisit, description="return codes and second-visit tickets (docs/second-visit.md)"
+    )
+    missed_call: MissedCall = Field(
+        default_factory=MissedCall,
+        description="a called ticket nobody answered: back to the queue or a no-show (docs/desk.md)",
     )
 
     @field_validator("timezone")

@@ -70,6 +70,13 @@ ROLES: dict[str, RoleSpec] = {
         device_id="keypad-quay-1",
         system_site_packages=True,
     ),
+    "counter-display": RoleSpec(
+        units=("xephang-counter-display.service",),
+        extra="counter-display",
+        apt=("python3-venv",),
+        groups=("spi", "gpio"),
+        device_id="counter-quay-1",
+    ),
     "server": RoleSpec(
         units=("xephang-server.service", "xephang-broker.service", "xephang-backup.service", "xephang-backup.timer"),
         extra="server",

@@ -40,7 +40,7 @@ def desk_view(conn: sqlite3.Connection, site: Site, counter_id: str, now: dateti
     if current:
         extra = conn.execute(
             "SELECT first_called_at, last_called_at, started_at, recalled_count, transfers, unconfirmed, channel, "
-            "dossier_code FROM tickets WHERE ticket_id = ?",
+            "dossier_code, source FROM tickets WHERE ticket_id = ?",
             (current["ticket_id"],),
         ).fetchone()
         current.update(
@@ -48,12 +48,13 @@ def desk_view(conn: sqlite3.Connection, site: Site, counter_id: str, now: dateti
             transfers=extra[4], unconfirmed=extra[5], channel=extra[6], dossier_code=extra[7],
             service_name=names.get(current["service"], current["service"]),
             target_s=targets.get(current["service"]),
+            source=extra[8],  # the device that numbered it: a kiosk can print it again (reprint)
         )
     # `channel` (online / appointment / return; kiosk or null for a walk-in) and
     # `checked_in_at`: the console's mark beside a booked, remote or second-visit number,
     # and "not here yet" for an online number not checked in (docs/booking.md).
     names_ = ("ticket_id", "number", "service", "priority", "issued_at", "status", "counter", "unconfirmed",
-              "channel", "checked_in_at", "preferred_counter")
+              "channel", "checked_in_at", "preferred_counter", "queue_at", "requeued_count")
     columns = ", ".join(names_)
     counts = {service: n for service, (n, _p) in waiting_counts(conn, site.id).items()}
     waiting: dict[str, list[dict[str, Any]]] = {}
@@ -63,7 +64,10 @@ def desk_view(conn: sqlite3.Connection, site: Site, counter_id: str, now: dateti
             "AND service = ? AND issued_at IS NOT NULL ORDER BY (priority IS NULL), issued_at LIMIT ?",
             (site.id, service.id, WAITING_SHOWN),
         ).fetchall()
-        waiting[service.id] = [dict(zip(names_, tuple(r))) for r in rows]
+        listed = [dict(zip(names_, tuple(r))) for r in rows]
+        # A ticket sent back to the queue (missed-call rule, docs/desk.md) at its new place.
+        listed.sort(key=lambda t: (t["priority"] is None, t["queue_at"] if t["queue_at"] is not None else t["issued_at"]))
+        waiting[service.id] = listed
     now_s = now.timestamp()
     target_of = {s.id: t for s in site.services if (t := targets[s.id])}
     eligible = [s for s in site.services if s.id in target_of]

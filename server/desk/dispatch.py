@@ -16,7 +16,9 @@ come first served (time of issue, kept across transfers) within each class; caps
 consecutive priority and booked calls let the next class go first once. The rule itself
 is server/desk/rules.py. An online number whose turn comes before its citizen checked
 in is held (`ticket_holds`), and after the site's grace period marked a no-show by the
-next call at a counter of its service (docs/booking.md).
+next call at a counter of its service (docs/booking.md). A called ticket nobody came for
+may go back to its queue (`ticket.requeued`) instead of becoming a no-show, when the
+site's missed-call rule is on (docs/desk.md "A missed call"; `_missed_call` below).
 Officers cannot choose; an admin (supervisor) may call one ticket by id.
 No FastAPI, no paho here (publishing goes through the callable it is given).
 """
@@ -28,7 +30,7 @@ import sqlite3
 from collections.abc import Callable
 from concurrent.futures import Future
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
 from protocol import clock as project_clock
@@ -39,7 +41,7 @@ from protocol.sites import Counter, Site
 from protocol.state import BoardState, QueueState
 from server.desk.boardstate import in_progress
 from server.desk.errors import DeskRefused
-from server.desk.rules import NORMAL, choose, streaks_after, ticket_class
+from server.desk.rules import NORMAL, REQUEUE, TOO_EARLY, choose, missed_call, requeue_place, streaks_after, ticket_class
 from server.desk.statefeed import StateFeed
 from server.storage import audit
 from server.storage.audit import Actor
@@ -52,7 +54,7 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 TICKET_COLUMNS = ("ticket_id", "number", "service", "priority", "issued_at", "channel", "appointment_start_at",
-                  "checked_in_at", "preferred_counter")
+                  "checked_in_at", "preferred_counter", "queue_at")
 HOLD_SCAN = 50  # held online numbers looked at per service and call
 ACTIONS = ("call_next", "call_ticket", "recall", "start", "complete", "no_show", "transfer", "pause", "resume",
            "open", "close")
@@ -182,12 +184,13 @@ class Dispatcher:
         def work(turn: _Turn) -> Planned:
             if turn.state == "paused":
                 raise DeskRefused("counter_paused", "resume the counter first")
+            missed, requeued = self._missed_before_next(turn)
             self._free(turn)
-            ticket = self._pick(turn)
+            ticket = self._pick(turn, [requeued] if requeued is not None else [])
             if ticket is None:
                 raise DeskRefused("no_ticket_waiting", "no ticket is waiting for this counter's services")
             events = [] if turn.state == "open" else [("counter.opened", {"counter": turn.counter.id})]
-            return self._expired_holds(turn, ticket) + events + [self._called(turn, ticket)], ticket
+            return missed + self._expired_holds(turn, ticket) + events + [self._called(turn, ticket)], ticket
 
         return self._act("call_next", site, counter, actor, work)
 
@@ -247,6 +250,9 @@ class Dispatcher:
     def _submit_no_show(self, site: str, counter: str, actor: Actor | str | None = None) -> Future[Answer]:
         def work(turn: _Turn) -> Planned:
             ticket = self._current(turn, ("called", "serving"))
+            requeue, _placed = self._missed_call(turn, ticket)
+            if requeue is not None:
+                return [requeue], ticket
             return [("ticket.no_show", {"ticket_id": ticket["ticket_id"], "counter": turn.counter.id})], ticket
 
         return self._act("no_show", site, counter, actor, work)
@@ -317,16 +323,18 @@ class Dispatcher:
             raise DeskRefused("wrong_ticket_state", f"the ticket is {turn.current['status']}")
         return turn.current
 
-    def _pick(self, turn: _Turn) -> Answer | None:
+    def _pick(self, turn: _Turn, extra: list[Answer] | None = None) -> Answer | None:
         # A few indexed lookups per service: the oldest waiting ticket of each class
-        # (priority, booked from its slot start, the others); server/desk/rules.py decides.
+        # (priority, booked from its slot start, the others), and the requeued ones at
+        # their own places (with `extra`: one requeued in this very action);
+        # server/desk/rules.py decides.
         # "(priority IS NULL) = 0/1" is written as the index's own expression: with
         # "priority IS NOT NULL" SQLite could not use it and sorted every waiting ticket
         # of the service on each call (docs/desk.md, "busy p99").
         now_at = turn.now.timestamp()
         columns = ", ".join(TICKET_COLUMNS)
         ready = "status = 'waiting' AND issued_at IS NOT NULL AND number IS NOT NULL " \
-                "AND NOT (channel IS 'online' AND checked_in_at IS NULL)"
+                "AND NOT (channel IS 'online' AND checked_in_at IS NULL) AND queue_at IS NULL"
         unclosed = _unclosed_counters(turn)
         ready += _not_reserved_sql(turn.counter.id, unclosed)
         heads = []
@@ -344,6 +352,8 @@ class Dispatcher:
                 row = turn.conn.execute(sql, (turn.site.id, service, *args)).fetchone()
                 if row:
                     heads.append(dict(zip(TICKET_COLUMNS, tuple(row))))
+            heads.extend(self._requeued_heads(turn, service))
+        heads.extend(extra or [])
         booked_cap = turn.site.booking.max_consecutive
         chosen = choose(heads, now_at, turn.site.max_consecutive_priority, turn.streak, booked_cap, turn.booked_streak,
                         counter=turn.counter.id, unclosed=unclosed)
@@ -376,6 +386,68 @@ class Dispatcher:
             (turn.site.id, *services, now_at - grace_s, HOLD_SCAN),
         ).fetchall()
         return [("ticket.no_show", {"ticket_id": row[0], "counter": turn.counter.id, "auto": True}) for row in expired]
+
+    # -- the missed-call rule (docs/desk.md "A missed call") ------------------------
+    def _missed_call(self, turn: _Turn, ticket: Answer) -> tuple[tuple[str, dict[str, Any]] | None, Answer | None]:
+        """The counter's ticket was missed (the desk pressed "did not come", or called next
+        over it): under the site's rule, its `ticket.requeued` event and the ticket at its
+        new place (a candidate for a call in the same action); (None, None) when it is a
+        no-show as before. Refuses while the citizen still has time (`call_too_recent`)."""
+        rule = turn.site.missed_call
+        if rule.max_requeues <= 0:
+            return None, None  # the rule is off: today's behaviour, nothing read
+        row = turn.conn.execute(
+            f"SELECT {', '.join(TICKET_COLUMNS)}, status, last_called_at, requeued_count FROM tickets WHERE ticket_id = ?",
+            (ticket["ticket_id"],),
+        ).fetchone()
+        current = dict(zip((*TICKET_COLUMNS, "status", "last_called_at", "requeued_count"), tuple(row)))
+        now_at = turn.now.timestamp()
+        verdict = missed_call(current["status"], current["last_called_at"], current["requeued_count"], now_at,
+                              rule.max_requeues, rule.after_s)
+        if verdict == TOO_EARLY:
+            left_s = max(1, int(current["last_called_at"] + rule.after_s - now_at + 0.999))
+            raise DeskRefused("call_too_recent", f"the citizen has {rule.after_s} s after a call: wait {left_s} s more")
+        if verdict != REQUEUE:
+            return None, None
+        others = turn.conn.execute(
+            f"SELECT {', '.join(TICKET_COLUMNS)} FROM tickets WHERE site = ? AND service = ? AND status = 'waiting'",
+            (turn.site.id, current["service"]),
+        ).fetchall()
+        waiting = [{**dict(zip(TICKET_COLUMNS, tuple(r))), "status": "waiting"} for r in others]
+        place_at = datetime.fromtimestamp(requeue_place(current, waiting, now_at, rule.behind), UTC)
+        placed = {name: current[name] for name in TICKET_COLUMNS} | {"queue_at": place_at.timestamp(),
+                                                                      "status": "waiting"}
+        data = {"ticket_id": ticket["ticket_id"], "counter": turn.counter.id, "queue_at": place_at.isoformat()}
+        return ("ticket.requeued", data), placed
+
+    def _missed_before_next(self, turn: _Turn) -> tuple[list[tuple[str, dict[str, Any]]], Answer | None]:
+        """Call-next over a called ticket nobody came for (past the rule's seconds): the
+        ticket is requeued (or, its requeues spent, a no-show) in the same action, and the
+        counter goes on to call. Without the rule, or too early: nothing (counter_busy)."""
+        current = turn.current
+        if turn.site.missed_call.max_requeues <= 0 or current is None or current["status"] != "called":
+            return [], None
+        try:
+            requeue, placed = self._missed_call(turn, current)
+        except DeskRefused:
+            return [], None  # still the citizen's time: the counter is busy, as before
+        turn.current = None
+        if requeue is None:
+            return [("ticket.no_show", {"ticket_id": current["ticket_id"], "counter": turn.counter.id})], None
+        if placed is not None and placed["service"] not in turn.counter.services:
+            placed = None  # called here out of turn by a supervisor: not this counter's to call again
+        return [requeue], placed
+
+    def _requeued_heads(self, turn: _Turn, service: str) -> list[Answer]:
+        """Waiting requeued tickets of a service, first places first (few: each waits for
+        a handful of calls)."""
+        rows = turn.conn.execute(
+            f"SELECT {', '.join(TICKET_COLUMNS)} FROM tickets INDEXED BY tickets_pick_requeued "
+            "WHERE site = ? AND service = ? AND status = 'waiting' AND queue_at IS NOT NULL "
+            "AND issued_at IS NOT NULL AND number IS NOT NULL ORDER BY queue_at LIMIT ?",
+            (turn.site.id, service, HOLD_SCAN),
+        ).fetchall()
+        return [dict(zip(TICKET_COLUMNS, tuple(row))) for row in rows]
 
     def _called(self, turn: _Turn, ticket: Answer) -> tuple[str, dict[str, Any]]:
         streak, booked = streaks_after(ticket, turn.now.timestamp(), turn.streak, turn.booked_streak)

@@ -391,3 +391,18 @@ def m2001_second_visit(db: sqlite_utils.Database) -> None:
         );
         """
     )
+
+
+@migrations()
+def m120_missed_call_requeue(db: sqlite_utils.Database) -> None:
+    """The missed-call rule (`ticket.requeued`, docs/desk.md): a requeued ticket's place in
+    its queue (`queue_at`, null for every other ticket: they queue by their time of issue)
+    and how many times it went back; an index for the dispatcher's look at requeued ones."""
+    db.executescript(
+        """
+        ALTER TABLE tickets ADD COLUMN queue_at REAL;
+        ALTER TABLE tickets ADD COLUMN requeued_count INTEGER NOT NULL DEFAULT 0;
+        CREATE INDEX tickets_pick_requeued ON tickets(site, service, queue_at)
+            WHERE status = 'waiting' AND queue_at IS NOT NULL;
+        """
+    )

@@ -11,7 +11,12 @@ closes what a person left open. It is ignored when the ticket was completed or m
 no-show by a person (whatever the timestamps), and when a person called, recalled,
 started or transferred the ticket after it. Otherwise a ticket left waiting or called
 becomes `no_show`, and one a person started (the citizen came) becomes `closed`, never
-`no_show`. See docs/measures.md. No FastAPI here.
+`no_show`. See docs/measures.md.
+
+A `ticket.requeued` (the missed-call rule, docs/desk.md) puts a called ticket back to
+waiting with its own place in the queue (`queue_at`; null for every other ticket, which
+queues by its time of issue); the 60-minute clock and the wait keep their start, and
+service (without a start) runs from the first call after the last requeue. No FastAPI here.
 """
 
 from __future__ import annotations
@@ -36,6 +41,7 @@ TYPE_RANK = {
     "ticket.no_show": 5,
     "ticket.completed": 6,
     "ticket.checked_in": 1,
+    "ticket.requeued": 1,  # before a call of the same instant (a requeued ticket called again at once)
 }
 
 COLUMNS = (
@@ -43,7 +49,7 @@ COLUMNS = (
     "issued_at", "local_day", "first_called_at", "last_called_at", "called_count",
     "recalled_count", "started_at", "completed_at", "no_show_at", "outcome", "dossier_code",
     "counter", "status", "transfers", "wait_s", "service_s", "total_s", "last_event_at",
-    "unconfirmed", "channel", "appointment_start_at", "checked_in_at", "preferred_counter",
+    "unconfirmed", "channel", "appointment_start_at", "checked_in_at", "preferred_counter", "queue_at", "requeued_count",
 )
 EventRow = tuple[str, str, float, int, str, str]  # (type, site, ts_at, seq, source, payload) of one stored event
 
@@ -55,7 +61,9 @@ def fold(ticket_id: str, rows: Iterable[EventRow], zones: dict[str, ZoneInfo]) -
     if automatic:
         ordered = [r for r in ordered if not (r[0] == "ticket.no_show" and _is_auto(r[5]))]
     t: dict[str, Any] = {c: None for c in COLUMNS}
-    t.update(ticket_id=ticket_id, called_count=0, recalled_count=0, transfers=0, status="unknown", unconfirmed=0)
+    t.update(ticket_id=ticket_id, called_count=0, recalled_count=0, transfers=0, status="unknown", unconfirmed=0,
+             requeued_count=0)
+    round_called_at: float | None = None  # the first call since the last requeue: service starts there without a start
     for kind, site, ts_at, _seq, source, payload in ordered:
         data = json.loads(payload)["data"]
         t["site"] = t["site"] or site
@@ -81,6 +89,8 @@ def fold(ticket_id: str, rows: Iterable[EventRow], zones: dict[str, ZoneInfo]) -
                 t["called_count"] += 1
                 if t["first_called_at"] is None:
                     t["first_called_at"] = ts_at
+                if round_called_at is None:
+                    round_called_at = ts_at
             else:
                 t["recalled_count"] += 1
             t["last_called_at"] = ts_at
@@ -100,7 +110,12 @@ def fold(ticket_id: str, rows: Iterable[EventRow], zones: dict[str, ZoneInfo]) -
         elif kind == "ticket.transferred":
             t["transfers"] += 1
             # A transferred second visit's ticket loses its counter preference (docs/second-visit.md).
-            t.update(service=data["to_service"], counter=None, status="waiting", started_at=None, preferred_counter=None)
+            t.update(service=data["to_service"], counter=None, status="waiting", started_at=None, preferred_counter=None,
+                     queue_at=None)
+        elif kind == "ticket.requeued":
+            t["requeued_count"] += 1
+            t.update(queue_at=_epoch(data["queue_at"]), counter=None, status="waiting")
+            round_called_at = None
     if automatic:
         _close_automatically(t, ordered, automatic)
     if t["issued_at"] is not None:
@@ -112,7 +127,8 @@ def fold(ticket_id: str, rows: Iterable[EventRow], zones: dict[str, ZoneInfo]) -
         if t["completed_at"] is not None:
             t["total_s"] = t["completed_at"] - begin_at
     if t["completed_at"] is not None:
-        begin = t["started_at"] if t["started_at"] is not None else t["first_called_at"]
+        begin = t["started_at"] if t["started_at"] is not None else round_called_at
+        begin = begin if begin is not None else t["first_called_at"]
         if begin is not None:
             t["service_s"] = t["completed_at"] - begin
     return t
@@ -139,7 +155,7 @@ def clock_start(t: dict) -> float:
 
 
 # A person's events after which an automatic no-show no longer applies.
-_PERSON_ACTS = ("ticket.called", "ticket.recalled", "ticket.started", "ticket.transferred")
+_PERSON_ACTS = ("ticket.called", "ticket.recalled", "ticket.started", "ticket.transferred", "ticket.requeued")
 
 
 def _is_auto(payload: str) -> bool:

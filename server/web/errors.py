@@ -36,6 +36,8 @@ STATUS: dict[str, int] = {
     # the second visit (server/booking/returns.py, docs/second-visit.md)
     "return_off": 404, "unknown_ticket": 404, "not_guided": 409, "other_counter": 409, "return_needs_guided": 422,
     "no_dossier_code": 409,
+    # the missed-call rule (docs/desk.md): the citizen still has time to come
+    "call_too_recent": 409,
 }
 
 

@@ -167,6 +167,27 @@ def test_display_font_without_vietnamese_and_no_screen(tmp_path):
     assert _statuses(findings, "broker") == ["fail"]  # nobody listens on the default port here
 
 
+def test_counter_display_with_its_broker_account_and_the_screen_it_needs(tmp_path, broker):
+    data = settings_dict(broker.settings_for("display-1"))
+    data["broker"]["username"] = None  # the device id is the broker user, as for a kiosk
+    data["counter_display"] = {"site": "test-site", "counter": "quay-1", "device": "display-1", "screen": "dummy"}
+    config = write_toml(tmp_path / "counter.toml", data)
+    findings = run(Context(role="counter-display", config=config))
+    assert _statuses(findings, "config") == ["ok"]
+    assert _statuses(findings, "broker") == ["ok"]  # user display-1, from counter_display.device
+    assert _statuses(findings, "spi") == ["ok"]  # the dummy screen needs no SPI
+    data["counter_display"]["screen"] = "max7219"
+    findings = run(Context(role="counter-display", config=write_toml(tmp_path / "matrix.toml", data)))
+    spi = next(f for f in findings if f.check == "spi")
+    if Path("/dev/spidev0.0").exists():  # a Pi with SPI on
+        assert spi.status in ("ok", "warn")
+    else:
+        assert spi.status == "fail" and "raspi-config" in spi.text("en") and "bật SPI" in spi.text("vi")
+    from xephang.doctor.report import guess_role
+
+    assert guess_role(config) == "counter-display"
+
+
 def test_display_without_pygame_reports_it_and_does_not_crash(tmp_path):
     config = _display_config(tmp_path)
     script = (
@@ -296,7 +317,7 @@ def test_every_doctor_message_has_a_vietnamese_translation_with_the_same_fields(
         assert unicodedata.is_normalized("NFC", catalog[msgid])
 
 
-@pytest.mark.parametrize("role", ["server", "broker", "kiosk", "display", "desk-keypad"])
+@pytest.mark.parametrize("role", ["server", "broker", "kiosk", "display", "desk-keypad", "counter-display"])
 def test_every_role_runs_without_a_config_and_without_crashing(role, capsys):
     code, out = _doctor(capsys, "--role", role)
     assert "Traceback" not in out

@@ -23,6 +23,7 @@ from pathlib import Path
 import pytest
 
 from broker.config import BrokerProcess, free_port
+from counterdisplay.settings import CounterDisplaySettings
 from display.settings import DisplaySettings
 from kiosk.deskpad import DeskpadSettings
 from kiosk.settings import KioskSettings
@@ -166,6 +167,7 @@ def test_server_role_installs_into_a_fresh_venv_and_a_second_run_changes_nothing
         ("kiosk", ["xephang-kiosk.service"], KioskSettings),
         ("display", ["xephang-display.service"], DisplaySettings),
         ("desk-keypad", ["xephang-keypad.service"], DeskpadSettings),
+        ("counter-display", ["xephang-counter-display.service"], CounterDisplaySettings),
         ("broker", ["xephang-broker.service"], CommonSettings),
     ],
 )
@@ -190,6 +192,16 @@ def test_device_roles_get_their_units_and_a_config_that_loads(tmp_path, wheelhou
     if role == "desk-keypad":
         assert settings.keypad.counter == "quay-1" and settings.keypad.buttons["next"] == 17
         assert "xephang keypad --config" in (root / "etc/systemd/system/xephang-keypad.service").read_text()
+    if role == "counter-display":
+        section = settings.counter_display
+        assert (section.counter, section.device, section.screen) == ("quay-1", "counter-quay-1", "max7219")
+        assert settings.broker_login().username == "counter-quay-1"
+        device = next(d for d in settings.devices if d.id == section.device)
+        assert (device.role, device.site) == ("display", section.site)  # its broker account: a display's rights
+        unit = (root / "etc/systemd/system/xephang-counter-display.service").read_text()
+        assert "xephang counter-display --config /etc/xephang/xephang.toml" in unit
+        assert "SupplementaryGroups=spi gpio" in unit
+        assert "include-system-site-packages = false" in (root / "opt/xephang/venv/pyvenv.cfg").read_text()
     if role == "broker":
         assert not (root / "etc/xephang/secrets.env").exists()
         assert (root / "var/lib/xephang/broker/acl").exists()
@@ -242,7 +254,7 @@ def test_systemd_analyze_verify_accepts_every_unit(tmp_path, wheelhouse, python_
     assert verify, "systemd-analyze is needed (apt-get install systemd)"
     units = tmp_path / "units"
     units.mkdir()
-    for role in ("server", "kiosk", "display", "desk-keypad"):
+    for role in ("server", "kiosk", "display", "desk-keypad", "counter-display"):
         root = tmp_path / role
         root.mkdir()
         _install(root, wheelhouse, python_wrapper, "--role", role)
@@ -252,7 +264,7 @@ def test_systemd_analyze_verify_accepts_every_unit(tmp_path, wheelhouse, python_
             (units / unit.name).write_text(text)
     names = sorted(p.name for p in units.iterdir())
     assert names == ["xephang-backup.service", "xephang-backup.timer", "xephang-broker.service",
-                     "xephang-display.service", "xephang-keypad.service", "xephang-kiosk.service",
+                     "xephang-counter-display.service", "xephang-display.service", "xephang-keypad.service", "xephang-kiosk.service",
                      "xephang-server.service"]
     done = subprocess.run([verify, "verify", *map(str, sorted(units.iterdir()))], capture_output=True, text=True, timeout=60)
     assert done.returncode == 0 and "xephang" not in done.stderr, done.stderr
@@ -327,3 +339,8 @@ def test_a_second_role_on_the_same_machine_shares_venv_and_config(tmp_path, whee
     units = {p.name: p.read_bytes() for p in (root / "etc/systemd/system").iterdir()}
     assert set(units) == set(server_units) | {"xephang-kiosk.service"}
     assert all(units[name] == text for name, text in server_units.items())
+    # A counter display on the same Pi: its own unit, and a word about its missing table.
+    done = _install(root, wheelhouse, python_wrapper, "--role", "counter-display")
+    assert ("has no [counter_display] section; add one (template: deploy/templates/config/counter-display.toml)"
+            in done.stdout)
+    assert {p.name for p in (root / "etc/systemd/system").iterdir()} == set(units) | {"xephang-counter-display.service"}

@@ -27,6 +27,7 @@ EXAMPLES = {
     "counter.closed": {"counter": "quay-3"},
     "feedback.given": {"ticket_id": TICKET, "counter": "quay-3", "rating": 1, "scale": "4-level"},
     "ticket.checked_in": {"ticket_id": TICKET, "via": "desk"},
+    "ticket.requeued": {"ticket_id": TICKET, "counter": "quay-3", "queue_at": "2026-11-30T08:20:00.000500+07:00"},
 }
 
 
@@ -92,3 +93,8 @@ def test_topics_build_and_parse():
 
 def test_committed_json_schema_matches_the_models():
     assert DEFAULT_PATH.read_text(encoding="utf-8") == schema_text(), "run: python -m protocol.schema"
+
+
+def test_a_requeued_place_needs_a_utc_offset():
+    with pytest.raises(InvalidEvent, match="queue_at must carry a UTC offset"):
+        parse_event(_envelope("ticket.requeued", {**EXAMPLES["ticket.requeued"], "queue_at": "2026-11-30T08:20:00"}))

@@ -19,7 +19,7 @@ from server.web.auth import create_user
 from tests.server.livedesk import CHROMIUM, CHROMIUM_ARGS, Kiosk, LiveServer
 from tests.support import SITE_ID, office_clock, server_settings_dict, wait_until
 
-ACTIONS = ("next", "recall", "start", "no-show", "complete", "transfer", "pause", "resume", "close")
+ACTIONS = ("next", "recall", "start", "no-show", "reprint", "complete", "transfer", "pause", "resume", "close")
 
 
 def _enabled(page) -> dict[str, bool]:
@@ -56,8 +56,8 @@ def test_console_buttons_transfer_waits_messages_pause_and_risk(broker, tmp_path
 
             # Closed counter, nothing in progress: only next, pause and open apply.
             enabled = _enabled(page)
-            assert enabled == {"next": True, "recall": False, "start": False, "no-show": False, "complete": False,
-                               "transfer": False, "pause": True, "resume": True, "close": False}, enabled
+            assert enabled == {"next": True, "recall": False, "start": False, "no-show": False, "reprint": False,
+                               "complete": False, "transfer": False, "pause": True, "resume": True, "close": False}, enabled
             assert all(a for a in _ages(page)), _ages(page)  # waits shown with no ticket in progress
             # Past the target apart from about to pass it.
             assert "A001" in page.inner_text("#over-target") and "A002" not in page.inner_text("#over-target")

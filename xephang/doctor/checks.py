@@ -37,6 +37,10 @@ def _settings_class(role: str) -> Any:
         from display.settings import DisplaySettings
 
         return DisplaySettings
+    if role == "counter-display":
+        from counterdisplay.settings import CounterDisplaySettings
+
+        return CounterDisplaySettings
     from protocol.settings import CommonSettings
 
     return CommonSettings

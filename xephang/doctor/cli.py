@@ -20,7 +20,7 @@ def register(sub: Any) -> None:
     )
     add_config_option(doctor)
     doctor.add_argument(
-        "--role", choices=("server", "broker", "kiosk", "display", "desk-keypad"), default=None,
+        "--role", choices=("server", "broker", "kiosk", "display", "desk-keypad", "counter-display"), default=None,
         help="what this machine does (default: guessed from the config's sections)",
     )
     doctor.add_argument(

@@ -6,6 +6,7 @@ says so. Nothing here opens the screen or the sound card (the running board owns
 
 from __future__ import annotations
 
+import os
 import shutil
 from collections.abc import Iterator
 from pathlib import Path
@@ -159,3 +160,21 @@ def check_fonts(ctx: Context) -> Iterator[Finding]:
                           {"path": path, "letters": " ".join(sorted(missing))})
         else:
             yield Finding("font", "ok", _("Font {path} covers Vietnamese"), {"path": path})
+
+
+def check_spi(ctx: Context) -> Iterator[Finding]:
+    """The counter display's MAX7219 matrix talks SPI: /dev/spidev0.0 must exist and be
+    usable by the service user (group spi). The dummy screen needs none."""
+    section = getattr(ctx.settings, "counter_display", None)
+    if section is not None and section.screen == "dummy":
+        yield Finding("spi", "ok", _("Counter display: the dummy screen (no hardware)"))
+        return
+    device = Path("/dev/spidev0.0")
+    if not device.exists():
+        yield Finding("spi", "fail", _("No SPI device {path}: turn SPI on (raspi-config, Interface Options, SPI) and reboot"),
+                      {"path": device})
+    elif not os.access(device, os.R_OK | os.W_OK):
+        yield Finding("spi", "warn", _("SPI device {path} is there but this user cannot use it (the service runs in group spi)"),
+                      {"path": device})
+    else:
+        yield Finding("spi", "ok", _("SPI device {path} for the LED matrix"), {"path": device})

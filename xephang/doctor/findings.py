@@ -12,7 +12,7 @@ from typing import Any, Literal
 from protocol.i18n import translator
 
 Status = Literal["ok", "warn", "fail"]
-ROLES = ("server", "broker", "kiosk", "display", "desk-keypad")
+ROLES = ("server", "broker", "kiosk", "display", "desk-keypad", "counter-display")
 def _(message: str) -> str:
     """Marks a message id for the catalog; translated when shown."""
     return message
@@ -51,7 +51,7 @@ Check = Callable[[Context], Iterable[Finding]]
 
 # What each check is called in "Skipped the ... check" (a check with no entry is never skipped).
 CHECK_NAMES = {"broker": _("broker"), "gpio": _("GPIO"), "printer": _("printer"), "database": _("database"),
-               "font": _("font"), "audio": _("sound and voice")}
+               "font": _("font"), "audio": _("sound and voice"), "spi": _("SPI")}
 
 
 def skipped(name: str) -> Finding:

@@ -31,6 +31,8 @@ def guess_role(config: Path | None) -> str:
     for role in ("kiosk", "display", "server"):
         if role in data:
             return role
+    if "counter_display" in data:
+        return "counter-display"
     return "broker"
 
 
@@ -61,6 +63,7 @@ def plan(role: str) -> list[tuple[str, Check]]:
         "display": [("screen", d.check_screen), ("audio", d.check_audio), ("font", d.check_fonts),
                     ("disk", c.check_disk)],
         "desk-keypad": [("gpio", d.check_gpio), ("disk", c.check_disk)],
+        "counter-display": [("spi", d.check_spi), ("disk", c.check_disk)],
     }
     if role not in extra:
         raise ValueError(f"unknown role {role!r}; use one of {', '.join(ROLES)}")
@@ -72,7 +75,7 @@ def needs_config(role: str, name: str) -> bool:
     display's fonts and sound are in its config; the kiosk's fonts are fixed (checked anyway)."""
     if name in ("font", "audio"):
         return role == "display"
-    return name in ("broker", "gpio", "printer", "database")
+    return name in ("broker", "gpio", "printer", "database", "spi")
 
 
 def run(context: Context) -> list[Finding]:

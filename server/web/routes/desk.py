@@ -47,6 +47,8 @@ JS_TEXTS = (
     "Choose a reason for the pause.", "Result returned", "Received, appointment", "Guided (incomplete)", "Information only",
     # the second visit (docs/second-visit.md)
     "Additional documents", "Return code for the citizen: {code}",
+    "{number} did not come: back in the queue ({count})",
+    "Reprint of {number} sent to {kiosk}", "Missed a call",
 )
 ERROR_TEXTS = {
     "no_ticket_waiting": "No ticket is waiting for this counter's services.",
@@ -72,6 +74,12 @@ ERROR_TEXTS = {
     "too_late": "The appointment time has passed.",
     "turn_passed": "This number is no longer waiting.",
     "reason_required": "Choose a reason for the pause.",
+    # the missed-call rule (docs/desk.md "A missed call")
+    "call_too_recent": "The citizen still has time to come: wait a little longer, or recall.",
+    # reprint of a lost ticket (docs/kiosk.md)
+    "not_printed_by_a_kiosk": "This ticket was not printed by a kiosk: it cannot be printed again.",
+    "ticket_not_open": "This ticket is already finished.",
+    "unknown_ticket": "No such ticket.",
 }
 
 
@@ -121,6 +129,9 @@ async def desk_page(request: Request, site: str | None = None, counter: str | No
         "chosen": chosen,
         "can_act": user.role in ("desk", "admin"),
         "supervisor": user.role == "admin",
+        # Kiosks of the site: the reprint button applies to a ticket one of them printed.
+        "kiosks": sorted(d.id for d in runtime_of(request).settings.devices
+                         if d.role == "kiosk" and chosen and d.site == chosen[0]),
         "services": [(s.id, s.label(locale)) for s in site_model.services] if site_model else [],
         "outcomes": OUTCOMES,
         "texts": json.dumps({t: _(t) for t in JS_TEXTS} | {f"error:{k}": _(v) for k, v in ERROR_TEXTS.items()}

@@ -7,6 +7,7 @@
   var site = root.dataset.site, counter = root.dataset.counter, locale = root.dataset.locale;
   var canAct = root.dataset.canAct === "yes";
   var supervisor = root.dataset.supervisor === "yes";
+  var kiosks = (root.dataset.kiosks || "").split(" ").filter(Boolean);  // devices that can print a ticket again
   var UNCONFIRMED = root.dataset.unconfirmed, UNCONFIRMED_HELP = root.dataset.unconfirmedHelp;
   var T = JSON.parse(document.getElementById("texts").textContent);
   var NAMES = JSON.parse(document.getElementById("total-names").textContent);
@@ -120,6 +121,7 @@
         if (ticket.channel === "online" && !ticket.checked_in_at) { item.appendChild(el("span", "tag absent", t("Not checked in yet"))); }
         if (ticket.priority) { item.appendChild(el("span", "tag", t("Priority"))); }
         if (ticket.channel === "return") { item.appendChild(el("span", "tag second-visit", t("Additional documents"))); }
+        if (ticket.requeued_count) { item.appendChild(el("span", "tag", t("Missed a call"))); }
         var age = el("span", "age");
         age.dataset.issued = ticket.issued_at;
         item.appendChild(age);
@@ -174,6 +176,7 @@
       recall: !!cur && cur.status === "called",
       start: !!cur && cur.status === "called",
       "no-show": !!cur,
+      reprint: !!cur && kiosks.indexOf(cur.source) >= 0,  // only a ticket a kiosk of this site printed
       complete: !!cur,
       transfer: !!cur && $("transfer-to") && !$("transfer-to").selectedOptions[0].disabled,
       pause: state !== "paused" && !cur,
@@ -247,10 +250,15 @@
     var texts = {
       next: "Called {number}", call: "Called {number}", recall: "Called {number} again", start: "Receiving {number}",
       "no-show": "{number}: no-show recorded", transfer: "{number} moved to {service}",
-      pause: "Counter paused: {reason}", resume: "Counter open", open: "Counter open", close: "Counter closed"
+      pause: "Counter paused: {reason}", resume: "Counter open", open: "Counter open", close: "Counter closed",
+      reprint: "Reprint of {number} sent to {kiosk}"
     };
     var text = action === "complete" ? number + ": " + t(outcome[body.outcome]) : t(texts[action] || "Done");
-    return text.replace("{number}", number).replace("{service}", service).replace("{reason}", body && body.reason || "");
+    // The missed-call rule sent the ticket back to the queue instead (docs/desk.md).
+    if (action === "no-show" && data.status === "waiting") {
+      text = t("{number} did not come: back in the queue ({count})").replace("{count}", String(data.requeued_count));
+    }
+    return text.replace("{kiosk}", data.kiosk || "").replace("{number}", number).replace("{service}", service).replace("{reason}", body && body.reason || "");
   }
 
   function act(button) {
@@ -265,6 +273,9 @@
       body = { to_service: $("transfer-to").value };
     } else if (action === "call") {
       body = { ticket_id: button.dataset.ticket };
+    } else if (action === "reprint") {
+      if (!view || !view.current) { return; }
+      body = { ticket_id: view.current.ticket_id };
     } else if (action === "pause") {
       var reason = $("pause-reason").value === "other" ? $("pause-other").value.trim() : $("pause-reason").value;
       if (!reason) {
