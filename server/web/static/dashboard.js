@@ -219,7 +219,7 @@
   // Messages to citizens (issue 18): GET /api/v1/notify/summary for the period; the card
   // stays hidden on a server that sends no messages (404).
   var CHANNELS = { page: "Ticket page", webpush: "Web Push", zalo: "Zalo", sms: "SMS", file: "File (log)" };
-  var KINDS = { near: "Your turn is near", called: "It is your turn", recalled: "Called again",
+  var KINDS = { near: "Near its turn", called: "Called to the counter", recalled: "Called again",
     booking_day_before: "Booking: the day before", booking_soon: "Booking: 30 minutes before", rating: "Rating invitation" };
   function renderNotify(body) {
     var card = document.getElementById("notify-card");

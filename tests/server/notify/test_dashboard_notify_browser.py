@@ -49,7 +49,7 @@ def test_the_dashboard_counts_the_messages_of_the_period(broker, tmp_path):
             page.wait_for_selector("#notify-card:not([hidden]) #notify-table tbody tr[data-kind]")
             rows = page.eval_on_selector_all(
                 "#notify-table tbody tr", "trs => trs.map(tr => [...tr.children].map(td => td.textContent))")
-            assert rows == [["Trang phiếu", "Đến lượt", "1", "0", "0", "0"],
+            assert rows == [["Trang phiếu", "Mời đến quầy", "1", "0", "0", "0"],
                             ["Trang phiếu", "Sắp đến lượt", "2", "0", "0", "0"]], rows
             assert page.inner_text("#notify-card h3").startswith("Tin nhắn cho người dân")
             # Both were called (or are next) within minutes: nobody waited the 10 minutes
