@@ -367,12 +367,13 @@ class Notifier:
     def page_notices(self, ticket_id: str) -> list[dict[str, Any]]:
         return self.outbox.for_ticket(ticket_id, "page") if "page" in self.channels else []
 
-    def summary(self, site: str, day: str) -> dict[str, Any]:
-        """The manager's view of one site-day: messages by channel, kind and state; and,
-        per channel, of the citizens who got "near" and were then called, the share told
-        at least `near_minutes` before their call, counted only where the queue allowed it
-        (their wait, issue to call, was at least `near_minutes` long)."""
-        rows = self.outbox.rows("site = ? AND day = ?", (site, day))
+    def summary(self, site: str, day: str, last_day: str | None = None) -> dict[str, Any]:
+        """The manager's view of one site-day (or the days `day`..`last_day`): messages by
+        channel, kind and state; and, per channel, of the citizens who got "near" and were
+        then called, the share told at least `near_minutes` before their call, counted
+        only where the queue allowed it (their wait, issue to call, was at least
+        `near_minutes` long)."""
+        rows = self.outbox.rows("site = ? AND day >= ? AND day <= ?", (site, day, last_day or day))
         counts: dict[str, dict[str, dict[str, int]]] = {}
         for row in rows:
             by_kind = counts.setdefault(row["channel"], {}).setdefault(row["kind"], {})
@@ -403,4 +404,5 @@ class Notifier:
             entry["told_in_time"] += int(called_at - row["told_at"] >= lead_s)
         for entry in in_time.values():
             entry["share_pct"] = round(100.0 * entry["told_in_time"] / entry["eligible"], 1) if entry["eligible"] else None
-        return {"site": site, "day": day, "messages": counts, "told_in_time": in_time, "near_minutes": self.settings.near_minutes}
+        return {"site": site, "day": day, "to": last_day or day, "messages": counts,
+                "told_in_time": in_time, "near_minutes": self.settings.near_minutes}

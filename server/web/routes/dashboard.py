@@ -40,6 +40,11 @@ JS_TEXTS = (
     # booking figures (issue 17)
     "Appointments booked", "Cancelled", "Checked in", "Booked, not come", "Punctuality, median / p90 (check-in − slot start)",
     "Online numbers (checked in)", "Share served by booking",
+    # messages to citizens (issue 18)
+    "Ticket page", "Web Push", "Zalo", "SMS", "File (log)", "Near its turn", "Called to the counter", "Called again",
+    "Booking: the day before", "Booking: 30 minutes before", "Rating invitation", "No messages in this period.",
+    "{told} of {eligible} told at least {minutes} min before their call ({share})",
+    "Nobody waited long enough to be told in time in this period.",
 ) + WEEKDAYS
 
 

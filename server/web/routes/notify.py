@@ -15,7 +15,7 @@ import re
 from typing import Annotated, Any, Literal
 
 from anyio import to_thread
-from fastapi import APIRouter, Depends, Request
+from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import JSONResponse, Response
 from pydantic import BaseModel, Field
 
@@ -153,9 +153,15 @@ async def service_worker() -> Response:
 
 
 @router.get("/api/v1/notify/summary", summary="Messages sent and failed by channel and kind; who was told in time")
-async def summary(request: Request, notifier: NotifierDep, site: str, day: str,
-                  user: Annotated[User, Depends(require_roles("manager"))]) -> dict[str, Any]:
+async def summary(request: Request, notifier: NotifierDep, site: str,
+                  user: Annotated[User, Depends(require_roles("manager"))],
+                  day: Annotated[str | None, Query(description="one site-local day, YYYY-MM-DD")] = None,
+                  from_: Annotated[str | None, Query(alias="from", description="first day of a period (with to)")] = None,
+                  to: Annotated[str | None, Query(description="last day of a period, included")] = None) -> dict[str, Any]:
     check_site(user, site)
-    if not re.fullmatch(r"\d{4}-\d{2}-\d{2}", day):
-        raise ApiError(422, "invalid_day", "day is YYYY-MM-DD")
-    return await to_thread.run_sync(lambda: notifier.summary(site, day))
+    first, last = (day, day) if day else (from_ or "", to or "")
+    if not all(re.fullmatch(r"\d{4}-\d{2}-\d{2}", value) for value in (first, last)):
+        raise ApiError(422, "invalid_day", "give day, or from and to, as YYYY-MM-DD")
+    if last < first:
+        raise ApiError(422, "invalid_period", "to is before from")
+    return await to_thread.run_sync(lambda: notifier.summary(site, first, last))

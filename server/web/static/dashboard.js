@@ -216,8 +216,53 @@
     }).catch(function () { document.getElementById("booking-figures").replaceChildren(el("dd", _("No data for this period."), "muted")); });
   }
 
+  // Messages to citizens (issue 18): GET /api/v1/notify/summary for the period; the card
+  // stays hidden on a server that sends no messages (404).
+  var CHANNELS = { page: "Ticket page", webpush: "Web Push", zalo: "Zalo", sms: "SMS", file: "File (log)" };
+  var KINDS = { near: "Near its turn", called: "Called to the counter", recalled: "Called again",
+    booking_day_before: "Booking: the day before", booking_soon: "Booking: 30 minutes before", rating: "Rating invitation" };
+  function renderNotify(body) {
+    var card = document.getElementById("notify-card");
+    var rows = document.querySelector("#notify-table tbody");
+    rows.replaceChildren();
+    Object.keys(body.messages).sort().forEach(function (channel) {
+      Object.keys(body.messages[channel]).sort().forEach(function (kind) {
+        var n = body.messages[channel][kind], tr = el("tr");
+        tr.dataset.channel = channel;
+        tr.dataset.kind = kind;
+        tr.append(el("td", _(CHANNELS[channel] || channel)), el("td", _(KINDS[kind] || kind)));
+        [n.sent || 0, n.failed || 0, n.dropped || 0, (n.pending || 0) + (n.sending || 0)].forEach(function (v) {
+          tr.append(el("td", String(v), "num"));
+        });
+        rows.append(tr);
+      });
+    });
+    if (!rows.children.length) {
+      var empty = el("tr"), td = el("td", _("No messages in this period."), "muted");
+      td.colSpan = 6;
+      empty.append(td);
+      rows.append(empty);
+    }
+    var lines = Object.keys(body.told_in_time).sort().map(function (channel) {
+      var t = body.told_in_time[channel];
+      return _(CHANNELS[channel] || channel) + ": " + _("{told} of {eligible} told at least {minutes} min before their call ({share})")
+        .replace("{told}", t.told_in_time).replace("{eligible}", t.eligible)
+        .replace("{minutes}", body.near_minutes).replace("{share}", pct(t.share_pct));
+    });
+    document.getElementById("notify-in-time").textContent = lines.length ? lines.join(" · ")
+      : _("Nobody waited long enough to be told in time in this period.");
+    card.hidden = false;
+  }
+  function loadNotify() {
+    var site = state.site;
+    getJSON("/api/v1/notify/summary?" + query("site=" + encodeURIComponent(site))).then(function (body) {
+      if (site === state.site) renderNotify(body);
+    }).catch(function () { document.getElementById("notify-card").hidden = true; });
+  }
+
   function loadSite() {
     loadBookings();
+    loadNotify();
     var site = "site=" + encodeURIComponent(state.site);
     Promise.all([
       getJSON("/api/v1/stats?" + query(site + "&group_by=day")),
