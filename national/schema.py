@@ -86,7 +86,7 @@ def month_columns_sql() -> str:
     sums = ",\n".join(f"{m}_sum bigint NOT NULL" for m in MEASURES)
     per_measure = ",\n".join(
         f"{m}_count bigint NOT NULL, {', '.join(f'{m}_p{p} integer' for p in PERCENTILES)}, "
-        f"{m}_s integer[] NOT NULL, {m}_n integer[] NOT NULL"
+        f"{m}_s integer[] COMPRESSION lz4 NOT NULL, {m}_n integer[] COMPRESSION lz4 NOT NULL"
         for m in MEASURES
     )
     return f"parts integer NOT NULL,\n{counts},\n{sums},\n{per_measure}"

@@ -26,7 +26,7 @@ from typing import Any
 
 import psycopg
 
-from national.months import apply_change
+from national.months import DAY_ROW_COLUMNS, Change, apply_changes
 from national.schema import migrate
 from protocol.rollup import COUNTS, MEASURES, PERCENTILES, DayRollup, measures_row
 
@@ -99,6 +99,28 @@ def rollup_rows(rollup: DayRollup) -> list[tuple[Any, ...]]:
     return out
 
 
+def rollup_lines(rollup: DayRollup) -> list[str]:
+    """A roll-up's rows as COPY text lines in ROW_COLUMNS order. Every text field is a
+    validated slug (no tab, newline or backslash to escape), every other an integer."""
+    head = f"{rollup.site}\t{rollup.day.isoformat()}\t"
+    middle = f"\t{rollup.revision}\t{rollup.province}\t"
+    out = []
+    for r in rollup.rows:
+        hists = "\t".join("{" + ",".join(str(p[i]) for p in r.hist[m]) + "}" for m in MEASURES for i in (0, 1))
+        numbers = "\t".join([*(str(r.counts[c]) for c in COUNTS), *(str(r.sums[m]) for m in MEASURES)])
+        out.append(f"{head}{r.service}\t{r.counter}{middle}{numbers}\t{hists}\n")
+    return out
+
+
+def changes_of(rollup: DayRollup, sign: int = 1) -> list[Change]:
+    """A roll-up's rows as signed day rows for the month pre-aggregates."""
+    return [
+        Change(sign, rollup.site, rollup.day, rollup.province, [r.counts[c] for c in COUNTS], [r.sums[m] for m in MEASURES],
+               [([s for s, _ in r.hist[m]], [n for _, n in r.hist[m]]) for m in MEASURES])
+        for r in rollup.rows
+    ]
+
+
 class NationalStore:
     """One connection to the national database (use one per thread)."""
 
@@ -122,7 +144,6 @@ class NationalStore:
             )
             self.conn.execute("CREATE TEMP TABLE IF NOT EXISTS row_staging (LIKE rollups) ON COMMIT DELETE ROWS")
             self.conn.execute("CREATE TEMP TABLE IF NOT EXISTS accepted (point text, day date, revision integer) ON COMMIT DELETE ROWS")
-            self.conn.execute("CREATE TEMP TABLE IF NOT EXISTS delta_rows (sign integer, LIKE rollups) ON COMMIT DELETE ROWS")
             self._staged = True
 
     def ingest(self, rollups: Iterable[DayRollup]) -> Accepted:
@@ -142,9 +163,7 @@ class NationalStore:
                 for r in best.values():
                     copy.write_row((r.site, r.day, r.revision, r.province, r.site_name))
             with cur.copy(f"COPY row_staging ({', '.join(ROW_COLUMNS)}) FROM STDIN") as copy:
-                for r in best.values():
-                    for row in rollup_rows(r):
-                        copy.write_row(row)
+                copy.write("".join(line for r in best.values() for line in rollup_lines(r)).encode())
             cur.execute(
                 "INSERT INTO points (point, province, name) SELECT DISTINCT ON (point) point, province, name FROM day_staging "
                 "ORDER BY point, day DESC ON CONFLICT (point) DO UPDATE SET province = excluded.province, name = excluded.name, "
@@ -157,18 +176,22 @@ class NationalStore:
                 "INSERT INTO accepted SELECT * FROM up"
             )
             stored = cur.rowcount
-            # The accepted days' rows leave (kept, signed -1, for the month rows) and the
-            # new revision's rows come in (signed +1): the point_days upsert above holds
-            # those days' locks and a higher revision than any stored row of theirs.
+            # The accepted days' rows leave (signed -1 for the month rows) and the new
+            # revision's rows come in (signed +1): the point_days upsert above holds those
+            # days' locks and a higher revision than any stored row of theirs.
+            changes: list[Change] = []
+            with self.conn.cursor(binary=True) as gone:
+                gone.execute(
+                    f"DELETE FROM rollups r USING accepted a WHERE r.point = a.point AND r.day = a.day "
+                    f"RETURNING {', '.join('r.' + c for c in DAY_ROW_COLUMNS)}".encode()
+                )
+                changes += [Change.of_stored(-1, record) for record in gone.fetchall()]
             cur.execute(
-                "WITH gone AS (DELETE FROM rollups r USING accepted a WHERE r.point = a.point AND r.day = a.day "
-                "RETURNING r.*) INSERT INTO delta_rows SELECT -1, gone.* FROM gone"
+                "INSERT INTO rollups SELECT s.* FROM row_staging s JOIN accepted a ON a.point = s.point AND a.day = s.day"
             )
-            cur.execute(
-                "WITH came AS (INSERT INTO rollups SELECT s.* FROM row_staging s JOIN accepted a "
-                "ON a.point = s.point AND a.day = s.day RETURNING *) INSERT INTO delta_rows SELECT 1, came.* FROM came"
-            )
-            apply_change(self.conn, "delta_rows")
+            for point, day in cur.execute("SELECT point, day FROM accepted").fetchall():
+                changes += changes_of(best[(point, day)])
+            apply_changes(self.conn, changes)
             cur.execute("SELECT p.point, p.day, p.revision FROM point_days p JOIN day_staging s USING (point, day)")
             held = {(point, day): int(revision) for point, day, revision in cur.fetchall()}
         return Accepted(stored, total - stored, held)
