@@ -10,7 +10,8 @@ from collections.abc import Callable
 
 import psycopg
 
-from protocol.rollup import COUNTS, MEASURES
+from national.months import MONTH_LEVELS, rebuild_months
+from protocol.rollup import COUNTS, MEASURES, PERCENTILES
 
 Migration = Callable[[psycopg.Connection], None]
 MIGRATIONS: list[tuple[str, Migration]] = []
@@ -70,6 +71,36 @@ def n001_rollups(conn: psycopg.Connection) -> None:
         """
     )
     conn.execute("CREATE INDEX rollups_day_province ON rollups (day, province)")
+
+
+# The month pre-aggregates (national/months.py keeps them): one table per level, keyed
+# by month (its first day) and the level's keys. Each row is the exact merge of the day
+# rows it stands for: counts and sums added, histograms merged (zero counts dropped), the
+# number of day rows merged (`parts`; a row whose parts fall to 0 is deleted), and for
+# each measure the tickets timed (`{m}_count`) and the nearest-rank p50/p90 of the merged
+# histogram, so that a group answered by one row needs no histogram at all.
+
+
+def month_columns_sql() -> str:
+    counts = ",\n".join(f"{c} bigint NOT NULL" for c in COUNTS)
+    sums = ",\n".join(f"{m}_sum bigint NOT NULL" for m in MEASURES)
+    per_measure = ",\n".join(
+        f"{m}_count bigint NOT NULL, {', '.join(f'{m}_p{p} integer' for p in PERCENTILES)}, "
+        f"{m}_s integer[] COMPRESSION lz4 NOT NULL, {m}_n integer[] COMPRESSION lz4 NOT NULL"
+        for m in MEASURES
+    )
+    return f"parts integer NOT NULL,\n{counts},\n{sums},\n{per_measure}"
+
+
+@migration
+def n002_month_aggregates(conn: psycopg.Connection) -> None:
+    """Point-month, province-month and nation-month pre-aggregates, kept by the ingest
+    transaction (national/store.py) and filled here from the rows already stored."""
+    columns = month_columns_sql()
+    for table, keys in MONTH_LEVELS.items():
+        key_columns = ",\n".join(f"{k} {'date' if k == 'month' else 'text'} NOT NULL" for k in keys)
+        conn.execute(f"CREATE TABLE {table} ({key_columns},\n{columns},\nPRIMARY KEY ({', '.join(keys)}))")
+    rebuild_months(conn)  # the same SQL as the ingest's
 
 
 def migrate(conn: psycopg.Connection) -> list[str]:

@@ -21,11 +21,12 @@ from __future__ import annotations
 import logging
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
-from datetime import date
+from datetime import date, timedelta
 from typing import Any
 
 import psycopg
 
+from national.months import DAY_ROW_COLUMNS, Change, apply_changes
 from national.schema import migrate
 from protocol.rollup import COUNTS, MEASURES, PERCENTILES, DayRollup, measures_row
 
@@ -43,6 +44,36 @@ GROUPS = {
     "day": "to_char(day, 'YYYY-MM-DD')",
     "service": "service",
 }
+# The same keys read from a month row (groups a month row can answer).
+MONTH_KEYS = {
+    "nation": "''",
+    "province": "province",
+    "point": "point",
+    "month": "to_char(month, 'YYYY-MM')",
+}
+
+
+def split_period(first: date, last: date) -> tuple[list[date], list[tuple[date, date]]]:
+    """The whole calendar months inside [first, last] (their first days) and the day
+    ranges left over before and after them."""
+    start = first if first.day == 1 else (first.replace(day=1) + timedelta(days=32)).replace(day=1)
+    months: list[date] = []
+    month = start
+    while True:
+        following = (month + timedelta(days=32)).replace(day=1)
+        if following - timedelta(days=1) > last:
+            break
+        months.append(month)
+        month = following
+    if not months:
+        return [], [(first, last)]
+    edges = []
+    if first < months[0]:
+        edges.append((first, months[0] - timedelta(days=1)))
+    end = (months[-1] + timedelta(days=32)).replace(day=1)
+    if end <= last:
+        edges.append((end, last))
+    return months, edges
 
 
 class QueryError(ValueError):
@@ -66,6 +97,28 @@ def rollup_rows(rollup: DayRollup) -> list[tuple[Any, ...]]:
         out.append((rollup.site, rollup.day, r.service, r.counter, rollup.revision, rollup.province,
                     *(r.counts[c] for c in COUNTS), *(r.sums[m] for m in MEASURES), *hist))
     return out
+
+
+def rollup_lines(rollup: DayRollup) -> list[str]:
+    """A roll-up's rows as COPY text lines in ROW_COLUMNS order. Every text field is a
+    validated slug (no tab, newline or backslash to escape), every other an integer."""
+    head = f"{rollup.site}\t{rollup.day.isoformat()}\t"
+    middle = f"\t{rollup.revision}\t{rollup.province}\t"
+    out = []
+    for r in rollup.rows:
+        hists = "\t".join("{" + ",".join(str(p[i]) for p in r.hist[m]) + "}" for m in MEASURES for i in (0, 1))
+        numbers = "\t".join([*(str(r.counts[c]) for c in COUNTS), *(str(r.sums[m]) for m in MEASURES)])
+        out.append(f"{head}{r.service}\t{r.counter}{middle}{numbers}\t{hists}\n")
+    return out
+
+
+def changes_of(rollup: DayRollup, sign: int = 1) -> list[Change]:
+    """A roll-up's rows as signed day rows for the month pre-aggregates."""
+    return [
+        Change(sign, rollup.site, rollup.day, rollup.province, [r.counts[c] for c in COUNTS], [r.sums[m] for m in MEASURES],
+               [([s for s, _ in r.hist[m]], [n for _, n in r.hist[m]]) for m in MEASURES])
+        for r in rollup.rows
+    ]
 
 
 class NationalStore:
@@ -110,9 +163,7 @@ class NationalStore:
                 for r in best.values():
                     copy.write_row((r.site, r.day, r.revision, r.province, r.site_name))
             with cur.copy(f"COPY row_staging ({', '.join(ROW_COLUMNS)}) FROM STDIN") as copy:
-                for r in best.values():
-                    for row in rollup_rows(r):
-                        copy.write_row(row)
+                copy.write("".join(line for r in best.values() for line in rollup_lines(r)).encode())
             cur.execute(
                 "INSERT INTO points (point, province, name) SELECT DISTINCT ON (point) point, province, name FROM day_staging "
                 "ORDER BY point, day DESC ON CONFLICT (point) DO UPDATE SET province = excluded.province, name = excluded.name, "
@@ -125,15 +176,22 @@ class NationalStore:
                 "INSERT INTO accepted SELECT * FROM up"
             )
             stored = cur.rowcount
-            updates = ", ".join(f"{c} = excluded.{c}" for c in ROW_COLUMNS[4:])
+            # The accepted days' rows leave (signed -1 for the month rows) and the new
+            # revision's rows come in (signed +1): the point_days upsert above holds those
+            # days' locks and a higher revision than any stored row of theirs.
+            changes: list[Change] = []
+            with self.conn.cursor(binary=True) as gone:
+                gone.execute(
+                    f"DELETE FROM rollups r USING accepted a WHERE r.point = a.point AND r.day = a.day "
+                    f"RETURNING {', '.join('r.' + c for c in DAY_ROW_COLUMNS)}".encode()
+                )
+                changes += [Change.of_stored(-1, record) for record in gone.fetchall()]
             cur.execute(
-                f"INSERT INTO rollups ({', '.join(ROW_COLUMNS)}) SELECT {', '.join('s.' + c for c in ROW_COLUMNS)} "
-                "FROM row_staging s JOIN accepted a ON a.point = s.point AND a.day = s.day "
-                f"ON CONFLICT (point, day, service, counter) DO UPDATE SET {updates} WHERE rollups.revision < excluded.revision"
+                "INSERT INTO rollups SELECT s.* FROM row_staging s JOIN accepted a ON a.point = s.point AND a.day = s.day"
             )
-            cur.execute(
-                "DELETE FROM rollups r USING accepted a WHERE r.point = a.point AND r.day = a.day AND r.revision < a.revision"
-            )
+            for point, day in cur.execute("SELECT point, day FROM accepted").fetchall():
+                changes += changes_of(best[(point, day)])
+            apply_changes(self.conn, changes)
             cur.execute("SELECT p.point, p.day, p.revision FROM point_days p JOIN day_staging s USING (point, day)")
             held = {(point, day): int(revision) for point, day, revision in cur.fetchall()}
         return Accepted(stored, total - stored, held)
@@ -145,40 +203,64 @@ class NationalStore:
     def figures(self, group: str, day_from: date, day_to: date, province: str | None = None,
                 point: str | None = None) -> list[dict[str, Any]]:
         """Exact figures of every group in [day_from, day_to], optionally within one
-        province and/or one point; rows sorted by the group key."""
+        province and/or one point; rows sorted by the group key.
+
+        Whole calendar months inside the period come from the month pre-aggregates of the
+        finest level the question needs (points, provinces or the nation), the days
+        outside whole months from the day rows. A group made of one month row takes that
+        row's stored percentiles; any other group merges its parts' histograms."""
         if group not in GROUPS:
             raise QueryError(f"unknown group {group!r}; use one of {', '.join(GROUPS)}")
         if day_from > day_to:
             raise QueryError("the first day comes after the last")
-        where = ["day BETWEEN %(day_from)s AND %(day_to)s"]
-        params: dict[str, Any] = {"day_from": day_from, "day_to": day_to}
-        if province is not None:
-            where.append("province = %(province)s")
-            params["province"] = province
-        if point is not None:
-            where.append("point = %(point)s")
-            params["point"] = point
-        key = GROUPS[group]
-        base = f"SELECT {key} AS k, * FROM rollups WHERE {' AND '.join(where)}"
-        sums = ", ".join(f"sum({c})::bigint AS {c}" for c in (*COUNTS, *(f"{m}_sum" for m in MEASURES)))
-        parts = [f"base AS ({base})", f"totals AS (SELECT k, {sums} FROM base GROUP BY k)"]
-        selects = ["t.*"]
+        months, edges = split_period(day_from, day_to) if group in MONTH_KEYS else ([], [(day_from, day_to)])
+        level = ("point_months" if group == "point" or point is not None
+                 else "province_months" if group == "province" or province is not None else "nation_months")
+        params: dict[str, Any] = {"months": months, "province": province, "point": point}
+        filters = [("province", province), ("point", point)]
+        day_where = [" OR ".join(f"day BETWEEN %(e{i}a)s AND %(e{i}b)s" for i in range(len(edges))) or "false"]
+        for i, (a, b) in enumerate(edges):
+            params[f"e{i}a"], params[f"e{i}b"] = a, b
+        day_where += [f"{name} = %({name})s" for name, value in filters if value is not None]
+        month_where = ["month = ANY(%(months)s)"] + [f"{name} = %({name})s" for name, value in filters if value is not None]
+        scalars = (*COUNTS, *(f"{m}_sum" for m in MEASURES))
+        stored = [f"{m}_count" for m in MEASURES] + [f"{m}_p{p}" for m in MEASURES for p in PERCENTILES]
+
+        def source(columns: str, month_columns: str) -> str:
+            parts = []
+            if months:
+                parts.append(f"SELECT {MONTH_KEYS[group]} AS k, true AS pre, {month_columns} FROM {level} "
+                             f"WHERE {' AND '.join(month_where)}")
+            if edges:
+                parts.append(f"SELECT {GROUPS[group]} AS k, false AS pre, {columns} FROM rollups "
+                             f"WHERE ({day_where[0]}) {''.join(' AND ' + w for w in day_where[1:])}")
+            return " UNION ALL ".join(parts)
+
+        day_scalars = ", ".join([*scalars, *(f"NULL::bigint AS {c}" for c in stored)])
+        cte = [f"base AS ({source(day_scalars, ', '.join([*scalars, *stored]))})"]
+        sums = ", ".join(f"sum({c})::bigint AS {c}" for c in scalars)
+        firsts = ", ".join(f"min({c}) AS {c}" for c in stored)
+        cte.append(f"totals AS (SELECT k, count(*) = 1 AND bool_and(pre) AS one, {sums}, {firsts} FROM base GROUP BY k)")
+        hists = ", ".join(f"{m}_s, {m}_n" for m in MEASURES)
+        cte.append(f"hist AS (SELECT b.* FROM ({source(hists, hists)}) b JOIN totals t ON t.k = b.k AND NOT t.one)")
+        selects = [*(f"t.{c}" for c in scalars)]
         joins = []
         for m in MEASURES:
-            parts.append(f"h_{m} AS (SELECT k, u.s, sum(u.n)::bigint AS n FROM base, unnest({m}_s, {m}_n) AS u(s, n) GROUP BY k, u.s)")
-            parts.append(
+            cte.append(f"h_{m} AS (SELECT k, u.s, sum(u.n)::bigint AS n FROM hist, unnest({m}_s, {m}_n) AS u(s, n) GROUP BY k, u.s)")
+            cte.append(
                 f"c_{m} AS (SELECT k, s, sum(n) OVER (PARTITION BY k ORDER BY s)::bigint AS cum, "
                 f"sum(n) OVER (PARTITION BY k)::bigint AS tot FROM h_{m})"
             )
             ranks = ", ".join(
                 f"min(s) FILTER (WHERE cum >= greatest(1, ({p} * tot + 99) / 100)) AS {m}_p{p}" for p in PERCENTILES
             )
-            parts.append(f"p_{m} AS (SELECT k, max(tot) AS {m}_n, {ranks} FROM c_{m} GROUP BY k)")
-            selects.append(", ".join([f"p_{m}.{m}_n", *(f"p_{m}.{m}_p{p}" for p in PERCENTILES)]))
+            cte.append(f"p_{m} AS (SELECT k, max(tot) AS {m}_n, {ranks} FROM c_{m} GROUP BY k)")
+            selects.append(f"CASE WHEN t.one THEN t.{m}_count ELSE p_{m}.{m}_n END AS {m}_n")
+            selects += [f"CASE WHEN t.one THEN t.{m}_p{p} ELSE p_{m}.{m}_p{p} END AS {m}_p{p}" for p in PERCENTILES]
             joins.append(f"LEFT JOIN p_{m} USING (k)")
-        sql = f"WITH {', '.join(parts)} SELECT {', '.join(selects)} FROM totals t {' '.join(joins)} ORDER BY t.k"
+        sql = f"WITH {', '.join(cte)} SELECT t.k, {', '.join(selects)} FROM totals t {' '.join(joins)} ORDER BY t.k"
         with self.conn.cursor() as cur:
-            cur.execute(sql, params)
+            cur.execute(sql.encode(), params)
             names = [d.name for d in cur.description or ()]
             found = [dict(zip(names, row)) for row in cur.fetchall()]
         out = []

@@ -86,6 +86,11 @@ def create_app(settings: NationalSettings, open_store: Callable[[], NationalStor
         return who.province
 
     def period(day_from: date | None, day_to: date | None) -> tuple[date, date]:
+        # Without dates: the last whole calendar month, which the month pre-aggregates
+        # answer at once (docs/national.md); any other period adds its edge days.
+        if day_from is None and day_to is None:
+            last = state.today().replace(day=1) - timedelta(days=1)
+            return last.replace(day=1), last
         last = day_to or state.today() - timedelta(days=1)
         return day_from or last - timedelta(days=29), last
 

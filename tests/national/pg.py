@@ -55,9 +55,10 @@ class RunningPostgres:
             shutil.rmtree(self.directory, ignore_errors=True)
 
 
-def start_postgres(directory: Path) -> RunningPostgres:
+def start_postgres(directory: Path, settings: str = "") -> RunningPostgres:
     """initdb a cluster in `directory` (trust on 127.0.0.1 only, superuser `xephang`),
-    start it on a free port and wait until it accepts connections."""
+    start it on a free port and wait until it accepts connections. `settings`: more
+    `-c name=value` options (bench/national.py sizes its memory for a year's load)."""
     pg_bin = find_pg_bin()
     if os.geteuid() == 0:
         # pytest's folders are private to root: the postgres user gets one of its own.
@@ -67,7 +68,7 @@ def start_postgres(directory: Path) -> RunningPostgres:
     data = directory / "data"
     _run([str(pg_bin / "initdb"), "-D", str(data), "-U", "xephang", "-A", "trust", "-E", "UTF8", "--no-locale", "--no-sync"])
     port = free_port()
-    options = f"-p {port} -c listen_addresses=127.0.0.1 -c unix_socket_directories={directory} -c fsync=off"
+    options = f"-p {port} -c listen_addresses=127.0.0.1 -c unix_socket_directories={directory} -c fsync=off {settings}".strip()
     _run([str(pg_bin / "pg_ctl"), "-D", str(data), "-o", options, "-l", str(directory / "log"), "-w", "-t", "60", "start"])
     return RunningPostgres(directory, port, pg_bin)
 
