@@ -131,8 +131,8 @@ def site_waits(conn: sqlite3.Connection, site: Site, now: datetime, counters: di
     """Estimates for every waiting ticket and for a ticket issued now of each service.
 
     Shared by every caller of the same database through `CACHE` (see `WaitsCache`)."""
-    queue = queue_now(conn, site, now, counters, busy)
-    return CACHE.get(_database_of(conn), site, queue, lambda: _compute(conn, site, now, queue))
+    return CACHE.get(_database_of(conn), site, _queue_key(conn, site, now, counters, busy), now.timestamp(),
+                     lambda: _compute(conn, site, now, queue_now(conn, site, now, counters, busy)))
 
 
 def _compute(conn: sqlite3.Connection, site: Site, now: datetime, queue: QueueNow) -> SiteWaits:
@@ -154,11 +154,25 @@ def _database_of(conn: sqlite3.Connection) -> str:
     return row[2] if row and row[2] else f"memory:{id(conn)}"
 
 
-def _fingerprint(queue: QueueNow) -> tuple[object, ...]:
-    """What the estimates depend on besides the time: who waits, and what each counter
-    does (plain tuples: compared in C, a queue of thousands in well under a millisecond)."""
-    return (tuple((t.ticket_id, t.service, t.priority, t.issued_s) for t in queue.waiting), queue.counters,
-            queue.priority_cap, queue.close_s)
+def _queue_key(conn: sqlite3.Connection, site: Site, now: datetime, counters: dict[str, dict[str, Any]],
+               busy: dict[str, dict[str, Any]]) -> tuple[object, ...]:
+    """What the estimates depend on besides the time, cheaply: a summary of the waiting
+    tickets computed by SQLite (how many, their issue times, classes and services, the
+    latest event of any of them: a check-in, a transfer, a requeue) and what each counter
+    does. Building the queue itself (a Python object per waiting ticket) for every ask
+    cost more than the rest of a busy desk's call (docs/desk.md)."""
+    waiting = conn.execute(
+        "SELECT COUNT(*), TOTAL(issued_at), TOTAL(priority IS NULL), TOTAL(length(service)), MAX(last_event_at) "
+        "FROM tickets INDEXED BY tickets_pick "
+        "WHERE site = ? AND status = 'waiting' AND issued_at IS NOT NULL AND number IS NOT NULL",
+        (site.id,),
+    ).fetchone()
+    doing = tuple(
+        (c.id, counters[c.id]["state"], counters[c.id]["changed_at"], counters[c.id]["priority_streak"],
+         (busy[c.id]["ticket_id"], busy[c.id]["first_called_at"] or busy[c.id]["last_called_at"]) if c.id in busy else None)
+        for c in site.counters
+    )
+    return tuple(waiting), doing, close_s(site, now)
 
 
 class WaitsCache:
@@ -171,12 +185,16 @@ class WaitsCache:
     interpreter lock, and every desk's call-next waited behind them (docs/desk.md).
 
     Rules, per (database, site):
-    - the same queue (same waiting tickets, same counter states) asked again within
-      `SAME_QUEUE_S` (and at most `MAX_SHIFT_S` on the queue's clock): the last answer, with the time since subtracted from every wait;
+    - the same queue (same waiting tickets, same counter states: `_queue_key`) asked
+      again within `SAME_QUEUE_S` (and at most `MAX_SHIFT_S` on the queue's clock): the
+      last answer as it was (a few seconds are far below the 5-minute steps the waits
+      are printed in);
     - a changed queue: computed again, unless the last computation was expensive
       (>= `EXPENSIVE_S`) and is younger than `SHARE` x its cost; then the last answer is
-      reused, so estimating takes at most about 1/SHARE of the server's time.
-      Tickets issued since then get the estimate of a ticket issued now of their class;
+      reused, so estimating takes at most about 1/SHARE of the server's time. A ticket
+      issued since then has no estimate of its own until the next computation (its page
+      says "not yet estimated" for those seconds; the kiosk prints the estimate of a
+      ticket issued now, which the last answer has);
     - one computation at a time per site; a caller that arrives during it waits for it.
     """
 
@@ -195,21 +213,21 @@ class WaitsCache:
         with self._lock:
             self._sites.clear()
 
-    def get(self, database: str, site: Site, queue: QueueNow, compute: Callable[[], SiteWaits]) -> SiteWaits:
+    def get(self, database: str, site: Site, key: tuple[object, ...], now_s: float,
+            compute: Callable[[], SiteWaits]) -> SiteWaits:
         with self._lock:
             entry = self._sites.setdefault((database, site.id), _Entry())
         with entry.lock:
-            fingerprint = _fingerprint(queue)
             if entry.waits is not None:
                 age = time.monotonic() - entry.at
-                same = fingerprint == entry.fingerprint and age < self.SAME_QUEUE_S
+                same = key == entry.fingerprint and age < self.SAME_QUEUE_S
                 throttled = entry.cost >= self.EXPENSIVE_S and age < self.SHARE * entry.cost
-                if (same or throttled) and 0 <= queue.now_s - entry.now_s <= self.MAX_SHIFT_S:
-                    return _with_new_tickets(entry.waits, queue)
+                if (same or throttled) and 0 <= now_s - entry.now_s <= self.MAX_SHIFT_S:
+                    return entry.waits
             started = time.monotonic()
             waits = compute()
             entry.cost = time.monotonic() - started
-            entry.at, entry.now_s, entry.fingerprint, entry.waits = started, queue.now_s, fingerprint, waits
+            entry.at, entry.now_s, entry.fingerprint, entry.waits = started, now_s, key, waits
             return waits
 
 
@@ -221,20 +239,6 @@ class _Entry:
     at: float = 0.0  # monotonic time of the computation
     now_s: float = 0.0  # the queue's clock at that computation
     cost: float = 0.0
-
-
-def _with_new_tickets(waits: SiteWaits, queue: QueueNow) -> SiteWaits:
-    """An earlier answer for a queue that has grown since: tickets issued after it take
-    the estimate of a ticket issued now of their class (they are at the end of it)."""
-    known = waits.estimates.tickets
-    missing = [t for t in queue.waiting if t.ticket_id not in known]
-    if not missing:
-        return waits
-    tickets = dict(known)
-    for t in missing:
-        if (t.service, t.priority) in waits.estimates.new:
-            tickets[t.ticket_id] = waits.estimates.new[(t.service, t.priority)]
-    return SiteWaits(QueueEstimates(tickets=tickets, new=waits.estimates.new), waits.step_s)
 
 
 CACHE = WaitsCache()
