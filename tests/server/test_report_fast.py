@@ -59,6 +59,8 @@ SERVICES = ["tu-phap-ho-tich", "chung-thuc", "dat-dai", "unknown", None]
 COUNTERS = ["quay-1", "quay-2", "quay-3", "quay-9", None]
 STATUSES = ["waiting", "called", "serving", "completed", "completed", "no_show", "cancelled"]
 OUTCOMES = ["returned", "returned", "appointment", "guided", "info", None]
+# Session starts, cut-offs and ends of both sites (seconds after local midnight): the rules' edges.
+EDGES = [h * 3600 + m * 60 for h, m in ((7, 0), (7, 30), (9, 30), (10, 0), (11, 30), (12, 0), (13, 30), (15, 30), (17, 0))]
 CODES = ["000.00.01.H29-1", "000.00.01.H29-2", "000.00.01.H29-3", None, None]
 
 
@@ -78,7 +80,7 @@ def month(rng: random.Random, n: int, days: int = 366) -> tuple[list[tuple], lis
         site = next((s for s in SITES if s.id == site_id), SITES[0])
         day = (rng.choice(CHANGE_DAYS) if rng.random() < 0.1 else (TODAY - timedelta(days=rng.randint(-2, days))).isoformat())
         midnight = datetime.combine(date.fromisoformat(day), day_time(0), site.zone).timestamp()
-        issued = midnight + rng.choice([rng.uniform(0, 82_800), rng.uniform(6.5 * 3600, 17.5 * 3600)])
+        issued = midnight + rng.choice([rng.uniform(0, 82_800), rng.uniform(6.5 * 3600, 17.5 * 3600), rng.choice(EDGES)])
         first = after(issued, 5400)
         started = after(first, 600)
         row = {
@@ -94,6 +96,8 @@ def month(rng: random.Random, n: int, days: int = 366) -> tuple[list[tuple], lis
         }
         if status == "completed" and row["completed_at"] is None:  # the projection always sets it
             row["completed_at"] = issued + rng.uniform(0, 7200)
+        if rng.random() < 0.2:
+            row["completed_at"] = midnight + rng.choice(EDGES)  # back exactly at a session's end
         out.append(pack.as_row(row))
     start = datetime.combine(TODAY - timedelta(days=20), day_time(0), SITES[1].zone).timestamp()
     kinds = [*pack.COUNTER_EVENTS, "ticket.transferred"]
