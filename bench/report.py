@@ -197,7 +197,8 @@ def main() -> None:
         folder = args.db or Path(tmp)
         name = f"province-{args.sites}-{args.per_wave}-{first.isoformat()}.db"
         started = time.perf_counter()
-        if args.db and (folder / name).exists():
+        reused = bool(args.db and (folder / name).exists())
+        if reused:
             stats = open_built(folder / name, sites)
         else:
             folder.mkdir(parents=True, exist_ok=True)
@@ -259,7 +260,8 @@ def main() -> None:
         rounds_figure("pack, CPU time of this process", pack_cpu, "s"),
         rounds_figure("floor, CPU time of this process", floor_cpu, "s"),
         ratio_figure("pack / floor, CPU time", "plain SQLite scan, CPU", floor_cpu, pack_cpu, "s"),
-    ], load, notes=f"{len(sites)}-site month built in {built_s:.0f} s (not timed). Rounds run one after the other on a "
+    ], load, notes=("The month's database was built by an earlier run (--db) and reused. " if reused else
+                    f"{len(sites)}-site month built in {built_s:.0f} s (not timed). ") + "Rounds run one after the other on a "
                    "shared 2-core machine: wall times grow with the load, CPU times much less (they still include "
                    "cache misses from other processes).")
 
