@@ -14,7 +14,9 @@ Timed (rounds, medians with min-max): the whole pack, i.e. the figures
 month), the XLSX workbook and the print page's HTML; and, as the floor, a plain SQLite
 scan of the same tickets rows (the same columns, fetched as tuples). Target: the pack in
 under 10 s on this machine; reported both as seconds and as a ratio to the floor.
-Run: .venv/bin/python bench/report.py [--sites 126 --per-wave 75 --rounds 5]
+Run: .venv/bin/python bench/report.py [--sites 126 --per-wave 75 --rounds 5] [--db DIR]
+(--db keeps the built database in DIR and reuses it on the next run: the build takes
+minutes; BENCH_PROFILE=<file> writes a cProfile of one more pack after the rounds.)
 """
 
 from __future__ import annotations
@@ -34,7 +36,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bench.common import figure, write_results  # noqa: E402
+from bench.common import LoadWatch, figure, ratio_figure, rounds_figure, write_run  # noqa: E402
 from protocol import clock, topics  # noqa: E402
 from protocol.events import make_event  # noqa: E402
 from protocol.i18n import translator  # noqa: E402
@@ -171,12 +173,19 @@ def floor_scan(stats: StatsStore, sites: list[Site], day_from: str, day_to: str)
     return found
 
 
+def open_built(path: Path, sites: list[Site]) -> StatsStore:
+    """A database built by an earlier run with --db (migrations are applied on opening)."""
+    store = EventStore(path, sites)
+    return StatsStore(store, rules_from_sites(sites))
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--sites", type=int, default=126)
     parser.add_argument("--per-wave", type=int, default=75, help="tickets per wave (two waves a working day)")
     parser.add_argument("--rounds", type=int, default=5)
     parser.add_argument("--refresh", action="store_true", help="compute the pre-aggregates of the month too (minutes)")
+    parser.add_argument("--db", type=Path, help="keep the built database in this folder and reuse it")
     args = parser.parse_args()
     today = clock.now().date()
     first = (today.replace(day=1) - timedelta(days=1)).replace(day=1)
@@ -185,13 +194,28 @@ def main() -> None:
     day_from, day_to = first.isoformat(), days[-1].isoformat()
     _ = translator("server")
     with tempfile.TemporaryDirectory() as tmp:
+        folder = args.db or Path(tmp)
+        name = f"province-{args.sites}-{args.per_wave}-{first.isoformat()}.db"
         started = time.perf_counter()
-        stats = build(Path(tmp), sites, days, args.per_wave, args.refresh)
+        reused = bool(args.db and (folder / name).exists())
+        if reused:
+            stats = open_built(folder / name, sites)
+        else:
+            folder.mkdir(parents=True, exist_ok=True)
+            stats = build(folder, sites, days, args.per_wave, args.refresh)
+            stats.close()
+            stats.store.close()
+            (folder / "province.db").rename(folder / name)
+            for extra in ("-wal", "-shm"):
+                (folder / f"province.db{extra}").unlink(missing_ok=True)
+            stats = open_built(folder / name, sites)
         built_s = time.perf_counter() - started
         tickets = floor_scan(stats, sites, day_from, day_to)
         events = stats.store.reader().execute("SELECT COUNT(*) FROM events").fetchone()[0]
         print(f"built {tickets} tickets, {events} events at {len(sites)} sites in {built_s:.0f} s", flush=True)
+        load = LoadWatch()
         floors, packs, figures_s, xlsx_s, html_s, floor_cpu, pack_cpu = [], [], [], [], [], [], []
+        at = datetime.combine(today, dtime(7, 0), sites[0].zone)
         for _round in range(args.rounds):
             c0 = time.process_time()
             t0 = time.perf_counter()
@@ -200,7 +224,6 @@ def main() -> None:
             c1 = time.process_time()
             report = assemble(stats, sites, day_from, day_to)
             t2 = time.perf_counter()
-            at = datetime.combine(today, dtime(7, 0), sites[0].zone)
             data = workbook(report, "bench", at, _)
             t3 = time.perf_counter()
             html = page_html(report, at, "bench", "vi")
@@ -213,32 +236,34 @@ def main() -> None:
             xlsx_s.append(t3 - t2)
             html_s.append(t4 - t3)
             packs.append(t4 - t1)
-            print(f"round {_round + 1}: load {os.getloadavg()[0]:.1f}, cpu floor {c1 - c0:.2f} s, pack {c4 - c1:.2f} s; "
+            print(f"round {_round + 1}: load {load.sample():.1f}, cpu floor {c1 - c0:.2f} s, pack {c4 - c1:.2f} s; "
                   f"wall floor {t1 - t0:.2f} s, figures {t2 - t1:.2f} s, xlsx {t3 - t2:.2f} s "
                   f"({len(data) // 1024} KiB), page {t4 - t3:.2f} s ({len(html) // 1024} KiB)", flush=True)
         assert report["summary"]["issued"] == tickets, "the report counts every ticket of the month"
+        if os.environ.get("BENCH_PROFILE"):
+            import cProfile
+
+            cProfile.runctx("assemble(stats, sites, day_from, day_to)", globals(), locals(), os.environ["BENCH_PROFILE"])
         stats.close()
         stats.store.close()
 
-    def spread(values: list[float]) -> str:
-        return f"median of {len(values)}; min {min(values):.2f}, max {max(values):.2f}"
-
-    ratios = [p / f for p, f in zip(packs, floors)]
     pack_s = statistics.median(packs)
-    write_results("report", [
+    write_run("report", [
         figure(f"tickets in the month ({len(sites)} sites, {len(days)} working days)", tickets, "tickets"),
         figure("events in the database", events, "events"),
-        figure("report pack: figures + XLSX + print page", pack_s, "s", "< 10 s", pack_s < 10),
-        figure("  figures (server.stats.report.assemble)", statistics.median(figures_s), "s", spread(figures_s)),
-        figure("  XLSX workbook", statistics.median(xlsx_s), "s", spread(xlsx_s)),
-        figure("  print page HTML", statistics.median(html_s), "s", spread(html_s)),
-        figure("floor: plain SQLite scan of the same tickets rows", statistics.median(floors), "s", spread(floors)),
-        figure("pack / floor (per round, median)", statistics.median(ratios), "x", spread(ratios)),
-        figure("pack, CPU time of this process", statistics.median(pack_cpu), "s", spread(pack_cpu)),
-        figure("floor, CPU time of this process", statistics.median(floor_cpu), "s", spread(floor_cpu)),
-    ], notes=f"126-site month built in {built_s:.0f} s (not timed). Rounds run one after the other on a shared 2-core "
-             f"machine (load average {os.getloadavg()[0]:.1f} at the end): wall times grow with the load, CPU times "
-             "much less (they still include cache misses from other processes).")
+        rounds_figure("report pack: figures + XLSX + print page", packs, "s", "< 10 s", pack_s < 10),
+        rounds_figure("  figures (server.stats.report.assemble)", figures_s, "s"),
+        rounds_figure("  XLSX workbook", xlsx_s, "s"),
+        rounds_figure("  print page HTML", html_s, "s"),
+        rounds_figure("floor: plain SQLite scan of the same tickets rows", floors, "s"),
+        ratio_figure("pack / floor (per round, median)", "plain SQLite scan", floors, packs, "s"),
+        rounds_figure("pack, CPU time of this process", pack_cpu, "s"),
+        rounds_figure("floor, CPU time of this process", floor_cpu, "s"),
+        ratio_figure("pack / floor, CPU time", "plain SQLite scan, CPU", floor_cpu, pack_cpu, "s"),
+    ], load, notes=("The month's database was built by an earlier run (--db) and reused. " if reused else
+                    f"{len(sites)}-site month built in {built_s:.0f} s (not timed). ") + "Rounds run one after the other on a "
+                   "shared 2-core machine: wall times grow with the load, CPU times much less (they still include "
+                   "cache misses from other processes).")
 
 
 if __name__ == "__main__":
