@@ -48,7 +48,7 @@ class Service(_Model):
     counter_hint: Name | None = Field(default=None, description="printed on the ticket")
     documents: list[Name] = Field(
         default_factory=list, max_length=8,
-        description="papers to bring (Giấy tờ cần mang), printed on the ticket and shown on the ticket page",
+        description="papers to bring (Giấy tờ cần mang), printed on the ticket, shown on the ticket and booking pages",
     )
 
     @model_validator(mode="after")

@@ -128,7 +128,8 @@ def _public(bookings: Bookings, conn: Any, found: dict[str, Any], locale: str) -
         "kind": found["kind"],
         "status": found["status"],
         "site": {"id": site.id, "name": site.name},
-        "service": {"id": found["service"], "name": service.label(locale) if service else found["service"]},
+        "service": {"id": found["service"], "name": service.label(locale) if service else found["service"],
+                    "documents": list(service.documents) if service else []},  # papers to bring (issue 20)
         "day": found["local_day"],
         "day_shown": "/".join(reversed(found["local_day"].split("-"))),  # 03/12/2026, as Vietnamese write it
         "slot": start.strftime("%H:%M") if start else None,
