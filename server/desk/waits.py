@@ -15,12 +15,16 @@ per service over earlier whole days. No FastAPI, no paho here.
 from __future__ import annotations
 
 import json
+import logging
+import multiprocessing
 import sqlite3
 import statistics
 import threading
 import time
 import unicodedata
 from collections.abc import Callable
+from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
@@ -37,6 +41,8 @@ from server.desk.estimate import (
     Waiting,
     estimate_queue,
 )
+
+log = logging.getLogger(__name__)
 
 HISTORY_DAYS = 14
 HISTORY_SAMPLES = 300
@@ -138,13 +144,58 @@ def site_waits(conn: sqlite3.Connection, site: Site, now: datetime, counters: di
 def _compute(conn: sqlite3.Connection, site: Site, now: datetime, queue: QueueNow) -> SiteWaits:
     past = history(conn, site, now)
     new = [(s.id, priority) for s in site.services for priority in (False, True)]
-    estimates = estimate_queue(queue, past, new=new)
+    estimates = HELPER.estimate(queue, past, new)
     step: dict[str, int | None] = {}
     for s in site.services:
         able = sum(1 for c in queue.counters if s.id in c.services and c.state == "open")
         values = [x.occupancy_s for x in past.occupancy.get(s.id, ())]
         step[s.id] = round(statistics.median(values) / able) if able and values else None
     return SiteWaits(estimates, step)
+
+
+class EstimateHelper:
+    """Runs the estimator for a long queue in a helper process (started on first need).
+
+    The estimator is pure Python: a queue of 2,000 takes about a second of CPU. In the
+    server's process that second holds the interpreter lock in 5 ms slices, and every
+    request of every desk and citizen waits for the lock again at each of its own steps
+    (the "convoy"): a static file took a second at p99 while it ran (docs/desk.md). In a
+    helper process it runs on the other core and the server's threads only wait for its
+    answer. A short queue is estimated here (a process hop would cost more than it); if
+    the helper dies or cannot start, the estimate is made here and the error logged.
+    """
+
+    MIN_WAITING = 200  # a queue this long (and longer) is estimated in the helper
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._pool: ProcessPoolExecutor | None = None
+        self.used = 0  # estimates the helper made (tests and health)
+
+    def estimate(self, queue: QueueNow, past: History, new: list[tuple[str, bool]]) -> QueueEstimates:
+        if len(queue.waiting) >= self.MIN_WAITING:
+            try:
+                with self._lock:
+                    if self._pool is None:
+                        self._pool = ProcessPoolExecutor(1, mp_context=multiprocessing.get_context("spawn"))
+                    future = self._pool.submit(estimate_queue, queue, past, new=new)
+                answer = future.result()
+                self.used += 1
+                return answer
+            except (BrokenProcessPool, OSError) as exc:
+                log.error("estimate helper process failed (%s); estimating in the server", exc)
+                with self._lock:
+                    self._pool = None
+        return estimate_queue(queue, past, new=new)
+
+    def close(self) -> None:
+        with self._lock:
+            if self._pool is not None:
+                self._pool.shutdown(wait=True, cancel_futures=True)
+                self._pool = None
+
+
+HELPER = EstimateHelper()
 
 
 def _database_of(conn: sqlite3.Connection) -> str:

@@ -92,3 +92,24 @@ def test_the_queue_key_changes_with_whatever_the_estimates_depend_on() -> None:
     keys.append(_queue_key(conn, SITE, now, paused, busy))  # the counter paused
     assert len(set(keys)) == len(keys)
     assert _queue_key(conn, SITE, now, paused, busy) == keys[-1]  # nothing changed: the same key
+
+
+def test_a_long_queue_is_estimated_in_the_helper_process_with_the_same_answer() -> None:
+    from server.desk.estimate import CounterNow, History, QueueNow, Waiting, estimate_queue
+    from server.desk.waits import EstimateHelper
+
+    services = ("hotich", "datdai")
+    counters = tuple(CounterNow(f"quay-{i}", (services[i % 2],), "open") for i in range(6))
+    waiting = tuple(Waiting(f"t{i:04d}", services[i % 2], i % 9 == 0, NOW - 3600 + 10 * i) for i in range(260))
+    queue = QueueNow(NOW, NOW + 8 * 3600, counters, waiting, 3, 9)
+    new = [(s, p) for s in services for p in (False, True)]
+    helper = EstimateHelper()
+    try:
+        answer = helper.estimate(queue, History(), new)
+        assert helper.used == 1  # 260 waiting: the helper did it
+        assert answer == estimate_queue(queue, History(), new=new)  # the same runs, the same answer
+        short = QueueNow(NOW, NOW + 8 * 3600, counters, waiting[:20], 3, 9)
+        assert helper.estimate(short, History(), new) == estimate_queue(short, History(), new=new)
+        assert helper.used == 1  # a short queue is estimated here
+    finally:
+        helper.close()
