@@ -88,7 +88,7 @@ def load_run(enabled: bool) -> dict:
             before = server.cpu_times()
             # A fixed amount of work (each desk LOAD_ROUNDS rounds, ~1 s apart) rather than a
             # fixed time: on a shared, overloaded machine the CPU per action stays comparable.
-            busy, wall = dispatch.run_desks(base, token, LOAD_ROUNDS, None, dispatch.THINK_S)
+            busy, _floor, wall = dispatch.run_desks(base, token, LOAD_ROUNDS, None, dispatch.THINK_S)
             time.sleep(1.0)  # let the last messages go
             after = server.cpu_times()
             cpu_s = (after.user - before.user) + (after.system - before.system)
