@@ -281,8 +281,26 @@ class Desk:
             self.log.completed[body["ticket_id"]] = body["outcome"]
             self._n += 1
             self._current = None
+        elif status == 409 and body.get("code") == "no_current_ticket":
+            # The complete was committed but its answer was lost (the server died after
+            # the commit): the console shows the counter free and the ticket completed.
+            found = self._ticket_status(self._current)
+            if found is None:  # the server is down again: ask later
+                self.log.errors["down"] += 1
+                return
+            if found == "completed":
+                self.log.completed[self._current] = outcome
+                self._n += 1
+            self._current = None
         else:
             self.log.errors[str(status or "down")] += 1
+
+    def _ticket_status(self, ticket_id: str) -> str | None:
+        try:
+            response = httpx.get(f"{self.server.url}/api/v1/tickets/{ticket_id}", timeout=5)
+            return response.json().get("status")
+        except (httpx.HTTPError, ValueError):
+            return None
 
     def _busy_ticket(self) -> str | None:
         """After a lost response: the ticket the counter holds, from the desk view."""
