@@ -137,6 +137,7 @@ class Runtime:
             # booking rules after each booking, move, cancellation and check-in.
             reminders = BookingReminders(notifier, bookings)
             bookings.listeners.append(reminders.on_change)
+            bookings.ticket_hooks.append(reminders.carry)  # the booking's phone goes with its ticket
 
         # Who reacts to an ingested batch, in this order: the dispatcher (its turns and the
         # retained board/queue states), then the statistics (pre-aggregates, alerts).

@@ -42,6 +42,12 @@ Announce = Callable[[list[Any]], None]
 # code, site, service, kind, local_day, slot_start_at, status). The reminders of issue 18
 # (server/notify/reminders.py) listen; a listener's failure never undoes the change.
 Listener = Callable[[str, dict[str, Any]], None]
+# Called inside the check-in's write transaction, after an appointment's ticket is written
+# and before the commit: (the booking's code, its site, the new ticket's id, its site-local
+# day). The notifier (server/notify/reminders.py) gives the ticket the phone the citizen
+# opted in with for the booking, so no ticket of a booking with a phone is ever committed
+# without it. A hook's failure is logged and never refuses the check-in.
+TicketHook = Callable[[str, str, str, str], None]
 
 
 @dataclass(frozen=True)
@@ -60,6 +66,7 @@ class Bookings:
         self.clock = clock
         self.announce = announce
         self.listeners: list[Listener] = []
+        self.ticket_hooks: list[TicketHook] = []
 
     # -- reading -----------------------------------------------------------------------
     def site(self, site_id: str) -> Site:
@@ -126,37 +133,6 @@ class Bookings:
         ).fetchall()
         names = ("code", "service", "kind", "slot_start_at", "status", "number", "checked_in_at")
         return [dict(zip(names, tuple(r))) for r in rows]
-
-    def figures(self, conn: sqlite3.Connection, site_id: str, day_from: str, day_to: str) -> dict[str, Any]:
-        """Booking figures of a site's local days (docs/measures.md): appointments by what
-        became of them, online numbers, and punctuality (check-in − slot start, seconds,
-        nearest rank) of the appointments checked in."""
-        self.site(site_id)
-        counts = dict(conn.execute(
-            "SELECT kind || ':' || status, COUNT(*) FROM bookings WHERE site = ? AND local_day BETWEEN ? AND ? GROUP BY 1",
-            (site_id, day_from, day_to),
-        ).fetchall())
-        late = sorted(round(r[0]) for r in conn.execute(
-            "SELECT checked_in_at - slot_start_at FROM bookings WHERE site = ? AND kind = 'appointment' "
-            "AND status = 'checked_in' AND local_day BETWEEN ? AND ?", (site_id, day_from, day_to)))
-
-        def rank(p: int) -> int | None:
-            return late[max(1, -(-len(late) * p // 100)) - 1] if late else None
-
-        appointments = {k.split(":", 1)[1]: v for k, v in counts.items() if k.startswith("appointment:")}
-        online = {k.split(":", 1)[1]: v for k, v in counts.items() if k.startswith("online:")}
-        return {
-            "site": site_id, "from": day_from, "to": day_to,
-            "bookings": sum(appointments.values()),
-            "cancelled": appointments.get("cancelled", 0),
-            "checked_in": appointments.get("checked_in", 0),
-            "no_show": appointments.get("no_show", 0),
-            "pending": appointments.get("booked", 0),
-            "online_numbers": sum(online.values()),
-            "online_checked_in": online.get("checked_in", 0),
-            "punctuality_median_s": rank(50),
-            "punctuality_p90_s": rank(90),
-        }
 
     # -- appointments ------------------------------------------------------------------
     def book(self, site_id: str, service_id: str, slot_key: str) -> dict[str, Any]:
@@ -254,6 +230,8 @@ class Bookings:
                          "WHERE code = ?", (now.timestamp(), now.timestamp(), str(event.data.ticket_id), booking["code"]))
             ticket_id = str(event.data.ticket_id)
             number = event.data.number if event.type == "ticket.issued" else booking["number"]
+            if booking["kind"] == "appointment":
+                self._new_ticket(booking["code"], site.id, ticket_id, site.local_day(now).isoformat())
             audit.record(conn, audit.as_actor(actor), "check_in", site=site.id, counter=counter, target=ticket_id,
                          detail={"number": number, "kind": booking["kind"], "via": via}, at=now.timestamp())
         self.announce([event])
@@ -320,6 +298,13 @@ class Bookings:
         return self._event(conn, site, "ticket.checked_in", data, now)
 
     # -- internals ---------------------------------------------------------------------
+    def _new_ticket(self, code: str, site_id: str, ticket_id: str, day: str) -> None:
+        for hook in self.ticket_hooks:
+            try:
+                hook(code, site_id, ticket_id, day)
+            except Exception:  # noqa: BLE001 - the citizen is checked in whatever a hook does
+                log.exception("check-in hook failed")
+
     def _changed(self, what: str, code: str) -> None:
         """Tell the listeners (after the commit) what became of an appointment."""
         if not self.listeners:

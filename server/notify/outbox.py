@@ -360,6 +360,17 @@ class Outbox:
         with self.lock:
             return int(self.conn.execute("UPDATE contacts SET keep_until = ? WHERE ticket_id = ?", (day, ticket_id)).rowcount)
 
+    def copy_contacts(self, from_key: str, to_key: str, keep_until: str) -> int:
+        """Give `to_key` (a ticket) every contact of `from_key` (its booking), kept until the
+        end of `keep_until`; the encrypted address is copied as it is (never decrypted here).
+        Idempotent: a second copy replaces the first. Returns the contacts copied."""
+        with self.lock:
+            return int(self.conn.execute(
+                "INSERT INTO contacts (ticket_id, channel, site, keep_until, address, created_at) "
+                "SELECT ?, channel, site, ?, address, created_at FROM contacts WHERE ticket_id = ? "
+                "ON CONFLICT(ticket_id, channel) DO UPDATE SET address = excluded.address, keep_until = excluded.keep_until",
+                (to_key, keep_until, from_key)).rowcount)
+
     def channels_of(self, ticket_id: str) -> set[str]:
         with self.lock:
             return {r[0] for r in self.conn.execute("SELECT channel FROM contacts WHERE ticket_id = ?", (ticket_id,))}

@@ -70,6 +70,16 @@ class BookingReminders:
             # Nothing more will be sent for this booking: its contacts go now.
             outbox.remove_contact(code)
 
+    def carry(self, code: str, site: str, ticket_id: str, day: str) -> None:
+        """At check-in, inside the transaction that issues the appointment's ticket (a
+        `Bookings.ticket_hooks` hook): the ticket gets the booking's contacts (phone and
+        channel, opted in on the booking page), kept until the end of the ticket's day, so
+        its "near" and "called" messages reach the citizen without the number typed again.
+        The booking's own copy goes after the commit (`on_change` "checked_in"); the day-end
+        purge removes the ticket's like any other."""
+        if site in self.notifier.sites:
+            self.notifier.outbox.copy_contacts(code, ticket_id, day)
+
     def catch_up(self) -> int:
         """Plan the reminders of every booking still to come (idempotent)."""
         now = self.notifier.clock()
