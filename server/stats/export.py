@@ -36,7 +36,17 @@ NOTES = (
     "No-shows: tickets whose final status is no-show. Recalls do not restart the wait. "
     "A transferred ticket counts for the service it ended in.",
     "Satisfied: ratings in the top two levels; one rating per ticket (the earliest).",
+    "Channel: kiosk (walk-in), online (number taken remotely), appointment. The clock of an online number "
+    "starts at its check-in, of an appointment at max(check-in, slot start).",
 )
+BOOKING_NOTES = (
+    "Bookings sheet: bookings count on the site-local day of the booked slot (online numbers: the day taken).",
+    "Booked, not come: the check-in window closed unused. Punctuality: check-in minus slot start "
+    "(median and p90, nearest rank; negative is early).",
+    "% served by booking: tickets of the appointment channel over all tickets issued in the group.",
+)
+# A ticket's channel as the Excel cell shows it (the API and CSV keep the ids).
+CHANNELS = {"kiosk": "Walk-in (kiosk)", "online": "Online number", "appointment": "Booked appointment"}
 
 
 def dmy(day: str) -> str:
@@ -49,6 +59,8 @@ def cell_value(column: str, value: Any, _: Callable[[str], str]) -> Any:
         return None
     if column == "day":
         return date.fromisoformat(value)
+    if column == "channel":
+        return _(CHANNELS.get(value, value))
     if column == "month":
         year, month = value.split("-")
         return f"{month}/{year}"
@@ -62,11 +74,9 @@ def cell_value(column: str, value: Any, _: Callable[[str], str]) -> Any:
     return value
 
 
-def workbook(meta: dict[str, Any], rows: Sequence[dict[str, Any]], columns: Sequence[str], headers: Sequence[str],
-             _: Callable[[str], str]) -> bytes:
-    book = Workbook()
-    sheet = book.active
-    sheet.title = _("Statistics")
+def fill(sheet: Any, rows: Sequence[dict[str, Any]], columns: Sequence[str], headers: Sequence[str],
+         _: Callable[[str], str]) -> None:
+    """One table: a styled header row, then one line per row, each column in its format."""
     sheet.append(list(headers))
     for cell in sheet[1]:
         cell.font = Font(bold=True, color="FFFFFF")
@@ -82,11 +92,26 @@ def workbook(meta: dict[str, Any], rows: Sequence[dict[str, Any]], columns: Sequ
     for i, column in enumerate(columns, start=1):
         sheet.column_dimensions[get_column_letter(i)].width = 30 if column == "site_name" else 14
     sheet.freeze_panes = "A2"
+
+
+Table = tuple[Sequence[dict[str, Any]], Sequence[str], Sequence[str]]  # rows, columns, headers
+
+
+def workbook(meta: dict[str, Any], rows: Sequence[dict[str, Any]], columns: Sequence[str], headers: Sequence[str],
+             _: Callable[[str], str], bookings: Table | None = None) -> bytes:
+    """The statistics sheet, the booking figures' sheet when given (server/stats/bookings.py),
+    and the notes."""
+    book = Workbook()
+    sheet = book.active
+    sheet.title = _("Statistics")
+    fill(sheet, rows, columns, headers, _)
+    if bookings is not None:
+        fill(book.create_sheet(_("Bookings")), *bookings, _)
     notes = book.create_sheet(_("Notes"))
     notes.append([_("Period"), f"{dmy(meta['from'])} - {dmy(meta['to'])}"])
     notes.append([_("Sites"), ", ".join(meta["sites"])])
     notes.append([])
-    for line in NOTES:
+    for line in NOTES + (BOOKING_NOTES if bookings is not None else ()):
         notes.append([_(line)])
     notes.column_dimensions["A"].width = 120
     out = io.BytesIO()

@@ -121,7 +121,8 @@ def test_api_returns_the_hand_computed_numbers_and_exports_match(running):
                           headers=manager)
         book = openpyxl.load_workbook(io.BytesIO(xlsx.content))
         assert [r[column - 1] for r in book.worksheets[0].iter_rows(min_row=2, values_only=True)] == labels
-        assert book.worksheets[1]["B1"].value == "29/11/2026 - 01/12/2026"
+        assert book.sheetnames == ["Thống kê", "Đặt lịch", "Ghi chú"]
+        assert book["Ghi chú"]["B1"].value == "29/11/2026 - 01/12/2026"
     by_day = client.get("/api/v1/stats?from=2026-11-29&to=2026-12-01&site=test-site&group_by=day", headers=manager)
     assert [(r["day"], r["issued"]) for r in by_day.json()["rows"]] == [("2026-11-29", 1), (DAY, 7), ("2026-12-01", 1)]
 

@@ -17,11 +17,15 @@ from fastapi.responses import Response
 
 from protocol.i18n import translator
 from server.stats.alerts import AlertMonitor
+from server.stats.bookings import COLUMNS as BOOKING_COLUMNS
+from server.stats.bookings import booking_keys
+from server.stats.bookings import figures as booking_figures
 from server.stats.measures import GROUP_KEYS, parse_group_by
 from server.stats.store import StatsStore, TooLarge
-from server.web.auth import User, check_site, require_roles
+from server.web.auth import User, check_site, reader_for, require_roles
 from server.web.deps import runtime_of
 from server.web.errors import ApiError
+from server.web.routes.auth import locale_of
 
 router = APIRouter(prefix="/api/v1", tags=["stats"])
 MAX_RANGE_DAYS = 3 * 366
@@ -42,7 +46,13 @@ HEADERS = {
     "service_mean_s": "Service mean (min)", "total_p50_s": "Total p50 (min)", "total_p90_s": "Total p90 (min)",
     "total_mean_s": "Total mean (min)", "recalls": "Recalls", "transfers": "Transfers", "ratings": "Ratings",
     "satisfied": "Satisfied ratings", "satisfaction_pct": "% satisfied",
-    "unconfirmed": "Print not confirmed",
+    "unconfirmed": "Print not confirmed", "channel": "Channel",
+    # The booking figures (server/stats/bookings.py): the second table of the exports.
+    "bookings": "Appointments booked", "cancelled": "Cancelled", "checked_in": "Checked in",
+    "no_show_bookings": "Booked, not come", "pending": "Booked, not yet due", "online_numbers": "Online numbers",
+    "online_checked_in": "Online numbers checked in",
+    "punctuality_median_s": "Punctuality median (min)", "punctuality_p90_s": "Punctuality p90 (min)",
+    "issued_appointment": "Tickets by appointment", "pct_by_booking": "% served by booking",
 }
 
 Manager = Annotated[User, Depends(require_roles("manager"))]
@@ -68,8 +78,9 @@ def _day(text: str | None, name: str) -> date | None:
         raise ApiError(400, "bad_date", f"{name} must be a date YYYY-MM-DD, got {text[:40]!r}") from None
 
 
-def stats_rows(request: Request, user: User, day_from: str | None, day_to: str | None, site: str | None,
-               group_by: str | None) -> tuple[dict[str, Any], list[dict[str, Any]]]:
+def period(request: Request, user: User, day_from: str | None, day_to: str | None, site: str | None,
+           group_by: str | None) -> tuple[tuple[str, ...], list[str], date, date]:
+    """(group keys, sites, first day, last day) of a stats request, checked."""
     try:
         keys = parse_group_by(group_by or "site")
     except ValueError as exc:
@@ -87,6 +98,12 @@ def stats_rows(request: Request, user: User, day_from: str | None, day_to: str |
         raise ApiError(400, "bad_range", "from must not be after to")
     if (end - start).days >= MAX_RANGE_DAYS:
         raise ApiError(400, "bad_range", f"at most {MAX_RANGE_DAYS} days at once")
+    return keys, sites, start, end
+
+
+def stats_rows(request: Request, user: User, day_from: str | None, day_to: str | None, site: str | None,
+               group_by: str | None) -> tuple[dict[str, Any], list[dict[str, Any]]]:
+    keys, sites, start, end = period(request, user, day_from, day_to, site, group_by)
     store: StatsStore = runtime_of(request).stats
     try:
         rows = store.query(start.isoformat(), end.isoformat(), sites, keys) if sites else []
@@ -100,8 +117,45 @@ def stats_rows(request: Request, user: User, day_from: str | None, day_to: str |
     return meta, rows
 
 
+def booking_rows(request: Request, user: User, day_from: str | None, day_to: str | None, site: str | None,
+                 group_by: str | None) -> tuple[dict[str, Any], list[dict[str, Any]]]:
+    """The booking figures of the same request (docs/measures.md): grouped by site and the
+    request's day / week / month and service keys; the share served by booking from the
+    statistics grouped by those keys and channel (None where that range is too large)."""
+    keys, sites, start, end = period(request, user, day_from, day_to, site, group_by)
+    chosen = booking_keys(keys)
+    store: StatsStore = runtime_of(request).stats
+    channel_rows: list[dict[str, Any]] | None = None
+    if sites:
+        try:
+            channel_rows = store.query(start.isoformat(), end.isoformat(), sites, (*chosen, "channel"))
+        except TooLarge:
+            channel_rows = None
+    rows = booking_figures(reader_for(request), sites, start.isoformat(), end.isoformat(), chosen, channel_rows)
+    names = {s.id: s.name for s in runtime_of(request).settings.sites}
+    for row in rows:
+        row["site_name"] = names.get(row["site"], row["site"])
+    meta = {"from": start.isoformat(), "to": end.isoformat(), "sites": sites, "group_by": list(chosen),
+            "definitions": "docs/measures.md"}
+    return meta, rows
+
+
 def export_columns(keys: list[str]) -> list[str]:
     return ["site", "site_name", *[k for k in keys if k != "site"], *MEASURE_COLUMNS]
+
+
+def booking_columns(keys: list[str]) -> list[str]:
+    return ["site", "site_name", *[k for k in keys if k != "site"], *BOOKING_COLUMNS]
+
+
+def csv_response(rows: list[dict[str, Any]], columns: list[str], name: str) -> Response:
+    out = io.StringIO()
+    writer = csv.writer(out, lineterminator="\r\n")
+    writer.writerow(columns)
+    for row in rows:
+        writer.writerow(["" if row.get(c) is None else row.get(c) for c in columns])
+    return Response(out.getvalue().encode("utf-8-sig"), media_type="text/csv; charset=utf-8",
+                    headers={"Content-Disposition": f'attachment; filename="{name}"'})
 
 
 FromQ = Annotated[str | None, Query(alias="from", description="first site-local day YYYY-MM-DD (default: 29 days before to)")]
@@ -121,15 +175,21 @@ def get_stats(request: Request, user: Manager, day_from: FromQ = None, day_to: T
 def get_stats_csv(request: Request, user: Manager, day_from: FromQ = None, day_to: ToQ = None,
                   site: SiteQ = None, group_by: GroupQ = None) -> Response:
     meta, rows = stats_rows(request, user, day_from, day_to, site, group_by)
-    columns = export_columns(meta["group_by"])
-    out = io.StringIO()
-    writer = csv.writer(out, lineterminator="\r\n")
-    writer.writerow(columns)
-    for row in rows:
-        writer.writerow(["" if row.get(c) is None else row.get(c) for c in columns])
-    name = f"xephang-stats-{meta['from']}-{meta['to']}.csv"
-    return Response(out.getvalue().encode("utf-8-sig"), media_type="text/csv; charset=utf-8",
-                    headers={"Content-Disposition": f'attachment; filename="{name}"'})
+    return csv_response(rows, export_columns(meta["group_by"]), f"xephang-stats-{meta['from']}-{meta['to']}.csv")
+
+
+@router.get("/stats/bookings", summary="Booking figures per site, day / week / month and service (docs/measures.md)")
+def get_booking_stats(request: Request, user: Manager, day_from: FromQ = None, day_to: ToQ = None,
+                      site: SiteQ = None, group_by: GroupQ = None) -> dict[str, Any]:
+    meta, rows = booking_rows(request, user, day_from, day_to, site, group_by)
+    return meta | {"rows": rows}
+
+
+@router.get("/stats/bookings.csv", summary="The booking figures as CSV (UTF-8, JSON field names as headers)")
+def get_booking_stats_csv(request: Request, user: Manager, day_from: FromQ = None, day_to: ToQ = None,
+                          site: SiteQ = None, group_by: GroupQ = None) -> Response:
+    meta, rows = booking_rows(request, user, day_from, day_to, site, group_by)
+    return csv_response(rows, booking_columns(meta["group_by"]), f"xephang-bookings-{meta['from']}-{meta['to']}.csv")
 
 
 @router.get("/stats.xlsx", summary="The same rows as an Excel workbook (Vietnamese headers, dd/mm/yyyy)")
@@ -139,9 +199,12 @@ def get_stats_xlsx(request: Request, user: Manager, day_from: FromQ = None, day_
 
     meta, rows = stats_rows(request, user, day_from, day_to, site, group_by)
     columns = export_columns(meta["group_by"])
-    _ = translator("server")
+    _ = translator("server", locale_of(request))  # Vietnamese unless ?lang=en
     headers = [_(HEADERS[c]) for c in columns]
-    data = workbook(meta, rows, columns, headers, _)
+    booking_meta, bookings = booking_rows(request, user, day_from, day_to, site, group_by)
+    booked = booking_columns(booking_meta["group_by"])
+    data = workbook(meta, rows, columns, headers, _,
+                    (bookings, booked, [_(HEADERS["no_show_bookings" if c == "no_show" else c]) for c in booked]))
     name = f"xephang-stats-{meta['from']}-{meta['to']}.xlsx"
     return Response(data, media_type="application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
                     headers={"Content-Disposition": f'attachment; filename="{name}"'})
