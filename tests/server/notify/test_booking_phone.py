@@ -124,3 +124,53 @@ def test_the_booking_phone_follows_the_ticket_from_kiosk_and_console_check_in(br
             assert notifier.outbox.contact(tickets["kiosk"], "sms") is None
     finally:
         sms.close()
+
+
+def test_the_hook_runs_inside_the_check_in_before_its_commit_and_cannot_refuse_it(broker, tmp_path):
+    """The copy happens before the ticket is committed (another reader does not see the
+    ticket yet), is told the ticket's id and day, and a failing hook is logged, not fatal;
+    a refused check-in calls no hook."""
+    from server.booking.errors import BookingRefused
+    from server.booking.service import Bookings
+    from server.storage.events import EventStore
+    from tests.server.bookingsite import booking_settings
+
+    settings = booking_settings(broker, tmp_path / "server.db", {"early_checkin_minutes": 120})
+    store = EventStore(settings.server.database, settings.sites)
+    clock = MovedClock()
+    bookings = Bookings(store, settings.sites, "server", clock, lambda events: None)
+    seen: list[tuple] = []
+
+    def look(code: str, site: str, ticket_id: str, day: str) -> None:
+        conn = store.reader()
+        try:
+            visible = conn.execute("SELECT COUNT(*) FROM tickets WHERE ticket_id = ?", (ticket_id,)).fetchone()[0]
+        finally:
+            conn.close()
+        seen.append((code, site, ticket_id, day, visible))
+
+    def broken(*_args: str) -> None:
+        raise RuntimeError("notify database gone")
+
+    bookings.ticket_hooks += [broken, look]
+    try:
+        start = clock().replace(minute=0, second=0, microsecond=0) + timedelta(minutes=90)
+        code = bookings.book(SITE_ID, SERVICE, slot_key(start))["code"]
+        later = bookings.book(SITE_ID, SERVICE, slot_key(start + timedelta(hours=3)))["code"]
+        try:
+            bookings.check_in(later, SITE_ID)
+        except BookingRefused as exc:
+            assert exc.code == "too_early"
+        else:
+            raise AssertionError("a check-in three hours early was accepted")
+        assert seen == []
+        done = bookings.check_in(code, SITE_ID)
+        day = clock().astimezone(ZoneInfo("Asia/Ho_Chi_Minh")).date().isoformat()
+        assert seen == [(code, SITE_ID, done["ticket_id"], day, 0)]
+        conn = store.reader()
+        try:
+            assert tuple(conn.execute("SELECT status FROM tickets WHERE ticket_id = ?", (done["ticket_id"],)).fetchone()) == ("waiting",)
+        finally:
+            conn.close()
+    finally:
+        store.close()
