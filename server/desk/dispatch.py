@@ -27,7 +27,7 @@ from __future__ import annotations
 
 import logging
 import sqlite3
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from concurrent.futures import Future
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -329,10 +329,9 @@ class Dispatcher:
         # of the service on each call (docs/desk.md, "busy p99").
         now_at = turn.now.timestamp()
         unclosed = _unclosed_counters(turn)
-        heads: list[Answer] = []
+        heads: list[Mapping[str, Any]] = []
         for service in turn.counter.services:
-            heads.extend(dict(row) for row in tickets.class_heads(turn.conn, turn.site.id, service, now_at,
-                                                                 turn.counter.id, unclosed))
+            heads.extend(tickets.class_heads(turn.conn, turn.site.id, service, now_at, turn.counter.id, unclosed))
             heads.extend(self._requeued_heads(turn, service))
         heads.extend(extra or [])
         booked_cap = turn.site.booking.max_consecutive

@@ -3,7 +3,9 @@
 The rows are typed by server/storage/ticketrow.py (`TicketRow`, a whole row; `TicketPart`,
 the columns a read selects, named by the function's docstring), re-exported here.
 Reads on the hot paths of the desk and the estimator return typed tuples instead of dicts,
-as they did before they moved here, so that no dict is built per waiting ticket.
+so that no dict is built per waiting ticket; every read fetches plain tuples (not
+sqlite3.Row), and the dispatcher's class-head queries are built once per reservation
+clause, so a call-next costs what it did with the SQL inline (a few microseconds more).
 
 The SQL is the text the callers ran before (issue 15 moved it here unchanged), including
 the index-matching forms: `(priority IS NULL) = 0` is the `tickets_pick` index's own
@@ -24,6 +26,7 @@ from __future__ import annotations
 
 import sqlite3
 from collections.abc import Iterable, Mapping, Sequence
+from functools import lru_cache
 from typing import Any, cast
 
 from server.storage.ticketrow import (
@@ -38,14 +41,27 @@ from server.storage.ticketrow import (
 
 
 def _parts(cursor: sqlite3.Cursor) -> list[TicketPart]:
-    # The one place where SQL meets the types: the names are the selected columns.
+    # Where SQL meets the types (with _part): the keys are the columns the query selected.
+    cursor.row_factory = None  # plain tuples: no sqlite3.Row made only to be copied
+    rows = cursor.fetchall()
+    if not rows:
+        return []
     names = [d[0] for d in cursor.description]
-    return [cast(TicketPart, dict(zip(names, tuple(row), strict=True))) for row in cursor]
+    return [cast(TicketPart, dict(zip(names, row))) for row in rows]
 
 
-def _part(cursor: sqlite3.Cursor) -> TicketPart | None:
-    found = _parts(cursor)
-    return found[0] if found else None
+def _part(cursor: sqlite3.Cursor, names: Sequence[str] | None = None) -> TicketPart | None:
+    cursor.row_factory = None
+    row = cursor.fetchone()
+    if row is None:
+        return None
+    return cast(TicketPart, dict(zip(names or [d[0] for d in cursor.description], row)))
+
+
+def _tuples(cursor: sqlite3.Cursor) -> list[Any]:
+    # Plain tuples, not sqlite3.Row: the hot reads build nothing more per row.
+    cursor.row_factory = None
+    return cursor.fetchall()
 
 
 def _marks(values: Sequence[object]) -> str:
@@ -154,11 +170,11 @@ def in_progress(conn: sqlite3.Connection, site: str) -> list[TicketPart]:
 def completed_at_counter(conn: sqlite3.Connection, site: str, counter: str, start_at: float,
                          end_at: float) -> list[tuple[str | None, float | None, float | None, str | None]]:
     """(outcome, service_s, total_s, service) of the tickets a counter completed in [start_at, end_at)."""
-    return [(r[0], r[1], r[2], r[3]) for r in conn.execute(
+    return _tuples(conn.execute(
         "SELECT outcome, service_s, total_s, service FROM tickets WHERE site = ? AND counter = ? "
         "AND status = 'completed' AND completed_at >= ? AND completed_at < ?",
         (site, counter, start_at, end_at),
-    )]
+    ))
 
 
 def no_shows_at_counter(conn: sqlite3.Connection, site: str, counter: str, start_at: float, end_at: float) -> int:
@@ -171,6 +187,7 @@ def no_shows_at_counter(conn: sqlite3.Connection, site: str, counter: str, start
 
 
 # -- the queue ------------------------------------------------------------------------
+@lru_cache(maxsize=1024)
 def not_reserved_sql(counter: str, unclosed: frozenset[str]) -> str:
     """The SQL form of rules.reserved_elsewhere (ids are slugs, quoted for SQL), so that
     the oldest ticket of a class the query returns is one this counter may call."""
@@ -184,23 +201,31 @@ def not_reserved_sql(counter: str, unclosed: frozenset[str]) -> str:
 def class_heads(conn: sqlite3.Connection, site: str, service: str, now_at: float, counter: str,
                 unclosed: frozenset[str]) -> list[TicketPart]:
     """QUEUE_COLUMNS of the oldest ready ticket of each class of a service this counter may call."""
+    heads: list[TicketPart] = []
+    for sql, args in zip(_head_queries(not_reserved_sql(counter, unclosed)), ((), (now_at,), (now_at,)), strict=True):
+        head = _part(conn.execute(sql, (site, service, *args)), QUEUE_COLUMNS)
+        if head is not None:
+            heads.append(head)
+    return heads
+
+
+@lru_cache(maxsize=256)
+def _head_queries(not_reserved: str) -> tuple[str, str, str]:
+    # The class heads' SQL for one reservation clause, built once (a call-next runs them for every service).
+    columns = ", ".join(QUEUE_COLUMNS)
     ready = "status = 'waiting' AND issued_at IS NOT NULL AND number IS NOT NULL " \
             "AND NOT (channel IS 'online' AND checked_in_at IS NULL) AND queue_at IS NULL"
-    ready += not_reserved_sql(counter, unclosed)
-    columns = ", ".join(QUEUE_COLUMNS)
-    heads: list[TicketPart] = []
-    for sql, args in (
-        (f"SELECT {columns} FROM tickets INDEXED BY tickets_pick WHERE site = ? AND service = ? AND {ready} "
-         "AND (priority IS NULL) = 0 ORDER BY issued_at, ticket_id LIMIT 1", ()),
-        (f"SELECT {columns} FROM tickets INDEXED BY tickets_pick WHERE site = ? AND service = ? AND {ready} "
-         "AND (priority IS NULL) = 1 AND NOT (channel IS 'appointment' AND appointment_start_at <= ?) "
-         "ORDER BY issued_at, ticket_id LIMIT 1", (now_at,)),
-        (f"SELECT {columns} FROM tickets INDEXED BY tickets_pick_booked WHERE site = ? AND status = 'waiting' "
-         f"AND service = ? AND channel = 'appointment' AND appointment_start_at <= ? AND {ready} "
-         "AND priority IS NULL ORDER BY appointment_start_at, issued_at, ticket_id LIMIT 1", (now_at,)),
-    ):
-        heads += _parts(conn.execute(sql, (site, service, *args)))
-    return heads
+    ready += not_reserved
+    return (
+        f"SELECT {columns} FROM tickets INDEXED BY tickets_pick WHERE site = ? AND service = ? AND {ready} "
+        "AND (priority IS NULL) = 0 ORDER BY issued_at, ticket_id LIMIT 1",
+        f"SELECT {columns} FROM tickets INDEXED BY tickets_pick WHERE site = ? AND service = ? AND {ready} "
+        "AND (priority IS NULL) = 1 AND NOT (channel IS 'appointment' AND appointment_start_at <= ?) "
+        "ORDER BY issued_at, ticket_id LIMIT 1",
+        f"SELECT {columns} FROM tickets INDEXED BY tickets_pick_booked WHERE site = ? AND status = 'waiting' "
+        f"AND service = ? AND channel = 'appointment' AND appointment_start_at <= ? AND {ready} "
+        "AND priority IS NULL ORDER BY appointment_start_at, issued_at, ticket_id LIMIT 1",
+    )
 
 
 def requeued(conn: sqlite3.Connection, site: str, service: str, limit: int) -> list[TicketPart]:
@@ -265,11 +290,11 @@ def waiting_counts(conn: sqlite3.Connection, site: str) -> dict[str, tuple[int, 
 
 def queued(conn: sqlite3.Connection, site: str) -> list[tuple[str, str, str | None, float]]:
     """(ticket_id, service, priority, issued_at) of every numbered waiting ticket of a site."""
-    return [(r[0], r[1], r[2], r[3]) for r in conn.execute(
+    return _tuples(conn.execute(
         "SELECT ticket_id, service, priority, issued_at FROM tickets INDEXED BY tickets_pick "
         "WHERE site = ? AND status = 'waiting' AND issued_at IS NOT NULL AND number IS NOT NULL",
         (site,),
-    )]
+    ))
 
 
 def queue_summary(conn: sqlite3.Connection, site: str) -> tuple[int, float, float, float, float | None]:
@@ -287,23 +312,23 @@ def queue_summary(conn: sqlite3.Connection, site: str) -> tuple[int, float, floa
 def open_tickets(conn: sqlite3.Connection, site: str) -> list[tuple[str, str, str, str | None, str, float, str]]:
     """(ticket_id, number, service, counter, local_day, last_event_at, status) of a site's waiting, called
     and served tickets of a known day (the day-end job; a known day means an issued ticket)."""
-    return [(r[0], r[1], r[2], r[3], r[4], r[5], r[6]) for r in conn.execute(
+    return _tuples(conn.execute(
         "SELECT ticket_id, number, service, counter, local_day, last_event_at, status FROM tickets "
         "WHERE site = ? AND status IN ('waiting', 'called', 'serving') AND local_day IS NOT NULL",
         (site,),
-    ).fetchall()]
+    ))
 
 
 def open_today(conn: sqlite3.Connection, site: str, local_day: str) -> list[tuple[str, str, str, str, str | None,
                                                                                     float]]:
     """(ticket_id, number, service, status, counter, issued_at) of a site's issued tickets of a day still
     waiting, called or served, by time of issue (the live panel)."""
-    return [(r[0], r[1], r[2], r[3], r[4], r[5]) for r in conn.execute(
+    return _tuples(conn.execute(
         "SELECT ticket_id, number, service, status, counter, issued_at FROM tickets "
         "WHERE site = ? AND local_day = ? AND status IN ('waiting', 'called', 'serving') AND issued_at IS NOT NULL "
         "ORDER BY issued_at",
         (site, local_day),
-    ).fetchall()]
+    ))
 
 
 def people_ahead(conn: sqlite3.Connection, ticket: Mapping[str, Any]) -> int:
@@ -349,18 +374,18 @@ def completed_since(conn: sqlite3.Connection, site: str, since_at: float) -> lis
 def class_queue(conn: sqlite3.Connection, site: str, service: str, is_normal: int, limit: int) -> list[NoticeValues]:
     """NOTICE_COLUMNS (as tuples) of the first waiting numbered tickets of one class of a service
     (is_normal 0: priority, 1: the others), by time of issue, through the dispatcher's index."""
-    return [cast(NoticeValues, tuple(row)) for row in conn.execute(
+    return _tuples(conn.execute(
         f"SELECT {', '.join(NOTICE_COLUMNS)} FROM tickets INDEXED BY tickets_pick "
         "WHERE site = ? AND status = 'waiting' AND service = ? AND (priority IS NULL) = ? "
         "AND issued_at IS NOT NULL AND number IS NOT NULL ORDER BY issued_at, ticket_id LIMIT ?",
-        (site, service, is_normal, limit)).fetchall()]
+        (site, service, is_normal, limit)))
 
 
 def first_calls(conn: sqlite3.Connection, ticket_ids: Sequence[str]) -> list[tuple[str, float | None, float]]:
     """(ticket_id, issued_at, first_called_at) of the given tickets that were called."""
-    return [(r[0], r[1], r[2]) for r in conn.execute(
+    return _tuples(conn.execute(
         f"SELECT ticket_id, issued_at, first_called_at FROM tickets WHERE ticket_id IN ({', '.join('?' * len(ticket_ids))}) "
-        "AND first_called_at IS NOT NULL", list(ticket_ids))]
+        "AND first_called_at IS NOT NULL", list(ticket_ids)))
 
 
 # -- recent history (the wait estimate's inputs) --------------------------------------
@@ -375,12 +400,12 @@ def recent_service_s(conn: sqlite3.Connection, site: str, service: str, limit: i
 
 def occupancy(conn: sqlite3.Connection, site: str, first_day: str, limit: int) -> list[tuple[str, float, float]]:
     """(service, first_called_at, completed or no-show time) of a site's ended tickets since a day, latest call first."""
-    return [(r[0], r[1], r[2]) for r in conn.execute(
+    return _tuples(conn.execute(
         "SELECT service, first_called_at, COALESCE(completed_at, no_show_at) FROM tickets "
         "WHERE site = ? AND local_day >= ? AND first_called_at IS NOT NULL "
         "AND (completed_at IS NOT NULL OR no_show_at IS NOT NULL) ORDER BY first_called_at DESC LIMIT ?",
         (site, first_day, limit),
-    )]
+    ))
 
 
 def days_with_tickets(conn: sqlite3.Connection, site: str, first_day: str, before_day: str) -> int:
@@ -393,11 +418,11 @@ def days_with_tickets(conn: sqlite3.Connection, site: str, first_day: str, befor
 
 def priority_counts(conn: sqlite3.Connection, site: str, first_day: str, before_day: str) -> list[tuple[str, int]]:
     """(service, priority tickets) of a site in [first_day, before_day)."""
-    return [(r[0], r[1]) for r in conn.execute(
+    return _tuples(conn.execute(
         "SELECT service, COUNT(*) FROM tickets WHERE site = ? AND local_day >= ? AND local_day < ? "
         "AND priority IS NOT NULL GROUP BY service",
         (site, first_day, before_day),
-    )]
+    ))
 
 
 # -- the simulator's checks (xephang/simulate_live.py) -----------------------------------
