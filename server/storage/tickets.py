@@ -83,26 +83,20 @@ def page_ticket(conn: sqlite3.Connection, ticket_id: str) -> TicketPart | None:
 def waiting_ticket(conn: sqlite3.Connection, ticket_id: str, site: str) -> TicketPart | None:
     """QUEUE_COLUMNS of a ticket waiting at a site (a supervisor's call by id), or None."""
     return _part(conn.execute(
-        f"SELECT {', '.join(QUEUE_COLUMNS)} FROM tickets WHERE ticket_id = ? AND site = ? AND status = 'waiting'",
-        (ticket_id, site),
-    ))
+        f"SELECT {', '.join(QUEUE_COLUMNS)} FROM tickets WHERE ticket_id = ? AND site = ? AND status = 'waiting'", (ticket_id, site)))
 
 
 def missed_call_ticket(conn: sqlite3.Connection, ticket_id: str) -> TicketPart | None:
     """QUEUE_COLUMNS, status, last_called_at and requeued_count of a ticket (the missed-call rule)."""
     return _part(conn.execute(
-        f"SELECT {', '.join(QUEUE_COLUMNS)}, status, last_called_at, requeued_count FROM tickets WHERE ticket_id = ?",
-        (ticket_id,),
-    ))
+        f"SELECT {', '.join(QUEUE_COLUMNS)}, status, last_called_at, requeued_count FROM tickets WHERE ticket_id = ?", (ticket_id,)))
 
 
 def desk_details(conn: sqlite3.Connection, ticket_id: str) -> TicketPart | None:
     """The call times, counts, marks, dossier code and source of a ticket (the desk console's current one)."""
     return _part(conn.execute(
         "SELECT first_called_at, last_called_at, started_at, recalled_count, transfers, unconfirmed, channel, "
-        "dossier_code, source FROM tickets WHERE ticket_id = ?",
-        (ticket_id,),
-    ))
+        "dossier_code, source FROM tickets WHERE ticket_id = ?", (ticket_id,)))
 
 
 def notice_ticket(conn: sqlite3.Connection, ticket_id: str) -> TicketPart | None:
@@ -120,9 +114,7 @@ def reprint_facts(conn: sqlite3.Connection, ticket_id: str, site: str) -> Ticket
 def return_facts(conn: sqlite3.Connection, ticket_id: str) -> TicketPart | None:
     """site, service, counter, status, outcome, dossier_code and completed_at of a ticket (a return code)."""
     return _part(conn.execute(
-        "SELECT site, service, counter, status, outcome, dossier_code, completed_at FROM tickets WHERE ticket_id = ?",
-        (ticket_id,),
-    ))
+        "SELECT site, service, counter, status, outcome, dossier_code, completed_at FROM tickets WHERE ticket_id = ?", (ticket_id,)))
 
 
 def channel_of(conn: sqlite3.Connection, ticket_id: str) -> str | None:
@@ -142,9 +134,7 @@ def counter_ticket(conn: sqlite3.Connection, site: str, counter: str) -> TicketP
     """ticket_id, number, service, priority, issued_at and status of the counter's latest called or served ticket."""
     return _part(conn.execute(
         "SELECT ticket_id, number, service, priority, issued_at, status FROM tickets "
-        "WHERE site = ? AND counter = ? AND status IN ('called', 'serving') ORDER BY last_event_at DESC LIMIT 1",
-        (site, counter),
-    ))
+        "WHERE site = ? AND counter = ? AND status IN ('called', 'serving') ORDER BY last_event_at DESC LIMIT 1", (site, counter)))
 
 
 def counter_dossier(conn: sqlite3.Connection, site: str, counter: str) -> str | None:
@@ -162,9 +152,7 @@ def in_progress(conn: sqlite3.Connection, site: str) -> list[TicketPart]:
     return _parts(conn.execute(
         "SELECT counter, ticket_id, number, service, priority, issued_at, first_called_at, last_called_at, "
         "started_at, status, transfers, channel FROM tickets WHERE site = ? AND status IN ('called', 'serving') "
-        "ORDER BY last_event_at",
-        (site,),
-    ))
+        "ORDER BY last_event_at", (site,)))
 
 
 def completed_at_counter(conn: sqlite3.Connection, site: str, counter: str, start_at: float,
@@ -172,18 +160,14 @@ def completed_at_counter(conn: sqlite3.Connection, site: str, counter: str, star
     """(outcome, service_s, total_s, service) of the tickets a counter completed in [start_at, end_at)."""
     return _tuples(conn.execute(
         "SELECT outcome, service_s, total_s, service FROM tickets WHERE site = ? AND counter = ? "
-        "AND status = 'completed' AND completed_at >= ? AND completed_at < ?",
-        (site, counter, start_at, end_at),
-    ))
+        "AND status = 'completed' AND completed_at >= ? AND completed_at < ?", (site, counter, start_at, end_at)))
 
 
 def no_shows_at_counter(conn: sqlite3.Connection, site: str, counter: str, start_at: float, end_at: float) -> int:
     """How many tickets a counter marked no-show in [start_at, end_at)."""
     return int(conn.execute(
         "SELECT COUNT(*) FROM tickets WHERE site = ? AND counter = ? AND status = 'no_show' "
-        "AND no_show_at >= ? AND no_show_at < ?",
-        (site, counter, start_at, end_at),
-    ).fetchone()[0])
+        "AND no_show_at >= ? AND no_show_at < ?", (site, counter, start_at, end_at)).fetchone()[0])
 
 
 # -- the queue ------------------------------------------------------------------------
@@ -233,17 +217,13 @@ def requeued(conn: sqlite3.Connection, site: str, service: str, limit: int) -> l
     return _parts(conn.execute(
         f"SELECT {', '.join(QUEUE_COLUMNS)} FROM tickets INDEXED BY tickets_pick_requeued "
         "WHERE site = ? AND service = ? AND status = 'waiting' AND queue_at IS NOT NULL "
-        "AND issued_at IS NOT NULL AND number IS NOT NULL ORDER BY queue_at LIMIT ?",
-        (site, service, limit),
-    ))
+        "AND issued_at IS NOT NULL AND number IS NOT NULL ORDER BY queue_at LIMIT ?", (site, service, limit)))
 
 
 def waiting_of_service(conn: sqlite3.Connection, site: str, service: str) -> list[TicketPart]:
     """QUEUE_COLUMNS of every waiting ticket of a service (in no particular order)."""
     return _parts(conn.execute(
-        f"SELECT {', '.join(QUEUE_COLUMNS)} FROM tickets WHERE site = ? AND service = ? AND status = 'waiting'",
-        (site, service),
-    ))
+        f"SELECT {', '.join(QUEUE_COLUMNS)} FROM tickets WHERE site = ? AND service = ? AND status = 'waiting'", (site, service)))
 
 
 def unheld_online_before(conn: sqlite3.Connection, site: str, services: Sequence[str], issued_before: float,
@@ -261,9 +241,7 @@ def waiting_list(conn: sqlite3.Connection, site: str, service: str, limit: int) 
     """DESK_COLUMNS of the first waiting tickets of a service, priority first, then by time of issue."""
     return _parts(conn.execute(
         f"SELECT {', '.join(DESK_COLUMNS)} FROM tickets INDEXED BY tickets_pick WHERE site = ? AND status = 'waiting' "
-        "AND service = ? AND issued_at IS NOT NULL ORDER BY (priority IS NULL), issued_at LIMIT ?",
-        (site, service, limit),
-    ))
+        "AND service = ? AND issued_at IS NOT NULL ORDER BY (priority IS NULL), issued_at LIMIT ?", (site, service, limit)))
 
 
 def open_issued_before(conn: sqlite3.Connection, site: str, services: Sequence[str], issued_before: float,
@@ -271,9 +249,7 @@ def open_issued_before(conn: sqlite3.Connection, site: str, services: Sequence[s
     """DESK_COLUMNS of the first 200 waiting, called or served tickets of these services issued by a time, oldest first."""
     return _parts(conn.execute(
         f"SELECT {', '.join(DESK_COLUMNS)} FROM tickets WHERE site = ? AND status IN ('waiting', 'called', 'serving') "
-        f"AND service IN ({_marks(services)}) AND issued_at <= ? ORDER BY issued_at LIMIT 200",
-        (site, *services, issued_before),
-    ))
+        f"AND service IN ({_marks(services)}) AND issued_at <= ? ORDER BY issued_at LIMIT 200", (site, *services, issued_before)))
 
 
 def waiting_counts(conn: sqlite3.Connection, site: str) -> dict[str, tuple[int, int]]:
@@ -292,9 +268,7 @@ def queued(conn: sqlite3.Connection, site: str) -> list[tuple[str, str, str | No
     """(ticket_id, service, priority, issued_at) of every numbered waiting ticket of a site."""
     return _tuples(conn.execute(
         "SELECT ticket_id, service, priority, issued_at FROM tickets INDEXED BY tickets_pick "
-        "WHERE site = ? AND status = 'waiting' AND issued_at IS NOT NULL AND number IS NOT NULL",
-        (site,),
-    ))
+        "WHERE site = ? AND status = 'waiting' AND issued_at IS NOT NULL AND number IS NOT NULL", (site,)))
 
 
 def queue_summary(conn: sqlite3.Connection, site: str) -> tuple[int, float, float, float, float | None]:
@@ -303,9 +277,7 @@ def queue_summary(conn: sqlite3.Connection, site: str) -> tuple[int, float, floa
     row = conn.execute(
         "SELECT COUNT(*), TOTAL(issued_at), TOTAL(priority IS NULL), TOTAL(length(service)), MAX(last_event_at) "
         "FROM tickets INDEXED BY tickets_pick "
-        "WHERE site = ? AND status = 'waiting' AND issued_at IS NOT NULL AND number IS NOT NULL",
-        (site,),
-    ).fetchone()
+        "WHERE site = ? AND status = 'waiting' AND issued_at IS NOT NULL AND number IS NOT NULL", (site,)).fetchone()
     return (row[0], row[1], row[2], row[3], row[4])
 
 
@@ -314,9 +286,7 @@ def open_tickets(conn: sqlite3.Connection, site: str) -> list[tuple[str, str, st
     and served tickets of a known day (the day-end job; a known day means an issued ticket)."""
     return _tuples(conn.execute(
         "SELECT ticket_id, number, service, counter, local_day, last_event_at, status FROM tickets "
-        "WHERE site = ? AND status IN ('waiting', 'called', 'serving') AND local_day IS NOT NULL",
-        (site,),
-    ))
+        "WHERE site = ? AND status IN ('waiting', 'called', 'serving') AND local_day IS NOT NULL", (site,)))
 
 
 def open_today(conn: sqlite3.Connection, site: str, local_day: str) -> list[tuple[str, str, str, str, str | None,
@@ -326,9 +296,7 @@ def open_today(conn: sqlite3.Connection, site: str, local_day: str) -> list[tupl
     return _tuples(conn.execute(
         "SELECT ticket_id, number, service, status, counter, issued_at FROM tickets "
         "WHERE site = ? AND local_day = ? AND status IN ('waiting', 'called', 'serving') AND issued_at IS NOT NULL "
-        "ORDER BY issued_at",
-        (site, local_day),
-    ))
+        "ORDER BY issued_at", (site, local_day)))
 
 
 def people_ahead(conn: sqlite3.Connection, ticket: Mapping[str, Any]) -> int:
@@ -403,9 +371,7 @@ def occupancy(conn: sqlite3.Connection, site: str, first_day: str, limit: int) -
     return _tuples(conn.execute(
         "SELECT service, first_called_at, COALESCE(completed_at, no_show_at) FROM tickets "
         "WHERE site = ? AND local_day >= ? AND first_called_at IS NOT NULL "
-        "AND (completed_at IS NOT NULL OR no_show_at IS NOT NULL) ORDER BY first_called_at DESC LIMIT ?",
-        (site, first_day, limit),
-    ))
+        "AND (completed_at IS NOT NULL OR no_show_at IS NOT NULL) ORDER BY first_called_at DESC LIMIT ?", (site, first_day, limit)))
 
 
 def days_with_tickets(conn: sqlite3.Connection, site: str, first_day: str, before_day: str) -> int:
@@ -420,9 +386,7 @@ def priority_counts(conn: sqlite3.Connection, site: str, first_day: str, before_
     """(service, priority tickets) of a site in [first_day, before_day)."""
     return _tuples(conn.execute(
         "SELECT service, COUNT(*) FROM tickets WHERE site = ? AND local_day >= ? AND local_day < ? "
-        "AND priority IS NOT NULL GROUP BY service",
-        (site, first_day, before_day),
-    ))
+        "AND priority IS NOT NULL GROUP BY service", (site, first_day, before_day)))
 
 
 # -- the simulator's checks (xephang/simulate_live.py) -----------------------------------
