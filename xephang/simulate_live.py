@@ -100,6 +100,7 @@ def run_live(
     from protocol.settings import load_settings
     from server.runtime import Runtime
     from server.settings import ServerSettings
+    from server.storage import tickets
     from server.web.app import create_app
     from server.web.auth import create_token, create_user
 
@@ -145,7 +146,7 @@ def run_live(
     def ticket_count() -> int:
         conn = runtime.store.reader()
         try:
-            return conn.execute("SELECT COUNT(*) FROM tickets WHERE issued_at IS NOT NULL").fetchone()[0]
+            return tickets.issued_count(conn)
         finally:
             conn.close()
 
@@ -185,7 +186,7 @@ def run_live(
                    for r in kiosk.results if r.number and r.content is not None and r.outcome == "printed"]
         conn = runtime.store.reader()
         try:
-            real = {n: w for n, w in conn.execute("SELECT number, wait_s FROM tickets WHERE wait_s IS NOT NULL")}
+            real = tickets.waits_by_number(conn)
         finally:
             conn.close()
         estimates = compare_estimates(printed, real)

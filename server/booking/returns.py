@@ -28,6 +28,7 @@ from typing import Any
 
 from protocol.sites import Site
 from server.booking.errors import BookingRefused
+from server.storage import tickets
 
 PREFIX = "BS"  # "bổ sung": server numbers BS001, BS002... per site and day
 RETURN_COLUMNS = ("code", "site", "service", "counter", "ticket_id", "dossier_code", "created_at", "expires_at",
@@ -56,13 +57,11 @@ def hand_out(conn: sqlite3.Connection, site: Site, counter: str, ticket_id: str,
     (inside the caller's write transaction). Asked twice, the same code comes back."""
     if not site.return_visit.enabled:
         raise BookingRefused("return_off", "this reception point gives no return codes")
-    row = conn.execute(
-        "SELECT site, service, counter, status, outcome, dossier_code, completed_at FROM tickets WHERE ticket_id = ?",
-        (ticket_id[:64],),
-    ).fetchone()
-    if row is None or row[0] != site.id:
+    row = tickets.return_facts(conn, ticket_id[:64])
+    if row is None or row["site"] != site.id:
         raise BookingRefused("unknown_ticket", "no such ticket at this site")
-    _site, service, done_at_counter, status, outcome, dossier_code, completed_at = tuple(row)
+    service, done_at_counter, status = row["service"], row["counter"], row["status"]
+    outcome, dossier_code, completed_at = row["outcome"], row["dossier_code"], row["completed_at"]
     if status != "completed" or outcome != "guided":
         raise BookingRefused("not_guided", "a return code is for a ticket completed as 'guided, incomplete dossier'")
     if done_at_counter != counter:
@@ -72,6 +71,7 @@ def hand_out(conn: sqlite3.Connection, site: Site, counter: str, ticket_id: str,
         return existing
     if not dossier_code:
         raise BookingRefused("no_dossier_code", "complete with a dossier code (or ask for the return code then)")
+    assert completed_at is not None  # a completed ticket has its completion time
     if site.local_day(datetime.fromtimestamp(completed_at, now.tzinfo)) != site.local_day(now):
         raise BookingRefused("too_late", "a return code is given on the day of the visit")
     code = new_code(conn)

@@ -27,6 +27,7 @@ from typing import Any
 from protocol.sites import Site
 from protocol.state import BoardState, Call, CounterBoard, QueueState, ServiceQueue
 from server.desk.waits import site_waits
+from server.storage import tickets
 
 RECENT_COMPLETIONS = 20
 RECENT_CALLS = 10
@@ -49,24 +50,12 @@ def counter_states(conn: sqlite3.Connection, site: Site) -> dict[str, dict[str, 
 
 def in_progress(conn: sqlite3.Connection, site_id: str) -> dict[str, dict[str, Any]]:
     """counter id -> the ticket it has called or is serving (the latest one)."""
-    rows = conn.execute(
-        "SELECT counter, ticket_id, number, service, priority, issued_at, first_called_at, last_called_at, "
-        "started_at, status, transfers, channel FROM tickets WHERE site = ? AND status IN ('called', 'serving') "
-        "ORDER BY last_event_at",
-        (site_id,),
-    ).fetchall()
-    names = ("counter", "ticket_id", "number", "service", "priority", "issued_at", "first_called_at",
-             "last_called_at", "started_at", "status", "transfers", "channel")
-    return {row[0]: dict(zip(names, tuple(row))) for row in rows if row[0]}
+    rows = tickets.in_progress(conn, site_id)
+    return {row["counter"]: dict(row) for row in rows if row["counter"]}
 
 
 def median_service_s(conn: sqlite3.Connection, site_id: str, service_id: str) -> float | None:
-    rows = conn.execute(
-        "SELECT service_s FROM tickets WHERE site = ? AND service = ? AND completed_at IS NOT NULL "
-        "AND service_s IS NOT NULL ORDER BY completed_at DESC LIMIT ?",
-        (site_id, service_id, RECENT_COMPLETIONS),
-    ).fetchall()
-    values = [r[0] for r in rows if r[0] >= 0]
+    values = [s for s in tickets.recent_service_s(conn, site_id, service_id, RECENT_COMPLETIONS) if s >= 0]
     return statistics.median(values) if values else None
 
 
@@ -78,14 +67,7 @@ def estimated_wait_s(waiting: int, median_s: float | None, open_counters: int) -
 
 def waiting_counts(conn: sqlite3.Connection, site_id: str) -> dict[str, tuple[int, int]]:
     """service -> (waiting, of which priority)."""
-    return {
-        row[0]: (row[1], row[2] or 0)
-        for row in conn.execute(
-            "SELECT service, COUNT(*), COUNT(*) - SUM(priority IS NULL) FROM tickets INDEXED BY tickets_pick "
-            "WHERE site = ? AND status = 'waiting' GROUP BY service",
-            (site_id,),
-        )
-    }
+    return tickets.waiting_counts(conn, site_id)
 
 
 def queue_state(conn: sqlite3.Connection, site: Site, now: datetime,
@@ -143,14 +125,7 @@ def recent_calls(conn: sqlite3.Connection, site: Site) -> list[Call]:
 def ticket_channels(conn: sqlite3.Connection, ticket_ids: list[str]) -> dict[str, str]:
     """ticket id -> `online` / `appointment` for the given tickets not taken at a kiosk
     (the board's mark beside the number)."""
-    ids = sorted(set(ticket_ids))
-    if not ids:
-        return {}
-    marks = ", ".join("?" for _ in ids)
-    return dict(conn.execute(
-        f"SELECT ticket_id, channel FROM tickets WHERE ticket_id IN ({marks}) AND channel IN ('online', 'appointment')",
-        ids,
-    ).fetchall())
+    return tickets.marked_channels(conn, ticket_ids)
 
 
 def board_state(conn: sqlite3.Connection, site: Site, now: datetime,

@@ -31,7 +31,7 @@ from protocol import topics
 from protocol.events import make_event
 from protocol.sites import Site
 from server.desk.dispatch import Dispatcher
-from server.storage import audit
+from server.storage import audit, tickets
 from server.storage.audit import Actor
 from server.storage.projection import apply_counter_event
 
@@ -105,11 +105,7 @@ class DayEnd:
         today, close_at = closing_moment(site, now)
         after_close = now >= close_at
         with dispatcher.store.writing() as conn:
-            rows = conn.execute(
-                "SELECT ticket_id, number, service, counter, local_day, last_event_at, status FROM tickets "
-                "WHERE site = ? AND status IN ('waiting', 'called', 'serving') AND local_day IS NOT NULL",
-                (site_id,),
-            ).fetchall()
+            rows = tickets.open_tickets(conn, site_id)
             due = [
                 r for r in rows
                 if r[4] < today or (after_close and r[6] != "serving" and r[5] < close_at.timestamp())

@@ -23,6 +23,7 @@ from protocol.sites import Site
 from server.desk.boardstate import counter_states, in_progress, waiting_counts
 from server.desk.dispatch import in_progress_one
 from server.desk.waits import site_waits, wait_words
+from server.storage import tickets
 from server.storage.devices import device_faults
 
 WAITING_SHOWN = 60
@@ -38,33 +39,23 @@ def desk_view(conn: sqlite3.Connection, site: Site, counter_id: str, now: dateti
     state = counter_states(conn, site)[counter_id]
     current = in_progress_one(conn, site.id, counter_id)
     if current:
-        extra = conn.execute(
-            "SELECT first_called_at, last_called_at, started_at, recalled_count, transfers, unconfirmed, channel, "
-            "dossier_code, source FROM tickets WHERE ticket_id = ?",
-            (current["ticket_id"],),
-        ).fetchone()
+        extra = tickets.desk_details(conn, current["ticket_id"])
+        assert extra is not None  # just read as the counter's ticket
         current.update(
-            first_called_at=extra[0], last_called_at=extra[1], started_at=extra[2], recalled_count=extra[3],
-            transfers=extra[4], unconfirmed=extra[5], channel=extra[6], dossier_code=extra[7],
+            first_called_at=extra["first_called_at"], last_called_at=extra["last_called_at"],
+            started_at=extra["started_at"], recalled_count=extra["recalled_count"], transfers=extra["transfers"],
+            unconfirmed=extra["unconfirmed"], channel=extra["channel"], dossier_code=extra["dossier_code"],
             service_name=names.get(current["service"], current["service"]),
             target_s=targets.get(current["service"]),
-            source=extra[8],  # the device that numbered it: a kiosk can print it again (reprint)
+            source=extra["source"],  # the device that numbered it: a kiosk can print it again (reprint)
         )
     # `channel` (online / appointment / return; kiosk or null for a walk-in) and
     # `checked_in_at`: the console's mark beside a booked, remote or second-visit number,
     # and "not here yet" for an online number not checked in (docs/booking.md).
-    names_ = ("ticket_id", "number", "service", "priority", "issued_at", "status", "counter", "unconfirmed",
-              "channel", "checked_in_at", "preferred_counter", "queue_at", "requeued_count")
-    columns = ", ".join(names_)
     counts = {service: n for service, (n, _p) in waiting_counts(conn, site.id).items()}
     waiting: dict[str, list[dict[str, Any]]] = {}
     for service in site.services:
-        rows = conn.execute(
-            f"SELECT {columns} FROM tickets INDEXED BY tickets_pick WHERE site = ? AND status = 'waiting' "
-            "AND service = ? AND issued_at IS NOT NULL ORDER BY (priority IS NULL), issued_at LIMIT ?",
-            (site.id, service.id, WAITING_SHOWN),
-        ).fetchall()
-        listed = [dict(zip(names_, tuple(r))) for r in rows]
+        listed: list[dict[str, Any]] = [dict(r) for r in tickets.waiting_list(conn, site.id, service.id, WAITING_SHOWN)]
         # A ticket sent back to the queue (missed-call rule, docs/desk.md) at its new place.
         listed.sort(key=lambda t: (t["priority"] is None, t["queue_at"] if t["queue_at"] is not None else t["issued_at"]))
         waiting[service.id] = listed
@@ -74,13 +65,9 @@ def desk_view(conn: sqlite3.Connection, site: Site, counter_id: str, now: dateti
     risk_s = {service_id: min(site.at_risk_minutes * 60, t) for service_id, t in target_of.items()}
     at_risk = []
     if eligible:
-        rows = conn.execute(
-            f"SELECT {columns} FROM tickets WHERE site = ? AND status IN ('waiting', 'called', 'serving') "
-            f"AND service IN ({', '.join('?' for _ in eligible)}) AND issued_at <= ? ORDER BY issued_at LIMIT 200",
-            (site.id, *[s.id for s in eligible], now_s - min(risk_s.values())),
-        ).fetchall()
+        rows = tickets.open_issued_before(conn, site.id, [s.id for s in eligible], now_s - min(risk_s.values()))
         for row in rows:
-            item = dict(zip(names_, tuple(row)))
+            item: dict[str, Any] = dict(row)
             if now_s - item["issued_at"] >= risk_s[item["service"]]:
                 at_risk.append({**item, "target_s": targets[item["service"]]})
     at_risk.sort(key=lambda t: t["issued_at"])
@@ -90,24 +77,16 @@ def desk_view(conn: sqlite3.Connection, site: Site, counter_id: str, now: dateti
     totals: dict[str, Any] = {"completed": 0, "no_show": 0, "transferred": 0, "returned": 0, "appointment": 0,
                               "guided": 0, "info": 0, "within_target": 0, "median_service_s": None}
     services_s = []
-    for outcome, service_s, total_s, service in conn.execute(
-        "SELECT outcome, service_s, total_s, service FROM tickets WHERE site = ? AND counter = ? "
-        "AND status = 'completed' AND completed_at >= ? AND completed_at < ?",
-        (site.id, counter_id, start_s, end_s),
-    ):
+    for outcome, service_s, total_s, done_in in tickets.completed_at_counter(conn, site.id, counter_id, start_s, end_s):
         totals["completed"] += 1
         if outcome in totals:
             totals[outcome] += 1
         if service_s is not None:
             services_s.append(service_s)
-        target_s = targets.get(service)
+        target_s = targets.get(done_in or "")  # no target for a ticket whose issue never arrived
         if outcome == "returned" and target_s and total_s is not None and total_s <= target_s:
             totals["within_target"] += 1
-    totals["no_show"] = conn.execute(
-        "SELECT COUNT(*) FROM tickets WHERE site = ? AND counter = ? AND status = 'no_show' "
-        "AND no_show_at >= ? AND no_show_at < ?",
-        (site.id, counter_id, start_s, end_s),
-    ).fetchone()[0]
+    totals["no_show"] = tickets.no_shows_at_counter(conn, site.id, counter_id, start_s, end_s)
     totals["transferred"] = conn.execute(
         "SELECT COUNT(*) FROM events WHERE site = ? AND type = 'ticket.transferred' AND ts_at >= ? AND ts_at < ? "
         "AND json_extract(payload, '$.data.counter') = ?",
@@ -120,8 +99,8 @@ def desk_view(conn: sqlite3.Connection, site: Site, counter_id: str, now: dateti
     # The estimator's words (issue 16): per service for a ticket issued now, per waiting ticket.
     _ = translator("server", locale)
     estimates = site_waits(conn, site, now, counter_states(conn, site), in_progress(conn, site.id)).estimates
-    for tickets in waiting.values():
-        for ticket in tickets:
+    for shown in waiting.values():
+        for ticket in shown:
             found = estimates.tickets.get(ticket["ticket_id"])
             ticket["wait_text"] = wait_words(found.people_ahead, found, _, citizen=False) if found else None
     return {

@@ -27,7 +27,7 @@ from __future__ import annotations
 
 import logging
 import sqlite3
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from concurrent.futures import Future
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -43,7 +43,7 @@ from server.desk.boardstate import in_progress
 from server.desk.errors import DeskRefused
 from server.desk.rules import NORMAL, REQUEUE, TOO_EARLY, choose, missed_call, requeue_place, streaks_after, ticket_class
 from server.desk.statefeed import StateFeed
-from server.storage import audit
+from server.storage import audit, tickets
 from server.storage.audit import Actor
 from server.storage.events import BatchResult, EventStore, next_seq
 from server.storage.groupcommit import Done, GroupCommit, Job
@@ -53,8 +53,7 @@ if TYPE_CHECKING:
     from protocol.link import Publish  # type only: no paho at run time here
 
 log = logging.getLogger(__name__)
-TICKET_COLUMNS = ("ticket_id", "number", "service", "priority", "issued_at", "channel", "appointment_start_at",
-                  "checked_in_at", "preferred_counter", "queue_at")
+TICKET_COLUMNS = tickets.QUEUE_COLUMNS
 HOLD_SCAN = 50  # held online numbers looked at per service and call
 ACTIONS = ("call_next", "call_ticket", "recall", "start", "complete", "no_show", "transfer", "pause", "resume",
            "open", "close")
@@ -201,13 +200,10 @@ class Dispatcher:
             if turn.state == "paused":
                 raise DeskRefused("counter_paused", "resume the counter first")
             self._free(turn)
-            row = turn.conn.execute(
-                f"SELECT {', '.join(TICKET_COLUMNS)} FROM tickets WHERE ticket_id = ? AND site = ? AND status = 'waiting'",
-                (str(ticket_id), turn.site.id),
-            ).fetchone()
+            row = tickets.waiting_ticket(turn.conn, str(ticket_id), turn.site.id)
             if row is None:
                 raise DeskRefused("ticket_not_waiting", "that ticket is not waiting at this site")
-            ticket = dict(zip(TICKET_COLUMNS, tuple(row)))
+            ticket = dict(row)
             events = [] if turn.state == "open" else [("counter.opened", {"counter": turn.counter.id})]
             return events + [self._called(turn, ticket)], ticket
 
@@ -332,26 +328,10 @@ class Dispatcher:
         # "priority IS NOT NULL" SQLite could not use it and sorted every waiting ticket
         # of the service on each call (docs/desk.md, "busy p99").
         now_at = turn.now.timestamp()
-        columns = ", ".join(TICKET_COLUMNS)
-        ready = "status = 'waiting' AND issued_at IS NOT NULL AND number IS NOT NULL " \
-                "AND NOT (channel IS 'online' AND checked_in_at IS NULL) AND queue_at IS NULL"
         unclosed = _unclosed_counters(turn)
-        ready += _not_reserved_sql(turn.counter.id, unclosed)
-        heads = []
+        heads: list[Mapping[str, Any]] = []
         for service in turn.counter.services:
-            for sql, args in (
-                (f"SELECT {columns} FROM tickets INDEXED BY tickets_pick WHERE site = ? AND service = ? AND {ready} "
-                 "AND (priority IS NULL) = 0 ORDER BY issued_at, ticket_id LIMIT 1", ()),
-                (f"SELECT {columns} FROM tickets INDEXED BY tickets_pick WHERE site = ? AND service = ? AND {ready} "
-                 "AND (priority IS NULL) = 1 AND NOT (channel IS 'appointment' AND appointment_start_at <= ?) "
-                 "ORDER BY issued_at, ticket_id LIMIT 1", (now_at,)),
-                (f"SELECT {columns} FROM tickets INDEXED BY tickets_pick_booked WHERE site = ? AND status = 'waiting' "
-                 f"AND service = ? AND channel = 'appointment' AND appointment_start_at <= ? AND {ready} "
-                 "AND priority IS NULL ORDER BY appointment_start_at, issued_at, ticket_id LIMIT 1", (now_at,)),
-            ):
-                row = turn.conn.execute(sql, (turn.site.id, service, *args)).fetchone()
-                if row:
-                    heads.append(dict(zip(TICKET_COLUMNS, tuple(row))))
+            heads.extend(tickets.class_heads(turn.conn, turn.site.id, service, now_at, turn.counter.id, unclosed))
             heads.extend(self._requeued_heads(turn, service))
         heads.extend(extra or [])
         booked_cap = turn.site.booking.max_consecutive
@@ -369,15 +349,10 @@ class Dispatcher:
         services = list(turn.counter.services)
         marks = ", ".join("?" for _ in services)
         if ticket_class(called, now_at) == NORMAL:
-            passed = turn.conn.execute(
-                f"SELECT ticket_id FROM tickets WHERE site = ? AND service IN ({marks}) AND status = 'waiting' "
-                "AND channel = 'online' AND checked_in_at IS NULL AND issued_at < ? "
-                "AND ticket_id NOT IN (SELECT ticket_id FROM ticket_holds) ORDER BY issued_at LIMIT ?",
-                (turn.site.id, *services, called["issued_at"], HOLD_SCAN),
-            ).fetchall()
+            passed = tickets.unheld_online_before(turn.conn, turn.site.id, services, called["issued_at"], HOLD_SCAN)
             turn.conn.executemany(
                 "INSERT INTO ticket_holds (ticket_id, site, counter, held_at) VALUES (?, ?, ?, ?)",
-                [(row[0], turn.site.id, turn.counter.id, now_at) for row in passed],
+                [(ticket_id, turn.site.id, turn.counter.id, now_at) for ticket_id in passed],
             )
         expired = turn.conn.execute(
             f"SELECT t.ticket_id FROM ticket_holds h JOIN tickets t ON t.ticket_id = h.ticket_id "
@@ -396,11 +371,9 @@ class Dispatcher:
         rule = turn.site.missed_call
         if rule.max_requeues <= 0:
             return None, None  # the rule is off: today's behaviour, nothing read
-        row = turn.conn.execute(
-            f"SELECT {', '.join(TICKET_COLUMNS)}, status, last_called_at, requeued_count FROM tickets WHERE ticket_id = ?",
-            (ticket["ticket_id"],),
-        ).fetchone()
-        current = dict(zip((*TICKET_COLUMNS, "status", "last_called_at", "requeued_count"), tuple(row)))
+        row = tickets.missed_call_ticket(turn.conn, ticket["ticket_id"])
+        assert row is not None  # the counter's own ticket: read in the same transaction
+        current: Answer = dict(row)
         now_at = turn.now.timestamp()
         verdict = missed_call(current["status"], current["last_called_at"], current["requeued_count"], now_at,
                               rule.max_requeues, rule.after_s)
@@ -409,11 +382,8 @@ class Dispatcher:
             raise DeskRefused("call_too_recent", f"the citizen has {rule.after_s} s after a call: wait {left_s} s more")
         if verdict != REQUEUE:
             return None, None
-        others = turn.conn.execute(
-            f"SELECT {', '.join(TICKET_COLUMNS)} FROM tickets WHERE site = ? AND service = ? AND status = 'waiting'",
-            (turn.site.id, current["service"]),
-        ).fetchall()
-        waiting = [{**dict(zip(TICKET_COLUMNS, tuple(r))), "status": "waiting"} for r in others]
+        others = tickets.waiting_of_service(turn.conn, turn.site.id, current["service"])
+        waiting = [{**r, "status": "waiting"} for r in others]
         place_at = datetime.fromtimestamp(requeue_place(current, waiting, now_at, rule.behind), UTC)
         placed = {name: current[name] for name in TICKET_COLUMNS} | {"queue_at": place_at.timestamp(),
                                                                       "status": "waiting"}
@@ -441,13 +411,7 @@ class Dispatcher:
     def _requeued_heads(self, turn: _Turn, service: str) -> list[Answer]:
         """Waiting requeued tickets of a service, first places first (few: each waits for
         a handful of calls)."""
-        rows = turn.conn.execute(
-            f"SELECT {', '.join(TICKET_COLUMNS)} FROM tickets INDEXED BY tickets_pick_requeued "
-            "WHERE site = ? AND service = ? AND status = 'waiting' AND queue_at IS NOT NULL "
-            "AND issued_at IS NOT NULL AND number IS NOT NULL ORDER BY queue_at LIMIT ?",
-            (turn.site.id, service, HOLD_SCAN),
-        ).fetchall()
-        return [dict(zip(TICKET_COLUMNS, tuple(row))) for row in rows]
+        return [dict(row) for row in tickets.requeued(turn.conn, turn.site.id, service, HOLD_SCAN)]
 
     def _called(self, turn: _Turn, ticket: Answer) -> tuple[str, dict[str, Any]]:
         streak, booked = streaks_after(ticket, turn.now.timestamp(), turn.streak, turn.booked_streak)
@@ -555,24 +519,9 @@ def _unclosed_counters(turn: _Turn) -> frozenset[str]:
     return frozenset(str(r[0]) for r in rows)
 
 
-def _not_reserved_sql(counter: str, unclosed: frozenset[str]) -> str:
-    """The SQL form of rules.reserved_elsewhere (ids are slugs, quoted for SQL), so that
-    the oldest ticket of a class the query returns is one this counter may call."""
-    others = sorted(c for c in unclosed if c != counter)
-    if not others:
-        return ""
-    names = ", ".join("'" + c.replace("'", "''") + "'" for c in others)
-    return f" AND (preferred_counter IS NULL OR preferred_counter NOT IN ({names}))"
-
-
 def in_progress_one(conn: sqlite3.Connection, site_id: str, counter_id: str) -> Answer | None:
-    row = conn.execute(
-        "SELECT ticket_id, number, service, priority, issued_at, status FROM tickets "
-        "WHERE site = ? AND counter = ? AND status IN ('called', 'serving') ORDER BY last_event_at DESC LIMIT 1",
-        (site_id, counter_id),
-    ).fetchone()
-    names = ("ticket_id", "number", "service", "priority", "issued_at", "status")
-    return dict(zip(names, tuple(row))) if row else None
+    row = tickets.counter_ticket(conn, site_id, counter_id)
+    return dict(row) if row else None
 
 
 __all__ = ["Dispatcher", "in_progress", "in_progress_one"]

@@ -41,6 +41,7 @@ from server.desk.estimate import (
     Waiting,
     estimate_queue,
 )
+from server.storage import tickets
 
 log = logging.getLogger(__name__)
 
@@ -77,11 +78,7 @@ def queue_now(conn: sqlite3.Connection, site: Site, now: datetime, counters: dic
         ))
     waiting = tuple(
         Waiting(r[0], r[1], r[2] is not None, r[3])
-        for r in conn.execute(
-            "SELECT ticket_id, service, priority, issued_at FROM tickets INDEXED BY tickets_pick "
-            "WHERE site = ? AND status = 'waiting' AND issued_at IS NOT NULL AND number IS NOT NULL",
-            (site.id,),
-        )
+        for r in tickets.queued(conn, site.id)
     )
     priority_cap = site.max_consecutive_priority
     return QueueNow(now.timestamp(), close_s(site, now), tuple(states), waiting, priority_cap, now.astimezone(site.zone).hour)
@@ -92,12 +89,8 @@ def history(conn: sqlite3.Connection, site: Site, now: datetime) -> History:
     first_day = (today - timedelta(days=HISTORY_DAYS)).isoformat()
     since = datetime.combine(today - timedelta(days=HISTORY_DAYS), site.hours.open, site.zone).timestamp()
     occupancy: dict[str, list[Sample]] = {}
-    for service, called_at, ended_at in conn.execute(
-        "SELECT service, first_called_at, COALESCE(completed_at, no_show_at) FROM tickets "
-        "WHERE site = ? AND local_day >= ? AND first_called_at IS NOT NULL "
-        "AND (completed_at IS NOT NULL OR no_show_at IS NOT NULL) ORDER BY first_called_at DESC LIMIT ?",
-        (site.id, first_day, HISTORY_SAMPLES * max(1, len(site.services)) * 2),
-    ):
+    for service, called_at, ended_at in tickets.occupancy(conn, site.id, first_day,
+                                                          HISTORY_SAMPLES * max(1, len(site.services)) * 2):
         held = ended_at - called_at
         samples = occupancy.setdefault(service, [])
         if 0 <= held <= MAX_OCCUPANCY_S and len(samples) < HISTORY_SAMPLES:
@@ -116,18 +109,11 @@ def history(conn: sqlite3.Connection, site: Site, now: datetime) -> History:
             began = paused_at.pop(counter)
             if kind == "counter.opened":
                 pauses.append(at - began)
-    days = conn.execute(
-        "SELECT COUNT(DISTINCT local_day) FROM tickets WHERE site = ? AND local_day >= ? AND local_day < ?",
-        (site.id, first_day, today.isoformat()),
-    ).fetchone()[0]
+    days = tickets.days_with_tickets(conn, site.id, first_day, today.isoformat())
     open_h = (datetime.combine(today, site.hours.close) - datetime.combine(today, site.hours.open)).total_seconds() / 3600
     rates: dict[str, float] = {}
     if days and open_h > 0:
-        for service, count in conn.execute(
-            "SELECT service, COUNT(*) FROM tickets WHERE site = ? AND local_day >= ? AND local_day < ? "
-            "AND priority IS NOT NULL GROUP BY service",
-            (site.id, first_day, today.isoformat()),
-        ):
+        for service, count in tickets.priority_counts(conn, site.id, first_day, today.isoformat()):
             rates[service] = count / (days * open_h)
     return History({s: tuple(v) for s, v in occupancy.items()}, tuple(pauses[-50:]), rates)
 
@@ -212,12 +198,7 @@ def _queue_key(conn: sqlite3.Connection, site: Site, now: datetime, counters: di
     latest event of any of them: a check-in, a transfer, a requeue) and what each counter
     does. Building the queue itself (a Python object per waiting ticket) for every ask
     cost more than the rest of a busy desk's call (docs/desk.md)."""
-    waiting = conn.execute(
-        "SELECT COUNT(*), TOTAL(issued_at), TOTAL(priority IS NULL), TOTAL(length(service)), MAX(last_event_at) "
-        "FROM tickets INDEXED BY tickets_pick "
-        "WHERE site = ? AND status = 'waiting' AND issued_at IS NOT NULL AND number IS NOT NULL",
-        (site.id,),
-    ).fetchone()
+    waiting = tickets.queue_summary(conn, site.id)
     doing = tuple(
         (c.id, counters[c.id]["state"], counters[c.id]["changed_at"], counters[c.id]["priority_streak"],
          (busy[c.id]["ticket_id"], busy[c.id]["first_called_at"] or busy[c.id]["last_called_at"]) if c.id in busy else None)

@@ -30,6 +30,7 @@ from server.notify.outbox import Notice, Outbox, Row
 from server.notify.texts import KINDS, ZNS_MAX, check, render, text_for
 from server.notify.triggers import Rules, scan
 from server.settings import NotifySection
+from server.storage import tickets
 from server.storage.events import BatchResult
 
 log = logging.getLogger(__name__)
@@ -385,10 +386,9 @@ class Notifier:
             ids = sorted({r["ticket_id"] for r in near})
             for start in range(0, len(ids), 500):
                 chunk = ids[start:start + 500]
-                for ticket_id, issued_at, called_at in conn.execute(
-                        f"SELECT ticket_id, issued_at, first_called_at FROM tickets WHERE ticket_id IN ({', '.join('?' * len(chunk))}) "
-                        "AND first_called_at IS NOT NULL", chunk):
-                    calls[ticket_id] = (issued_at, called_at)
+                for ticket_id, issued_at, called_at in tickets.first_calls(conn, chunk):
+                    if issued_at is not None:  # always: a near notice is made for an issued ticket only
+                        calls[ticket_id] = (issued_at, called_at)
         finally:
             conn.close()
         lead_s = self.settings.near_minutes * 60

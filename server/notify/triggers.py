@@ -22,6 +22,7 @@ from protocol.sites import Site
 from server.desk.boardstate import counter_states, in_progress
 from server.desk.waits import site_waits, wait_words
 from server.notify.outbox import Notice
+from server.storage import tickets
 
 CALL_FRESH_S = 120.0
 NEAR_TTL_S = 30 * 60.0  # a "near" not delivered within this is useless
@@ -37,8 +38,7 @@ class Rules:
     rating: bool = False
 
 
-_COLUMNS = ("ticket_id", "number", "service", "priority", "issued_at", "status", "counter", "recalled_count",
-            "last_called_at", "local_day", "completed_at")
+_COLUMNS = tickets.NOTICE_COLUMNS
 
 
 def scan(conn: sqlite3.Connection, site: Site, rules: Rules, now: float, seen: set[tuple[str, str]],
@@ -50,17 +50,11 @@ def scan(conn: sqlite3.Connection, site: Site, rules: Rules, now: float, seen: s
     does not grow with the number waiting."""
     event_at = event_at or time.time()
     notices: list[Notice] = []
-    fresh = conn.execute(
-        f"SELECT {', '.join(_COLUMNS)} FROM tickets WHERE site = ? AND status IN ('called', 'serving') "
-        "AND last_called_at >= ? AND number IS NOT NULL", (site.id, now - CALL_FRESH_S))
-    for values in fresh:
-        notices += _calls(site, dict(zip(_COLUMNS, values)), now, seen, event_at)
+    for fresh in tickets.fresh_calls(conn, site.id, now - CALL_FRESH_S):
+        notices += _calls(site, dict(fresh), now, seen, event_at)
     if rules.rating:
-        done = conn.execute(
-            f"SELECT {', '.join(_COLUMNS)} FROM tickets WHERE site = ? AND status = 'completed' AND completed_at >= ? "
-            "AND number IS NOT NULL", (site.id, now - RATING_FRESH_S))
-        for values in done:
-            row = dict(zip(_COLUMNS, values))
+        for done in tickets.completed_since(conn, site.id, now - RATING_FRESH_S):
+            row: dict[str, Any] = dict(done)
             if (row["ticket_id"], "rating") not in seen:
                 notices.append(_notice(site, row, "rating", {}, event_at, event_at + CALL_TTL_S))
     notices += _near(conn, site, rules, now, seen, event_at)
@@ -80,19 +74,15 @@ def _calls(site: Site, row: dict[str, Any], now: float, seen: set[tuple[str, str
             if (row["ticket_id"], kind) not in seen]
 
 
-def _heads(conn: sqlite3.Connection, site_id: str, service: str, limit: int) -> list[tuple[Any, ...]]:
+def _heads(conn: sqlite3.Connection, site_id: str, service: str, limit: int) -> list[tickets.NoticeValues]:
     """The first `limit` waiting tickets of a service in the dispatcher's order (priority
     class first, then time of issue), read through the dispatcher's own index; rows of
     `_COLUMNS` as tuples (most are skipped as already told: no dict for them)."""
-    rows: list[tuple[Any, ...]] = []
+    rows: list[tickets.NoticeValues] = []
     for is_normal in (0, 1):
         if len(rows) >= limit:
             break
-        rows += conn.execute(
-            f"SELECT {', '.join(_COLUMNS)} FROM tickets INDEXED BY tickets_pick "
-            "WHERE site = ? AND status = 'waiting' AND service = ? AND (priority IS NULL) = ? "
-            "AND issued_at IS NOT NULL AND number IS NOT NULL ORDER BY issued_at, ticket_id LIMIT ?",
-            (site_id, service, is_normal, limit - len(rows))).fetchall()
+        rows += tickets.class_queue(conn, site_id, service, is_normal, limit - len(rows))
     return rows
 
 

@@ -28,6 +28,7 @@ from typing import Any
 
 from protocol import topics
 from protocol.sites import Site
+from server.storage import tickets
 from server.storage.devices import device_faults as stored_faults
 
 log = logging.getLogger(__name__)
@@ -55,12 +56,7 @@ def device_faults(conn: sqlite3.Connection, site: str) -> list[dict[str, Any]]:
 def live_state(conn: sqlite3.Connection, site: Site, now_at: float) -> dict[str, Any]:
     """The live panel of one site at `now_at` (UTC epoch seconds)."""
     today = datetime.fromtimestamp(now_at, UTC).astimezone(site.zone).date().isoformat()
-    open_tickets = conn.execute(
-        "SELECT ticket_id, number, service, status, counter, issued_at FROM tickets "
-        "WHERE site = ? AND local_day = ? AND status IN ('waiting', 'called', 'serving') AND issued_at IS NOT NULL "
-        "ORDER BY issued_at",
-        (site.id, today),
-    ).fetchall()
+    open_tickets = tickets.open_today(conn, site.id, today)
     waiting = [t for t in open_tickets if t[3] == "waiting"]
     waiting_by_service: dict[str, int] = {}
     for t in waiting:

@@ -43,6 +43,7 @@ from server.stats.measures import MEASURES, Accumulator, Rules
 from server.stats.query import aggregate_plan, decode, distribution_of, encode, query_aggregates, site_filter
 from server.storage.db import read_connection
 from server.storage.events import EventStore
+from server.storage.tickets import site_and_day
 
 log = logging.getLogger(__name__)
 
@@ -240,7 +241,7 @@ def dirty_site_days(conn: sqlite3.Connection, rules: Mapping[str, Rules], waterm
         if kind == "feedback.given":
             dirty.add((site, local_day_of(ts_at, rules.get(site))))
     for ticket_id in tickets:
-        row = conn.execute("SELECT site, local_day FROM tickets WHERE ticket_id = ?", (ticket_id,)).fetchone()
+        row = site_and_day(conn, ticket_id)
         if row and row[1]:
             dirty.add((row[0], row[1]))
         # A rating counted on its own day moves to the ticket's day once the issue arrives.

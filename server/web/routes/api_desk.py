@@ -24,7 +24,7 @@ from server.booking import codes
 from server.desk.deskview import desk_view
 from server.desk.dispatch import Answer, Dispatcher
 from server.settings import ServerSettings
-from server.storage import audit
+from server.storage import audit, tickets
 from server.storage.audit import Actor
 from server.web.apiroute import ApiRoute
 from server.web.auth import CurrentUser, User, check_counter, check_site, client_address, reader_for, require_roles
@@ -144,11 +144,7 @@ async def return_code(request: Request, site: str, counter: str, body: ReturnFor
 
 def _current_dossier(request: Request, site: str, counter: str) -> str | None:
     """The dossier code the counter's ticket in progress already carries (a second visit's)."""
-    row = reader_for(request).execute(
-        "SELECT dossier_code FROM tickets WHERE site = ? AND counter = ? AND status IN ('called', 'serving') "
-        "ORDER BY last_event_at DESC LIMIT 1", (site, counter),
-    ).fetchone()
-    return row[0] if row else None
+    return tickets.counter_dossier(reader_for(request), site, counter)
 
 
 async def _hand_out(request: Request, dispatcher: Dispatcher, site: str, counter: str, ticket_id: str,
@@ -218,21 +214,20 @@ class Reprint(BaseModel):
 async def reprint(request: Request, site: str, counter: str, body: Reprint, user: CurrentUser,
                   dispatcher: DispatcherDep, settings: SettingsDep) -> dict:
     actor = _desk(request, dispatcher, user, site, counter, "reprint")
-    row = reader_for(request).execute(
-        "SELECT number, source, status FROM tickets WHERE ticket_id = ? AND site = ?", (body.ticket_id, site)
-    ).fetchone()
+    row = tickets.reprint_facts(reader_for(request), body.ticket_id, site)
     kiosks = {d.id for d in settings.devices if d.role == "kiosk" and d.site == site}
     code = None
     if row is None:
         code, status, detail = "unknown_ticket", 404, "no such ticket at this site"
-    elif row[1] not in kiosks:
+    elif row["source"] not in kiosks:
         code, status, detail = "not_printed_by_a_kiosk", 409, "this ticket was not printed by a kiosk of this site"
-    elif row[2] not in ("waiting", "called", "serving"):
-        code, status, detail = "ticket_not_open", 409, f"the ticket is {row[2]}"
+    elif row["status"] not in ("waiting", "called", "serving"):
+        code, status, detail = "ticket_not_open", 409, f"the ticket is {row['status']}"
     if code is not None:
         audit.record_failure(dispatcher.store, actor, "reprint", code, site=site, counter=counter, target=body.ticket_id)
         raise ApiError(status, code, detail)
-    number, kiosk = row[0], row[1]
+    assert row is not None and row["source"] is not None  # refused above otherwise
+    number, kiosk = row["number"], row["source"]
     payload = json.dumps({"ticket_id": body.ticket_id, "by": user.username}).encode()
     await _run(lambda: runtime_of(request).publish(topics.reprint(site, kiosk), payload))
     with dispatcher.store.writing() as conn:

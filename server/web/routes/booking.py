@@ -31,7 +31,7 @@ from server.booking.service import Bookings
 from server.booking.slots import bookable_days, bookable_services
 from server.stats.bookings import COLUMNS as FIGURE_COLUMNS
 from server.stats.bookings import figures as booking_figures
-from server.storage import audit
+from server.storage import audit, tickets
 from server.storage.audit import Actor
 from server.web.apiroute import ApiRoute
 from server.web.auth import User, check_site, client_address, reader_for, require_roles
@@ -143,11 +143,9 @@ def _public(bookings: Bookings, conn: Any, found: dict[str, Any], locale: str) -
         "come_by": None,
     }
     if found["kind"] == "online" and found["ticket_id"] and found["number"]:
-        ticket = conn.execute("SELECT ticket_id, site, number, service, priority, issued_at, status, counter "
-                              "FROM tickets WHERE ticket_id = ?", (found["ticket_id"],)).fetchone()
+        ticket = tickets.page_ticket(conn, found["ticket_id"])
         if ticket is not None:
-            names = ("ticket_id", "site", "number", "service", "priority", "issued_at", "status", "counter")
-            view["ticket"] = public_view(conn, site, dict(zip(names, tuple(ticket))), locale, bookings.clock())
+            view["ticket"] = public_view(conn, site, dict(ticket), locale, bookings.clock())
             wait_s = view["ticket"]["estimated_wait_s"]
             if view["ticket"]["status"] == "waiting" and found["status"] == "issued":
                 # Come a little before the estimated call: the check-in has to happen first.

@@ -20,6 +20,7 @@ from fastapi.responses import JSONResponse, Response
 from pydantic import BaseModel, Field
 
 from server.notify.notifier import Notifier
+from server.storage import tickets
 from server.web.apiroute import ApiRoute
 from server.web.auth import User, check_site, client_address, reader_for, require_roles
 from server.web.deps import runtime_of
@@ -78,11 +79,10 @@ def normalise_phone(raw: str) -> str:
 def _ticket(request: Request, ticket_id: str) -> dict[str, Any] | None:
     """The ticket's row, or None; one indexed lookup whatever the input (as the ticket page)."""
     key = ticket_id[:64].lower()
-    row = reader_for(request).execute(
-        "SELECT ticket_id, site, status, local_day FROM tickets WHERE ticket_id = ? AND number IS NOT NULL", (key,)).fetchone()
+    row = tickets.notice_ticket(reader_for(request), key)
     if row is None or not CANONICAL_ID.match(key):
         return None
-    return dict(zip(("ticket_id", "site", "status", "local_day"), tuple(row)))
+    return dict(row)
 
 
 def _throttled(request: Request) -> bool:

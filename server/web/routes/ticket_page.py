@@ -44,6 +44,7 @@ from server.desk.boardstate import counter_states, in_progress
 from server.desk.estimate import WaitEstimate
 from server.desk.waits import site_waits, wait_words
 from server.runtime import Runtime
+from server.storage import tickets
 from server.storage.events import next_seq
 from server.web.apiroute import ApiRoute
 from server.web.auth import client_address, reader_for
@@ -88,33 +89,17 @@ class RatingIn(BaseModel):
 
 
 # -- reading one ticket ---------------------------------------------------------------
-_ROW = ("ticket_id", "site", "number", "service", "priority", "issued_at", "status", "counter")
-
-
 def _find(conn: sqlite3.Connection, ticket_id: str) -> dict[str, Any] | None:
     """The ticket's row, or None. Always one indexed lookup, whatever the input, so a
     malformed id costs the same as an unknown one."""
     key = ticket_id[:64].lower()
-    row = conn.execute(f"SELECT {', '.join(_ROW)} FROM tickets WHERE ticket_id = ?", (key,)).fetchone()
+    row = tickets.page_ticket(conn, key)
     if row is None or not CANONICAL_ID.match(key):
         return None
-    found = dict(zip(_ROW, tuple(row)))
+    found: dict[str, Any] = dict(row)
     if found["number"] is None or found["issued_at"] is None:
         return None  # events about a ticket whose issue never arrived: nothing to show
     return found
-
-
-def people_ahead(conn: sqlite3.Connection, ticket: dict[str, Any]) -> int:
-    """Waiting tickets of the same service the dispatcher calls before this one."""
-    row = conn.execute(
-        "SELECT COUNT(*) FROM tickets WHERE site = ? AND service = ? AND status = 'waiting' "
-        "AND issued_at IS NOT NULL AND number IS NOT NULL AND ticket_id != ? AND ("
-        "  (? AND priority IS NOT NULL) OR"
-        "  ((priority IS NULL) = ? AND (issued_at < ? OR (issued_at = ? AND ticket_id < ?))))",
-        (ticket["site"], ticket["service"], ticket["ticket_id"], ticket["priority"] is None,
-         ticket["priority"] is None, ticket["issued_at"], ticket["issued_at"], ticket["ticket_id"]),
-    ).fetchone()
-    return int(row[0])
 
 
 def rated(conn: sqlite3.Connection, ticket_id: str) -> bool:
@@ -130,7 +115,7 @@ def public_view(conn: sqlite3.Connection, site: Site, ticket: dict[str, Any], lo
     ahead = None
     estimate: WaitEstimate | None = None
     if status == "waiting":
-        ahead = people_ahead(conn, ticket)
+        ahead = tickets.people_ahead(conn, ticket)
         waits = site_waits(conn, site, now, counter_states(conn, site), in_progress(conn, site.id))
         estimate = waits.estimates.tickets.get(ticket["ticket_id"])
     counter = site.counter(ticket["counter"]) if ticket["counter"] and status in ("called", "serving", "completed") else None
@@ -160,12 +145,12 @@ def second_visit(conn: sqlite3.Connection, site: Site, ticket: dict[str, Any], n
     """The second visit on the ticket page (docs/second-visit.md): `second_visit` marks a
     "bổ sung" ticket; `return_code` is the code the desk handed out for this ticket,
     while it can still be used (the page is the citizen's own: the id is the key)."""
-    channel = conn.execute("SELECT channel FROM tickets WHERE ticket_id = ?", (ticket["ticket_id"],)).fetchone()
+    channel = tickets.channel_of(conn, ticket["ticket_id"])
     found = returns.of_ticket(conn, ticket["ticket_id"]) if ticket["status"] == "completed" else None
     usable = found is not None and found["status"] == "issued" and found["expires_at"] >= now.timestamp()
     until = datetime.fromtimestamp(found["expires_at"], site.zone).strftime("%d/%m/%Y") if usable and found else None
     return {
-        "second_visit": bool(channel and channel[0] == "return"),
+        "second_visit": channel == "return",
         "return_code": {"code": codes.shown(found["code"]), "valid_until": until} if usable and found else None,
     }
 
