@@ -123,7 +123,7 @@ def configurations(site: Site) -> list[tuple[str, Site, Staffing]]:
 
 
 def replay_day(site: Site, staffing: Staffing, day: date, events: list[tuple[str, str, float, int, str, str]],
-               carry: Carry, runs: int, oracle: Oracle | None = None) -> list[Record]:
+               carry: Carry, runs: int, oracle: Oracle | None = None, check_futures: int | None = None) -> list[Record]:
     zone = site.zone
     opens = datetime.combine(day, site.hours.open, zone).timestamp()
     close = datetime.combine(day, site.hours.close, zone).timestamp()
@@ -184,8 +184,9 @@ def replay_day(site: Site, staffing: Staffing, day: date, events: list[tuple[str
         if new and new_id:
             queue.append((new_id, new[0], new[1], at))
         jobs = {c: Job(service, called, started_at.get(ticket)) for c, (service, called, ticket) in busy.items()}
-        targets = [new_id] if new and new_id else [t[0] for t in queue]
-        return answers(oracle, State(at, tuple(queue), jobs, dict(streak)), targets)
+        if new and new_id:
+            return answers(oracle, State(at, tuple(queue), jobs, dict(streak)), [new_id])
+        return answers(oracle, State(at, tuple(queue), jobs, dict(streak)), [t[0] for t in queue], check_futures)
 
     next_check = opens + CHECK_EVERY_S
     for kind, _site, at, _seq, _source, body in sorted(events, key=lambda e: e[2]):
@@ -286,9 +287,11 @@ def grouped(records: list[Record]) -> dict[str, dict[str, Any]]:
 
 
 def run_configuration(site: Site, name: str, staffing: Staffing, model: SimulationModel, days: int, seed: int,
-                      runs: int, blocks: int, partial: Path | None = None, futures: int = 0) -> dict[str, Any]:
+                      runs: int, blocks: int, partial: Path | None = None, futures: int = 0,
+                      check_futures: int | None = None) -> dict[str, Any]:
     """One configuration; with `partial`, the figures so far are written there every 10 days;
-    with `futures`, every answer is also given by the oracle (bench/estimate_oracle.py)."""
+    with `futures`, every answer is also given by the oracle (bench/estimate_oracle.py), from
+    `check_futures` of them for the answers every 5 minutes."""
     carry = Carry()
     per_day: list[list[Record]] = []
     started = wall.perf_counter()
@@ -296,7 +299,7 @@ def run_configuration(site: Site, name: str, staffing: Staffing, model: Simulati
         day = _working_day(site, date(2026, 12, 1), d)
         outcome = simulate_day(site, model, staffing, day, seed + d)
         oracle = Oracle(site, model, staffing, day, seed + d, futures) if futures else None
-        per_day.append(replay_day(site, staffing, day, outcome.events, carry, runs, oracle))
+        per_day.append(replay_day(site, staffing, day, outcome.events, carry, runs, oracle, check_futures))
         print(f"{name}: day {d + 1}/{days}", file=sys.stderr, flush=True)
         if partial is not None and (d + 1) % 10 == 0 and d + 1 < days:
             body = _figures(site, staffing, per_day, blocks, started)
@@ -320,12 +323,13 @@ def _figures(site: Site, staffing: Staffing, per_day: list[list[Record]], blocks
 
 
 def run(site: Site, days: int, seed: int, runs: int, blocks: int, tickets: int | None,
-        only: str | None = None, jobs: int = 1, partial: Path | None = None, futures: int = 0) -> dict[str, Any]:
+        only: str | None = None, jobs: int = 1, partial: Path | None = None, futures: int = 0,
+        check_futures: int | None = None) -> dict[str, Any]:
     """Every configuration (in `jobs` processes); name -> figures."""
     model = SimulationModel() if tickets is None else SimulationModel(tickets_per_day=tickets)
     chosen = [(name, s, staffing) for name, s, staffing in configurations(site) if not only or only in name]
     work = [(s, name, staffing, model, days, seed, runs, blocks,
-             None if partial is None else partial.with_suffix(f".{i}.partial.json"), futures)
+             None if partial is None else partial.with_suffix(f".{i}.partial.json"), futures, check_futures)
             for i, (name, s, staffing) in enumerate(chosen)]
     if jobs > 1:
         from multiprocessing import get_context
@@ -385,7 +389,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--only", help="run only configurations whose name contains this")
     parser.add_argument("--jobs", type=int, default=1, help="configurations run in parallel processes")
     parser.add_argument("--futures", type=int, default=DEFAULT_FUTURES,
-                        help="futures the oracle ceiling plays per answer (0: no oracle)")
+                        help="futures the oracle ceiling plays per answer at issue (0: no oracle)")
+    parser.add_argument("--check-futures", type=int, default=100,
+                        help="futures the oracle plays for the answers every 5 minutes (at most --futures)")
     parser.add_argument("--chart", help="also draw estimate vs real wait (20 days, the site as configured) to this PNG")
     parser.add_argument("--out", default=str(RESULTS / "estimate.json"), help="where to write the figures")
     args = parser.parse_args(argv)
@@ -400,9 +406,9 @@ def main(argv: list[str] | None = None) -> int:
         if args.only == "chart":
             return 0
     report = run(site, args.days, args.seed, args.runs, args.blocks, args.tickets, args.only, args.jobs, Path(args.out),
-                 args.futures)
+                 args.futures, args.check_futures)
     body = {"name": "estimate", "site": site.id, "config": str(args.config), "seed": args.seed, "runs": args.runs,
-            "futures": args.futures,
+            "futures": args.futures, "check_futures": min(args.futures, args.check_futures),
             "measured_at": wall.strftime("%Y-%m-%d %H:%M UTC", wall.gmtime()), "configurations": report}
     Path(args.out).parent.mkdir(parents=True, exist_ok=True)
     Path(args.out).write_text(json.dumps(body, indent=1, ensure_ascii=False) + "\n", encoding="utf-8")

@@ -170,12 +170,13 @@ class Oracle:
             return job.called_s + m.no_show_wait_s  # not at the desk by now: a no-show
         return job.called_s + m.walk_s + self._draw(job.service)
 
-    def waits(self, state: State, targets: Sequence[str]) -> dict[str, list[float]]:
-        """Per target ticket, its wait from `state.now_s` in each future (math.inf: not called today)."""
+    def waits(self, state: State, targets: Sequence[str], futures: int | None = None) -> dict[str, list[float]]:
+        """Per target ticket, its wait from `state.now_s` in each of `futures` futures (all
+        by default; math.inf: not called today)."""
         out: dict[str, list[float]] = {t: [] for t in targets}
         known = [(tid, service, "p" if priority else None, datetime.fromtimestamp(issued, self.zone))
                  for tid, service, priority, issued in state.waiting]
-        for f in range(self.futures):
+        for f in range(min(self.futures, futures or self.futures)):
             called = self._future(state, known, self.pool[f], set(targets))
             for t in targets:
                 out[t].append(called.get(t, math.inf) - state.now_s)
@@ -311,10 +312,10 @@ class Answer:
     median_s: float | None = None  # P50: what the oracle would say if it answered as the estimator does
 
 
-def answers(oracle: Oracle, state: State, targets: Sequence[str]) -> dict[str, Answer]:
-    """The oracle's pick and its own P10-P90 for each target."""
+def answers(oracle: Oracle, state: State, targets: Sequence[str], futures: int | None = None) -> dict[str, Answer]:
+    """The oracle's pick and its own P10-P90 for each target (from the first `futures` futures)."""
     out = {}
-    for ticket_id, simulated in oracle.waits(state, targets).items():
+    for ticket_id, simulated in oracle.waits(state, targets, futures).items():
         ordered = sorted(simulated)
         out[ticket_id] = Answer(best_point(ordered), quantile(ordered, 0.1), quantile(ordered, 0.9),
                                 quantile(ordered, 0.5))
