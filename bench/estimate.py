@@ -18,8 +18,12 @@ paused for 30 minutes in the morning peak. All three have 10 % priority tickets.
 
 Figures per configuration and per people ahead (0, 1-2, 3-9, 10+): median error of the
 point estimate (estimate - real, minutes), share within max(5 min, 25 % of the real
-wait), share of real waits inside the printed range and beyond its upper end; for
-today's formula the first two. Days are cut into blocks (`--blocks`) to show the
+wait), share of real waits inside the printed range and beyond its upper end, and
+inside the model's own P10-P90 before rounding (with the "sure" answers, P10 = P90, set
+apart); for today's formula the first two; for the oracle ceiling
+(bench/estimate_oracle.py: the simulator's true parameters and the queue's exact state,
+`--futures` futures of the rest of the day; `--futures 0` turns it off) its share within
+and its own P10-P90's coverage. Days are cut into blocks (`--blocks`) to show the
 spread: the figure over all days, then the median and range over blocks.
 Writes bench/results/estimate.json. Imports the simulator (xephang) and the server's
 estimator; nothing here is used by the running programs.

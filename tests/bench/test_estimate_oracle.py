@@ -163,3 +163,25 @@ def test_its_draws_of_a_service_already_under_way_last_longer_than_it_has():
     assert min(draws) >= 1500
     fresh = sorted(oracle._draw(service) for _ in range(2000))
     assert 600 < fresh[1000] < 720  # median of a log-normal of mean 12 min, SD 6: about 11.2 min
+
+
+def test_the_benchmark_figures_carry_the_unrounded_coverage_and_the_oracle_beside_the_estimator():
+    from bench.estimate import Record, figures
+
+    def record(low, high, real, oracle):
+        return Record("issue", 1, (low + high) // 2, low, high, 0.0, None, real, oracle=oracle)
+
+    records = [
+        record(0, 0, 0.0, Answer(0.0, 0.0, 0.0, 0.0)),  # sure, inside
+        record(120, 900, 200.0, Answer(200.0, 100.0, 800.0, 300.0)),  # inside
+        record(120, 870, 890.0, Answer(890.0, 100.0, 800.0, 300.0)),  # above P90; printed 0-15 min holds it
+        record(140, 900, 100.0, None),  # below P10; printed 0-15 min holds it
+        record(400, 500, None, Answer(0.0, 0.0, 0.0, 0.0)),  # never called: left out
+    ]
+    got = figures(records)
+    assert got["known"] == 4
+    assert got["raw_range_share"] == 0.5 and got["raw_above_share"] == 0.25
+    assert got["sure"] == 1 and got["raw_range_share_unsure"] == 0.333
+    assert got["range_share"] == 1.0  # the rounding and "under 5 min" hold all four
+    assert got["oracle_answers"] == 3 and got["oracle_within_share"] == 1.0
+    assert got["oracle_range_share"] == 0.667  # 1000 s is above the oracle's P90 of 800 s
