@@ -194,15 +194,12 @@ class Oracle:
         heap: list[tuple[float, int, str, object]] = [
             (times[i], i - first, "arrive", tickets[i]) for i in range(first, len(times))]
         idle: set[str] = set()
-        busy: set[str] = set()
         for counter_id in self.staffing.counters:
             job = state.jobs.get(counter_id)
             if job is not None:
                 heap.append((max(now, self._free_at(job, now)), len(heap), "free", counter_id))
-                busy.add(counter_id)
             elif now < self.opens[counter_id]:
                 heap.append((self.opens[counter_id], len(heap), "free", counter_id))
-                busy.add(counter_id)
             elif not self._paused(counter_id, now):
                 idle.add(counter_id)
         for counter_id, (_start, end) in self.pauses.items():
