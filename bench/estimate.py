@@ -18,8 +18,12 @@ paused for 30 minutes in the morning peak. All three have 10 % priority tickets.
 
 Figures per configuration and per people ahead (0, 1-2, 3-9, 10+): median error of the
 point estimate (estimate - real, minutes), share within max(5 min, 25 % of the real
-wait), share of real waits inside the printed range and beyond its upper end; for
-today's formula the first two. Days are cut into blocks (`--blocks`) to show the
+wait), share of real waits inside the printed range and beyond its upper end, and
+inside the model's own P10-P90 before rounding (with the "sure" answers, P10 = P90, set
+apart); for today's formula the first two; for the oracle ceiling
+(bench/estimate_oracle.py: the simulator's true parameters and the queue's exact state,
+`--futures` futures of the rest of the day; `--futures 0` turns it off) its share within
+and its own P10-P90's coverage. Days are cut into blocks (`--blocks`) to show the
 spread: the figure over all days, then the median and range over blocks.
 Writes bench/results/estimate.json. Imports the simulator (xephang) and the server's
 estimator; nothing here is used by the running programs.
@@ -39,6 +43,17 @@ from pathlib import Path
 from typing import Any
 
 from bench.common import RESULTS
+from bench.estimate_oracle import (
+    DEFAULT_FUTURES,
+    Answer,
+    Job,
+    Oracle,
+    State,
+    answers,
+    close_enough,
+    coverage,
+    oracle_figures,
+)
 from protocol.settings import CommonSettings, load_settings
 from protocol.sites import Site
 from protocol.waitrange import printed_range
@@ -73,6 +88,7 @@ class Record:
     real_s: float | None  # None: never called (still waiting at closing)
     service: str = ""
     at_s: float = 0.0
+    oracle: Answer | None = None  # the oracle ceiling's answer (bench/estimate_oracle.py)
 
 
 @dataclass
@@ -111,7 +127,7 @@ def configurations(site: Site) -> list[tuple[str, Site, Staffing]]:
 
 
 def replay_day(site: Site, staffing: Staffing, day: date, events: list[tuple[str, str, float, int, str, str]],
-               carry: Carry, runs: int) -> list[Record]:
+               carry: Carry, runs: int, oracle: Oracle | None = None, check_futures: int | None = None) -> list[Record]:
     zone = site.zone
     opens = datetime.combine(day, site.hours.open, zone).timestamp()
     close = datetime.combine(day, site.hours.close, zone).timestamp()
@@ -152,15 +168,29 @@ def replay_day(site: Site, staffing: Staffing, day: date, events: list[tuple[str
         hour = datetime.fromtimestamp(at, zone).hour
         queue = QueueNow(at, close, counters, tuple(waiting.values()), cap, hour)
         result = estimate_queue(queue, carry.history(), runs=runs, new=(new,) if new else ())
+        seen = ask_oracle(at, new, new_id)
         if new and new_id:
             e = result.new[new]
             asked.append((new_id, "issue", at, Record("issue", e.people_ahead, e.point_s, e.low_s, e.high_s,
-                                                       e.not_today, old(new[0], e.people_ahead, counters), None)))
+                                                       e.not_today, old(new[0], e.people_ahead, counters), None,
+                                                       oracle=seen.get(new_id))))
             return
         for ticket_id, e in result.tickets.items():
             asked.append((ticket_id, "check", at, Record("check", e.people_ahead, e.point_s, e.low_s, e.high_s,
                                                           e.not_today, old(waiting[ticket_id].service, e.people_ahead,
-                                                                           counters), None)))
+                                                                           counters), None, oracle=seen.get(ticket_id))))
+
+    def ask_oracle(at: float, new: tuple[str, bool] | None, new_id: str | None) -> dict[str, Answer]:
+        """The same moment through the oracle: the same state, plus the simulator's true parameters."""
+        if oracle is None:
+            return {}
+        queue = [(t.ticket_id, t.service, t.priority, t.issued_s) for t in waiting.values()]
+        if new and new_id:
+            queue.append((new_id, new[0], new[1], at))
+        jobs = {c: Job(service, called, started_at.get(ticket)) for c, (service, called, ticket) in busy.items()}
+        if new and new_id:
+            return answers(oracle, State(at, tuple(queue), jobs, dict(streak)), [new_id])
+        return answers(oracle, State(at, tuple(queue), jobs, dict(streak)), [t[0] for t in queue], check_futures)
 
     next_check = opens + CHECK_EVERY_S
     for kind, _site, at, _seq, _source, body in sorted(events, key=lambda e: e[2]):
@@ -217,10 +247,6 @@ def figures(records: list[Record]) -> dict[str, Any]:
     served = [r for r in records if r.real_s is not None]
     known = [r for r in served if r.point_s is not None]
     old_known = [r for r in served if r.old_s is not None]
-
-    def close_enough(estimate: float, real: float) -> bool:
-        return abs(estimate - real) <= max(300.0, 0.25 * real)
-
     inside = above = 0
     for r in known:
         assert r.low_s is not None and r.high_s is not None and r.real_s is not None
@@ -237,8 +263,8 @@ def figures(records: list[Record]) -> dict[str, Any]:
                                    and r.real_s is not None), len(known)),
         "range_share": _share(inside, len(known)),
         "above_range_share": _share(above, len(known)),
-        "raw_range_share": _share(sum(1 for r in known if r.low_s is not None and r.high_s is not None
-                                      and r.real_s is not None and r.low_s <= r.real_s <= r.high_s), len(known)),
+        **coverage([(r.low_s, r.high_s, r.real_s) for r in known if r.real_s is not None]),
+        **oracle_figures([(r.oracle, r.real_s) for r in known if r.real_s is not None]),
         "old_known": len(old_known),
         "old_median_error_min": _round(_median([(r.old_s - r.real_s) / 60 for r in old_known if r.old_s is not None
                                                 and r.real_s is not None])),
@@ -265,15 +291,19 @@ def grouped(records: list[Record]) -> dict[str, dict[str, Any]]:
 
 
 def run_configuration(site: Site, name: str, staffing: Staffing, model: SimulationModel, days: int, seed: int,
-                      runs: int, blocks: int, partial: Path | None = None) -> dict[str, Any]:
-    """One configuration; with `partial`, the figures so far are written there every 10 days."""
+                      runs: int, blocks: int, partial: Path | None = None, futures: int = 0,
+                      check_futures: int | None = None) -> dict[str, Any]:
+    """One configuration; with `partial`, the figures so far are written there every 10 days;
+    with `futures`, every answer is also given by the oracle (bench/estimate_oracle.py), from
+    `check_futures` of them for the answers every 5 minutes."""
     carry = Carry()
     per_day: list[list[Record]] = []
     started = wall.perf_counter()
     for d in range(days):
         day = _working_day(site, date(2026, 12, 1), d)
         outcome = simulate_day(site, model, staffing, day, seed + d)
-        per_day.append(replay_day(site, staffing, day, outcome.events, carry, runs))
+        oracle = Oracle(site, model, staffing, day, seed + d, futures) if futures else None
+        per_day.append(replay_day(site, staffing, day, outcome.events, carry, runs, oracle, check_futures))
         print(f"{name}: day {d + 1}/{days}", file=sys.stderr, flush=True)
         if partial is not None and (d + 1) % 10 == 0 and d + 1 < days:
             body = _figures(site, staffing, per_day, blocks, started)
@@ -297,12 +327,14 @@ def _figures(site: Site, staffing: Staffing, per_day: list[list[Record]], blocks
 
 
 def run(site: Site, days: int, seed: int, runs: int, blocks: int, tickets: int | None,
-        only: str | None = None, jobs: int = 1, partial: Path | None = None) -> dict[str, Any]:
+        only: str | None = None, jobs: int = 1, partial: Path | None = None, futures: int = 0,
+        check_futures: int | None = None) -> dict[str, Any]:
     """Every configuration (in `jobs` processes); name -> figures."""
     model = SimulationModel() if tickets is None else SimulationModel(tickets_per_day=tickets)
     chosen = [(name, s, staffing) for name, s, staffing in configurations(site) if not only or only in name]
     work = [(s, name, staffing, model, days, seed, runs, blocks,
-             None if partial is None else partial.with_suffix(f".{i}.partial.json")) for i, (name, s, staffing) in enumerate(chosen)]
+             None if partial is None else partial.with_suffix(f".{i}.partial.json"), futures, check_futures)
+            for i, (name, s, staffing) in enumerate(chosen)]
     if jobs > 1:
         from multiprocessing import get_context
 
@@ -315,7 +347,8 @@ def run(site: Site, days: int, seed: int, runs: int, blocks: int, tickets: int |
 
 def _spread(groups: list[dict[str, Any]]) -> dict[str, Any]:
     """Median and range over blocks of days of the overall figures."""
-    keys = ("median_error_min", "within_share", "range_share", "old_median_error_min", "old_within_share")
+    keys = ("median_error_min", "within_share", "range_share", "raw_range_share", "old_median_error_min",
+            "old_within_share", "oracle_within_share")
     out = {}
     for key in keys:
         values = [g[key] for g in groups if g.get(key) is not None]
@@ -329,61 +362,9 @@ def _spread_blocks(per_day: list[list[Record]], size: int, moment: str | None) -
     return _spread(groups)
 
 
-def chart(site: Site, days: int, seed: int, runs: int, path: Path, limit_min: int = 120) -> Path:
-    """Estimate (x) against the real wait (y) of tickets at issue, the site as configured:
-    grey dots, the y = x line, and per 5-minute bin of the estimate the median P10-P90
-    range printed for it (blue bar). Pillow only."""
-    from PIL import Image, ImageDraw, ImageFont
-
-    name, config_site, staffing = configurations(site)[0]
-    carry, records = Carry(), []
-    model = SimulationModel()
-    for d in range(days):
-        day = _working_day(config_site, date(2026, 12, 1), d)
-        outcome = simulate_day(config_site, model, staffing, day, seed + d)
-        records += [r for r in replay_day(config_site, staffing, day, outcome.events, carry, runs) if r.moment == "issue"]
-    size, margin = 640, 60
-    image = Image.new("RGB", (size + 2 * margin, size + 2 * margin), "white")
-    draw = ImageDraw.Draw(image)
-    face = ImageFont.truetype("/usr/share/fonts/truetype/dejavu/DejaVuSans.ttf", 14)
-
-    def xy(x_min: float, y_min: float) -> tuple[float, float]:
-        return margin + size * min(x_min, limit_min) / limit_min, margin + size * (1 - min(y_min, limit_min) / limit_min)
-
-    for tick in range(0, limit_min + 1, 20):
-        draw.line([xy(tick, 0), xy(tick, limit_min)], fill="#eeeeee")
-        draw.line([xy(0, tick), xy(limit_min, tick)], fill="#eeeeee")
-        draw.text((xy(tick, 0)[0] - 8, size + margin + 6), str(tick), fill="black", font=face)
-        draw.text((margin - 34, xy(0, tick)[1] - 8), str(tick), fill="black", font=face)
-    served = [r for r in records if r.real_s is not None and r.point_s is not None and r.low_s is not None
-              and r.high_s is not None]
-    for r in served:
-        x, y = xy((r.point_s or 0) / 60, (r.real_s or 0) / 60)
-        draw.ellipse([x - 2, y - 2, x + 2, y + 2], fill="#999999")
-    bins: dict[int, list[Record]] = {}
-    for r in served:
-        bins.setdefault(int((r.point_s or 0) / 300), []).append(r)
-    for index, group in sorted(bins.items()):
-        if len(group) < 5:
-            continue
-        centre = index * 5 + 2.5
-        low = statistics.median(printed_range(r.low_s or 0, r.high_s or 0).low_min for r in group)
-        high = statistics.median(printed_range(r.low_s or 0, r.high_s or 0).high_min for r in group)
-        (x, y_low), (_, y_high) = xy(centre, low), xy(centre, high)
-        draw.rectangle([x - 5, y_high, x + 5, y_low], outline="#1f5fbf", width=2)
-    draw.line([xy(0, 0), xy(limit_min, limit_min)], fill="black", width=2)
-    draw.text((margin, 6), f"{site.name[:60]}: {len(served)} vé, {days} ngày ({name})", fill="black", font=face)
-    draw.text((margin + size // 2 - 120, size + margin + 28), "ước tính (trung vị), phút / estimate, min",
-              fill="black", font=face)
-    draw.text((6, margin - 24), "chờ thật, phút / real wait, min", fill="black", font=face)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    image.save(path)
-    return path
-
-
 def _print(report: dict[str, Any]) -> None:
     head = (f"{'configuration':<26} {'moment':<7} {'ahead':<5} {'n':>6} {'med.err':>8} {'within':>7} {'range':>6} "
-            f"{'above':>6} | {'old err':>8} {'old within':>10}")
+            f"{'above':>6} {'raw':>5} {'unsure':>6} | {'oracle':>6} {'o.range':>7} | {'old err':>8} {'old within':>10}")
     print(head)
     for name, body in report.items():
         for moment in ("at_issue", "every_5_min"):
@@ -394,7 +375,9 @@ def _print(report: dict[str, Any]) -> None:
                     return f"{100 * value:.0f}%" if pct else f"{value:+.1f}"
                 print(f"{name:<26} {moment[:7]:<7} {stratum:<5} {f['known']:>6} {show(f['median_error_min']):>8} "
                       f"{show(f['within_share'], True):>7} {show(f['range_share'], True):>6} "
-                      f"{show(f['above_range_share'], True):>6} | {show(f['old_median_error_min']):>8} "
+                      f"{show(f['above_range_share'], True):>6} {show(f['raw_range_share'], True):>5} "
+                      f"{show(f['raw_range_share_unsure'], True):>6} | {show(f['oracle_within_share'], True):>6} "
+                      f"{show(f['oracle_range_share'], True):>7} | {show(f['old_median_error_min']):>8} "
                       f"{show(f['old_within_share'], True):>10}")
 
 
@@ -409,6 +392,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--tickets", type=int, help="expected tickets a day (default: the simulator's)")
     parser.add_argument("--only", help="run only configurations whose name contains this")
     parser.add_argument("--jobs", type=int, default=1, help="configurations run in parallel processes")
+    parser.add_argument("--futures", type=int, default=DEFAULT_FUTURES,
+                        help="futures the oracle ceiling plays per answer at issue (0: no oracle)")
+    parser.add_argument("--check-futures", type=int, default=100,
+                        help="futures the oracle plays for the answers every 5 minutes (at most --futures)")
     parser.add_argument("--chart", help="also draw estimate vs real wait (20 days, the site as configured) to this PNG")
     parser.add_argument("--out", default=str(RESULTS / "estimate.json"), help="where to write the figures")
     args = parser.parse_args(argv)
@@ -417,11 +404,15 @@ def main(argv: list[str] | None = None) -> int:
     if site is None:
         raise SystemExit(f"no site {args.site!r} in {args.config}")
     if args.chart:
+        from bench.estimate_chart import chart
+
         print(f"chart: {chart(site, min(args.days, 20), args.seed, args.runs, Path(args.chart))}")
         if args.only == "chart":
             return 0
-    report = run(site, args.days, args.seed, args.runs, args.blocks, args.tickets, args.only, args.jobs, Path(args.out))
+    report = run(site, args.days, args.seed, args.runs, args.blocks, args.tickets, args.only, args.jobs, Path(args.out),
+                 args.futures, args.check_futures)
     body = {"name": "estimate", "site": site.id, "config": str(args.config), "seed": args.seed, "runs": args.runs,
+            "futures": args.futures, "check_futures": min(args.futures, args.check_futures),
             "measured_at": wall.strftime("%Y-%m-%d %H:%M UTC", wall.gmtime()), "configurations": report}
     Path(args.out).parent.mkdir(parents=True, exist_ok=True)
     Path(args.out).write_text(json.dumps(body, indent=1, ensure_ascii=False) + "\n", encoding="utf-8")
