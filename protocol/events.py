@@ -290,6 +290,21 @@ def parse_event(raw: bytes | bytearray | memoryview | str | dict[str, Any]) -> E
             raise InvalidEvent(f"not UTF-8 at byte {exc.start}") from None
     else:
         text = raw
+    if isinstance(text, str):
+        # The fast path: pydantic's own JSON parser in one pass, about half the time of
+        # json.loads + validate_python. Whatever it refuses goes the slow way below, which
+        # alone words the reason, so a rejected payload keeps the reason it always had.
+        # Both parsers accept the same documents but where the fast one is stricter
+        # (lone surrogates, nesting past 200 levels, 4300+ digit numbers): those fall back.
+        try:
+            return _adapter.validate_json(text)
+        except ValueError:  # ValidationError is one
+            pass
+    return _parse_slowly(text)
+
+
+def _parse_slowly(text: str | dict[str, Any]) -> Event:
+    """json.loads, the checks in order, then validate_python: the reason of a rejection."""
     obj: object
     if isinstance(text, str):
         try:

@@ -17,10 +17,11 @@ job waits for it (server/desk/dayend.py). No FastAPI here.
 from __future__ import annotations
 
 import logging
-import queue
 import sqlite3
+import sys
 import threading
 import time
+from collections import deque
 from collections.abc import Callable
 
 import paho.mqtt.client as mqtt
@@ -52,7 +53,13 @@ class Ingestor:
         self.batch_max = batch_max
         self.batch_window_s = batch_window_s
         self.listeners: list[BatchListener] = []
-        self.inbox: queue.Queue[Incoming] = queue.Queue()
+        # The hand-off from paho's thread: a deque (append and popleft are atomic), and an
+        # event paho's thread sets only when the inbox reaches `_want` messages, the count
+        # the writer waits for (1 when idle, a full batch while it gathers one), so that a
+        # message costs no lock on either side (docs/ingest.md).
+        self.inbox: deque[Incoming] = deque()
+        self._want = sys.maxsize
+        self._wake = threading.Event()
         self.last_commit_at: float | None = None
         self.commit_failures = 0
         self.quiet_s = quiet_s
@@ -83,7 +90,7 @@ class Ingestor:
 
     @property
     def pending(self) -> int:
-        return self.inbox.qsize()
+        return len(self.inbox)
 
     def caught_up(self) -> bool:
         """Connected, everything received committed, and quiet for `quiet_s` (see above)."""
@@ -100,26 +107,33 @@ class Ingestor:
         # paho's thread: hand over and return at once.
         self._last_activity = time.monotonic()
         self._received += 1
-        self.inbox.put(
+        inbox = self.inbox
+        inbox.append(
             Incoming(message.topic, bytes(message.payload), time.time(), bool(message.retain), message.mid, message.qos)
         )
+        if len(inbox) >= self._want:
+            self._wake.set()
 
     def _collect(self) -> list[Incoming]:
-        try:
-            first = self.inbox.get(timeout=0.2)
-        except queue.Empty:
-            return []
-        batch = [first]
-        deadline = time.monotonic() + self.batch_window_s
-        while len(batch) < self.batch_max:
-            remaining = deadline - time.monotonic()
-            if remaining <= 0:
-                break
-            try:
-                batch.append(self.inbox.get(timeout=remaining))
-            except queue.Empty:
-                break
-        return batch
+        """The next batch: what arrives within `batch_window_s` of the first message
+        (or `batch_max` messages), or [] after 0.2 s without any."""
+        inbox = self.inbox
+        if not inbox:
+            self._wait_for(1, 0.2)
+            if not inbox:
+                return []
+        self._wait_for(self.batch_max, self.batch_window_s)
+        return [inbox.popleft() for _ in range(min(len(inbox), self.batch_max))]
+
+    def _wait_for(self, count: int, timeout_s: float) -> None:
+        """Wait until the inbox holds `count` messages, at most `timeout_s`. A message
+        appended before `_want` is set is seen by the length check; one after, by paho's
+        thread, which then sets the event."""
+        self._wake.clear()
+        self._want = count
+        if len(self.inbox) < count:
+            self._wake.wait(timeout_s)
+        self._want = sys.maxsize
 
     def _run(self) -> None:
         while not self._stop.is_set():

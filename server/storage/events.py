@@ -19,15 +19,16 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 from protocol import topics
 from protocol.events import Event, InvalidEvent, parse_event
 from protocol.sites import Site
 from server.storage.db import open_database, read_connection
-from server.storage.projection import apply_counter_event, refresh_tickets
+from server.storage.projection import EventRow, FoldState, apply_counter_event, fold_tickets
 
 log = logging.getLogger(__name__)
+FOLDS_KEPT = 5_000  # tickets whose fold state is kept (a busy office issues fewer a day)
 
 
 def _nfc_strings(value: Any) -> Any:
@@ -53,9 +54,9 @@ def nfc_payload(text: str) -> str:
     return text
 
 
-@dataclass(frozen=True)
-class Incoming:
-    """One MQTT message as received (before any parsing)."""
+class Incoming(NamedTuple):
+    """One MQTT message as received (before any parsing); a named tuple, the cheapest to
+    make in paho's thread."""
 
     topic: str
     payload: bytes
@@ -63,6 +64,14 @@ class Incoming:
     retained: bool = False
     mid: int = 0
     qos: int = 0
+
+
+# An accepted event with what ingest reads of it more than once: (event, message, id, ticket id).
+Accepted = tuple[Event, Incoming, str, str | None]
+
+
+def _accepted(event: Event, message: Incoming) -> Accepted:
+    return event, message, str(event.id), event.ticket_id
 
 
 @dataclass
@@ -109,6 +118,10 @@ class EventStore:
         self._known_reader: sqlite3.Connection | None = None
         self._known_lock = threading.Lock()
         self._unsaved_duplicates = 0  # counted by `_all_known`, added at the next write
+        # Each recent ticket's fold up to its stored events, so an event that arrives in
+        # order continues it instead of refolding the ticket (projection.fold_tickets).
+        self._folds: dict[str, FoldState] = {}
+        self._topics: dict[str, topics.Topic] = {}
 
     def reader(self) -> sqlite3.Connection:
         return read_connection(self.path)
@@ -149,12 +162,12 @@ class EventStore:
         """Store one batch in one transaction; raises sqlite3.Error if it cannot commit
         (the caller must then not acknowledge the messages)."""
         result = BatchResult()
-        accepted: list[tuple[Event, Incoming]] = []
+        accepted: list[Accepted] = []
         rejected: list[tuple[Incoming, str]] = []
         statuses: list[Incoming] = []
         for message in messages:
             try:
-                topic = topics.parse(message.topic)
+                topic = self._topic(message.topic)
             except topics.InvalidTopic as exc:
                 rejected.append((message, str(exc)))
                 continue
@@ -176,24 +189,36 @@ class EventStore:
             if reason:
                 rejected.append((message, reason))
             else:
-                accepted.append((event, message))
-        if accepted and not rejected and not statuses and self._all_known([str(e.id) for e, _ in accepted]):
+                accepted.append(_accepted(event, message))
+        if accepted and not rejected and not statuses and self._all_known([a[2] for a in accepted]):
             result.duplicates = len(accepted)
             self.last_error = None
             return result
-        with self.writing() as conn:
-            self._check_cross_site(conn, accepted, rejected)
-            new = self._insert(conn, accepted, result)
-            for message, reason in rejected:
-                conn.execute(
-                    "INSERT INTO rejected_events (received_at, topic, reason, size, payload) VALUES (?, ?, ?, ?, ?)",
-                    (message.received_at, message.topic[:500], reason[:500], len(message.payload), message.payload),
-                )
-            result.rejected = len(rejected)
-            result.device_updates = [u for u in (self._device(conn, m) for m in statuses) if u]
-            self._bump(conn, with_unsaved=True, stored=len(new), duplicates=result.duplicates, rejected=len(rejected))
+        with self.lock:  # held until the fold states are kept
+            with self.writing() as conn:
+                stored_tickets = self._check_cross_site(conn, accepted, rejected)
+                new, folds = self._insert(conn, accepted, result, stored_tickets)
+                for message, reason in rejected:
+                    conn.execute(
+                        "INSERT INTO rejected_events (received_at, topic, reason, size, payload) VALUES (?, ?, ?, ?, ?)",
+                        (message.received_at, message.topic[:500], reason[:500], len(message.payload), message.payload),
+                    )
+                result.rejected = len(rejected)
+                result.device_updates = [u for u in (self._device(conn, m) for m in statuses) if u]
+                self._bump(conn, with_unsaved=True, stored=len(new), duplicates=result.duplicates, rejected=len(rejected))
+            self._keep_folds(folds)  # committed: the states match the stored events
         self.last_error = None
         return result
+
+    def _topic(self, text: str) -> topics.Topic:
+        """topics.parse, remembered: a site's messages come on a few dozen topics."""
+        topic = self._topics.get(text)
+        if topic is None:
+            topic = topics.parse(text)
+            if len(self._topics) >= 1000:  # a flood of odd topics must not grow it
+                self._topics.clear()
+            self._topics[text] = topic
+        return topic
 
     def _all_known(self, ids: list[str]) -> bool:
         """Whether every one of these event ids is already stored (committed), read on a
@@ -208,6 +233,9 @@ class EventStore:
         with self._known_lock:
             if self._known_reader is None:
                 self._known_reader = read_connection(self.path)
+            # The first id alone first: a batch of new events (the usual one) is told by it.
+            if self._known_reader.execute("SELECT 1 FROM events WHERE id = ?", (ids[0],)).fetchone() is None:
+                return False
             marks = ", ".join("?" for _ in unique)
             found = self._known_reader.execute(f"SELECT COUNT(*) FROM events WHERE id IN ({marks})", list(unique)).fetchone()[0]
         if found != len(unique):
@@ -221,14 +249,19 @@ class EventStore:
         open `writing()` transaction, e.g. the dispatcher's."""
         result = BatchResult()
         now = time.time()
-        pairs = [(e, Incoming(topics.event(e.site, e.type), b"", now)) for e in events]
+        pairs = [_accepted(e, Incoming(topics.event(e.site, e.type), b"", now)) for e in events]
         if conn is not None:
-            new = self._insert(conn, pairs, result)
+            new, folds = self._insert(conn, pairs, result)
             self._bump(conn, stored=len(new), duplicates=result.duplicates)
+            # The caller's transaction (or a savepoint in it) may still roll back: forget
+            # these tickets' states rather than keep ones that might not match.
+            self._keep_folds(dict.fromkeys(folds))
             return result
-        with self.writing() as conn:
-            new = self._insert(conn, pairs, result)
-            self._bump(conn, stored=len(new), duplicates=result.duplicates)
+        with self.lock:
+            with self.writing() as conn:
+                new, folds = self._insert(conn, pairs, result)
+                self._bump(conn, stored=len(new), duplicates=result.duplicates)
+            self._keep_folds(folds)
         return result
 
     def _rule_violation(self, event: Event, topic: topics.Topic) -> str | None:
@@ -248,10 +281,12 @@ class EventStore:
         return None
 
     def _check_cross_site(
-        self, conn: sqlite3.Connection, accepted: list[tuple[Event, Incoming]], rejected: list[tuple[Incoming, str]]
-    ) -> None:
-        """An event about a ticket that belongs to another site is rejected."""
-        ids = list({e.ticket_id for e, _ in accepted if e.ticket_id})
+        self, conn: sqlite3.Connection, accepted: list[Accepted], rejected: list[tuple[Incoming, str]]
+    ) -> set[str]:
+        """An event about a ticket that belongs to another site is rejected. Returns the
+        tickets that have a row, the only ones with stored events (every stored event of
+        a ticket is folded into its row in the transaction that stores it)."""
+        ids = list({a[3] for a in accepted if a[3]})
         owner: dict[str, str] = {}
         for start in range(0, len(ids), 500):
             chunk = ids[start : start + 500]
@@ -259,48 +294,57 @@ class EventStore:
             owner.update(conn.execute(
                 f"SELECT ticket_id, site FROM tickets WHERE ticket_id IN ({marks})", chunk
             ).fetchall())
+        stored = set(owner)
         keep = []
-        for event, message in accepted:
-            ticket_id = event.ticket_id
+        for item in accepted:
+            event, message, _, ticket_id = item
             if ticket_id is None:
-                keep.append((event, message))
+                keep.append(item)
                 continue
             site = owner.setdefault(ticket_id, event.site)
             if site != event.site:
                 rejected.append((message, f"ticket {ticket_id} belongs to site {site!r}, not {event.site!r}"))
             else:
-                keep.append((event, message))
+                keep.append(item)
         accepted[:] = keep
+        return stored
 
-    def _insert(self, conn: sqlite3.Connection, pairs: list[tuple[Event, Incoming]], result: BatchResult) -> list[Event]:
+    def _insert(
+        self, conn: sqlite3.Connection, pairs: list[Accepted], result: BatchResult, stored_tickets: set[str] | None = None,
+    ) -> tuple[list[Event], dict[str, FoldState | None]]:
+        """Insert the new events and fold what they touch (`stored_tickets`: those that
+        may have events stored before, None if unknown); returns them and the fold states
+        to keep if the transaction commits (`_keep_folds`)."""
         new = []
-        touched_tickets = set()
+        touched_tickets: dict[str, list[EventRow]] = {}
         issued_now = set()
         per_source: dict[tuple[str, str], list[int]] = {}
-        ids = [str(event.id) for event, _ in pairs]
+        ids = [item[2] for item in pairs]
         known: set[str] = set()
         for start in range(0, len(ids), 500):  # one query per 500 instead of one insert each
             chunk = ids[start : start + 500]
             marks = ", ".join("?" for _ in chunk)
             known.update(row[0] for row in conn.execute(f"SELECT id FROM events WHERE id IN ({marks})", chunk))
         rows = []
-        for (event, message), event_id in zip(pairs, ids):
+        for event, message, event_id, ticket_id in pairs:
             if event_id in known:
                 result.duplicates += 1
                 continue
             known.add(event_id)  # a duplicate inside the same batch
-            ticket_id = event.ticket_id
+            ts_at = event.ts.timestamp()
+            # The text as received is kept (already checked to be UTF-8 JSON; fields
+            # this version does not know survive), in NFC like everything we store.
+            payload = nfc_payload(message.payload.decode("utf-8")) if message.payload else event.model_dump_json()
             rows.append((
                 event_id, event.site, event.type, event.source, event.seq, event.ts.isoformat(),
-                event.ts.timestamp(), ticket_id, message.received_at,
-                # The text as received is kept (already checked to be UTF-8 JSON; fields
-                # this version does not know survive), in NFC like everything we store.
-                nfc_payload(message.payload.decode("utf-8")) if message.payload else event.model_dump_json(),
+                ts_at, ticket_id, message.received_at, payload,
             ))
             new.append(event)
             per_source.setdefault((event.source, event.site), []).append(event.seq)
             if ticket_id:
-                touched_tickets.add(ticket_id)
+                touched_tickets.setdefault(ticket_id, []).append(
+                    (event.type, event.site, ts_at, event.seq, event.source, payload)
+                )
                 if event.type == "ticket.issued":
                     issued_now.add(ticket_id)
         # We hold the only write connection's lock, so these ids are certainly new.
@@ -310,14 +354,25 @@ class EventStore:
             rows,
         )
         result.stored = new
-        result.tickets = refresh_tickets(conn, touched_tickets, self.zones)
+        result.tickets, folds = fold_tickets(conn, touched_tickets, self.zones, self._folds, stored_tickets)
         for event in new:  # the counters projection, in the same transaction
             apply_counter_event(conn, event)
         for row in result.tickets:
             if row["ticket_id"] in issued_now:
                 self._flag_duplicate_number(conn, row)
         self._track_sources(conn, per_source)
-        return new
+        return new, folds
+
+    def _keep_folds(self, folds: dict[str, FoldState | None]) -> None:
+        """Keep the tickets' fold states (None: forget one), the latest last, within
+        FOLDS_KEPT. Called under the store lock, only where the states match what is
+        stored once the transaction commits; this store is the only writer of events."""
+        for ticket_id, state in folds.items():
+            self._folds.pop(ticket_id, None)
+            if state is not None:
+                self._folds[ticket_id] = state
+        while len(self._folds) > FOLDS_KEPT:
+            del self._folds[next(iter(self._folds))]
 
     def _track_sources(self, conn: sqlite3.Connection, per_source: dict[tuple[str, str], list[int]]) -> None:
         """Per-source sequence bookkeeping: `missing` counts seq numbers never seen

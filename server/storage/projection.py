@@ -24,6 +24,7 @@ from __future__ import annotations
 import json
 import sqlite3
 from collections.abc import Iterable
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -54,9 +55,31 @@ COLUMNS = (
 EventRow = tuple[str, str, float, int, str, str]  # (type, site, ts_at, seq, source, payload) of one stored event
 
 
+def _order(row: EventRow) -> tuple[float, int, int, str]:
+    return row[2], TYPE_RANK.get(row[0], 9), row[3], row[4]
+
+
+@dataclass
+class FoldState:
+    """A ticket folded up to `last` (the sort key of its latest event), before the
+    finishing step: what continuing the fold with a later event needs. Kept only for a
+    ticket without an automatic no-show (those are not folded in time order)."""
+
+    raw: dict[str, Any]  # the columns as the event loop leaves them
+    round_called_at: float | None  # the first call since the last requeue
+    last: tuple[float, int, int, str]
+
+
 def fold(ticket_id: str, rows: Iterable[EventRow], zones: dict[str, ZoneInfo]) -> dict[str, Any]:
     """Fold (type, site, ts_at, seq, source, payload) rows of one ticket into its row."""
-    ordered = sorted(rows, key=lambda r: (r[2], TYPE_RANK.get(r[0], 9), r[3], r[4]))
+    return fold_state(ticket_id, rows, zones)[0]
+
+
+def fold_state(
+    ticket_id: str, rows: Iterable[EventRow], zones: dict[str, ZoneInfo]
+) -> tuple[dict[str, Any], FoldState | None]:
+    """The folded row, and the state to continue from (None with an automatic no-show)."""
+    ordered = sorted(rows, key=_order)
     automatic = [r for r in ordered if r[0] == "ticket.no_show" and _is_auto(r[5])]
     if automatic:
         ordered = [r for r in ordered if not (r[0] == "ticket.no_show" and _is_auto(r[5]))]
@@ -64,60 +87,88 @@ def fold(ticket_id: str, rows: Iterable[EventRow], zones: dict[str, ZoneInfo]) -
     t.update(ticket_id=ticket_id, called_count=0, recalled_count=0, transfers=0, status="unknown", unconfirmed=0,
              requeued_count=0)
     round_called_at: float | None = None  # the first call since the last requeue: service starts there without a start
-    for kind, site, ts_at, _seq, source, payload in ordered:
-        data = json.loads(payload)["data"]
-        t["site"] = t["site"] or site
-        t["last_event_at"] = ts_at
-        if kind == "ticket.issued":
-            t.update(
-                number=data["number"], original_service=data["service"], priority=data.get("priority"),
-                source=source, issued_at=ts_at,
-                unconfirmed=int(bool(data.get("unconfirmed"))),  # the kiosk could not confirm the slip
-                channel=data.get("channel"),
-                appointment_start_at=_epoch(data.get("appointment_start")),
-                preferred_counter=data.get("preferred_counter"),  # a second visit's ticket
-            )
-            # A second visit's ticket carries its dossier's code from issue (docs/second-visit.md).
-            t["dossier_code"] = t["dossier_code"] or data.get("dossier_code")
-            if not t["transfers"]:
-                t["service"] = data["service"]
-            if t["status"] == "unknown":
-                t["status"] = "waiting"
-        elif kind in ("ticket.called", "ticket.recalled"):
-            t["number"] = t["number"] or data.get("number")
-            if kind == "ticket.called":
-                t["called_count"] += 1
-                if t["first_called_at"] is None:
-                    t["first_called_at"] = ts_at
-                if round_called_at is None:
-                    round_called_at = ts_at
-            else:
-                t["recalled_count"] += 1
-            t["last_called_at"] = ts_at
-            t.update(counter=data["counter"], status="called")
-        elif kind == "ticket.started":
-            t.update(started_at=ts_at, counter=data["counter"], status="serving")
-        elif kind == "ticket.completed":
-            t.update(
-                completed_at=ts_at, outcome=data["outcome"], dossier_code=data.get("dossier_code") or t["dossier_code"],
-                counter=data["counter"], status="completed",
-            )
-        elif kind == "ticket.no_show":
-            t.update(no_show_at=ts_at, counter=data["counter"], status="no_show")
-        elif kind == "ticket.checked_in":
-            if t["checked_in_at"] is None:
-                t["checked_in_at"] = ts_at
-        elif kind == "ticket.transferred":
-            t["transfers"] += 1
-            # A transferred second visit's ticket loses its counter preference (docs/second-visit.md).
-            t.update(service=data["to_service"], counter=None, status="waiting", started_at=None, preferred_counter=None,
-                     queue_at=None)
-        elif kind == "ticket.requeued":
-            t["requeued_count"] += 1
-            t.update(queue_at=_epoch(data["queue_at"]), counter=None, status="waiting")
-            round_called_at = None
+    for row in ordered:
+        round_called_at = _step(t, round_called_at, row)
     if automatic:
         _close_automatically(t, ordered, automatic)
+    if automatic or not ordered:
+        return _finish(t, round_called_at, zones), None
+    return _finish(dict(t), round_called_at, zones), FoldState(t, round_called_at, _order(ordered[-1]))
+
+
+def fold_on(state: FoldState, rows: list[EventRow], zones: dict[str, ZoneInfo]) -> tuple[dict[str, Any], FoldState] | None:
+    """Continue a fold with events that all sort after its last one, none an automatic
+    no-show: the same row a fold of every event would give. None when they do not
+    qualify (the caller then folds the ticket from all its stored events)."""
+    ordered = sorted(rows, key=_order)
+    if _order(ordered[0]) <= state.last or any(r[0] == "ticket.no_show" and _is_auto(r[5]) for r in ordered):
+        return None
+    t = dict(state.raw)
+    round_called_at = state.round_called_at
+    for row in ordered:
+        round_called_at = _step(t, round_called_at, row)
+    return _finish(dict(t), round_called_at, zones), FoldState(t, round_called_at, _order(ordered[-1]))
+
+
+def _step(t: dict[str, Any], round_called_at: float | None, row: EventRow) -> float | None:
+    """Fold one event (in time order) into `t`; returns the new `round_called_at`."""
+    kind, site, ts_at, _seq, source, payload = row
+    data = json.loads(payload)["data"]
+    t["site"] = t["site"] or site
+    t["last_event_at"] = ts_at
+    if kind == "ticket.issued":
+        t.update(
+            number=data["number"], original_service=data["service"], priority=data.get("priority"),
+            source=source, issued_at=ts_at,
+            unconfirmed=int(bool(data.get("unconfirmed"))),  # the kiosk could not confirm the slip
+            channel=data.get("channel"),
+            appointment_start_at=_epoch(data.get("appointment_start")),
+            preferred_counter=data.get("preferred_counter"),  # a second visit's ticket
+        )
+        # A second visit's ticket carries its dossier's code from issue (docs/second-visit.md).
+        t["dossier_code"] = t["dossier_code"] or data.get("dossier_code")
+        if not t["transfers"]:
+            t["service"] = data["service"]
+        if t["status"] == "unknown":
+            t["status"] = "waiting"
+    elif kind in ("ticket.called", "ticket.recalled"):
+        t["number"] = t["number"] or data.get("number")
+        if kind == "ticket.called":
+            t["called_count"] += 1
+            if t["first_called_at"] is None:
+                t["first_called_at"] = ts_at
+            if round_called_at is None:
+                round_called_at = ts_at
+        else:
+            t["recalled_count"] += 1
+        t["last_called_at"] = ts_at
+        t.update(counter=data["counter"], status="called")
+    elif kind == "ticket.started":
+        t.update(started_at=ts_at, counter=data["counter"], status="serving")
+    elif kind == "ticket.completed":
+        t.update(
+            completed_at=ts_at, outcome=data["outcome"], dossier_code=data.get("dossier_code") or t["dossier_code"],
+            counter=data["counter"], status="completed",
+        )
+    elif kind == "ticket.no_show":
+        t.update(no_show_at=ts_at, counter=data["counter"], status="no_show")
+    elif kind == "ticket.checked_in":
+        if t["checked_in_at"] is None:
+            t["checked_in_at"] = ts_at
+    elif kind == "ticket.transferred":
+        t["transfers"] += 1
+        # A transferred second visit's ticket loses its counter preference (docs/second-visit.md).
+        t.update(service=data["to_service"], counter=None, status="waiting", started_at=None, preferred_counter=None,
+                 queue_at=None)
+    elif kind == "ticket.requeued":
+        t["requeued_count"] += 1
+        t.update(queue_at=_epoch(data["queue_at"]), counter=None, status="waiting")
+        round_called_at = None
+    return round_called_at
+
+
+def _finish(t: dict[str, Any], round_called_at: float | None, zones: dict[str, ZoneInfo]) -> dict[str, Any]:
+    """The measures and the local day, from the folded columns (on the caller's copy)."""
     if t["issued_at"] is not None:
         zone = zones.get(t["site"]) or DEFAULT_ZONE
         t["local_day"] = datetime.fromtimestamp(t["issued_at"], UTC).astimezone(zone).date().isoformat()
@@ -186,6 +237,45 @@ _UPSERT = (
 
 def refresh_tickets(conn: sqlite3.Connection, ticket_ids: Iterable[str], zones: dict[str, ZoneInfo]) -> list[dict[str, Any]]:
     """Recompute the rows of these tickets from their events (inside the caller's transaction)."""
+    rows_out = [fold(ticket_id, rows, zones) for ticket_id, rows in _stored_events(conn, ticket_ids).items()]
+    conn.executemany(_UPSERT, [[row[c] for c in COLUMNS] for row in rows_out])
+    return rows_out
+
+
+def fold_tickets(
+    conn: sqlite3.Connection, new_events: dict[str, list[EventRow]], zones: dict[str, ZoneInfo],
+    states: dict[str, FoldState], stored: set[str] | None = None,
+) -> tuple[list[dict[str, Any]], dict[str, FoldState | None]]:
+    """The rows of the tickets these just-inserted events touch (inside the caller's
+    transaction), written. A ticket whose state is in `states` (its fold up to the events
+    stored before) and whose new events all sort after it is continued from there; a
+    ticket not in `stored` (those that had events before; None: any may have) is folded
+    from these events alone; any other from all its stored events, as `refresh_tickets`
+    does. Returns the rows and the states to keep once the transaction commits (None:
+    keep none)."""
+    rows_out = []
+    after: dict[str, FoldState | None] = {}
+    refold = []
+    for ticket_id, rows in new_events.items():
+        state = states.get(ticket_id)
+        continued: tuple[dict[str, Any], FoldState | None] | None = None
+        if state is not None:
+            continued = fold_on(state, rows, zones)
+        if continued is None and stored is not None and ticket_id not in stored:
+            continued = fold_state(ticket_id, rows, zones)
+        if continued is None:
+            refold.append(ticket_id)
+        else:
+            rows_out.append(continued[0])
+            after[ticket_id] = continued[1]
+    for ticket_id, rows in _stored_events(conn, refold).items():
+        row, after[ticket_id] = fold_state(ticket_id, rows, zones)
+        rows_out.append(row)
+    conn.executemany(_UPSERT, [[row[c] for c in COLUMNS] for row in rows_out])
+    return rows_out, after
+
+
+def _stored_events(conn: sqlite3.Connection, ticket_ids: Iterable[str]) -> dict[str, list[EventRow]]:
     ids = list(set(ticket_ids))
     by_ticket: dict[str, list[EventRow]] = {}
     for start in range(0, len(ids), 500):
@@ -196,9 +286,7 @@ def refresh_tickets(conn: sqlite3.Connection, ticket_ids: Iterable[str], zones: 
             chunk,
         ):
             by_ticket.setdefault(row[0], []).append(row[1:])
-    rows_out = [fold(ticket_id, rows, zones) for ticket_id, rows in by_ticket.items()]
-    conn.executemany(_UPSERT, [[row[c] for c in COLUMNS] for row in rows_out])
-    return rows_out
+    return by_ticket
 
 
 # -- counters: open / paused / closed -----------------------------------------------------
