@@ -192,6 +192,23 @@ class Load:
                 future.result()
 
 
+def profile(pid: int) -> subprocess.Popen | None:
+    """With BENCH_PYSPY=<file>: py-spy samples the server through the measured rounds
+    (every thread, idle ones too, in time order: speedscope), to find what blocks the
+    event loop; `python -m bench.loopblocks <file>` lists the longest blocks."""
+    out = os.environ.get("BENCH_PYSPY")
+    if not out:
+        return None
+    print(f"server pid {pid}; py-spy -> {out}", flush=True)
+    # BENCH_PYSPY_GIL=1: only the thread holding the interpreter lock, as collapsed stacks
+    # (who keeps the loop from running), instead of every thread in time order.
+    how = ["-f", "raw", "--gil"] if os.environ.get("BENCH_PYSPY_GIL") == "1" else ["-f", "speedscope", "--idle"]
+    return subprocess.Popen(["py-spy", "record", "-p", str(pid), "-d", str(int(ROUNDS * (ROUND_S + 1)) + 2), "-r", "200",
+                             *how, "--threads", "-o", out],
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                            env={**os.environ, "PATH": f"{Path(sys.executable).parent}:{os.environ.get('PATH', '')}"})
+
+
 def main() -> int:
     if len(sys.argv) > 1 and sys.argv[1] == "serve":
         serve(sys.argv[2], sys.argv[3])
@@ -221,6 +238,7 @@ def main() -> int:
                         raise RuntimeError("server did not start")
                     time.sleep(0.2)
                 Load(base, token, 0).run(2.0)  # warm-up, not counted
+                spy = profile(server.pid)
                 rounds = []
                 for index in range(ROUNDS):
                     load = Load(base, token, index + 1)
@@ -228,6 +246,8 @@ def main() -> int:
                     if load.errors:
                         raise RuntimeError(f"{len(load.errors)} failed requests, e.g. {load.errors[:3]}")
                     rounds.append(load.took)
+                if spy is not None:
+                    spy.wait(60)
             finally:
                 server.terminate()
                 server.wait(15)
