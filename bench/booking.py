@@ -98,6 +98,8 @@ def serve(config: str, port: str) -> None:
     from server.web.app import create_app
 
     logging.basicConfig(level=logging.WARNING)
+    if os.environ.get("BENCH_SWITCH_S"):  # an experiment: the interpreter's thread switch interval
+        sys.setswitchinterval(float(os.environ["BENCH_SWITCH_S"]))
     uvicorn.run(create_app(load_settings(ServerSettings, config)), host="127.0.0.1", port=int(port), log_level="warning",
                 access_log=False)
 
@@ -204,7 +206,7 @@ def profile(pid: int) -> subprocess.Popen | None:
     # (who keeps the loop from running), instead of every thread in time order.
     how = ["-f", "raw", "--gil"] if os.environ.get("BENCH_PYSPY_GIL") == "1" else ["-f", "speedscope", "--idle"]
     return subprocess.Popen(["py-spy", "record", "-p", str(pid), "-d", str(int(ROUNDS * (ROUND_S + 1)) + 2), "-r", "200",
-                             *how, "--threads", "-o", out],
+                             *how, "--threads", "--nonblocking", "-o", out],
                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
                             env={**os.environ, "PATH": f"{Path(sys.executable).parent}:{os.environ.get('PATH', '')}"})
 
