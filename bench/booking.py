@@ -100,8 +100,28 @@ def serve(config: str, port: str) -> None:
     logging.basicConfig(level=logging.WARNING)
     if os.environ.get("BENCH_SWITCH_S"):  # an experiment: the interpreter's thread switch interval
         sys.setswitchinterval(float(os.environ["BENCH_SWITCH_S"]))
-    uvicorn.run(create_app(load_settings(ServerSettings, config)), host="127.0.0.1", port=int(port), log_level="warning",
-                access_log=False)
+    app = create_app(load_settings(ServerSettings, config))
+    if os.environ.get("BENCH_SERVER_TIMES"):
+        app = _timed_app(app, os.environ["BENCH_SERVER_TIMES"])
+    uvicorn.run(app, host="127.0.0.1", port=int(port), log_level="warning", access_log=False)
+
+
+def _timed_app(app, out: str):  # type: ignore[no-untyped-def]
+    """BENCH_SERVER_TIMES=<file>: each request's time inside the server (from the ASGI
+    call to the end of its response), one line per request, to tell a server's slowness
+    from the load generator's (which shares the 2 cores)."""
+    sink = open(out, "a", buffering=1, encoding="utf-8")  # noqa: SIM115 - open for the server's life
+
+    async def timed(scope, receive, send):  # type: ignore[no-untyped-def]
+        if scope["type"] != "http":
+            return await app(scope, receive, send)
+        started = time.perf_counter()
+        try:
+            return await app(scope, receive, send)
+        finally:
+            sink.write(f"{time.monotonic():.3f} {scope['method']} {scope['path']} {1000 * (time.perf_counter() - started):.2f}\n")
+
+    return timed
 
 
 def slot_keys() -> list[str]:
