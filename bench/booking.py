@@ -98,8 +98,30 @@ def serve(config: str, port: str) -> None:
     from server.web.app import create_app
 
     logging.basicConfig(level=logging.WARNING)
-    uvicorn.run(create_app(load_settings(ServerSettings, config)), host="127.0.0.1", port=int(port), log_level="warning",
-                access_log=False)
+    if os.environ.get("BENCH_SWITCH_S"):  # an experiment: the interpreter's thread switch interval
+        sys.setswitchinterval(float(os.environ["BENCH_SWITCH_S"]))
+    app = create_app(load_settings(ServerSettings, config))
+    if os.environ.get("BENCH_SERVER_TIMES"):
+        app = _timed_app(app, os.environ["BENCH_SERVER_TIMES"])
+    uvicorn.run(app, host="127.0.0.1", port=int(port), log_level="warning", access_log=False)
+
+
+def _timed_app(app, out: str):  # type: ignore[no-untyped-def]
+    """BENCH_SERVER_TIMES=<file>: each request's time inside the server (from the ASGI
+    call to the end of its response), one line per request, to tell a server's slowness
+    from the load generator's (which shares the 2 cores)."""
+    sink = open(out, "a", buffering=1, encoding="utf-8")  # noqa: SIM115 - open for the server's life
+
+    async def timed(scope, receive, send):  # type: ignore[no-untyped-def]
+        if scope["type"] != "http":
+            return await app(scope, receive, send)
+        started = time.perf_counter()
+        try:
+            return await app(scope, receive, send)
+        finally:
+            sink.write(f"{time.monotonic():.3f} {scope['method']} {scope['path']} {1000 * (time.perf_counter() - started):.2f}\n")
+
+    return timed
 
 
 def slot_keys() -> list[str]:
@@ -192,6 +214,23 @@ class Load:
                 future.result()
 
 
+def profile(pid: int) -> subprocess.Popen | None:
+    """With BENCH_PYSPY=<file>: py-spy samples the server through the measured rounds
+    (every thread, idle ones too, in time order: speedscope), to find what blocks the
+    event loop; `python -m bench.loopblocks <file>` lists the longest blocks."""
+    out = os.environ.get("BENCH_PYSPY")
+    if not out:
+        return None
+    print(f"server pid {pid}; py-spy -> {out}", flush=True)
+    # BENCH_PYSPY_GIL=1: only the thread holding the interpreter lock, as collapsed stacks
+    # (who keeps the loop from running), instead of every thread in time order.
+    how = ["-f", "raw", "--gil"] if os.environ.get("BENCH_PYSPY_GIL") == "1" else ["-f", "speedscope", "--idle"]
+    return subprocess.Popen(["py-spy", "record", "-p", str(pid), "-d", str(int(ROUNDS * (ROUND_S + 1)) + 2), "-r", "200",
+                             *how, "--threads", "--nonblocking", "-o", out],
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                            env={**os.environ, "PATH": f"{Path(sys.executable).parent}:{os.environ.get('PATH', '')}"})
+
+
 def main() -> int:
     if len(sys.argv) > 1 and sys.argv[1] == "serve":
         serve(sys.argv[2], sys.argv[3])
@@ -221,6 +260,7 @@ def main() -> int:
                         raise RuntimeError("server did not start")
                     time.sleep(0.2)
                 Load(base, token, 0).run(2.0)  # warm-up, not counted
+                spy = profile(server.pid)
                 rounds = []
                 for index in range(ROUNDS):
                     load = Load(base, token, index + 1)
@@ -228,6 +268,8 @@ def main() -> int:
                     if load.errors:
                         raise RuntimeError(f"{len(load.errors)} failed requests, e.g. {load.errors[:3]}")
                     rounds.append(load.took)
+                if spy is not None:
+                    spy.wait(60)
             finally:
                 server.terminate()
                 server.wait(15)

@@ -20,10 +20,12 @@ import sqlite3
 import threading
 import uuid
 from collections.abc import Callable, Iterable
+from concurrent.futures import Future
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+from protocol.errors import Refused
 from protocol.events import InvalidEvent, make_event
 from protocol.sites import Site
 from server.booking import codes, returns
@@ -32,6 +34,7 @@ from server.booking.slots import Slot, bookable, bookable_services, day_slots, f
 from server.storage import audit
 from server.storage.audit import Actor
 from server.storage.events import EventStore, next_seq
+from server.storage.groupcommit import GroupCommit, Job
 
 log = logging.getLogger(__name__)
 PREFIX = {"online": "TX", "appointment": "LH", "return": returns.PREFIX}
@@ -48,6 +51,10 @@ Listener = Callable[[str, dict[str, Any]], None]
 # opted in with for the booking, so no ticket of a booking with a phone is ever committed
 # without it. A hook's failure is logged and never refuses the check-in.
 TicketHook = Callable[[str, str, str, str], None]
+
+
+def _nothing_to_record(_conn: sqlite3.Connection, _refused: Refused) -> None:
+    """A refused booking change leaves no trace in the database (the caller gets the refusal)."""
 
 
 @dataclass(frozen=True)
@@ -67,6 +74,7 @@ class Bookings:
         self.announce = announce
         self.listeners: list[Listener] = []
         self.ticket_hooks: list[TicketHook] = []
+        self.writer = GroupCommit(store, lambda _done: None, "xephang-booking")
 
     # -- reading -----------------------------------------------------------------------
     def site(self, site_id: str) -> Site:
@@ -136,9 +144,18 @@ class Bookings:
 
     # -- appointments ------------------------------------------------------------------
     def book(self, site_id: str, service_id: str, slot_key: str) -> dict[str, Any]:
+        made: dict[str, Any] = self.book_later(site_id, service_id, slot_key).result()
+        self.changed("booked", made["code"])
+        return made
+
+    def book_later(self, site_id: str, service_id: str, slot_key: str) -> Future[dict[str, Any]]:
+        """Queue a booking for the writer (one transaction with the other changes queued
+        with it); the future holds the answer or the refusal. The caller tells the
+        listeners (`changed`) once it has the answer."""
         site, _service = self._bookable(site_id, service_id, appointments=True)
         slot = self._slot(site, slot_key)
-        with self.store.writing() as conn:
+
+        def run(conn: sqlite3.Connection) -> dict[str, Any]:
             now = self.clock()
             self._check_free(conn, site, service_id, slot, now)
             code = self._unused_code(conn)
@@ -148,34 +165,58 @@ class Bookings:
                 (code, site.id, service_id, slot.start.date().isoformat(), slot.start.timestamp(),
                  now.timestamp(), now.timestamp()),
             )
-        self._changed("booked", code)
-        return {"code": code, "site": site.id, "service": service_id, "slot": slot.key}
+            return {"code": code, "site": site.id, "service": service_id, "slot": slot.key}
+
+        return self._later("book", run)
 
     def move(self, code_text: str, slot_key: str) -> dict[str, Any]:
-        with self.store.writing() as conn:
+        moved: dict[str, Any] = self.move_later(code_text, slot_key).result()
+        if moved.pop("moved"):
+            self.changed("moved", moved["code"])
+        return moved
+
+    def move_later(self, code_text: str, slot_key: str) -> Future[dict[str, Any]]:
+        """Queue a move for the writer; the answer's `moved` says whether the slot changed
+        (then the caller tells the listeners and drops the key)."""
+        def run(conn: sqlite3.Connection) -> dict[str, Any]:
             booking = self._appointment(conn, code_text, ("booked",))
             site = self.sites[booking["site"]]
             slot = self._slot(site, slot_key)
             now = self.clock()
             self._before_cutoff(site, booking, now)
             if slot.start.timestamp() == booking["slot_start_at"]:
-                return {"code": booking["code"], "slot": slot.key}
+                return {"code": booking["code"], "slot": slot.key, "moved": False}
             self._check_free(conn, site, booking["service"], slot, now)
             conn.execute(
                 "UPDATE bookings SET local_day = ?, slot_start_at = ?, changed_at = ?, moves = moves + 1 WHERE code = ?",
                 (slot.start.date().isoformat(), slot.start.timestamp(), now.timestamp(), booking["code"]),
             )
-        self._changed("moved", booking["code"])
-        return {"code": booking["code"], "slot": slot.key}
+            return {"code": booking["code"], "slot": slot.key, "moved": True}
+
+        return self._later("move", run)
 
     def cancel(self, code_text: str) -> dict[str, Any]:
-        with self.store.writing() as conn:
+        done: dict[str, Any] = self.cancel_later(code_text).result()
+        self.changed("cancelled", done["code"])
+        return done
+
+    def cancel_later(self, code_text: str) -> Future[dict[str, Any]]:
+        def run(conn: sqlite3.Connection) -> dict[str, Any]:
             booking = self._appointment(conn, code_text, ("booked",))
             now = self.clock()
             conn.execute("UPDATE bookings SET status = 'cancelled', changed_at = ? WHERE code = ?",
                          (now.timestamp(), booking["code"]))
-        self._changed("cancelled", booking["code"])
-        return {"code": booking["code"], "status": "cancelled"}
+            return {"code": booking["code"], "status": "cancelled"}
+
+        return self._later("cancel", run)
+
+    def _later(self, label: str, run: Callable[[sqlite3.Connection], dict[str, Any]]) -> Future[dict[str, Any]]:
+        """A change for the booking writer (group commit, server/storage/groupcommit.py):
+        the changes queued while it commits run together, each in its own savepoint, under
+        one commit; a refusal rolls back its own change only. Before it, each booking
+        took the store lock and its own commit on a web worker thread: under a burst the
+        waiting requests held every worker thread (docs/booking.md, "Speed")."""
+        return self.writer.submit(Job(label, lambda conn: (run(conn), []), _nothing_to_record))
 
     # -- online numbers ----------------------------------------------------------------
     def take_number(self, site_id: str, service_id: str) -> dict[str, Any]:
@@ -235,7 +276,7 @@ class Bookings:
             audit.record(conn, audit.as_actor(actor), "check_in", site=site.id, counter=counter, target=ticket_id,
                          detail={"number": number, "kind": booking["kind"], "via": via}, at=now.timestamp())
         self.announce([event])
-        self._changed("checked_in", booking["code"])
+        self.changed("checked_in", booking["code"])
         return {"code": booking["code"], "kind": booking["kind"], "ticket_id": ticket_id, "number": number,
                 "service": booking["service"], "slot_start_at": booking["slot_start_at"]}
 
@@ -305,7 +346,7 @@ class Bookings:
             except Exception:  # noqa: BLE001 - the citizen is checked in whatever a hook does
                 log.exception("check-in hook failed")
 
-    def _changed(self, what: str, code: str) -> None:
+    def changed(self, what: str, code: str) -> None:
         """Tell the listeners (after the commit) what became of an appointment."""
         if not self.listeners:
             return
@@ -489,6 +530,7 @@ class NoShowSweep:
         self._stop.set()
         if self._thread is not None:
             self._thread.join(5)
+        self.bookings.writer.stop()  # the booking writer finishes what is queued (it stops with the server)
 
     def _loop(self) -> None:
         while not self._stop.wait(self.interval_s):

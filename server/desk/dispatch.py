@@ -39,6 +39,7 @@ from protocol.errors import Refused
 from protocol.events import OUTCOMES, Event, InvalidEvent, make_event
 from protocol.sites import Counter, Site
 from protocol.state import BoardState, QueueState
+from server.desk import waits
 from server.desk.boardstate import in_progress
 from server.desk.errors import DeskRefused
 from server.desk.rules import NORMAL, REQUEUE, TOO_EARLY, choose, missed_call, requeue_place, streaks_after, ticket_class
@@ -114,6 +115,9 @@ class Dispatcher:
         """Finish the actions already queued, then stop; later actions are refused."""
         self.writer.stop()
         self.states.stop()
+        # The estimate helper process (server/desk/waits.py) goes with the server; it is
+        # started again on the next need. Without this a stopped server left it running.
+        waits.HELPER.close()
 
     def publish_state(self, site: str) -> tuple[BoardState, QueueState]:
         """Build and publish the retained board and queue state of `site` now."""

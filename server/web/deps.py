@@ -23,27 +23,35 @@ def runtime_of(request: Request) -> Runtime:
     return runtime
 
 
-def _dispatcher(request: Request) -> Dispatcher:
+async def _dispatcher(request: Request) -> Dispatcher:
     return runtime_of(request).dispatcher
 
 
-def _stats(request: Request) -> StatsStore:
+async def _stats(request: Request) -> StatsStore:
     return runtime_of(request).stats
 
 
-def _alerts(request: Request) -> AlertMonitor:
+async def _alerts(request: Request) -> AlertMonitor:
     return runtime_of(request).alerts
 
 
-def _settings(request: Request) -> ServerSettings:
+async def _settings(request: Request) -> ServerSettings:
     return runtime_of(request).settings
 
 
-def _clock(request: Request) -> Clock:
+async def _clock(request: Request) -> Clock:
     return runtime_of(request).clock
 
 
-RuntimeDep = Annotated[Runtime, Depends(runtime_of)]
+async def _runtime(request: Request) -> Runtime:
+    return runtime_of(request)
+
+
+# The dependencies are coroutines although they only read an attribute: FastAPI runs a
+# plain function dependency on a worker thread, one thread hop (and interpreter-lock
+# hand-over) per dependency per request, and under a burst those hops queued for the
+# worker threads like real work (docs/desk.md, "A stalled event loop").
+RuntimeDep = Annotated[Runtime, Depends(_runtime)]
 DispatcherDep = Annotated[Dispatcher, Depends(_dispatcher)]
 StatsDep = Annotated[StatsStore, Depends(_stats)]
 AlertsDep = Annotated[AlertMonitor, Depends(_alerts)]

@@ -86,8 +86,12 @@ async def _run(fn: Callable[P, R], *args: P.args, **kwargs: P.kwargs) -> R:
 
 
 async def _act(dispatcher: Dispatcher, action: str, site: str, counter: str, actor: Actor, **params: Any) -> Answer:
-    """Queue the action for the dispatcher's writer and wait for it without a worker thread."""
-    return await asyncio.wrap_future(dispatcher.submit(action, site, counter, actor, **params))
+    """Queue the action for the dispatcher's writer and wait for it without a worker thread.
+
+    Shielded: a client that goes away must not cancel the writer's future (the writer
+    would then fail to answer it, and the other actions of its batch with it)."""
+    answer: Answer = await asyncio.shield(asyncio.wrap_future(dispatcher.submit(action, site, counter, actor, **params)))
+    return answer
 
 
 COUNTER = "/sites/{site}/counters/{counter}"

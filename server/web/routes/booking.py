@@ -11,7 +11,9 @@ about anyone else. The rules are server/booking; this module only routes.
 
 from __future__ import annotations
 
+import asyncio
 import io
+from concurrent.futures import Future
 from datetime import UTC, datetime, timedelta
 from typing import Annotated, Any, Literal
 from urllib.parse import quote
@@ -91,7 +93,7 @@ class CheckInIn(BaseModel):
     counter: str | None = Field(default=None, pattern=r"^[a-z0-9-]{1,40}$", description="the desk checking in")
 
 
-def _bookings(request: Request) -> Bookings:
+async def _bookings(request: Request) -> Bookings:
     return runtime_of(request).bookings
 
 
@@ -156,6 +158,29 @@ def _public(bookings: Bookings, conn: Any, found: dict[str, Any], locale: str) -
     return view
 
 
+async def _written(bookings: Bookings, what: str, future: Future[dict[str, Any]]) -> dict[str, Any]:
+    """A booking change's answer from the booking writer, awaited on the event loop: no
+    worker thread waits for the store's lock or the commit (under a burst of bookings
+    they held every worker thread and stalled the whole server, static files included:
+    docs/booking.md, "Speed"). Shielded: a client that goes away does not cancel a change
+    the writer may already have committed. The listeners (reminders) are told after the
+    commit, on a worker thread, as before."""
+    answer: dict[str, Any] = await asyncio.shield(asyncio.wrap_future(future))
+    done = dict(answer)
+    if what == "moved" and not done.pop("moved"):
+        return done
+    if bookings.listeners:
+        await to_thread.run_sync(lambda: bookings.changed(what, done["code"]))
+    return done
+
+
+def _slot_rows(bookings: Bookings, conn: Any, site: str, service: str, day: str) -> list[dict[str, Any]]:
+    return [
+        {"slot": v.slot.key, "start": v.slot.start.isoformat(), "end": v.slot.end.isoformat(), "places": v.places,
+         "free": v.free, "open": v.open} for v in bookings.slots(conn, site, service, day)
+    ]
+
+
 # -- JSON API -------------------------------------------------------------------------
 @router.get("/api/v1/booking/sites", summary="Reception points that take bookings or give numbers online")
 async def booking_sites(bookings: BookingsDep, request: Request) -> dict[str, Any]:
@@ -169,17 +194,15 @@ async def booking_sites(bookings: BookingsDep, request: Request) -> dict[str, An
 
 @router.get("/api/v1/booking/{site}/{service}/slots", summary="A day's slots of one field, with free places")
 async def slots(request: Request, site: str, service: str, day: str, bookings: BookingsDep) -> dict[str, Any]:
-    views = await to_thread.run_sync(lambda: bookings.slots(reader_for(request), site, service, day))
-    return {"site": site, "service": service, "day": day, "slots": [
-        {"slot": v.slot.key, "start": v.slot.start.isoformat(), "end": v.slot.end.isoformat(), "places": v.places,
-         "free": v.free, "open": v.open} for v in views
-    ]}
+    # The rows are built on the worker thread too (their dates cost more than the query).
+    rows = await to_thread.run_sync(lambda: _slot_rows(bookings, reader_for(request), site, service, day))
+    return {"site": site, "service": service, "day": day, "slots": rows}
 
 
 @router.post("/api/v1/bookings", status_code=201, summary="Book a slot (no login; returns the code)")
 async def book(request: Request, body: BookIn, bookings: BookingsDep) -> JSONResponse:
     _limit(request)
-    made = await to_thread.run_sync(lambda: bookings.book(body.site, body.service, body.slot))
+    made = await _written(bookings, "booked", bookings.book_later(body.site, body.service, body.slot))
     return JSONResponse(status_code=201, content={**made, "code": codes.shown(made["code"])}, headers=HEADERS)
 
 
@@ -203,14 +226,14 @@ async def booking_json(request: Request, code: str, bookings: BookingsDep) -> JS
 @router.post("/api/v1/bookings/{code}/cancel", summary="Cancel a booking with its code")
 async def cancel(request: Request, code: str, bookings: BookingsDep) -> JSONResponse:
     _limit(request, codes.canonical(code) or code[:32])
-    done = await to_thread.run_sync(lambda: bookings.cancel(code))
+    done = await _written(bookings, "cancelled", bookings.cancel_later(code))
     return JSONResponse(content={**done, "code": codes.shown(done["code"])}, headers=HEADERS)
 
 
 @router.post("/api/v1/bookings/{code}/move", summary="Move a booking to another slot with its code")
 async def move(request: Request, code: str, body: MoveIn, bookings: BookingsDep) -> JSONResponse:
     _limit(request, codes.canonical(code) or code[:32])
-    done = await to_thread.run_sync(lambda: bookings.move(code, body.slot))
+    done = await _written(bookings, "moved", bookings.move_later(code, body.slot))
     return JSONResponse(content={**done, "code": codes.shown(done["code"])}, headers=HEADERS)
 
 
@@ -344,7 +367,7 @@ async def book_form(request: Request, site: str, service: str, bookings: Booking
     slot = (await _form(request)).get("slot", "")
     try:
         _limit(request)
-        made = await to_thread.run_sync(lambda: bookings.book(site, service, slot))
+        made = await _written(bookings, "booked", bookings.book_later(site, service, slot))
     except (Refused, ApiError) as exc:
         return _error_page(request, locale, exc, f"/book/{quote(site)}/{quote(service)}{_lang(locale)}")
     return RedirectResponse(f"/b/{made['code']}{_lang(locale)}", status_code=303)
@@ -470,7 +493,7 @@ async def cancel_form(request: Request, code: str, bookings: BookingsDep) -> Res
     locale = _locale(request)
     try:
         _limit(request, codes.canonical(code) or code[:32])
-        await to_thread.run_sync(lambda: bookings.cancel(code))
+        await _written(bookings, "cancelled", bookings.cancel_later(code))
     except (Refused, ApiError) as exc:
         return _error_page(request, locale, exc, f"/b/{quote(code)}{_lang(locale)}")
     return RedirectResponse(f"/b/{quote(code)}{_lang(locale)}", status_code=303)
@@ -506,7 +529,7 @@ async def move_form(request: Request, code: str, bookings: BookingsDep) -> Respo
     slot = (await _form(request)).get("slot", "")
     try:
         _limit(request, codes.canonical(code) or code[:32])
-        await to_thread.run_sync(lambda: bookings.move(code, slot))
+        await _written(bookings, "moved", bookings.move_later(code, slot))
     except (Refused, ApiError) as exc:
         return _error_page(request, locale, exc, f"/b/{quote(code)}/move{_lang(locale)}")
     return RedirectResponse(f"/b/{quote(code)}{_lang(locale)}", status_code=303)

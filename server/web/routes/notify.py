@@ -57,7 +57,7 @@ class UnsubscribeIn(BaseModel):
     channel: Literal["webpush", "zalo", "sms"] | None = Field(default=None, description="one channel, or all when absent")
 
 
-def _notifier(request: Request) -> Notifier:
+async def _notifier(request: Request) -> Notifier:
     notifier = runtime_of(request).notifier
     if notifier is None:
         raise ApiError(404, "not_found", "this server sends no messages")
