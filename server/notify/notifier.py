@@ -335,9 +335,11 @@ class Notifier:
         except Retry as exc:
             self._retry(row.id, row.attempts, exc.reason, exc.after_s)
         except Rejected as exc:
-            self.outbox.failed(row.id, exc.reason)
+            # The contact goes first: whoever sees the row failed sees the contact gone
+            # (a crash in between leaves the row to a retry that fails for no contact).
             if exc.forget_contact:
                 self.outbox.remove_contact(row.ticket_id, name)
+            self.outbox.failed(row.id, exc.reason)
         except Exception as exc:  # noqa: BLE001 - a channel bug must not kill its thread
             self.errors += 1
             log.exception("channel %s failed on message %s", name, row.key)
