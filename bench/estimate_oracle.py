@@ -44,6 +44,7 @@ from datetime import date, datetime
 from statistics import NormalDist
 
 from protocol.sites import Site
+from server.desk.estimate import quantile as desk_quantile
 from server.desk.rules import streaks_after
 from xephang.simulate import ServiceModel, SimulationModel, Staffing, Ticket, _as_row, arrivals, pick_next
 
@@ -320,16 +321,8 @@ def answers(oracle: Oracle, state: State, targets: Sequence[str], futures: int |
 
 
 def quantile(ordered: Sequence[float], q: float) -> float | None:
-    """Linear interpolation between order statistics (ascending; math.inf allowed)."""
-    if not ordered:
-        return None
-    position = q * (len(ordered) - 1)
-    low = int(position)
-    high = min(low + 1, len(ordered) - 1)
-    fraction = position - low
-    if math.isinf(ordered[low]) or (fraction > 0 and math.isinf(ordered[high])):
-        return math.inf
-    return ordered[low] + (ordered[high] - ordered[low]) * fraction
+    """The estimator's own interpolated quantile (ascending; math.inf allowed); None when empty."""
+    return desk_quantile(ordered, q) if ordered else None
 
 
 __all__ = ["Answer", "Job", "Oracle", "State", "answers", "best_point", "close_enough", "coverage", "matched",

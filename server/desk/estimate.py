@@ -183,7 +183,7 @@ def _pause_left(rng: random.Random, pauses_s: Sequence[float], elapsed_s: float)
     return rng.expovariate(1 / PRIOR_PAUSE_S)
 
 
-def _quantile(ordered: Sequence[float], q: float) -> float:
+def quantile(ordered: Sequence[float], q: float) -> float:
     """Linear interpolation between order statistics (ordered ascending)."""
     position = q * (len(ordered) - 1)
     low = int(position)
@@ -242,7 +242,7 @@ def _summary(ahead: int, waits: list[float], runs: int, limit: float) -> WaitEst
     not_called = runs - len(waits)
     # A run in which the ticket is not called today counts as a very long wait.
     ordered = sorted(waits) + [math.inf] * not_called
-    low, point, high = (_quantile(ordered, q) for q in (0.1, 0.5, 0.9))
+    low, point, high = (quantile(ordered, q) for q in (0.1, 0.5, 0.9))
     if math.isinf(point):
         return WaitEstimate(ahead, None, None, None, not_called / runs)
     return WaitEstimate(ahead, round(point), round(low), round(min(high, limit)), not_called / runs)
